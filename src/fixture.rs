@@ -31,7 +31,9 @@ pub struct SparseFile {
 impl SparseFile {
     /// Creates a sparse file of `size` bytes in a new tempdir.
     pub fn new(size: u64) -> io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("btrfs-lvm-img-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("btrfs-lvm-img-")
+            .tempdir()?;
         let path = dir.path().join("disk.img");
         std::fs::File::create(&path)?.set_len(size)?;
         Ok(SparseFile { path, dir })
@@ -104,11 +106,28 @@ pub struct Mount {
 impl Mount {
     /// Mounts `device` with filesystem type `fstype` and `options` on a new tempdir.
     pub fn new(device: &Path, fstype: &str, options: &str) -> io::Result<Self> {
-        let target = tempfile::Builder::new().prefix("btrfs-lvm-mnt-").tempdir()?;
+        let target = tempfile::Builder::new()
+            .prefix("btrfs-lvm-mnt-")
+            .tempdir()?;
         let data = (!options.is_empty()).then_some(options);
-        mount(Some(device), target.path(), Some(fstype), MsFlags::empty(), data)
-            .map_err(|e| io::Error::other(format!("mount {} on {}: {e}", device.display(), target.path().display())))?;
-        Ok(Mount { target, mounted: true })
+        mount(
+            Some(device),
+            target.path(),
+            Some(fstype),
+            MsFlags::empty(),
+            data,
+        )
+        .map_err(|e| {
+            io::Error::other(format!(
+                "mount {} on {}: {e}",
+                device.display(),
+                target.path().display()
+            ))
+        })?;
+        Ok(Mount {
+            target,
+            mounted: true,
+        })
     }
 
     /// The mount point.
@@ -175,7 +194,9 @@ pub fn make_btrfs(device: &Path, options: &BtrfsOptions) -> io::Result<()> {
 }
 
 fn run(cmd: &mut Command) -> io::Result<()> {
-    let out = cmd.output().map_err(|e| io::Error::other(format!("{cmd:?}: {e}")))?;
+    let out = cmd
+        .output()
+        .map_err(|e| io::Error::other(format!("{cmd:?}: {e}")))?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "{cmd:?} failed ({}): {}",
@@ -212,12 +233,19 @@ impl Scratch {
                 ("btrfs", o.mount_options.clone())
             }
             FsKind::Ext4 => {
-                run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(device.path()))?;
+                run(Command::new("mkfs.ext4")
+                    .args(["-q", "-F"])
+                    .arg(device.path()))?;
                 ("ext4", String::new())
             }
         };
         let mount = Mount::new(device.path(), fstype, &options)?;
-        Ok(Scratch { mount, device, image, kind })
+        Ok(Scratch {
+            mount,
+            device,
+            image,
+            kind,
+        })
     }
 
     /// The mount point.

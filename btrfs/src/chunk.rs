@@ -147,9 +147,15 @@ impl Filesystem {
     /// block group tree when the filesystem has one, else the extent tree.
     pub fn block_groups(&self) -> Result<Vec<BlockGroup>> {
         let mut groups = Vec::new();
-        for tree in [sys::BTRFS_BLOCK_GROUP_TREE_OBJECTID, sys::BTRFS_EXTENT_TREE_OBJECTID] {
+        for tree in [
+            sys::BTRFS_BLOCK_GROUP_TREE_OBJECTID,
+            sys::BTRFS_EXTENT_TREE_OBJECTID,
+        ] {
             let range = SearchRange {
-                types: (sys::BTRFS_BLOCK_GROUP_ITEM_KEY as u8, sys::BTRFS_BLOCK_GROUP_ITEM_KEY as u8),
+                types: (
+                    sys::BTRFS_BLOCK_GROUP_ITEM_KEY as u8,
+                    sys::BTRFS_BLOCK_GROUP_ITEM_KEY as u8,
+                ),
                 ..SearchRange::whole_tree(tree.into())
             };
             for item in self.tree_search(range) {

@@ -15,10 +15,19 @@ use std::path::PathBuf;
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        root_test("balance_filters::usage_zero_reclaims_exactly_the_empty_chunks", usage_zero),
-        root_test("balance_filters::usage_range_relocates_exactly_the_chunks_in_range", usage_range),
+        root_test(
+            "balance_filters::usage_zero_reclaims_exactly_the_empty_chunks",
+            usage_zero,
+        ),
+        root_test(
+            "balance_filters::usage_range_relocates_exactly_the_chunks_in_range",
+            usage_range,
+        ),
         root_test("balance_filters::limit_one_relocates_one_chunk", limit_one),
-        root_test("balance_filters::convert_metadata_dup_single_dup", convert_metadata),
+        root_test(
+            "balance_filters::convert_metadata_dup_single_dup",
+            convert_metadata,
+        ),
     ]
 }
 
@@ -54,16 +63,30 @@ fn touches(group: &BlockGroup, (start, len): (u64, u64)) -> bool {
 /// The large data chunks (not mkfs's small first one) holding whole files, lowest first.
 fn full_sized_groups(fs: &Filesystem) -> Result<Vec<BlockGroup>, Failed> {
     let groups = data_groups(fs)?;
-    let largest = groups.iter().map(|g| g.length).max().ok_or("no data chunks")?;
+    let largest = groups
+        .iter()
+        .map(|g| g.length)
+        .max()
+        .ok_or("no data chunks")?;
     Ok(groups.into_iter().filter(|g| g.length == largest).collect())
 }
 
 /// Deletes files lying wholly inside `group` until its usage is at most `max_percent`.
-fn thin_out(fs: &Filesystem, files: &mut Vec<Placed>, group: &BlockGroup, max_percent: f64) -> Result<(), Failed> {
+fn thin_out(
+    fs: &Filesystem,
+    files: &mut Vec<Placed>,
+    group: &BlockGroup,
+    max_percent: f64,
+) -> Result<(), Failed> {
     let mut kept = Vec::new();
     for file in files.drain(..) {
-        let usage = fs.block_groups()?.into_iter().find(|g| g.logical == group.logical).map(|g| g.usage_percent());
-        if usage.is_some_and(|u| u > max_percent) && file.extents.iter().all(|&e| within(group, e)) {
+        let usage = fs
+            .block_groups()?
+            .into_iter()
+            .find(|g| g.logical == group.logical)
+            .map(|g| g.usage_percent());
+        if usage.is_some_and(|u| u > max_percent) && file.extents.iter().all(|&e| within(group, e))
+        {
             std::fs::remove_file(&file.path)?;
             fs.sync()?;
         } else {
@@ -82,23 +105,49 @@ fn usage_zero() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
     let files = write_files(&scratch, 40, 16 * MIB)?;
-    let target = full_sized_groups(&fs)?.get(1).copied().ok_or("fewer than two full-size data chunks")?;
-    for file in files.iter().filter(|f| f.extents.iter().any(|&e| touches(&target, e))) {
+    let target = full_sized_groups(&fs)?
+        .get(1)
+        .copied()
+        .ok_or("fewer than two full-size data chunks")?;
+    for file in files
+        .iter()
+        .filter(|f| f.extents.iter().any(|&e| touches(&target, e)))
+    {
         std::fs::remove_file(&file.path)?;
     }
     fs.sync()?;
     let before = data_groups(&fs)?;
-    let empty: Vec<BlockGroup> = before.iter().filter(|g| g.used.bytes() == 0).copied().collect();
-    check(!empty.is_empty(), "setup: no empty data chunk right before the balance (cleaner removed it?)")?;
+    let empty: Vec<BlockGroup> = before
+        .iter()
+        .filter(|g| g.used.bytes() == 0)
+        .copied()
+        .collect();
+    check(
+        !empty.is_empty(),
+        "setup: no empty data chunk right before the balance (cleaner removed it?)",
+    )?;
     let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
     let after = data_groups(&fs)?;
     check(
         outcome.relocated() == empty.len() as u64,
-        format!("relocated {} chunks, {} were empty: {outcome:?}", outcome.relocated(), empty.len()),
+        format!(
+            "relocated {} chunks, {} were empty: {outcome:?}",
+            outcome.relocated(),
+            empty.len()
+        ),
     )?;
-    let non_empty: BTreeSet<u64> = logicals(&before).difference(&logicals(&empty)).copied().collect();
-    check(non_empty.is_subset(&logicals(&after)), "a non-empty chunk was relocated")?;
-    check(logicals(&empty).is_disjoint(&logicals(&after)), "an empty chunk survived usage=0")?;
+    let non_empty: BTreeSet<u64> = logicals(&before)
+        .difference(&logicals(&empty))
+        .copied()
+        .collect();
+    check(
+        non_empty.is_subset(&logicals(&after)),
+        "a non-empty chunk was relocated",
+    )?;
+    check(
+        logicals(&empty).is_disjoint(&logicals(&after)),
+        "an empty chunk survived usage=0",
+    )?;
     Ok(())
 }
 
@@ -107,7 +156,10 @@ fn usage_range() -> Result<(), Failed> {
     let fs = Filesystem::open(scratch.path())?;
     let mut files = write_files(&scratch, 48, 16 * MIB)?;
     let full = full_sized_groups(&fs)?;
-    check(full.len() >= 3, format!("setup: {} full-size data chunks", full.len()))?;
+    check(
+        full.len() >= 3,
+        format!("setup: {} full-size data chunks", full.len()),
+    )?;
     // Two chunks thinned to at most 20 %: even if one's data lands in the other, that stays
     // below 50 %, so the set of chunks in range cannot change during the balance.
     for group in [full[0], full[2]] {
@@ -116,19 +168,47 @@ fn usage_range() -> Result<(), Failed> {
     // Setup: no empty chunk may exist to receive relocated data and enter the range mid-way.
     fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
     let before = data_groups(&fs)?;
-    let in_range: Vec<BlockGroup> =
-        before.iter().filter(|g| g.usage_percent() >= 1.0 && g.usage_percent() < 50.0).copied().collect();
-    let lowest_other = before.iter().filter(|g| g.usage_percent() >= 50.0).map(|g| g.usage_percent()).fold(100.0, f64::min);
-    check(in_range.len() == 2, format!("setup: {} chunks in 1..50 %: {before:?}", in_range.len()))?;
-    check(before.iter().all(|g| g.used.bytes() > 0), "setup: an empty chunk exists")?;
-    check(lowest_other >= 60.0, format!("setup: a chunk outside the range is only {lowest_other:.0} % full"))?;
+    let in_range: Vec<BlockGroup> = before
+        .iter()
+        .filter(|g| g.usage_percent() >= 1.0 && g.usage_percent() < 50.0)
+        .copied()
+        .collect();
+    let lowest_other = before
+        .iter()
+        .filter(|g| g.usage_percent() >= 50.0)
+        .map(|g| g.usage_percent())
+        .fold(100.0, f64::min);
+    check(
+        in_range.len() == 2,
+        format!("setup: {} chunks in 1..50 %: {before:?}", in_range.len()),
+    )?;
+    check(
+        before.iter().all(|g| g.used.bytes() > 0),
+        "setup: an empty chunk exists",
+    )?;
+    check(
+        lowest_other >= 60.0,
+        format!("setup: a chunk outside the range is only {lowest_other:.0} % full"),
+    )?;
     let filters: ChunkFilters = "usage=1..50".parse()?;
     let outcome = fs.balance(&Balance::new().data(filters))?;
     let after = logicals(&data_groups(&fs)?);
-    check(outcome.relocated() == 2, format!("relocated {}: {outcome:?}", outcome.relocated()))?;
-    check(logicals(&in_range).is_disjoint(&after), "a chunk in range was not relocated")?;
-    let others: BTreeSet<u64> = logicals(&before).difference(&logicals(&in_range)).copied().collect();
-    check(others.is_subset(&after), "a chunk outside the range was relocated")?;
+    check(
+        outcome.relocated() == 2,
+        format!("relocated {}: {outcome:?}", outcome.relocated()),
+    )?;
+    check(
+        logicals(&in_range).is_disjoint(&after),
+        "a chunk in range was not relocated",
+    )?;
+    let others: BTreeSet<u64> = logicals(&before)
+        .difference(&logicals(&in_range))
+        .copied()
+        .collect();
+    check(
+        others.is_subset(&after),
+        "a chunk outside the range was relocated",
+    )?;
     Ok(())
 }
 
@@ -139,9 +219,15 @@ fn limit_one() -> Result<(), Failed> {
     let before = data_groups(&fs)?;
     check(before.len() >= 2, "setup: fewer than two data chunks")?;
     let outcome = fs.balance(&Balance::new().data("limit=1".parse()?))?;
-    check(outcome.relocated() == 1, format!("limit=1 relocated {}: {outcome:?}", outcome.relocated()))?;
+    check(
+        outcome.relocated() == 1,
+        format!("limit=1 relocated {}: {outcome:?}", outcome.relocated()),
+    )?;
     let after = logicals(&data_groups(&fs)?);
-    check(logicals(&before).difference(&after).count() == 1, "not exactly one chunk disappeared")?;
+    check(
+        logicals(&before).difference(&after).count() == 1,
+        "not exactly one chunk disappeared",
+    )?;
     Ok(())
 }
 
@@ -158,18 +244,32 @@ fn convert_metadata() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
     write_files(&scratch, 4, 8 * MIB)?;
-    check(metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]), "setup: metadata is not dup")?;
+    check(
+        metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
+        "setup: metadata is not dup",
+    )?;
     // Reducing redundancy without force: the kernel refuses (EINVAL), and we say why.
     let to_single = Balance::new().metadata(ChunkFilters::convert(Profile::Single, false));
     match fs.balance(&to_single) {
-        Err(Error::KernelRejected { hint: Some(hint), .. }) => check(hint.contains("force"), hint)?,
+        Err(Error::KernelRejected {
+            hint: Some(hint), ..
+        }) => check(hint.contains("force"), hint)?,
         other => return Err(format!("dup→single without force: {other:?}").into()),
     }
     fs.balance(&to_single.force(true))?;
-    check(metadata_profiles(&fs)? == BTreeSet::from([Profile::Single]), "metadata is not single after convert")?;
+    check(
+        metadata_profiles(&fs)? == BTreeSet::from([Profile::Single]),
+        "metadata is not single after convert",
+    )?;
     let back = Balance::new().metadata(ChunkFilters::convert(Profile::Dup, true));
     let outcome = fs.balance(&back)?;
-    check(outcome.relocated() > 0, "convert back to dup relocated nothing")?;
-    check(metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]), "metadata is not dup after converting back")?;
+    check(
+        outcome.relocated() > 0,
+        "convert back to dup relocated nothing",
+    )?;
+    check(
+        metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
+        "metadata is not dup after converting back",
+    )?;
     Ok(())
 }

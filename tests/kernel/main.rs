@@ -23,9 +23,14 @@ pub fn root_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
         if btrfs_lvm::fixture::is_root() {
             test().map(|()| Completion::Completed)
         } else if btrfs_lvm::fixture::root_tests_required() {
-            Err("this root test runs under CI=true but the process is not root: it cannot set up".into())
+            Err(
+                "this root test runs under CI=true but the process is not root: it cannot set up"
+                    .into(),
+            )
         } else {
-            Ok(Completion::ignored_with("needs root (run as root, or with CI=true to require it)"))
+            Ok(Completion::ignored_with(
+                "needs root (run as root, or with CI=true to require it)",
+            ))
         }
     })
 }
@@ -49,11 +54,19 @@ fn main() {
     let skipped: Vec<String> = if btrfs_lvm::fixture::is_root() {
         Vec::new()
     } else {
-        trials.iter().map(|t| t.name().to_string()).filter(|n| args.filter.as_ref().is_none_or(|f| n.contains(f.as_str()))).collect()
+        trials
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|n| args.filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+            .collect()
     };
     let conclusion = libtest_mimic::run(&args, trials);
     if !skipped.is_empty() && !btrfs_lvm::fixture::root_tests_required() {
-        println!("skipped {} root tests (not root): {}", skipped.len(), skipped.join(", "));
+        println!(
+            "skipped {} root tests (not root): {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
     }
     conclusion.exit();
 }

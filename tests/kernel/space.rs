@@ -8,14 +8,27 @@ use libtest_mimic::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        root_test("space::info_matches_mkfs_and_superblock", info_matches_mkfs_and_superblock),
-        root_test("space::space_info_matches_btrfs_filesystem_df", space_info_matches_df),
-        root_test("space::usage_matches_btrfs_filesystem_usage", usage_matches_usage),
+        root_test(
+            "space::info_matches_mkfs_and_superblock",
+            info_matches_mkfs_and_superblock,
+        ),
+        root_test(
+            "space::space_info_matches_btrfs_filesystem_df",
+            space_info_matches_df,
+        ),
+        root_test(
+            "space::usage_matches_btrfs_filesystem_usage",
+            usage_matches_usage,
+        ),
     ]
 }
 
 fn scratch_with_data() -> Result<Scratch, Failed> {
-    let options = BtrfsOptions { metadata: Some("dup".into()), label: Some("docker".into()), ..Default::default() };
+    let options = BtrfsOptions {
+        metadata: Some("dup".into()),
+        label: Some("docker".into()),
+        ..Default::default()
+    };
     let scratch = Scratch::new(1024 * MIB, FsKind::Btrfs(options))?;
     for i in 0..3 {
         write_file(&scratch.path().join(format!("f{i}")), 40 * MIB, i)?;
@@ -29,7 +42,10 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
     let fs = Filesystem::open(scratch.path())?;
     let info = fs.info()?;
     check(info.label == "docker", format!("label {:?}", info.label))?;
-    check(info.checksum == ChecksumType::Crc32c, format!("checksum {}", info.checksum))?;
+    check(
+        info.checksum == ChecksumType::Crc32c,
+        format!("checksum {}", info.checksum),
+    )?;
     let dump = std::process::Command::new("btrfs")
         .args(["inspect-internal", "dump-super"])
         .arg(scratch.device())
@@ -40,13 +56,28 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
             .unwrap_or_default()
     };
-    check(info.fsid.to_string() == field("fsid"), format!("fsid {} vs dump-super {}", info.fsid, field("fsid")))?;
-    check(info.nodesize.bytes().to_string() == field("nodesize"), "nodesize differs from dump-super")?;
-    check(info.sectorsize.bytes().to_string() == field("sectorsize"), "sectorsize differs from dump-super")?;
+    check(
+        info.fsid.to_string() == field("fsid"),
+        format!("fsid {} vs dump-super {}", info.fsid, field("fsid")),
+    )?;
+    check(
+        info.nodesize.bytes().to_string() == field("nodesize"),
+        "nodesize differs from dump-super",
+    )?;
+    check(
+        info.sectorsize.bytes().to_string() == field("sectorsize"),
+        "sectorsize differs from dump-super",
+    )?;
     let devices = fs.devices()?;
     check(devices.len() == 1, format!("{} devices", devices.len()))?;
-    check(devices[0].path == scratch.device(), format!("device path {:?}", devices[0].path))?;
-    check(devices[0].total_bytes.bytes() == 1024 * MIB, format!("device size {}", devices[0].total_bytes))?;
+    check(
+        devices[0].path == scratch.device(),
+        format!("device path {:?}", devices[0].path),
+    )?;
+    check(
+        devices[0].total_bytes.bytes() == 1024 * MIB,
+        format!("device size {}", devices[0].total_bytes),
+    )?;
     check(info.generation > 0, "generation is zero")?;
     Ok(())
 }
@@ -58,8 +89,12 @@ fn space_info_matches_df() -> Result<(), Failed> {
     let df = progs(&["filesystem", "df", "-b"], scratch.path())?;
     let mut seen = 0;
     for line in df.lines() {
-        let Some((name, rest)) = line.split_once(':') else { continue };
-        let (kind, profile) = name.split_once(", ").ok_or(format!("odd df line {line:?}"))?;
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let (kind, profile) = name
+            .split_once(", ")
+            .ok_or(format!("odd df line {line:?}"))?;
         let kind = match kind {
             "Data" => BlockGroupKind::Data,
             "Metadata" => BlockGroupKind::Metadata,
@@ -75,11 +110,20 @@ fn space_info_matches_df() -> Result<(), Failed> {
             .iter()
             .find(|s| s.kind == kind && s.profile == profile)
             .ok_or(format!("we have no entry for {line:?}; ours: {ours:?}"))?;
-        check(entry.total.bytes() == total, format!("{line}: our total {}", entry.total.bytes()))?;
-        check(entry.used.bytes() == used, format!("{line}: our used {}", entry.used.bytes()))?;
+        check(
+            entry.total.bytes() == total,
+            format!("{line}: our total {}", entry.total.bytes()),
+        )?;
+        check(
+            entry.used.bytes() == used,
+            format!("{line}: our used {}", entry.used.bytes()),
+        )?;
         seen += 1;
     }
-    check(seen == ours.len() && seen >= 4, format!("df has {seen} lines, we have {}", ours.len()))?;
+    check(
+        seen == ours.len() && seen >= 4,
+        format!("df has {seen} lines, we have {}", ours.len()),
+    )?;
     Ok(())
 }
 
@@ -101,14 +145,26 @@ fn usage_matches_usage() -> Result<(), Failed> {
     ];
     for (key, value) in pairs {
         let theirs = get(key)?;
-        check(theirs == value, format!("{key} btrfs-progs says {theirs}, we say {value}"))?;
+        check(
+            theirs == value,
+            format!("{key} btrfs-progs says {theirs}, we say {value}"),
+        )?;
     }
     let ratio = |key: &str| -> Result<f64, Failed> {
-        let line = text.lines().find(|l| l.trim_start().starts_with(key)).ok_or(format!("no {key}"))?;
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .ok_or(format!("no {key}"))?;
         Ok(line.split_whitespace().last().unwrap_or_default().parse()?)
     };
-    check((ratio("Data ratio:")? - ours.data_ratio).abs() < 0.01, "data ratio differs")?;
-    check((ratio("Metadata ratio:")? - ours.metadata_ratio).abs() < 0.01, "metadata ratio differs")?;
+    check(
+        (ratio("Data ratio:")? - ours.data_ratio).abs() < 0.01,
+        "data ratio differs",
+    )?;
+    check(
+        (ratio("Metadata ratio:")? - ours.metadata_ratio).abs() < 0.01,
+        "metadata ratio differs",
+    )?;
     // Per-device sections: "Data,single: Size:..." followed by "   /dev/loopN\t<bytes>".
     let device = scratch.device().to_string_lossy().to_string();
     let dev = &ours.devices[0];
@@ -117,13 +173,21 @@ fn usage_matches_usage() -> Result<(), Failed> {
     while let Some(line) = lines.next() {
         let header = line.split(':').next().unwrap_or_default();
         let per_device = |lines: &mut std::iter::Peekable<std::str::Lines<'_>>| {
-            lines.next().filter(|l| l.trim_start().starts_with(&device)).and_then(|l| number_after(l, &device))
+            lines
+                .next()
+                .filter(|l| l.trim_start().starts_with(&device))
+                .and_then(|l| number_after(l, &device))
         };
         if header == "Unallocated" {
             let theirs = per_device(&mut lines).ok_or("no unallocated line for our device")?;
-            check(theirs == dev.unallocated.bytes(), format!("unallocated: theirs {theirs}, ours {}", dev.unallocated))?;
+            check(
+                theirs == dev.unallocated.bytes(),
+                format!("unallocated: theirs {theirs}, ours {}", dev.unallocated),
+            )?;
             sections += 1;
-        } else if let Some((kind, profile)) = header.split_once(',').filter(|_| line.contains("Size:")) {
+        } else if let Some((kind, profile)) =
+            header.split_once(',').filter(|_| line.contains("Size:"))
+        {
             let profile: Profile = profile.to_ascii_lowercase().parse()?;
             let theirs = per_device(&mut lines).ok_or(format!("no device line under {line:?}"))?;
             let ours_bytes = dev
@@ -132,10 +196,16 @@ fn usage_matches_usage() -> Result<(), Failed> {
                 .find(|a| a.kind.to_string() == kind && a.profile == profile)
                 .map(|a| a.bytes.bytes())
                 .ok_or(format!("we have no allocation for {line:?}"))?;
-            check(theirs == ours_bytes, format!("{line}: theirs {theirs}, ours {ours_bytes}"))?;
+            check(
+                theirs == ours_bytes,
+                format!("{line}: theirs {theirs}, ours {ours_bytes}"),
+            )?;
             sections += 1;
         }
     }
-    check(sections == dev.allocated.len() + 1, format!("compared {sections} sections"))?;
+    check(
+        sections == dev.allocated.len() + 1,
+        format!("compared {sections} sections"),
+    )?;
     Ok(())
 }

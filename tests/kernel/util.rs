@@ -57,7 +57,11 @@ pub fn sha256_of(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
 
 /// The data block groups, by logical address.
 pub fn data_groups(fs: &Filesystem) -> Result<Vec<BlockGroup>, Failed> {
-    Ok(fs.block_groups()?.into_iter().filter(|g| g.kind == BlockGroupKind::Data).collect())
+    Ok(fs
+        .block_groups()?
+        .into_iter()
+        .filter(|g| g.kind == BlockGroupKind::Data)
+        .collect())
 }
 
 /// Runs a btrfs-progs command as an oracle and returns its stdout.
@@ -67,13 +71,23 @@ pub fn progs(args: &[&str], path: &Path) -> Result<String, Failed> {
         .arg(path)
         .output()
         .map_err(|e| format!("run btrfs {args:?} (the oracle; is btrfs-progs installed?): {e}"))?;
-    check(out.status.success(), format!("btrfs {args:?} failed: {}", String::from_utf8_lossy(&out.stderr)))?;
+    check(
+        out.status.success(),
+        format!(
+            "btrfs {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The numbers after `key` in `text` (e.g. `total=` → 123).
 pub fn number_after(text: &str, key: &str) -> Option<u64> {
     let start = text.find(key)? + key.len();
-    let digits: String = text[start..].trim_start().chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[start..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
