@@ -48,6 +48,23 @@ impl SparseFile {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Copies this unmounted btrfs image into a new tempdir (`cp --sparse=always`) and gives
+    /// the copy a fresh random fsid (`btrfstune -f -u`), so the copy starts from a byte-identical
+    /// layout yet can be mounted beside other copies: the kernel's device registry keys on the
+    /// fsid. For benchmarks that compare two contenders on identical filesystems; the image
+    /// must not be mounted while it is copied.
+    pub fn clone_with_new_fsid(&self) -> io::Result<SparseFile> {
+        let copy = SparseFile::new(0)?;
+        run(Command::new("cp")
+            .arg("--sparse=always")
+            .arg(self.path())
+            .arg(copy.path()))?;
+        run(Command::new("btrfstune")
+            .args(["-f", "-u"])
+            .arg(copy.path()))?;
+        Ok(copy)
+    }
 }
 
 /// A loop device attached to a file, detached on drop.
@@ -177,6 +194,16 @@ pub enum FsKind {
     Ext4,
 }
 
+impl FsKind {
+    /// The filesystem type and mount options to mount it with.
+    fn mount_spec(&self) -> (&'static str, String) {
+        match self {
+            FsKind::Btrfs(o) => ("btrfs", o.mount_options.clone()),
+            FsKind::Ext4 => ("ext4", String::new()),
+        }
+    }
+}
+
 /// Makes a btrfs filesystem on `device`. The one place the fixtures create btrfs.
 pub fn make_btrfs(device: &Path, options: &BtrfsOptions) -> io::Result<()> {
     let mut cmd = Command::new("mkfs.btrfs");
@@ -227,18 +254,13 @@ impl Scratch {
     pub fn new(size: u64, kind: FsKind) -> io::Result<Self> {
         let image = SparseFile::new(size)?;
         let device = LoopDevice::attach(image.path())?;
-        let (fstype, options) = match &kind {
-            FsKind::Btrfs(o) => {
-                make_btrfs(device.path(), o)?;
-                ("btrfs", o.mount_options.clone())
-            }
-            FsKind::Ext4 => {
-                run(Command::new("mkfs.ext4")
-                    .args(["-q", "-F"])
-                    .arg(device.path()))?;
-                ("ext4", String::new())
-            }
-        };
+        match &kind {
+            FsKind::Btrfs(o) => make_btrfs(device.path(), o)?,
+            FsKind::Ext4 => run(Command::new("mkfs.ext4")
+                .args(["-q", "-F"])
+                .arg(device.path()))?,
+        }
+        let (fstype, options) = kind.mount_spec();
         let mount = Mount::new(device.path(), fstype, &options)?;
         Ok(Scratch {
             mount,
@@ -246,6 +268,34 @@ impl Scratch {
             image,
             kind,
         })
+    }
+
+    /// Attaches an existing filesystem image (e.g. from
+    /// [`SparseFile::clone_with_new_fsid`]) and mounts it, without making a filesystem.
+    pub fn mount_image(image: SparseFile, kind: FsKind) -> io::Result<Self> {
+        let device = LoopDevice::attach(image.path())?;
+        let (fstype, options) = kind.mount_spec();
+        let mount = Mount::new(device.path(), fstype, &options)?;
+        Ok(Scratch {
+            mount,
+            device,
+            image,
+            kind,
+        })
+    }
+
+    /// Unmounts and detaches, keeping the image (e.g. as the template of
+    /// [`SparseFile::clone_with_new_fsid`]).
+    pub fn into_image(self) -> io::Result<SparseFile> {
+        let Scratch {
+            mut mount,
+            device,
+            image,
+            ..
+        } = self;
+        mount.unmount()?;
+        drop(device);
+        Ok(image)
     }
 
     /// The mount point.
@@ -266,10 +316,7 @@ impl Scratch {
     /// Unmounts and mounts again (same device, same options).
     pub fn remount(&mut self) -> io::Result<()> {
         self.mount.unmount()?;
-        let (fstype, options) = match &self.kind {
-            FsKind::Btrfs(o) => ("btrfs", o.mount_options.clone()),
-            FsKind::Ext4 => ("ext4", String::new()),
-        };
+        let (fstype, options) = self.kind.mount_spec();
         self.mount = Mount::new(self.device.path(), fstype, &options)?;
         Ok(())
     }
