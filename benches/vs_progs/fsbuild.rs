@@ -63,6 +63,13 @@ impl Template {
     }
 }
 
+/// Lets the host finish writing back and freeing a dropped clone (`sync(2)`), so that its
+/// cleanup does not overlap the next timed run.
+pub fn settle() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
 /// Chunk counts per kind and profile: the end state both contenders must reach.
 pub type ChunkCounts = BTreeMap<(BlockGroupKind, Profile), usize>;
 

@@ -16,6 +16,7 @@
 
 mod fsbuild;
 mod measure;
+mod profile;
 mod progs;
 mod report;
 mod scenarios;
@@ -43,12 +44,16 @@ struct Args {
     config: Config,
     write: bool,
     only: Option<Vec<String>>,
+    /// `--profile OP`: count instructions under callgrind instead of timing.
+    profile: Option<String>,
+    calls: u32,
 }
 
 fn usage_text() -> String {
     format!(
-        "usage: vs_progs [--smoke] [--write] [--pairs N] [--only {}]",
-        SCENARIOS.join(",")
+        "usage: vs_progs [--smoke] [--write] [--abba] [--pairs N] [--only {}]\n       vs_progs --profile {} [--calls N]   (under callgrind: benches/callgrind.sh)",
+        SCENARIOS.join(","),
+        profile::OPS.join("|")
     )
 }
 
@@ -57,15 +62,19 @@ fn parse_args() -> Result<Args, String> {
         config: Config {
             smoke: false,
             pairs: None,
+            abba: false,
         },
         write: false,
         only: None,
+        profile: None,
+        calls: 100,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--smoke" => args.config.smoke = true,
             "--write" => args.write = true,
+            "--abba" => args.config.abba = true,
             "--pairs" => {
                 let n = it.next().ok_or("--pairs needs a number")?;
                 let n: usize = n.parse().map_err(|e| format!("--pairs {n}: {e}"))?;
@@ -81,6 +90,17 @@ fn parse_args() -> Result<Args, String> {
                     return Err(format!("unknown scenario {bad:?}\n{}", usage_text()));
                 }
                 args.only = Some(names);
+            }
+            "--profile" => {
+                let op = it.next().ok_or("--profile needs an operation")?;
+                if !profile::OPS.contains(&op.as_str()) {
+                    return Err(format!("--profile: one of {:?}", profile::OPS));
+                }
+                args.profile = Some(op);
+            }
+            "--calls" => {
+                let n = it.next().ok_or("--calls needs a number")?;
+                args.calls = n.parse().map_err(|e| format!("--calls {n}: {e}"))?;
             }
             // What cargo bench and cargo test pass to every harness.
             "--bench" | "--nocapture" | "--quiet" | "-q" => {}
@@ -156,6 +176,15 @@ fn main() -> ExitCode {
         eprintln!("vs_progs: stopping after the current run, releasing filesystems");
         measure::STOP.store(true, Ordering::SeqCst);
     });
+    if let Some(op) = &args.profile {
+        return match profile::run(op, args.calls) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vs_progs: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rows = match run(&args) {
         Ok(rows) => rows,
         Err(e) => {

@@ -69,7 +69,9 @@ pub struct Sample {
 }
 
 /// Runs `op` `batch` times in this thread and returns the per-call sample with the heap peak
-/// it reached above the heap in use before.
+/// it reached above the heap in use before. Never inlined, so that
+/// `valgrind --tool=callgrind --toggle-collect='*measure::ours*'` counts our side alone.
+#[inline(never)]
 pub fn ours<T>(batch: u32, mut op: impl FnMut() -> BenchResult<T>) -> BenchResult<(Sample, T)> {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);

@@ -1,8 +1,8 @@
 //! The scenarios: each builds its filesystem once, clones it, and alternates ours (A) with
 //! btrfs-progs (B), pair by pair.
 
-use crate::fsbuild::{self, chunk_counts, same_end_state, show_counts, Template, MIB};
-use crate::measure::{self, check_stop, BenchResult, Pair};
+use crate::fsbuild::{self, chunk_counts, same_end_state, show_counts, ChunkCounts, Template, MIB};
+use crate::measure::{self, check_stop, BenchResult, Pair, Sample};
 use crate::progs;
 use btrfs_kit::balance::{Balance, BalanceHandle, ChunkFilters, DailyPolicy};
 use btrfs_kit::{Filesystem, Profile};
@@ -44,6 +44,9 @@ pub struct Config {
     pub smoke: bool,
     /// Pairs per scenario instead of each scenario's default.
     pub pairs: Option<usize>,
+    /// Relocating scenarios: run every second pair btrfs-progs first (A B, B A, ...), so that
+    /// a bias of the first or second run of a pair cancels out.
+    pub abba: bool,
 }
 
 impl Config {
@@ -171,26 +174,41 @@ fn relocating(
     requests: &[Balance],
     progs_args: &[Vec<&str>],
 ) -> BenchResult<(Vec<Pair>, String)> {
-    let mut pairs = Vec::new();
-    let mut end = String::new();
-    for _ in 0..config.pairs(default_pairs) {
+    let run_ours = || -> BenchResult<(Sample, Vec<u64>, ChunkCounts)> {
         check_stop()?;
         let a = template.clone_mounted()?;
-        let (ours, ours_relocated) = measure::ours(1, || {
+        let (sample, relocated) = measure::ours(1, || {
             let fs = Filesystem::open(a.path())?;
             requests
                 .iter()
                 .map(|r| Ok(fs.balance(r)?.relocated()))
                 .collect::<BenchResult<Vec<u64>>>()
         })?;
-        let ours_end = chunk_counts(a.path())?;
+        let end = chunk_counts(a.path())?;
         drop(a);
+        fsbuild::settle();
+        Ok((sample, relocated, end))
+    };
+    let run_progs = || -> BenchResult<(Sample, Vec<u64>, ChunkCounts)> {
         check_stop()?;
         let b = template.clone_mounted()?;
-        let (progs, progs_relocated) =
-            measure::progs_seq(progs_args, b.path(), progs::balance_done)?;
-        let progs_end = chunk_counts(b.path())?;
+        let (sample, relocated) = measure::progs_seq(progs_args, b.path(), progs::balance_done)?;
+        let end = chunk_counts(b.path())?;
         drop(b);
+        fsbuild::settle();
+        Ok((sample, relocated, end))
+    };
+    let mut pairs = Vec::new();
+    let mut end = String::new();
+    for i in 0..config.pairs(default_pairs) {
+        let ((ours, ours_relocated, ours_end), (progs, progs_relocated, progs_end)) =
+            if config.abba && i % 2 == 1 {
+                let b = run_progs()?;
+                (run_ours()?, b)
+            } else {
+                let a = run_ours()?;
+                (a, run_progs()?)
+            };
         if ours_relocated != progs_relocated {
             return Err(format!(
                 "{progs_args:?}: relocated chunks differ: ours {ours_relocated:?}, btrfs-progs {progs_relocated:?}"
@@ -227,7 +245,7 @@ pub fn daily_policy(config: &Config) -> BenchResult<Vec<Row>> {
                 .collect()
         })
         .collect();
-    let (pairs, end) = relocating(config, &template, 5, &requests, &args)?;
+    let (pairs, end) = relocating(config, &template, 10, &requests, &args)?;
     Ok(vec![Row {
         scenario: "daily policy (5 steps)".into(),
         detail: format!(
@@ -252,7 +270,7 @@ pub fn relocation(config: &Config) -> BenchResult<Vec<Row>> {
     let (pairs, end) = relocating(
         config,
         &thinned,
-        3,
+        5,
         std::slice::from_ref(&request),
         &[vec!["balance", "start", "-dusage=50"]],
     )?;
@@ -275,7 +293,7 @@ pub fn relocation(config: &Config) -> BenchResult<Vec<Row>> {
     let (pairs, end) = relocating(
         config,
         &packed,
-        3,
+        5,
         &[Balance::full()],
         &[vec!["balance", "start", "--full-balance"]],
     )?;
