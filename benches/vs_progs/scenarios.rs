@@ -270,7 +270,7 @@ pub fn relocation(config: &Config) -> BenchResult<Vec<Row>> {
     let (pairs, end) = relocating(
         config,
         &thinned,
-        5,
+        7,
         std::slice::from_ref(&request),
         &[vec!["balance", "start", "-dusage=50"]],
     )?;
@@ -293,7 +293,7 @@ pub fn relocation(config: &Config) -> BenchResult<Vec<Row>> {
     let (pairs, end) = relocating(
         config,
         &packed,
-        5,
+        7,
         &[Balance::full()],
         &[vec!["balance", "start", "--full-balance"]],
     )?;
