@@ -198,7 +198,7 @@ fn main() -> ExitCode {
     }
     if args.config.smoke {
         println!(
-            "vs_progs smoke: {} rows ran, both sides reached the same end states (timings not asserted)",
+            "vs_progs smoke: {} rows ran, both sides reached the same end states and figures; timings are not asserted (one pair on small filesystems is not a measurement; see BENCHMARKS.md)",
             rows.len()
         );
         print!("{}", report::table(&rows));
