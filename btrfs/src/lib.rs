@@ -45,7 +45,7 @@ pub mod subvolume;
 mod tree_search;
 mod usage;
 
-pub use chunk::{Chunk, Stripe};
+pub use chunk::{BlockGroup, Chunk, Stripe};
 pub use error::{Error, Result};
 pub use fs::Filesystem;
 pub use fstype::name_of_magic;
