@@ -38,6 +38,8 @@ pub use iter::{
 };
 pub use paths::{is_subvolume, subvolume_id};
 pub use props::{force_read_write, info, is_read_only, set_read_only, set_received, Received};
+/// The uuid type of [`SubvolumeInfo`]'s uuids (re-exported from the `uuid` crate).
+pub use uuid::Uuid;
 
 /// The id of the top-level subvolume (`BTRFS_FS_TREE_OBJECTID`), which always exists.
 pub const TOP_LEVEL_ID: u64 = btrfs_sys::BTRFS_FS_TREE_OBJECTID as u64;
