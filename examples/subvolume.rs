@@ -217,7 +217,7 @@ fn list(
                 .collect::<Result<Vec<_>, _>>()?;
             match key {
                 SortKey::Id => all.sort_by_key(Entry::id),
-                SortKey::Path => all.sort_by(|a, b| path_of(a).cmp(&path_of(b))),
+                SortKey::Path => all.sort_by_key(path_of),
                 SortKey::Otime => all.sort_by_key(|e| e.subvolume().and_then(|s| s.info.otime)),
             }
             for entry in &all {
