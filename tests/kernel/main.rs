@@ -13,6 +13,7 @@ mod balance_filters;
 mod examples;
 mod fill;
 mod space;
+mod subvolume;
 mod util;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -47,6 +48,7 @@ fn main() {
         bad_input::trials(),
         fill::trials(),
         examples::trials(),
+        subvolume::trials(),
     ]
     .into_iter()
     .flatten()

@@ -36,8 +36,9 @@ impl Filesystem {
     }
 
     /// Waits until each subvolume of `ids` is gone from the root tree (cleaned, or never
-    /// existed). The kernel has no notification for this: each round commits the transaction,
-    /// which wakes the cleaner, then checks again after a pause growing from 10 ms to 1 s.
+    /// existed), then commits, so that space figures show the freed space. The kernel has no
+    /// notification for this: each round commits the transaction, which wakes the cleaner, then
+    /// checks again after a pause growing from 10 ms to 1 s.
     pub fn wait_for_subvolumes_cleaned(&self, ids: &[u64]) -> Result<()> {
         let mut pending = ids.to_vec();
         let mut pause = Duration::from_millis(10);
@@ -49,7 +50,7 @@ impl Filesystem {
                 }
             }
             if still.is_empty() {
-                return Ok(());
+                return self.sync();
             }
             pending = still;
             self.sync()?;

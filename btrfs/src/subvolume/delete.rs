@@ -1,7 +1,7 @@
 //! Deleting subvolumes: by path, by id, recursively.
 
 use super::iter::{Entry, Order, Unreachable};
-use super::paths::{id_of, open, open_subvolume, split, subvol_err};
+use super::paths::{containing_root, id_of, open, open_subvolume, split, subvol_err};
 use super::TOP_LEVEL_ID;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
@@ -13,12 +13,16 @@ use std::path::Path;
 const NEEDS: &str =
     "CAP_SYS_ADMIN, or the user_subvol_rm_allowed mount option and write access to the parent directory";
 
+const RDONLY: u64 = btrfs_sys::BTRFS_SUBVOL_RDONLY as u64;
+
 /// Whether a delete also removes the subvolumes nested in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recursion {
     /// Delete only the target; fails with [`Error::SubvolumeNotEmpty`] if it holds others.
     No,
     /// Delete the nested subvolumes first, innermost first (post-order), then the target.
+    /// Read-only subvolumes in the tree are made writable when their nested subvolumes must
+    /// be unlinked from them.
     Yes,
 }
 
@@ -53,12 +57,30 @@ pub fn delete(path: impl AsRef<Path>, recursion: Recursion) -> Result<()> {
         let fs = Filesystem::open(path)?;
         for entry in fs.subvolumes().order(Order::PostOrder).iter()? {
             match entry? {
-                Entry::Subvolume(sub) => delete_one(OP, &path.join(&sub.path), sub.info.id)?,
+                Entry::Subvolume(sub) => delete_nested(OP, &path.join(&sub.path), sub.info.id)?,
                 Entry::Unreachable(u) => return Err(unreachable_err(OP, path, &u)),
             }
         }
     }
     delete_one(OP, path, id)
+}
+
+/// Deletes a nested subvolume; a read-only subvolume holding it (itself about to be deleted)
+/// is made writable first, as the kernel will not unlink entries from it (EROFS).
+fn delete_nested(op: &'static str, path: &Path, id: u64) -> Result<()> {
+    match delete_one(op, path, id) {
+        Err(Error::ReadOnly { .. }) => {
+            let parent = path.parent().unwrap_or(Path::new("."));
+            let (holder, _) = containing_root(op, parent)?;
+            let file = open_subvolume(op, &holder)?;
+            let flags = ioctl::subvol_getflags(file.as_fd())
+                .map_err(|e| Error::from_errno(op, &holder, e))?;
+            ioctl::subvol_setflags(file.as_fd(), flags & !RDONLY)
+                .map_err(|e| subvol_err(op, &holder, e, NEEDS))?;
+            delete_one(op, path, id)
+        }
+        other => other,
+    }
 }
 
 fn delete_one(op: &'static str, path: &Path, id: u64) -> Result<()> {
