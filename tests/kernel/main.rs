@@ -14,6 +14,7 @@ mod examples;
 mod fill;
 mod space;
 mod subvolume;
+mod subvolume_list;
 mod util;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -40,6 +41,9 @@ fn main() {
     if let Some(code) = bad_input::child_probe() {
         std::process::exit(code);
     }
+    if let Some(code) = subvolume_list::child_probe() {
+        std::process::exit(code);
+    }
     let args = Arguments::from_args();
     let trials: Vec<Trial> = [
         space::trials(),
@@ -49,6 +53,7 @@ fn main() {
         fill::trials(),
         examples::trials(),
         subvolume::trials(),
+        subvolume_list::trials(),
     ]
     .into_iter()
     .flatten()
