@@ -12,6 +12,7 @@ mod balance_background;
 mod balance_filters;
 mod examples;
 mod fill;
+mod quota;
 mod space;
 mod subvolume;
 mod subvolume_list;
@@ -53,6 +54,7 @@ fn main() {
         fill::trials(),
         examples::trials(),
         subvolume::trials(),
+        quota::trials(),
         subvolume_list::trials(),
     ]
     .into_iter()
