@@ -22,6 +22,7 @@
 
 mod clean;
 mod create;
+mod cursor;
 mod delete;
 mod info;
 mod iter;
