@@ -49,7 +49,7 @@ enum Command {
     List {
         #[arg(default_value = DEFAULT_PATH)]
         path: PathBuf,
-        /// One JSON object per subvolume (an array).
+        /// One JSON object per line (JSON Lines), one line per subvolume.
         #[arg(long)]
         json: bool,
         /// Only read-only subvolumes.

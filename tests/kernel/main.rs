@@ -15,6 +15,7 @@ mod fill;
 mod quota;
 mod space;
 mod subvolume;
+mod subvolume_example;
 mod subvolume_list;
 mod util;
 
@@ -57,6 +58,7 @@ fn main() {
         subvolume::trials(),
         quota::trials(),
         subvolume_list::trials(),
+        subvolume_example::trials(),
     ]
     .into_iter()
     .flatten()

@@ -273,6 +273,15 @@ fn received_guard() -> Result<(), Failed> {
         subvolume::is_read_only(&a)?,
         "still read-only after the refusal",
     )?;
+    // The kernel only changes the received uuid of a writable subvolume: hence
+    // force_read_write flips the flag first.
+    check(
+        matches!(
+            subvolume::set_received(&a, None),
+            Err(Error::ReadOnly { .. })
+        ),
+        "clearing the received uuid of a read-only subvolume is refused",
+    )?;
     subvolume::force_read_write(&a)?;
     let info = subvolume::info(&a)?;
     check(
