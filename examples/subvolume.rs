@@ -213,7 +213,7 @@ fn list(
         }
         Some(key) => {
             let mut all = iter
-                .filter(|e| e.as_ref().map_or(true, keep))
+                .filter(|e| e.as_ref().is_ok_and(keep) || e.is_err())
                 .collect::<Result<Vec<_>, _>>()?;
             match key {
                 SortKey::Id => all.sort_by_key(Entry::id),

@@ -352,7 +352,7 @@ fn unprivileged_uid() -> Result<(), Failed> {
             .lines()
             .filter_map(|l| {
                 let w: Vec<&str> = l.split(' ').collect();
-                (w[0] == kind && third.map_or(true, |t| w.get(2) == Some(&t)))
+                (w[0] == kind && third.is_none_or(|t| w.get(2) == Some(&t)))
                     .then(|| w[1].parse().ok())?
             })
             .collect()

@@ -129,7 +129,7 @@ impl<'a> PrivRefs<'a> {
     /// The items of `child` (ids come in increasing order), from the current window or a new
     /// one starting at `child` and ending at the last child known ahead.
     fn child_items(&mut self, fs: &'a Filesystem, child: u64) -> Result<ChildItems<'a>> {
-        if self.window.as_ref().map_or(true, |(end, _)| child > *end) {
+        if self.window.as_ref().is_none_or(|(end, _)| child > *end) {
             let ahead = self.pending.back().map_or(child, |(id, _)| *id);
             let end = ahead.min(child.saturating_add(WINDOW - 1)).max(child);
             let cursor = Cursor::new(fs, (child, end), (ROOT_ITEM, ROOT_REF), 0, MAX_WINDOW_ITEM);
