@@ -30,6 +30,7 @@ mod lookup;
 mod paths;
 mod props;
 mod source;
+mod window;
 
 pub use create::{create, create_with, snapshot, SnapshotOptions};
 pub use delete::{delete, Recursion};
