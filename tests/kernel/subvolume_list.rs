@@ -10,15 +10,12 @@ use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 
 /// Makes the test binary list subvolumes of this path as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PROBE";
 /// A file of "id path" lines the probe checks with plain `open(2)`, as the oracle.
 const PROBE_PATHS_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PATHS";
-const NOBODY: u32 = 65534;
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -323,9 +320,6 @@ fn unprivileged_uid() -> Result<(), Failed> {
 
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-    let exe = dir.path().join("probe");
-    std::fs::copy(std::env::current_exe()?, &exe)?;
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
     let list = dir.path().join("paths");
     let text: String = all
         .iter()
@@ -333,12 +327,10 @@ fn unprivileged_uid() -> Result<(), Failed> {
         .collect();
     std::fs::write(&list, text)?;
     std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o644))?;
-    let out = Command::new(&exe)
-        .env(PROBE_ENV, m)
-        .env(PROBE_PATHS_ENV, &list)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()?;
+    let out = crate::util::run_as_nobody(&[
+        (PROBE_ENV, m.as_os_str()),
+        (PROBE_PATHS_ENV, list.as_os_str()),
+    ])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     check(
         out.status.success(),
