@@ -2,7 +2,7 @@
 
 use crate::root_test;
 use crate::util::{check, write_file, MIB};
-use btrfs_kit::balance::{Balance, BalanceOutcome, ChunkFilters};
+use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
 use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
@@ -37,17 +37,23 @@ fn busy_scratch() -> Result<(Scratch, Filesystem), Failed> {
     Ok((scratch, fs))
 }
 
+/// Starts a full data balance in the background and waits until the kernel runs it.
+fn start_running(fs: &Filesystem) -> Result<BalanceHandle, Failed> {
+    let handle = fs.balance_background(&all_data())?;
+    check(
+        handle.wait_running(Duration::from_secs(30))?,
+        "balance never showed as running",
+    )?;
+    Ok(handle)
+}
+
 fn all_data() -> Balance {
     Balance::new().data(ChunkFilters::all())
 }
 
 fn pause_resume() -> Result<(), Failed> {
     let (_scratch, fs) = busy_scratch()?;
-    let handle = fs.balance_background(&all_data())?;
-    check(
-        handle.wait_running(Duration::from_secs(30))?,
-        "balance never showed as running",
-    )?;
+    let handle = start_running(&fs)?;
     // A second start while one runs.
     match fs.balance(&all_data()) {
         Err(Error::BalanceAlreadyRunning { .. }) => {}
@@ -90,11 +96,7 @@ fn pause_resume() -> Result<(), Failed> {
 
 fn cancel() -> Result<(), Failed> {
     let (_scratch, fs) = busy_scratch()?;
-    let handle = fs.balance_background(&all_data())?;
-    check(
-        handle.wait_running(Duration::from_secs(30))?,
-        "balance never showed as running",
-    )?;
+    let handle = start_running(&fs)?;
     check(handle.progress()?.is_some(), "no progress while running")?;
     handle.cancel()?;
     let outcome = handle.wait()?;
