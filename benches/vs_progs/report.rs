@@ -84,7 +84,7 @@ fn verdict(row: &Row, ratios: &Spread<f64>, ours: &Spread<Duration>) -> (String,
 /// The table in Markdown.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out.push_str("| scenario | ours: median (min–max) | btrfs-progs: median (min–max) | ratio progs ÷ ours, pair by pair: median (min–max) | target | | CPU of the caller, ours / progs | peak memory: ours heap / progs RSS | pairs |\n");
+    out.push_str("| scenario | ours: median (min–max) | btrfs-progs: median (min–max) | ratio progs ÷ ours, pair by pair: median (min–max) | target | verdict | CPU of the caller, ours / progs | peak memory: ours heap / progs RSS | pairs |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for row in rows {
         let ours = spread(row.pairs.iter().map(|p| p.ours.wall));
