@@ -10,13 +10,20 @@ fn request_numbers_match_the_c_header() {
         "#include <stdio.h>\n#include <linux/fs.h>\n#include <linux/btrfs.h>\nint main(void) {\n",
     );
     for (name, _) in btrfs_sys::ioctl::ALL {
-        c.push_str(&format!("  printf(\"{name} %lu\\n\", (unsigned long){name});\n"));
+        c.push_str(&format!(
+            "  printf(\"{name} %lu\\n\", (unsigned long){name});\n"
+        ));
     }
     c.push_str("  return 0;\n}\n");
     let src = dir.join("ioctls.c");
     let exe = dir.join("ioctls");
     std::fs::write(&src, c).unwrap();
-    let status = Command::new("cc").arg(&src).arg("-o").arg(&exe).status().expect("run cc");
+    let status = Command::new("cc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("run cc");
     assert!(status.success(), "cc failed to compile {}", src.display());
     let out = Command::new(&exe).output().expect("run the C program");
     assert!(out.status.success());
@@ -26,7 +33,10 @@ fn request_numbers_match_the_c_header() {
         let (c_name, c_value) = line.split_once(' ').unwrap();
         assert_eq!(c_name, *name);
         let c_value: u64 = c_value.parse().unwrap();
-        assert_eq!(c_value, *ours as u64, "{name}: C header says {c_value:#x}, we say {ours:#x}");
+        assert_eq!(
+            c_value, *ours as u64,
+            "{name}: C header says {c_value:#x}, we say {ours:#x}"
+        );
         checked += 1;
     }
     assert_eq!(checked, btrfs_sys::ioctl::ALL.len());

@@ -1,0 +1,239 @@
+//! Running one lvm2 command: absolute path, no shell, `LC_ALL=C`, stdin from /dev/null, `-y`,
+//! one merged `--config`, JSON output with the command log.
+
+use super::classify::{classify, Target};
+use super::version::LvmVersion;
+use crate::error::{CommandFailure, Error, Result};
+use crate::report::Document;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Everything that shapes how commands run, fixed when the backend is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The `lvm` binary.
+    pub lvm: PathBuf,
+    /// Devices LVM is confined to, if any.
+    pub devices: Option<Vec<PathBuf>>,
+    /// Whether udev runs (udev sync and udev device lists are used only then).
+    pub udev: bool,
+    /// Whether the kernel has device-mapper; without it `global/activation=0` is set.
+    pub device_mapper: bool,
+    /// Whether lvm2 writes /etc/lvm/backup and /etc/lvm/archive.
+    pub metadata_backup: bool,
+}
+
+/// The result of a successful command.
+pub(crate) struct Output {
+    /// The parsed JSON (report and command log).
+    pub doc: Document,
+}
+
+/// Where the lvm binary usually is.
+pub(crate) fn find_lvm() -> PathBuf {
+    ["/usr/sbin/lvm", "/sbin/lvm", "/usr/bin/lvm", "/bin/lvm"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/lvm"))
+}
+
+/// A `Command` for the lvm binary with the fixed environment.
+fn base_command(lvm: &Path) -> Command {
+    let mut cmd = Command::new(lvm);
+    cmd.env("LC_ALL", "C")
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `lvm version` and parses it.
+pub(crate) fn detect_version(lvm: &Path) -> Result<LvmVersion> {
+    let operation = "detect the lvm2 version";
+    let out = base_command(lvm)
+        .arg("version")
+        .output()
+        .map_err(|source| Error::Spawn {
+            operation: operation.into(),
+            program: lvm.to_owned(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    LvmVersion::from_version_output(&text).ok_or_else(|| Error::Parse {
+        operation: operation.into(),
+        detail: format!("no \"LVM version:\" line in `lvm version` output: {text:?}"),
+    })
+}
+
+/// The one merged `--config` string.
+fn config_string(settings: &Settings, version: LvmVersion) -> String {
+    let mut config = String::from("log{report_command_log=1");
+    if version.needs_full_command_log() {
+        config.push_str(" command_log_selection=\"all\"");
+    }
+    config.push('}');
+    if !settings.device_mapper {
+        config.push_str(" global{activation=0}");
+    }
+    if !settings.udev {
+        config.push_str(
+            " activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}",
+        );
+    }
+    if !settings.metadata_backup {
+        config.push_str(" backup{backup=0 archive=0}");
+    }
+    if let (Some(devices), false) = (&settings.devices, version.has_devices_option()) {
+        let rules: Vec<String> = devices
+            .iter()
+            .map(|d| format!("\"a|^{}$|\"", d.display()))
+            .chain(["\"r|.*|\"".to_owned()])
+            .collect();
+        config.push_str(&format!(" devices{{filter=[{}]}}", rules.join(",")));
+    }
+    config
+}
+
+/// Builds the argv after the program name: `subcommand args... common-options`.
+pub(crate) fn argv(
+    settings: &Settings,
+    version: LvmVersion,
+    subcommand: &str,
+    args: &[OsString],
+) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![subcommand.into()];
+    v.extend(args.iter().cloned());
+    v.push("--config".into());
+    v.push(config_string(settings, version).into());
+    v.push("--reportformat".into());
+    v.push(if version.has_json_std() { "json_std" } else { "json" }.into());
+    if subcommand == "fullreport" {
+        v.extend(["--units", "b", "--nosuffix"].map(OsString::from));
+    } else {
+        v.push("-y".into());
+    }
+    if let (Some(devices), true) = (&settings.devices, version.has_devices_option()) {
+        let list: Vec<String> = devices.iter().map(|d| d.display().to_string()).collect();
+        v.push("--devices".into());
+        v.push(list.join(",").into());
+    }
+    v
+}
+
+/// Runs one lvm2 command and classifies its failure.
+pub(crate) fn run(
+    settings: &Settings,
+    version: LvmVersion,
+    operation: &str,
+    target: &Target,
+    subcommand: &str,
+    args: &[OsString],
+) -> Result<Output> {
+    run_raw(settings, version, operation, subcommand, args).map_err(|failed| match failed {
+        Failed::Error(e) => e,
+        Failed::Command { messages, failure } => classify(operation, target, &messages, failure),
+    })
+}
+
+/// A failure before classification.
+pub(crate) enum Failed {
+    /// Could not run or parse.
+    Error(Error),
+    /// lvm2 exited non-zero.
+    Command {
+        /// The command log's errors, then stderr's lines.
+        messages: Vec<String>,
+        /// The command, exit code and messages.
+        failure: CommandFailure,
+    },
+}
+
+/// Runs one lvm2 command, leaving the classification to the caller.
+pub(crate) fn run_raw(
+    settings: &Settings,
+    version: LvmVersion,
+    operation: &str,
+    subcommand: &str,
+    args: &[OsString],
+) -> std::result::Result<Output, Failed> {
+    let argv = argv(settings, version, subcommand, args);
+    let out = base_command(&settings.lvm)
+        .args(&argv)
+        .output()
+        .map_err(|source| {
+            Failed::Error(Error::Spawn {
+                operation: operation.into(),
+                program: settings.lvm.clone(),
+                source,
+            })
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc = Document::parse(&stdout);
+    if out.status.success() {
+        let doc = doc.map_err(|detail| {
+            Failed::Error(Error::Parse {
+                operation: operation.into(),
+                detail: format!("{detail}; stdout was {stdout:?}"),
+            })
+        })?;
+        return Ok(Output { doc });
+    }
+    let mut messages = doc.map(|d| d.errors()).unwrap_or_default();
+    messages.extend(
+        stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("WARNING: Activation disabled"))
+            .map(str::to_owned),
+    );
+    let command = std::iter::once(settings.lvm.display().to_string())
+        .chain(argv.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Err(Failed::Command {
+        failure: CommandFailure {
+            command,
+            exit_code: out.status.code(),
+            stderr: messages.join("\n"),
+        },
+        messages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_one_config_and_confines() {
+        let settings = Settings {
+            lvm: "/usr/sbin/lvm".into(),
+            devices: Some(vec!["/dev/loop3".into(), "/dev/loop4".into()]),
+            udev: false,
+            device_mapper: false,
+            metadata_backup: false,
+        };
+        let v = LvmVersion::new(2, 3, 16);
+        let args = argv(&settings, v, "lvcreate", &["-n".into(), "x".into()]);
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+        assert_eq!(args.iter().filter(|a| *a == "--config").count(), 1);
+        assert!(args.contains(&"-y".into()));
+        assert!(args.ends_with(&["--devices".into(), "/dev/loop3,/dev/loop4".into()]));
+        let config = &args[args.iter().position(|a| a == "--config").unwrap() + 1];
+        assert!(config.contains("command_log_selection=\"all\""));
+        assert!(config.contains("global{activation=0}"));
+        assert!(config.contains("udev_sync=0"));
+        assert!(args.contains(&"json".into()));
+        // An old lvm2 without --devices gets a filter instead.
+        let old = argv(&settings, LvmVersion::new(2, 3, 11), "fullreport", &[]);
+        let old: Vec<String> = old.iter().map(|a| a.to_string_lossy().into()).collect();
+        assert!(!old.contains(&"--devices".into()) && !old.contains(&"-y".into()));
+        assert!(old.iter().any(|a| a.contains(r#"filter=["a|^/dev/loop3$|","a|^/dev/loop4$|","r|.*|"]"#)));
+        let new = argv(&settings, LvmVersion::new(2, 3, 22), "fullreport", &[]);
+        assert!(new.contains(&"json_std".into()));
+    }
+}
