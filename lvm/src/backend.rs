@@ -185,7 +185,9 @@ pub fn resize_target(
         return Ok(None);
     }
     if target.get() == 0 {
-        return Err(refuse("the new size would be zero; remove the LV instead".into()));
+        return Err(refuse(
+            "the new size would be zero; remove the LV instead".into(),
+        ));
     }
     if grow_only && target < current {
         return Err(refuse(format!(
@@ -252,14 +254,11 @@ pub trait LvmBackend: Send + Sync {
                 name: vg.to_owned(),
             });
         }
-        report
-            .lv(vg, name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                operation: format!("look up LV {vg}/{name}"),
-                object: ObjectKind::LogicalVolume,
-                name: format!("{vg}/{name}"),
-            })
+        report.lv(vg, name).cloned().ok_or_else(|| Error::NotFound {
+            operation: format!("look up LV {vg}/{name}"),
+            object: ObjectKind::LogicalVolume,
+            name: format!("{vg}/{name}"),
+        })
     }
 
     /// The VG's free space.
@@ -350,13 +349,22 @@ mod tests {
     fn resize_targets_round_and_detect_no_ops() {
         let ext = Bytes::mib(4);
         let cur = Bytes::mib(12);
-        assert_eq!(resize_target("t", cur, ext, NewSize::To(Bytes::mib(12)), true).unwrap(), None);
-        assert_eq!(resize_target("t", cur, ext, NewSize::To(Bytes::mib(9)), true).unwrap(), None);
+        assert_eq!(
+            resize_target("t", cur, ext, NewSize::To(Bytes::mib(12)), true).unwrap(),
+            None
+        );
+        assert_eq!(
+            resize_target("t", cur, ext, NewSize::To(Bytes::mib(9)), true).unwrap(),
+            None
+        );
         assert_eq!(
             resize_target("t", cur, ext, NewSize::Add(Bytes(1)), true).unwrap(),
             Some(Bytes::mib(16))
         );
-        assert_eq!(resize_target("t", cur, ext, NewSize::Add(Bytes(0)), true).unwrap(), None);
+        assert_eq!(
+            resize_target("t", cur, ext, NewSize::Add(Bytes(0)), true).unwrap(),
+            None
+        );
         assert!(resize_target("t", cur, ext, NewSize::To(Bytes::mib(4)), true).is_err());
         assert_eq!(
             resize_target("t", cur, ext, NewSize::Subtract(Bytes::mib(4)), false).unwrap(),
@@ -367,9 +375,15 @@ mod tests {
 
     #[test]
     fn parses_new_sizes_and_confinement() {
-        assert_eq!("+1g".parse::<NewSize>().unwrap(), NewSize::Add(Bytes::gib(1)));
+        assert_eq!(
+            "+1g".parse::<NewSize>().unwrap(),
+            NewSize::Add(Bytes::gib(1))
+        );
         assert_eq!("2g".parse::<NewSize>().unwrap(), NewSize::To(Bytes::gib(2)));
-        assert_eq!("-1m".parse::<NewSize>().unwrap(), NewSize::Subtract(Bytes::mib(1)));
+        assert_eq!(
+            "-1m".parse::<NewSize>().unwrap(),
+            NewSize::Subtract(Bytes::mib(1))
+        );
         let c = Confinement::new(["/dev/loop3", "/dev/loop10"]).unwrap();
         assert_eq!(
             c.global_filter(),

@@ -147,7 +147,9 @@ pub enum Error {
     },
 
     /// The lvm2 program could not be started.
-    #[error("{operation}: cannot run {program}: {source}; install lvm2 or set the lvm binary path")]
+    #[error(
+        "{operation}: cannot run {program}: {source}; install lvm2 or set the lvm binary path"
+    )]
     Spawn {
         /// What was being done.
         operation: String,

@@ -35,7 +35,10 @@ fn check_common(object: ObjectKind, name: &str) -> Result<(), Error> {
         return Err(invalid(
             object,
             name,
-            format!("it is {} characters long, the limit is {MAX_NAME_LEN}", name.len()),
+            format!(
+                "it is {} characters long, the limit is {MAX_NAME_LEN}",
+                name.len()
+            ),
         ));
     }
     if let Some(bad) = name
@@ -122,7 +125,15 @@ mod tests {
     #[test]
     fn rejects_bad_names() {
         let bad = [
-            "", "-rf", "a b", ".", "..", "a/b", "ä", "x;rm", &"a".repeat(128),
+            "",
+            "-rf",
+            "a b",
+            ".",
+            "..",
+            "a/b",
+            "ä",
+            "x;rm",
+            &"a".repeat(128),
         ];
         for name in bad {
             let err = validate_vg_name(name).unwrap_err();

@@ -240,9 +240,7 @@ fn pv_from_row(row: &Row, vg_name: Option<&str>, pvsegs: &[Row]) -> PhysicalVolu
     PhysicalVolume {
         name: f("pv_name").string().into(),
         uuid,
-        vg_name: vg_name
-            .map(str::to_owned)
-            .or_else(|| f("vg_name").text()),
+        vg_name: vg_name.map(str::to_owned).or_else(|| f("vg_name").text()),
         dev_size: f("dev_size").bytes(),
         size: f("pv_size").bytes(),
         free: f("pv_free").bytes(),
@@ -311,9 +309,11 @@ impl Report {
                     .push(pv_from_row(pv, vg_name.as_deref(), rows("pvseg")));
             }
             for lv in rows("lv") {
-                report
-                    .lvs
-                    .push(lv_from_row(lv, vg_name.as_deref().unwrap_or(""), rows("seg")));
+                report.lvs.push(lv_from_row(
+                    lv,
+                    vg_name.as_deref().unwrap_or(""),
+                    rows("seg"),
+                ));
             }
             report.vgs.extend(vg);
         }
@@ -405,7 +405,10 @@ mod tests {
         let text = r#"{ "log": [ {"log_type":"print", "log_message":"Logical volume \"l3\" created, ok."}, ] }"#;
         let doc = Document::parse(text).unwrap();
         assert_eq!(doc.log.len(), 1);
-        assert_eq!(doc.log[0].log_message.string(), "Logical volume \"l3\" created, ok.");
+        assert_eq!(
+            doc.log[0].log_message.string(),
+            "Logical volume \"l3\" created, ok."
+        );
         assert!(Document::parse("{ \"log\": [ {\"a\": 1} \"x\" ] }").is_err());
     }
 }

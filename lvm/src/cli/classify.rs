@@ -22,9 +22,7 @@ fn quoted(message: &str) -> Option<&str> {
 
 /// Whether lvm2 refused because the new size equals the old one.
 pub(crate) fn is_same_size(messages: &[String]) -> bool {
-    messages
-        .iter()
-        .any(|m| m.contains("matches existing size"))
+    messages.iter().any(|m| m.contains("matches existing size"))
 }
 
 /// Classifies a failure from lvm2's error messages (command log errors and stderr lines).
@@ -152,21 +150,54 @@ mod tests {
         // Messages as lvm2 2.03.16 prints them.
         assert!(matches!(run(&["Volume group \"nosuch\" not found"]),
             Error::NotFound { object: ObjectKind::VolumeGroup, ref name, .. } if name == "nosuch"));
-        assert!(matches!(run(&["Failed to find logical volume \"vg/x\""]),
-            Error::NotFound { object: ObjectKind::LogicalVolume, .. }));
-        assert!(matches!(run(&["Logical Volume \"l2\" already exists in volume group \"expvg1\""]),
-            Error::AlreadyExists { object: ObjectKind::LogicalVolume, .. }));
-        assert!(matches!(run(&["A volume group called vg already exists."]),
-            Error::AlreadyExists { object: ObjectKind::VolumeGroup, .. }));
-        assert!(matches!(run(&["Volume group \"expvg1\" has insufficient free space (95 extents): 256 required."]),
-            Error::InsufficientSpace { .. }));
-        assert!(matches!(run(&["Insufficient suitable allocatable extents for logical volume lv: 10 more required"]),
-            Error::InsufficientSpace { .. }));
-        assert!(matches!(run(&["Cannot change VG vg while PVs are missing."]), Error::MissingPv { .. }));
-        assert!(matches!(run(&["Giving up waiting for lock."]), Error::Busy { .. }));
-        assert!(matches!(run(&["striped: Required device-mapper target(s) not detected in your kernel."]),
-            Error::DeviceMapperUnavailable { .. }));
+        assert!(matches!(
+            run(&["Failed to find logical volume \"vg/x\""]),
+            Error::NotFound {
+                object: ObjectKind::LogicalVolume,
+                ..
+            }
+        ));
+        assert!(matches!(
+            run(&["Logical Volume \"l2\" already exists in volume group \"expvg1\""]),
+            Error::AlreadyExists {
+                object: ObjectKind::LogicalVolume,
+                ..
+            }
+        ));
+        assert!(matches!(
+            run(&["A volume group called vg already exists."]),
+            Error::AlreadyExists {
+                object: ObjectKind::VolumeGroup,
+                ..
+            }
+        ));
+        assert!(matches!(
+            run(&[
+                "Volume group \"expvg1\" has insufficient free space (95 extents): 256 required."
+            ]),
+            Error::InsufficientSpace { .. }
+        ));
+        assert!(matches!(
+            run(&[
+                "Insufficient suitable allocatable extents for logical volume lv: 10 more required"
+            ]),
+            Error::InsufficientSpace { .. }
+        ));
+        assert!(matches!(
+            run(&["Cannot change VG vg while PVs are missing."]),
+            Error::MissingPv { .. }
+        ));
+        assert!(matches!(
+            run(&["Giving up waiting for lock."]),
+            Error::Busy { .. }
+        ));
+        assert!(matches!(
+            run(&["striped: Required device-mapper target(s) not detected in your kernel."]),
+            Error::DeviceMapperUnavailable { .. }
+        ));
         assert!(matches!(run(&["something else"]), Error::Command { .. }));
-        assert!(is_same_size(&["New size (3 extents) matches existing size (3 extents).".into()]));
+        assert!(is_same_size(&[
+            "New size (3 extents) matches existing size (3 extents).".into()
+        ]));
     }
 }

@@ -32,9 +32,10 @@ impl Default for CliBackend {
     }
 }
 
-/// Size as an lvm2 argument in bytes: `12345b`.
+/// Size as an lvm2 argument in 512-byte sectors (`24s`), rounded up: lvm2 rejects byte sizes
+/// that are not a multiple of 512 ("Size is not a multiple of 512").
 fn size_arg(size: Bytes) -> OsString {
-    format!("{}b", size.get()).into()
+    format!("{}s", size.get().div_ceil(512)).into()
 }
 
 fn vg_target(vg: &str) -> Target {
@@ -72,16 +73,25 @@ fn check_device(operation: &str, device: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the kernel's device-mapper driver is loaded.
+///
+/// `/dev/mapper/control` is no proof: libdevmapper creates that node itself, so it can exist on
+/// a kernel without device-mapper (opening it then fails with ENODEV). The driver's misc device
+/// in sysfs is the reliable sign.
+pub fn device_mapper_loaded() -> bool {
+    Path::new("/sys/class/misc/device-mapper").exists()
+}
+
 impl CliBackend {
     /// A backend using the system's `lvm` binary, detecting udev (`/run/udev/control`) and
-    /// device-mapper (`/dev/mapper/control`), writing metadata backups, unconfined.
+    /// device-mapper (see [`device_mapper_loaded`]), writing metadata backups, unconfined.
     pub fn new() -> Self {
         CliBackend {
             settings: Settings {
                 lvm: runner::find_lvm(),
                 devices: None,
                 udev: Path::new("/run/udev/control").exists(),
-                device_mapper: Path::new("/dev/mapper/control").exists(),
+                device_mapper: device_mapper_loaded(),
                 metadata_backup: true,
             },
             version: OnceLock::new(),
@@ -138,7 +148,12 @@ impl CliBackend {
     /// The command line that `subcommand args` would run, for logging and dry runs.
     pub fn command_line(&self, subcommand: &str, args: &[OsString]) -> Result<Vec<OsString>> {
         let mut v = vec![self.settings.lvm.clone().into_os_string()];
-        v.extend(runner::argv(&self.settings, self.version()?, subcommand, args));
+        v.extend(runner::argv(
+            &self.settings,
+            self.version()?,
+            subcommand,
+            args,
+        ));
         Ok(v)
     }
 
@@ -150,7 +165,15 @@ impl CliBackend {
         args: Vec<OsString>,
     ) -> Result<crate::report::Document> {
         let version = self.version()?;
-        runner::run(&self.settings, version, operation, target, subcommand, &args).map(|o| o.doc)
+        runner::run(
+            &self.settings,
+            version,
+            operation,
+            target,
+            subcommand,
+            &args,
+        )
+        .map(|o| o.doc)
     }
 
     fn require_device_mapper(&self, operation: &str) -> Result<()> {
@@ -159,7 +182,9 @@ impl CliBackend {
         }
         Err(Error::DeviceMapperUnavailable {
             operation: operation.to_owned(),
-            detail: "/dev/mapper/control does not exist".into(),
+            detail:
+                "the kernel has no device-mapper driver (/sys/class/misc/device-mapper is missing)"
+                    .into(),
         })
     }
 
@@ -184,11 +209,14 @@ impl CliBackend {
     fn lv_and_extent(&self, vg: &str, name: &str) -> Result<(LogicalVolume, Bytes)> {
         let report = self.vg_report(vg)?;
         let extent = report.vg(vg).map(|v| v.extent_size).unwrap_or_default();
-        let lv = report.lv(vg, name).cloned().ok_or_else(|| Error::NotFound {
-            operation: format!("look up LV {vg}/{name}"),
-            object: ObjectKind::LogicalVolume,
-            name: format!("{vg}/{name}"),
-        })?;
+        let lv = report
+            .lv(vg, name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                operation: format!("look up LV {vg}/{name}"),
+                object: ObjectKind::LogicalVolume,
+                name: format!("{vg}/{name}"),
+            })?;
         Ok((lv, extent))
     }
 

@@ -109,7 +109,14 @@ pub(crate) fn argv(
     v.push("--config".into());
     v.push(config_string(settings, version).into());
     v.push("--reportformat".into());
-    v.push(if version.has_json_std() { "json_std" } else { "json" }.into());
+    v.push(
+        if version.has_json_std() {
+            "json_std"
+        } else {
+            "json"
+        }
+        .into(),
+    );
     if subcommand == "fullreport" {
         v.extend(["--units", "b", "--nosuffix"].map(OsString::from));
     } else {
@@ -232,7 +239,9 @@ mod tests {
         let old = argv(&settings, LvmVersion::new(2, 3, 11), "fullreport", &[]);
         let old: Vec<String> = old.iter().map(|a| a.to_string_lossy().into()).collect();
         assert!(!old.contains(&"--devices".into()) && !old.contains(&"-y".into()));
-        assert!(old.iter().any(|a| a.contains(r#"filter=["a|^/dev/loop3$|","a|^/dev/loop4$|","r|.*|"]"#)));
+        assert!(old
+            .iter()
+            .any(|a| a.contains(r#"filter=["a|^/dev/loop3$|","a|^/dev/loop4$|","r|.*|"]"#)));
         let new = argv(&settings, LvmVersion::new(2, 3, 22), "fullreport", &[]);
         assert!(new.contains(&"json_std".into()));
     }

@@ -1,0 +1,1 @@
+//! The lvmdbusd backend (in progress).

@@ -1,0 +1,201 @@
+//! Sandboxes: sparse files on fresh loop devices, an lvm2 CLI confined to them, and cleanup on
+//! Drop (also during a panic) of exactly what the test created.
+
+use super::ctx;
+use libtest_mimic::Failed;
+use loopdev::{LoopControl, LoopDevice};
+use lvm_kit::{CliBackend, Confinement, LvmBackend};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Serialises loop-device allocation between this process's threads.
+static LOOP_LOCK: Mutex<()> = Mutex::new(());
+
+/// A sparse file attached to a loop device that this test allocated; detached on Drop.
+pub struct LoopDisk {
+    device: LoopDevice,
+    path: PathBuf,
+    _file: tempfile::NamedTempFile,
+}
+
+impl LoopDisk {
+    /// A new loop device over a sparse file of `size` bytes.
+    pub fn new(size: u64) -> Result<Self, Failed> {
+        let file = ctx("create backing file", tempfile::NamedTempFile::new())?;
+        ctx("size backing file", file.as_file().set_len(size))?;
+        let _guard = LOOP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let control = ctx("open /dev/loop-control", LoopControl::open())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let device = ctx("find a free loop device", control.next_free())?;
+            // Another process may take the same free device first: EBUSY, try the next one.
+            match device.with().autoclear(false).attach(file.path()) {
+                Ok(()) => {
+                    let path = device
+                        .path()
+                        .ok_or_else(|| Failed::from("loop device without a path"))?;
+                    return Ok(LoopDisk {
+                        device,
+                        path,
+                        _file: file,
+                    });
+                }
+                Err(e) if e.raw_os_error() == Some(16) && Instant::now() < deadline => continue,
+                Err(e) => return Err(format!("attach loop device: {e}").into()),
+            }
+        }
+    }
+
+    /// The loop device path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        if let Err(e) = self.device.detach() {
+            eprintln!("warning: detach {}: {e}", self.path.display());
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Loop disks plus a CLI backend confined to them. On Drop, removes every VG and PV on its
+/// own disks (the confinement guarantees nothing else is touched), then detaches the disks.
+pub struct Sandbox {
+    /// The CLI backend confined to this sandbox's disks, metadata backups off.
+    pub cli: CliBackend,
+    /// The disks.
+    pub disks: Vec<LoopDisk>,
+    id: String,
+}
+
+impl Sandbox {
+    /// `count` disks of `size` bytes each.
+    pub fn new(count: usize, size: u64) -> Result<Self, Failed> {
+        let disks = (0..count)
+            .map(|_| LoopDisk::new(size))
+            .collect::<Result<Vec<_>, _>>()?;
+        let confinement = ctx(
+            "confine",
+            Confinement::new(disks.iter().map(|d| d.path().to_owned())),
+        )?;
+        let cli = CliBackend::new()
+            .with_confinement(&confinement)
+            .with_metadata_backup(false);
+        let id = format!(
+            "lk{}x{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(Sandbox { cli, disks, id })
+    }
+
+    /// The confinement of this sandbox.
+    pub fn confinement(&self) -> Confinement {
+        Confinement::new(self.paths()).expect("loop paths are valid")
+    }
+
+    /// The disks' paths.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.disks.iter().map(|d| d.path().to_owned()).collect()
+    }
+
+    /// Disk `i`'s path.
+    pub fn disk(&self, i: usize) -> &Path {
+        self.disks[i].path()
+    }
+
+    /// A VG name unique to this sandbox.
+    pub fn vg_name(&self, tag: &str) -> String {
+        format!("{}{tag}", self.id)
+    }
+
+    /// Runs the lvm2 tool directly with text output, confined to this sandbox: an oracle
+    /// independent of the crate's JSON parsing. Returns trimmed stdout.
+    pub fn lvm_text(&self, args: &[&str]) -> Result<String, Failed> {
+        let devices: Vec<String> = self
+            .paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let out = ctx(
+            "run lvm",
+            Command::new(lvm_binary())
+                .args(args)
+                .args([
+                    "--devices",
+                    &devices.join(","),
+                    "--config",
+                    "global{activation=0}",
+                ])
+                .env("LC_ALL", "C")
+                .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+                .stdin(Stdio::null())
+                .output(),
+        )?;
+        if !out.status.success() {
+            return Err(format!(
+                "lvm {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// `lvm SUB --units b --nosuffix --noheadings -o FIELD OBJ` as a number.
+    pub fn lvm_bytes(&self, sub: &str, field: &str, object: &str) -> Result<u64, Failed> {
+        let text = self.lvm_text(&[
+            sub,
+            "--units",
+            "b",
+            "--nosuffix",
+            "--noheadings",
+            "-o",
+            field,
+            object,
+        ])?;
+        text.parse()
+            .map_err(|_| format!("{sub} -o {field} {object}: not a number: {text:?}").into())
+    }
+}
+
+/// The lvm binary.
+pub fn lvm_binary() -> &'static str {
+    ["/usr/sbin/lvm", "/sbin/lvm"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("/usr/sbin/lvm")
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        match self.cli.report() {
+            Ok(report) => {
+                for vg in &report.vgs {
+                    if let Err(e) = self.cli.vg_remove(&vg.name) {
+                        eprintln!("warning: cleanup vgremove {}: {e}", vg.name);
+                    }
+                }
+                for pv in &report.pvs {
+                    if let Err(e) = self.cli.pv_remove(&pv.name) {
+                        eprintln!("warning: cleanup pvremove {}: {e}", pv.name.display());
+                    }
+                }
+            }
+            Err(e) => eprintln!("warning: cleanup report: {e}"),
+        }
+    }
+}
