@@ -8,7 +8,7 @@ fn nth(raw: &str, n: usize) -> char {
 }
 
 /// An LV's type: `lv_attr` character 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LvType {
     /// A plain (linear or striped) volume: `-`.
     Plain,
@@ -49,7 +49,7 @@ pub enum LvType {
 }
 
 /// An LV's or VG's permission: `lv_attr` character 2, `vg_attr` character 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Permission {
     /// Writeable: `w`.
     Writeable,
@@ -73,7 +73,7 @@ impl Permission {
 }
 
 /// An allocation policy (lower case in the attributes; upper case means locked).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum AllocationPolicy {
     /// `a`.
     Anywhere,
@@ -103,7 +103,7 @@ impl AllocationPolicy {
 }
 
 /// An LV's kernel state: `lv_attr` character 5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LvState {
     /// Not active: `-`.
     Inactive,
@@ -124,7 +124,7 @@ pub enum LvState {
 }
 
 /// The health of an LV: `lv_attr` character 9.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LvHealth {
     /// No problem reported: `-`.
     Ok,
@@ -145,7 +145,7 @@ pub enum LvHealth {
 }
 
 /// The decoded `lv_attr`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LvAttr {
     /// The raw 10-character string.
     pub raw: String,
@@ -233,7 +233,7 @@ impl LvAttr {
 }
 
 /// The decoded `vg_attr`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VgAttr {
     /// The raw 6-character string.
     pub raw: String,
@@ -268,7 +268,7 @@ impl VgAttr {
 }
 
 /// The decoded `pv_attr`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PvAttr {
     /// The raw 3-character string.
     pub raw: String,

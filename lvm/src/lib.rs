@@ -18,6 +18,7 @@
 
 pub mod attr;
 mod backend;
+mod classify;
 pub mod cli;
 #[cfg(feature = "dbus")]
 pub mod dbus;

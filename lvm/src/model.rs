@@ -6,7 +6,7 @@ use crate::size::Bytes;
 use std::path::PathBuf;
 
 /// A physical volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PhysicalVolume {
     /// The device path, e.g. `/dev/loop3`.
     pub name: PathBuf,
@@ -37,7 +37,7 @@ pub struct PhysicalVolume {
 }
 
 /// A range of a PV's extents, allocated to one LV or free.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PvSegment {
     /// The first extent.
     pub start_extent: u64,
@@ -48,7 +48,7 @@ pub struct PvSegment {
 }
 
 /// A volume group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VolumeGroup {
     /// The VG name.
     pub name: String,
@@ -79,7 +79,7 @@ pub struct VolumeGroup {
 }
 
 /// A logical volume.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LogicalVolume {
     /// The VG name.
     pub vg_name: String,
@@ -126,7 +126,7 @@ impl LogicalVolume {
 }
 
 /// One segment of an LV.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Segment {
     /// The segment type, e.g. `linear`, `striped`, `thin-pool`, `thin`, `snapshot`.
     pub segtype: String,
@@ -145,7 +145,7 @@ pub struct Segment {
 }
 
 /// One device of a segment: `devices` entries such as `/dev/loop3(0)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SegmentDevice {
     /// The PV path, or the sub-LV name for stacked segments (e.g. `pool_tdata`).
     pub device: String,
@@ -154,7 +154,7 @@ pub struct SegmentDevice {
 }
 
 /// Every PV, VG and LV that lvm2 saw, taken with one `lvm fullreport` process.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Report {
     /// All PVs, orphans included.
     pub pvs: Vec<PhysicalVolume>,

@@ -7,7 +7,8 @@ use std::str::FromStr;
 ///
 /// Every size the crate reports or accepts is a `Bytes`, never a raw integer, so a count of
 /// extents or sectors cannot be mistaken for a byte count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+#[serde(transparent)]
 pub struct Bytes(pub u64);
 
 /// One KiB.

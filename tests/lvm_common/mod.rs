@@ -2,6 +2,7 @@
 //! backend-independent suite, and an independent `lvs`/`vgs` oracle.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod fixture;
 pub mod suite;
 

@@ -1,6 +1,5 @@
 //! The lvm2 command-line backend (the default).
 
-mod classify;
 mod runner;
 mod version;
 
@@ -9,11 +8,11 @@ pub use version::LvmVersion;
 use crate::backend::{
     resize_target, Confinement, LvCreate, LvSize, LvmBackend, NewSize, ThinPoolCreate,
 };
+use crate::classify::{self, is_same_size, Target};
 use crate::error::{Error, ObjectKind, Result};
 use crate::model::{LogicalVolume, PhysicalVolume, Report, VolumeGroup};
 use crate::name::{validate_lv_name, validate_vg_name};
 use crate::size::Bytes;
-use classify::{is_same_size, Target};
 use runner::{Failed, Settings};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,8 @@
 //! Running one lvm2 command: absolute path, no shell, `LC_ALL=C`, stdin from /dev/null, `-y`,
 //! one merged `--config`, JSON output with the command log.
 
-use super::classify::{classify, Target};
 use super::version::LvmVersion;
+use crate::classify::{classify, Target};
 use crate::error::{CommandFailure, Error, Result};
 use crate::report::Document;
 use std::ffi::OsString;
