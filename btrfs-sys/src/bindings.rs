@@ -1259,17 +1259,22 @@ impl Default for btrfs_ioctl_get_subvol_rootref_args {
         }
     }
 }
-pub const btrfs_err_code_BTRFS_ERROR_DEV_RAID1_MIN_NOT_MET: btrfs_err_code = 1;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_RAID10_MIN_NOT_MET: btrfs_err_code = 2;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_RAID5_MIN_NOT_MET: btrfs_err_code = 3;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_RAID6_MIN_NOT_MET: btrfs_err_code = 4;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_TGT_REPLACE: btrfs_err_code = 5;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_MISSING_NOT_FOUND: btrfs_err_code = 6;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_ONLY_WRITABLE: btrfs_err_code = 7;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS: btrfs_err_code = 8;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_RAID1C3_MIN_NOT_MET: btrfs_err_code = 9;
-pub const btrfs_err_code_BTRFS_ERROR_DEV_RAID1C4_MIN_NOT_MET: btrfs_err_code = 10;
+pub const BTRFS_ERROR_DEV_RAID1_MIN_NOT_MET: btrfs_err_code = 1;
+pub const BTRFS_ERROR_DEV_RAID10_MIN_NOT_MET: btrfs_err_code = 2;
+pub const BTRFS_ERROR_DEV_RAID5_MIN_NOT_MET: btrfs_err_code = 3;
+pub const BTRFS_ERROR_DEV_RAID6_MIN_NOT_MET: btrfs_err_code = 4;
+pub const BTRFS_ERROR_DEV_TGT_REPLACE: btrfs_err_code = 5;
+pub const BTRFS_ERROR_DEV_MISSING_NOT_FOUND: btrfs_err_code = 6;
+pub const BTRFS_ERROR_DEV_ONLY_WRITABLE: btrfs_err_code = 7;
+pub const BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS: btrfs_err_code = 8;
+pub const BTRFS_ERROR_DEV_RAID1C3_MIN_NOT_MET: btrfs_err_code = 9;
+pub const BTRFS_ERROR_DEV_RAID1C4_MIN_NOT_MET: btrfs_err_code = 10;
 pub type btrfs_err_code = ::core::ffi::c_uint;
+pub const BTRFS_CSUM_TYPE_CRC32: btrfs_csum_type = 0;
+pub const BTRFS_CSUM_TYPE_XXHASH: btrfs_csum_type = 1;
+pub const BTRFS_CSUM_TYPE_SHA256: btrfs_csum_type = 2;
+pub const BTRFS_CSUM_TYPE_BLAKE2: btrfs_csum_type = 3;
+pub type btrfs_csum_type = ::core::ffi::c_uint;
 #[repr(C, packed)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct btrfs_disk_key {

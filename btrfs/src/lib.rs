@@ -1,1 +1,54 @@
-//! placeholder
+//! Safe btrfs management through the kernel's ioctls, without btrfs-progs.
+//!
+//! Open any path on a mounted btrfs filesystem with [`Filesystem::open`], then:
+//!
+//! * [`Filesystem::info`], [`Filesystem::devices`]: fsid, label, sizes, checksum, devices;
+//! * [`Filesystem::space_info`]: `btrfs filesystem df` (works without root);
+//! * [`Filesystem::usage`]: `btrfs filesystem usage`, per device (needs root);
+//! * [`Filesystem::balance`] and friends: filtered balances, progress, pause, cancel, resume;
+//! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`.
+//!
+//! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
+//!
+//! ```no_run
+//! use btrfs_kit::{Filesystem, balance::{Balance, ChunkFilters}};
+//!
+//! # fn main() -> Result<(), btrfs_kit::Error> {
+//! let fs = Filesystem::open("/var/lib/docker")?;
+//! for space in fs.space_info()? {
+//!     println!("{} {}: {} of {}", space.kind, space.profile, space.used, space.total);
+//! }
+//! // Return empty data chunks to the unallocated pool.
+//! let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
+//! println!("{outcome:?}");
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod balance;
+mod chunk;
+mod error;
+mod fs;
+mod fstype;
+mod info;
+mod ioctl;
+mod profile;
+mod resize;
+mod size;
+mod space;
+mod tree_search;
+mod usage;
+
+pub use chunk::{BlockGroup, Chunk, Stripe};
+pub use error::{Error, Result};
+pub use fs::Filesystem;
+pub use fstype::name_of_magic;
+pub use info::{ChecksumType, DeviceInfo, FsInfo};
+pub use nix::errno::Errno;
+pub use profile::{BlockGroupKind, Profile, UnknownProfile};
+pub use resize::ResizeTarget;
+pub use size::ByteSize;
+pub use space::SpaceInfo;
+pub use tree_search::{SearchRange, TreeItem, TreeSearch};
+pub use usage::{compute_usage, Allocation, DeviceUsage, Usage};

@@ -1,0 +1,236 @@
+//! Running a balance: start (blocking), resume, pause, cancel and status, with the kernel's
+//! return codes mapped to typed outcomes and errors.
+
+use super::request::Balance;
+use crate::error::{Error, Result};
+use crate::fs::Filesystem;
+use crate::ioctl;
+use btrfs_sys as sys;
+use nix::errno::Errno;
+
+/// Chunk counters of a balance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct BalanceProgress {
+    /// Chunks the balance expects to relocate (an estimate while it runs).
+    pub expected: u64,
+    /// Chunks looked at so far.
+    pub considered: u64,
+    /// Chunks relocated so far.
+    pub relocated: u64,
+}
+
+impl BalanceProgress {
+    fn from_sys(stat: &sys::btrfs_balance_progress) -> Self {
+        BalanceProgress {
+            expected: stat.expected,
+            considered: stat.considered,
+            relocated: stat.completed,
+        }
+    }
+}
+
+/// How a balance run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "state", rename_all = "lowercase")
+)]
+pub enum BalanceOutcome {
+    /// Every selected chunk was processed.
+    Completed {
+        /// Chunks looked at.
+        considered: u64,
+        /// Chunks relocated.
+        relocated: u64,
+    },
+    /// Paused on request; resume with [`Filesystem::balance_resume`] (or at the next mount,
+    /// unless mounted with `skip_balance`).
+    Paused(BalanceProgress),
+    /// Cancelled on request (or by a fatal signal); relocated chunks stay relocated.
+    Cancelled(BalanceProgress),
+}
+
+impl BalanceOutcome {
+    /// Chunks relocated by this run.
+    pub fn relocated(&self) -> u64 {
+        match self {
+            BalanceOutcome::Completed { relocated, .. } => *relocated,
+            BalanceOutcome::Paused(p) | BalanceOutcome::Cancelled(p) => p.relocated,
+        }
+    }
+
+    /// Chunks considered by this run.
+    pub fn considered(&self) -> u64 {
+        match self {
+            BalanceOutcome::Completed { considered, .. } => *considered,
+            BalanceOutcome::Paused(p) | BalanceOutcome::Cancelled(p) => p.considered,
+        }
+    }
+}
+
+/// The state of a balance that is running or paused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct BalanceStatus {
+    /// Whether it is running (false: paused).
+    pub running: bool,
+    /// Whether a pause was requested and not yet honoured.
+    pub pause_requested: bool,
+    /// Whether a cancel was requested and not yet honoured.
+    pub cancel_requested: bool,
+    /// Its counters.
+    pub progress: BalanceProgress,
+    /// What it was asked to do.
+    pub request: Balance,
+}
+
+impl BalanceStatus {
+    fn from_sys(args: &sys::btrfs_ioctl_balance_args) -> Self {
+        let state = args.state;
+        let has = |bit: u32| state & bit as u64 != 0;
+        BalanceStatus {
+            running: has(sys::BTRFS_BALANCE_STATE_RUNNING),
+            pause_requested: has(sys::BTRFS_BALANCE_STATE_PAUSE_REQ),
+            cancel_requested: has(sys::BTRFS_BALANCE_STATE_CANCEL_REQ),
+            progress: BalanceProgress::from_sys(&args.stat),
+            request: Balance::from_sys(args),
+        }
+    }
+}
+
+/// What the kernel says about a positive BALANCE_V2 return (`enum btrfs_err_code`).
+fn positive_return(fs: &Filesystem, op: &'static str, code: i32) -> Error {
+    if code as u32 == sys::BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS {
+        return Error::ExclusiveOperationRunning {
+            op,
+            path: fs.path().into(),
+            running: fs.exclusive_operation(),
+        };
+    }
+    let hint = match code as u32 {
+        sys::BTRFS_ERROR_DEV_RAID1_MIN_NOT_MET
+        | sys::BTRFS_ERROR_DEV_RAID10_MIN_NOT_MET
+        | sys::BTRFS_ERROR_DEV_RAID5_MIN_NOT_MET
+        | sys::BTRFS_ERROR_DEV_RAID6_MIN_NOT_MET
+        | sys::BTRFS_ERROR_DEV_RAID1C3_MIN_NOT_MET
+        | sys::BTRFS_ERROR_DEV_RAID1C4_MIN_NOT_MET => {
+            "the target profile needs more devices than the filesystem has"
+        }
+        _ => "the kernel returned an unexpected btrfs error code",
+    };
+    Error::KernelRejected {
+        op,
+        path: fs.path().into(),
+        hint: Some(hint),
+    }
+}
+
+/// Maps a failed BALANCE_V2 to an error.
+fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
+    let path = fs.path().into();
+    match errno {
+        Errno::EINPROGRESS => Error::BalanceAlreadyRunning { op, path },
+        Errno::ENOTCONN => Error::BalanceNotRunning { op, path },
+        Errno::EINVAL => Error::KernelRejected {
+            op,
+            path,
+            hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs force; mixed filesystems need the same data and metadata filters"),
+        },
+        errno => Error::from_errno(op, path, errno),
+    }
+}
+
+/// Maps a failed BALANCE_CTL / BALANCE_PROGRESS to an error.
+fn control_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
+    match errno {
+        Errno::ENOTCONN => Error::BalanceNotRunning {
+            op,
+            path: fs.path().into(),
+        },
+        errno => fs.err(op, errno),
+    }
+}
+
+impl Filesystem {
+    /// Runs a balance and blocks until it ends. Pause or cancel from another thread (or
+    /// process) ends it early with [`BalanceOutcome::Paused`] or [`BalanceOutcome::Cancelled`].
+    pub fn balance(&self, request: &Balance) -> Result<BalanceOutcome> {
+        request.validate()?;
+        self.run_balance_ioctl("balance", request.to_sys())
+    }
+
+    /// Resumes a paused balance and blocks until it ends.
+    pub fn balance_resume(&self) -> Result<BalanceOutcome> {
+        let args = sys::btrfs_ioctl_balance_args {
+            flags: sys::BTRFS_BALANCE_RESUME as u64,
+            ..Default::default()
+        };
+        self.run_balance_ioctl("balance resume", args)
+    }
+
+    pub(crate) fn run_balance_ioctl(
+        &self,
+        op: &'static str,
+        mut args: sys::btrfs_ioctl_balance_args,
+    ) -> Result<BalanceOutcome> {
+        match ioctl::balance_v2(self.fd(), &mut args) {
+            Ok(0) => Ok(BalanceOutcome::Completed {
+                considered: args.stat.considered,
+                relocated: args.stat.completed,
+            }),
+            Ok(code) => Err(positive_return(self, op, code)),
+            Err(Errno::ECANCELED) => {
+                let progress = BalanceProgress::from_sys(&args.stat);
+                let state = args.state;
+                // A cancel wins over a pause; a fatal signal cancels without setting either.
+                if state & sys::BTRFS_BALANCE_STATE_CANCEL_REQ as u64 == 0
+                    && state & sys::BTRFS_BALANCE_STATE_PAUSE_REQ as u64 != 0
+                {
+                    Ok(BalanceOutcome::Paused(progress))
+                } else {
+                    Ok(BalanceOutcome::Cancelled(progress))
+                }
+            }
+            Err(errno) => Err(balance_error(self, op, errno)),
+        }
+    }
+
+    /// The balance running or paused on this filesystem, if any (needs CAP_SYS_ADMIN).
+    pub fn balance_status(&self) -> Result<Option<BalanceStatus>> {
+        match ioctl::balance_progress(self.fd()) {
+            Ok(args) => Ok(Some(BalanceStatus::from_sys(&args))),
+            Err(Errno::ENOTCONN) => Ok(None),
+            Err(errno) => Err(control_error(self, "balance status", errno)),
+        }
+    }
+
+    /// Asks the running balance to pause after the current chunk. The blocked
+    /// [`balance`](Self::balance) call then returns [`BalanceOutcome::Paused`].
+    pub fn balance_pause(&self) -> Result<()> {
+        ioctl::balance_ctl(self.fd(), sys::BTRFS_BALANCE_CTL_PAUSE)
+            .map_err(|e| control_error(self, "balance pause", e))?;
+        Ok(())
+    }
+
+    /// Cancels the running or paused balance. Chunks already relocated stay relocated.
+    pub fn balance_cancel(&self) -> Result<()> {
+        ioctl::balance_ctl(self.fd(), sys::BTRFS_BALANCE_CTL_CANCEL)
+            .map_err(|e| control_error(self, "balance cancel", e))?;
+        Ok(())
+    }
+
+    /// What `/sys/fs/btrfs/<fsid>/exclusive_operation` says runs (kernel 5.10+), if readable
+    /// and not `none`.
+    pub fn exclusive_operation(&self) -> Option<String> {
+        let fsid = ioctl::fs_info(self.fd()).ok()?.fsid;
+        let path = format!(
+            "/sys/fs/btrfs/{}/exclusive_operation",
+            uuid::Uuid::from_bytes(fsid)
+        );
+        let text = std::fs::read_to_string(path).ok()?;
+        let op = text.trim();
+        (!op.is_empty() && op != "none").then(|| op.to_string())
+    }
+}

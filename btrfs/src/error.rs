@@ -1,0 +1,166 @@
+//! The error type of every operation in this crate.
+//!
+//! Each error names the operation, the path it ran on, the cause (errno where the kernel gave
+//! one) and what to do about it, so it can be shown to an operator as it is.
+
+use nix::errno::Errno;
+use std::path::PathBuf;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to a btrfs filesystem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The path exists but is not on a btrfs filesystem.
+    #[error("{op} on {}: not a btrfs filesystem (found {found}); give a path on a mounted btrfs filesystem", path.display())]
+    NotBtrfs {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The filesystem type found there, e.g. `ext4` or `tmpfs`.
+        found: String,
+    },
+    /// The path does not exist.
+    #[error("{op} on {}: no such file or directory; check the path and that the filesystem is mounted", path.display())]
+    NotFound {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The caller lacks a capability the kernel requires.
+    #[error("{op} on {}: permission denied ({errno}); this needs {needs}: run as root", path.display())]
+    PermissionDenied {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The errno the kernel returned (EPERM or EACCES).
+        errno: Errno,
+        /// What the kernel requires, e.g. `CAP_SYS_ADMIN`.
+        needs: &'static str,
+    },
+    /// A balance is already running (or paused) on this filesystem.
+    #[error("{op} on {}: a balance is already running or paused; use --status, --pause, --cancel or --resume", path.display())]
+    BalanceAlreadyRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// No balance is running or paused on this filesystem.
+    #[error("{op} on {}: no balance is running or paused; start one first", path.display())]
+    BalanceNotRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Another exclusive operation (device add/remove/replace, resize, swapfile...) is running.
+    #[error("{op} on {}: another exclusive operation is running{}; wait for it to finish, then retry",
+        path.display(), running.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    ExclusiveOperationRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What runs, from `/sys/fs/btrfs/<fsid>/exclusive_operation`, when readable.
+        running: Option<String>,
+    },
+    /// The kernel ran out of unallocated space.
+    #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as -dusage=5", path.display())]
+    NoSpace {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The filesystem is mounted read-only.
+    #[error("{op} on {}: the filesystem is read-only (EROFS); remount it read-write", path.display())]
+    ReadOnly {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Arguments rejected before anything reached the kernel.
+    #[error("{op}: invalid arguments: {reason}")]
+    InvalidArguments {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The kernel rejected the arguments (EINVAL).
+    #[error("{op} on {}: the kernel rejected the arguments (EINVAL){}; see `dmesg` for its reason", path.display(), hint.map(|h| format!("; {h}")).unwrap_or_default())]
+    KernelRejected {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The most likely reason, where one is known.
+        hint: Option<&'static str>,
+    },
+    /// Any other errno from a system call.
+    #[error("{op} on {}: {errno} ({})", path.display(), errno.desc())]
+    Sys {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The errno.
+        errno: Errno,
+    },
+    /// The kernel returned data this crate could not decode.
+    #[error("{op} on {}: unexpected data from the kernel: {detail}; please report this", path.display())]
+    Decode {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Maps an errno from `op` on `path` to the most specific error, for errnos whose meaning
+    /// does not depend on the operation.
+    pub(crate) fn from_errno(op: &'static str, path: impl Into<PathBuf>, errno: Errno) -> Self {
+        let path = path.into();
+        match errno {
+            Errno::ENOENT => Error::NotFound { op, path },
+            Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
+                op,
+                path,
+                errno,
+                needs: "CAP_SYS_ADMIN",
+            },
+            Errno::EROFS => Error::ReadOnly { op, path },
+            Errno::ENOSPC => Error::NoSpace { op, path },
+            Errno::EINVAL => Error::KernelRejected {
+                op,
+                path,
+                hint: None,
+            },
+            errno => Error::Sys { op, path, errno },
+        }
+    }
+
+    /// The errno behind this error, where there is one.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::NotFound { .. } => Some(Errno::ENOENT),
+            Error::PermissionDenied { errno, .. } | Error::Sys { errno, .. } => Some(*errno),
+            Error::BalanceAlreadyRunning { .. } => Some(Errno::EINPROGRESS),
+            Error::BalanceNotRunning { .. } => Some(Errno::ENOTCONN),
+            Error::NoSpace { .. } => Some(Errno::ENOSPC),
+            Error::ReadOnly { .. } => Some(Errno::EROFS),
+            Error::KernelRejected { .. } => Some(Errno::EINVAL),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The one layer that calls `ioctl(2)`. Every `unsafe` block of the crate lives here.
+//!
+//! Each function takes a borrowed file descriptor and a properly sized, owned argument struct, so
+//! the kernel only ever reads and writes memory we own for the duration of the call. Functions
+//! return the raw `c_int` on success: a few btrfs ioctls return *positive* values (e.g.
+//! `BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS`) that callers must check.
+
+use btrfs_sys as sys;
+use btrfs_sys::ioctl as req;
+use nix::errno::Errno;
+use std::ffi::c_int;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// The outcome of one ioctl call: the kernel's non-negative return value, or its errno.
+pub(crate) type IoctlResult<T = c_int> = Result<T, Errno>;
+
+mod raw {
+    use super::{req, sys};
+    nix::ioctl_read_bad!(
+        fs_info,
+        req::BTRFS_IOC_FS_INFO,
+        sys::btrfs_ioctl_fs_info_args
+    );
+    nix::ioctl_readwrite_bad!(
+        dev_info,
+        req::BTRFS_IOC_DEV_INFO,
+        sys::btrfs_ioctl_dev_info_args
+    );
+    nix::ioctl_read_bad!(
+        get_label,
+        req::BTRFS_IOC_GET_FSLABEL,
+        [u8; sys::BTRFS_LABEL_SIZE as usize]
+    );
+    nix::ioctl_readwrite_bad!(space_info, req::BTRFS_IOC_SPACE_INFO, u64);
+    nix::ioctl_readwrite_bad!(
+        tree_search,
+        req::BTRFS_IOC_TREE_SEARCH,
+        sys::btrfs_ioctl_search_args
+    );
+    nix::ioctl_readwrite_bad!(
+        balance_v2,
+        req::BTRFS_IOC_BALANCE_V2,
+        sys::btrfs_ioctl_balance_args
+    );
+    nix::ioctl_write_int_bad!(balance_ctl, req::BTRFS_IOC_BALANCE_CTL);
+    nix::ioctl_read_bad!(
+        balance_progress,
+        req::BTRFS_IOC_BALANCE_PROGRESS,
+        sys::btrfs_ioctl_balance_args
+    );
+    nix::ioctl_none_bad!(sync, req::BTRFS_IOC_SYNC);
+    nix::ioctl_read_bad!(start_sync, req::BTRFS_IOC_START_SYNC, u64);
+    nix::ioctl_write_ptr_bad!(wait_sync, req::BTRFS_IOC_WAIT_SYNC, u64);
+    nix::ioctl_write_ptr_bad!(resize, req::BTRFS_IOC_RESIZE, sys::btrfs_ioctl_vol_args);
+}
+
+/// `BTRFS_IOC_FS_INFO`, asking for checksum info and generation too.
+pub(crate) fn fs_info(fd: BorrowedFd<'_>) -> IoctlResult<sys::btrfs_ioctl_fs_info_args> {
+    let mut args = sys::btrfs_ioctl_fs_info_args {
+        flags: (sys::BTRFS_FS_INFO_FLAG_CSUM_INFO | sys::BTRFS_FS_INFO_FLAG_GENERATION) as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_fs_info_args; the kernel writes
+    // only within it and keeps no reference after returning.
+    unsafe { raw::fs_info(fd.as_raw_fd(), &mut args) }?;
+    Ok(args)
+}
+
+/// `BTRFS_IOC_DEV_INFO` for one device id (`ENODEV` when there is no such device).
+pub(crate) fn dev_info(
+    fd: BorrowedFd<'_>,
+    devid: u64,
+) -> IoctlResult<sys::btrfs_ioctl_dev_info_args> {
+    let mut args = sys::btrfs_ioctl_dev_info_args {
+        devid,
+        ..Default::default()
+    };
+    // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_dev_info_args for the call.
+    unsafe { raw::dev_info(fd.as_raw_fd(), &mut args) }?;
+    Ok(args)
+}
+
+/// `BTRFS_IOC_GET_FSLABEL`: the label as raw NUL-padded bytes.
+pub(crate) fn get_label(fd: BorrowedFd<'_>) -> IoctlResult<[u8; sys::BTRFS_LABEL_SIZE as usize]> {
+    let mut label = [0u8; sys::BTRFS_LABEL_SIZE as usize];
+    // SAFETY: the request's size is BTRFS_LABEL_SIZE bytes, exactly the buffer we pass.
+    unsafe { raw::get_label(fd.as_raw_fd(), &mut label) }?;
+    Ok(label)
+}
+
+/// `BTRFS_IOC_SPACE_INFO` with the two-call pattern: ask for the count, then for that many
+/// entries (again, if the count grew in between).
+pub(crate) fn space_info(fd: BorrowedFd<'_>) -> IoctlResult<Vec<sys::btrfs_ioctl_space_info>> {
+    const HEADER_WORDS: usize = std::mem::size_of::<sys::btrfs_ioctl_space_args>() / 8;
+    const ENTRY_WORDS: usize = std::mem::size_of::<sys::btrfs_ioctl_space_info>() / 8;
+    let mut slots = 0usize;
+    loop {
+        // A u64 buffer keeps the 8-byte alignment both structs need.
+        let mut buf = vec![0u64; HEADER_WORDS + slots * ENTRY_WORDS];
+        buf[0] = slots as u64; // space_slots
+                               // SAFETY: `buf` holds the header plus `space_slots` entries; the kernel writes at most
+                               // `space_slots` entries after the header and records the real count in total_spaces.
+        unsafe { raw::space_info(fd.as_raw_fd(), buf.as_mut_ptr()) }?;
+        let total = buf[1] as usize; // total_spaces
+        if total <= slots {
+            let entries = buf[HEADER_WORDS..HEADER_WORDS + total * ENTRY_WORDS]
+                .chunks_exact(ENTRY_WORDS)
+                .map(|w| sys::btrfs_ioctl_space_info {
+                    flags: w[0],
+                    total_bytes: w[1],
+                    used_bytes: w[2],
+                })
+                .collect();
+            return Ok(entries);
+        }
+        slots = total;
+    }
+}
+
+/// `BTRFS_IOC_TREE_SEARCH` (v1): fills `args.buf` with items matching `args.key`.
+pub(crate) fn tree_search(
+    fd: BorrowedFd<'_>,
+    args: &mut sys::btrfs_ioctl_search_args,
+) -> IoctlResult<()> {
+    // SAFETY: `args` is an exclusive reference to a correctly sized btrfs_ioctl_search_args;
+    // the kernel writes results only into its 3992-byte buffer and the key.
+    unsafe { raw::tree_search(fd.as_raw_fd(), args) }?;
+    Ok(())
+}
+
+/// `BTRFS_IOC_BALANCE_V2`: start or resume a balance; blocks until it ends. Returns the
+/// kernel's return value, which may be positive (another exclusive operation runs).
+pub(crate) fn balance_v2(
+    fd: BorrowedFd<'_>,
+    args: &mut sys::btrfs_ioctl_balance_args,
+) -> IoctlResult {
+    // SAFETY: `args` is an exclusive reference to a correctly sized btrfs_ioctl_balance_args
+    // (1024 bytes); the kernel copies it in and back out before returning.
+    unsafe { raw::balance_v2(fd.as_raw_fd(), args) }
+}
+
+/// `BTRFS_IOC_BALANCE_CTL` with `BTRFS_BALANCE_CTL_PAUSE` or `BTRFS_BALANCE_CTL_CANCEL`.
+pub(crate) fn balance_ctl(fd: BorrowedFd<'_>, cmd: u32) -> IoctlResult {
+    // SAFETY: the argument is passed by value; no memory is shared with the kernel.
+    unsafe { raw::balance_ctl(fd.as_raw_fd(), cmd as c_int) }
+}
+
+/// `BTRFS_IOC_BALANCE_PROGRESS`: the running or paused balance's arguments, state and counters.
+pub(crate) fn balance_progress(fd: BorrowedFd<'_>) -> IoctlResult<sys::btrfs_ioctl_balance_args> {
+    let mut args = sys::btrfs_ioctl_balance_args::default();
+    // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_balance_args the kernel fills.
+    unsafe { raw::balance_progress(fd.as_raw_fd(), &mut args) }?;
+    Ok(args)
+}
+
+/// `BTRFS_IOC_SYNC`: commit the running transaction and wait for it.
+pub(crate) fn sync(fd: BorrowedFd<'_>) -> IoctlResult {
+    // SAFETY: the request takes no argument.
+    unsafe { raw::sync(fd.as_raw_fd()) }
+}
+
+/// `BTRFS_IOC_START_SYNC`: start a commit; returns its transaction id.
+pub(crate) fn start_sync(fd: BorrowedFd<'_>) -> IoctlResult<u64> {
+    let mut transid = 0u64;
+    // SAFETY: the kernel writes one u64 into `transid`.
+    unsafe { raw::start_sync(fd.as_raw_fd(), &mut transid) }?;
+    Ok(transid)
+}
+
+/// `BTRFS_IOC_WAIT_SYNC`: wait until transaction `transid` (0: the current one) is committed.
+pub(crate) fn wait_sync(fd: BorrowedFd<'_>, transid: u64) -> IoctlResult {
+    // SAFETY: the kernel reads one u64 from `transid`.
+    unsafe { raw::wait_sync(fd.as_raw_fd(), &transid) }
+}
+
+/// `BTRFS_IOC_RESIZE`: `args.name` holds "[devid:]size|max|+size|-size".
+pub(crate) fn resize(fd: BorrowedFd<'_>, args: &sys::btrfs_ioctl_vol_args) -> IoctlResult {
+    // SAFETY: `args` is a correctly sized btrfs_ioctl_vol_args the kernel only reads.
+    unsafe { raw::resize(fd.as_raw_fd(), args) }
+}
+
+/// The two anonymous unions of a balance filter as raw words: (usage, limit). Each holds one
+/// u64 or two u32s (`usage_min/usage_max`, `limit_min/limit_max`) in the same 8 bytes.
+pub(crate) fn balance_args_unions(a: &sys::btrfs_balance_args) -> (u64, u64) {
+    // SAFETY: both unions consist only of integers, so every bit pattern is a valid u64; the
+    // fields are copied out of the packed struct by value, never referenced.
+    unsafe { (a.__bindgen_anon_1.usage, a.__bindgen_anon_2.limit) }
+}

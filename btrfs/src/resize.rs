@@ -1,0 +1,70 @@
+//! Online resize of one device of a mounted filesystem: `BTRFS_IOC_RESIZE`.
+
+use crate::error::{Error, Result};
+use crate::fs::Filesystem;
+use crate::ioctl;
+use crate::size::ByteSize;
+use btrfs_sys as sys;
+use nix::errno::Errno;
+
+/// The new size of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeTarget {
+    /// The whole underlying device, e.g. after `lvextend`.
+    Max,
+    /// Exactly this size.
+    To(ByteSize),
+    /// Grow by this much.
+    Grow(ByteSize),
+    /// Shrink by this much (relocates chunks off the removed range).
+    Shrink(ByteSize),
+}
+
+impl std::fmt::Display for ResizeTarget {
+    /// The kernel's syntax: `max`, `N`, `+N`, `-N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResizeTarget::Max => f.write_str("max"),
+            ResizeTarget::To(n) => write!(f, "{n:#}"),
+            ResizeTarget::Grow(n) => write!(f, "+{n:#}"),
+            ResizeTarget::Shrink(n) => write!(f, "-{n:#}"),
+        }
+    }
+}
+
+impl Filesystem {
+    /// Resizes device `devid` (1 on a single-device filesystem) of the mounted filesystem, then
+    /// returns the device's new size. Needs CAP_SYS_ADMIN.
+    pub fn resize(&self, devid: u64, target: ResizeTarget) -> Result<ByteSize> {
+        const OP: &str = "resize";
+        let mut args = sys::btrfs_ioctl_vol_args::default();
+        let spec = format!("{devid}:{target}");
+        for (dst, src) in args.name.iter_mut().zip(spec.bytes()) {
+            *dst = src as _;
+        }
+        match ioctl::resize(self.fd(), &args) {
+            Ok(0) => {}
+            Ok(code) if code as u32 == sys::BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS => {
+                return Err(Error::ExclusiveOperationRunning {
+                    op: OP,
+                    path: self.path().into(),
+                    running: self.exclusive_operation(),
+                })
+            }
+            Ok(code) => return Err(self.err(OP, Errno::from_raw(code))),
+            Err(Errno::EINVAL) => {
+                return Err(Error::KernelRejected {
+                    op: OP,
+                    path: self.path().into(),
+                    hint: Some("the size must be at least 256 MiB, within the device, and a whole number of sectors"),
+                })
+            }
+            Err(Errno::ENODEV) => {
+                return Err(Error::InvalidArguments { op: OP, reason: format!("no device with id {devid}") })
+            }
+            Err(e) => return Err(self.err(OP, e)),
+        }
+        let device = self.devices()?.into_iter().find(|d| d.devid == devid);
+        Ok(device.map(|d| d.total_bytes).unwrap_or_default())
+    }
+}
