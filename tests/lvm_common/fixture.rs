@@ -2,70 +2,33 @@
 //! Drop (also during a panic) of exactly what the test created.
 
 use super::ctx;
+use btrfs_lvm::fixture::{LoopDevice, SparseFile};
 use libtest_mimic::Failed;
-use loopdev::{LoopControl, LoopDevice};
 use lvm_kit::{CliBackend, Confinement, LvmBackend};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// Serialises loop-device allocation between this process's threads.
-static LOOP_LOCK: Mutex<()> = Mutex::new(());
-
-/// A sparse file attached to a loop device that this test allocated; detached on Drop.
+/// A sparse file on a loop device (the shared fixture's), detached and deleted on Drop.
 pub struct LoopDisk {
     device: LoopDevice,
-    path: PathBuf,
-    _file: tempfile::NamedTempFile,
+    _file: SparseFile,
 }
 
 impl LoopDisk {
     /// A new loop device over a sparse file of `size` bytes.
     pub fn new(size: u64) -> Result<Self, Failed> {
-        let file = ctx("create backing file", tempfile::NamedTempFile::new())?;
-        ctx("size backing file", file.as_file().set_len(size))?;
-        let _guard = LOOP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let control = ctx("open /dev/loop-control", LoopControl::open())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let device = ctx("find a free loop device", control.next_free())?;
-            // Another process may take the same free device first: EBUSY, try the next one.
-            match device.with().autoclear(false).attach(file.path()) {
-                Ok(()) => {
-                    let path = device
-                        .path()
-                        .ok_or_else(|| Failed::from("loop device without a path"))?;
-                    return Ok(LoopDisk {
-                        device,
-                        path,
-                        _file: file,
-                    });
-                }
-                Err(e) if e.raw_os_error() == Some(16) && Instant::now() < deadline => continue,
-                Err(e) => return Err(format!("attach loop device: {e}").into()),
-            }
-        }
+        let file = ctx("create sparse backing file", SparseFile::new(size))?;
+        let device = ctx("attach loop device", LoopDevice::attach(file.path()))?;
+        Ok(LoopDisk {
+            device,
+            _file: file,
+        })
     }
 
     /// The loop device path.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for LoopDisk {
-    fn drop(&mut self) {
-        if let Err(e) = self.device.detach() {
-            eprintln!("warning: detach {}: {e}", self.path.display());
-        }
+        self.device.path()
     }
 }
 

@@ -11,7 +11,7 @@ use libtest_mimic::{Completion, Failed, Trial};
 /// Whether tests that need root must run: as root, or with `CI=true` (where they then fail
 /// loudly if they cannot set up, never skip).
 pub fn root_tests_enabled() -> bool {
-    fixture::is_root() || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+    btrfs_lvm::fixture::root_tests_required()
 }
 
 /// Wraps a root test: skipped with a printed reason when root tests are disabled.
