@@ -78,6 +78,19 @@ fn names_checked_before_spawning() -> Result<(), Failed> {
     Ok(())
 }
 
+/// examples/lvm.rs with the CLI backend, confined with --devices.
+fn example_cli() -> Result<(), Failed> {
+    let sb = Sandbox::new(1, 256 * MIB)?;
+    let devices: Vec<String> = sb.paths().iter().map(|p| p.display().to_string()).collect();
+    let args = vec![
+        "--backend".to_owned(),
+        "cli".to_owned(),
+        "--devices".to_owned(),
+        devices.join(","),
+    ];
+    lvm_common::example::create_extend_report_remove(&sb, &args)
+}
+
 fn main() {
     let mut trials = suite::trials("cli", cli_factory());
     trials.push(root_trial("cli::version_is_detected", version_is_detected));
@@ -85,6 +98,7 @@ fn main() {
         "cli::activation_without_device_mapper",
         activation_without_device_mapper,
     ));
+    trials.push(root_trial("cli::example_lvm", example_cli));
     let plain = vec![libtest_mimic::Trial::test(
         "cli::names_checked_before_spawning",
         names_checked_before_spawning,

@@ -60,11 +60,27 @@ fn stale_daemon_refreshes() -> Result<(), Failed> {
     Ok(())
 }
 
+/// examples/lvm.rs with the D-Bus backend against a private lvmdbusd.
+fn example_dbus() -> Result<(), Failed> {
+    let sb = Sandbox::new(1, 256 * MIB)?;
+    let daemon = PrivateLvmDbusd::start(&sb.paths())?;
+    let args = vec![
+        "--backend".to_owned(),
+        "dbus".to_owned(),
+        "--dbus-address".to_owned(),
+        daemon.address().to_owned(),
+    ];
+    let result = lvm_common::example::create_extend_report_remove(&sb, &args);
+    drop(daemon);
+    result
+}
+
 fn main() {
     let mut trials = suite::trials("dbus", dbus_factory());
     trials.push(root_trial(
         "dbus::stale_daemon_refreshes",
         stale_daemon_refreshes,
     ));
+    trials.push(root_trial("dbus::example_lvm", example_dbus));
     lvm_common::run(trials, Vec::new())
 }

@@ -150,6 +150,11 @@ impl PrivateLvmDbusd {
         ctx("connect", DbusBackend::at_address(&self.address))
     }
 
+    /// The private bus address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("lvmdbusd.log")).unwrap_or_default()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod example;
 pub mod fixture;
 pub mod suite;
 
