@@ -34,26 +34,34 @@ impl LoopDisk {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// Loop disks plus a CLI backend confined to them. On Drop, removes every VG and PV on its
-/// own disks (the confinement guarantees nothing else is touched), then detaches the disks.
+/// Devices plus a CLI backend confined to them. On Drop, removes every VG and PV on its own
+/// devices (the confinement guarantees nothing else is touched), then detaches its loop disks.
 pub struct Sandbox {
-    /// The CLI backend confined to this sandbox's disks, metadata backups off.
+    /// The CLI backend confined to this sandbox's devices, metadata backups off.
     pub cli: CliBackend,
-    /// The disks.
-    pub disks: Vec<LoopDisk>,
+    devices: Vec<PathBuf>,
+    _disks: Vec<LoopDisk>,
     id: String,
 }
 
 impl Sandbox {
-    /// `count` disks of `size` bytes each.
+    /// `count` fresh loop disks of `size` bytes each.
     pub fn new(count: usize, size: u64) -> Result<Self, Failed> {
         let disks = (0..count)
             .map(|_| LoopDisk::new(size))
             .collect::<Result<Vec<_>, _>>()?;
-        let confinement = ctx(
-            "confine",
-            Confinement::new(disks.iter().map(|d| d.path().to_owned())),
-        )?;
+        let devices = disks.iter().map(|d| d.path().to_owned()).collect();
+        Self::build(devices, disks)
+    }
+
+    /// A sandbox over existing scratch devices that belong to the test, such as the VM's
+    /// scratch disk.
+    pub fn on_devices(devices: Vec<PathBuf>) -> Result<Self, Failed> {
+        Self::build(devices, Vec::new())
+    }
+
+    fn build(devices: Vec<PathBuf>, disks: Vec<LoopDisk>) -> Result<Self, Failed> {
+        let confinement = ctx("confine", Confinement::new(devices.iter().cloned()))?;
         let cli = CliBackend::new()
             .with_confinement(&confinement)
             .with_metadata_backup(false);
@@ -62,22 +70,22 @@ impl Sandbox {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        Ok(Sandbox { cli, disks, id })
+        Ok(Sandbox {
+            cli,
+            devices,
+            _disks: disks,
+            id,
+        })
     }
 
-    /// The confinement of this sandbox.
-    pub fn confinement(&self) -> Confinement {
-        Confinement::new(self.paths()).expect("loop paths are valid")
-    }
-
-    /// The disks' paths.
+    /// The devices' paths.
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.disks.iter().map(|d| d.path().to_owned()).collect()
+        self.devices.clone()
     }
 
-    /// Disk `i`'s path.
+    /// Device `i`'s path.
     pub fn disk(&self, i: usize) -> &Path {
-        self.disks[i].path()
+        &self.devices[i]
     }
 
     /// A VG name unique to this sandbox.

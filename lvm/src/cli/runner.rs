@@ -68,13 +68,31 @@ pub(crate) fn detect_version(lvm: &Path) -> Result<LvmVersion> {
     })
 }
 
-/// The one merged `--config` string.
-fn config_string(settings: &Settings, version: LvmVersion) -> String {
-    let mut config = String::from("log{report_command_log=1");
-    if version.needs_full_command_log() {
-        config.push_str(" command_log_selection=\"all\"");
+/// Whether lvm2 accepts `--reportformat` for this command. lvm2 (2.03.16 at least) refuses it
+/// for `lvcreate` of snapshots and thin pools ("Option --reportformat is unsupported with
+/// snapshots" / "with thin pools", exit 3); thin LVs share the thin code path. Those commands run
+/// without the JSON command log; their errors are read from stderr.
+fn accepts_reportformat(subcommand: &str, args: &[OsString]) -> bool {
+    if subcommand != "lvcreate" {
+        return true;
     }
-    config.push('}');
+    let snapshot = args.iter().any(|a| a == "-s" || a == "--snapshot");
+    let thin = args
+        .windows(2)
+        .any(|w| w[0] == "--type" && (w[1] == "thin-pool" || w[1] == "thin"));
+    !(snapshot || thin)
+}
+
+/// The one merged `--config` string.
+fn config_string(settings: &Settings, version: LvmVersion, json: bool) -> String {
+    let mut config = String::new();
+    if json {
+        config.push_str("log{report_command_log=1");
+        if version.needs_full_command_log() {
+            config.push_str(" command_log_selection=\"all\"");
+        }
+        config.push('}');
+    }
     if !settings.device_mapper {
         config.push_str(" global{activation=0}");
     }
@@ -104,19 +122,22 @@ pub(crate) fn argv(
     subcommand: &str,
     args: &[OsString],
 ) -> Vec<OsString> {
+    let json = accepts_reportformat(subcommand, args);
     let mut v: Vec<OsString> = vec![subcommand.into()];
     v.extend(args.iter().cloned());
     v.push("--config".into());
-    v.push(config_string(settings, version).into());
-    v.push("--reportformat".into());
-    v.push(
-        if version.has_json_std() {
-            "json_std"
-        } else {
-            "json"
-        }
-        .into(),
-    );
+    v.push(config_string(settings, version, json).trim_start().into());
+    if json {
+        v.push("--reportformat".into());
+        v.push(
+            if version.has_json_std() {
+                "json_std"
+            } else {
+                "json"
+            }
+            .into(),
+        );
+    }
     if subcommand == "fullreport" {
         v.extend(["--units", "b", "--nosuffix"].map(OsString::from));
     } else {
@@ -179,7 +200,12 @@ pub(crate) fn run_raw(
         })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let doc = Document::parse(&stdout);
+    // Without --reportformat, stdout is lvm2's plain messages: there is no JSON to read.
+    let doc = if accepts_reportformat(subcommand, args) {
+        Document::parse(&stdout)
+    } else {
+        Ok(Document::default())
+    };
     if out.status.success() {
         let doc = doc.map_err(|detail| {
             Failed::Error(Error::Parse {
@@ -244,5 +270,18 @@ mod tests {
             .any(|a| a.contains(r#"filter=["a|^/dev/loop3$|","a|^/dev/loop4$|","r|.*|"]"#)));
         let new = argv(&settings, LvmVersion::new(2, 3, 22), "fullreport", &[]);
         assert!(new.contains(&"json_std".into()));
+        // Snapshots and thin pools refuse --reportformat.
+        let snap = argv(&settings, v, "lvcreate", &["-s".into(), "vg/lv".into()]);
+        assert!(!snap.contains(&"--reportformat".into()));
+        assert!(!snap
+            .iter()
+            .any(|a| a.to_string_lossy().contains("report_command_log")));
+        let pool = argv(
+            &settings,
+            v,
+            "lvcreate",
+            &["--type".into(), "thin-pool".into()],
+        );
+        assert!(!pool.contains(&"--reportformat".into()));
     }
 }
