@@ -17,8 +17,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// A guest test: gets the VM's scratch disk.
+type GuestTest = fn(&Path) -> Result<(), Failed>;
+
 /// The guest trials, by name; the host checks that all of them ran and passed.
-const GUEST_TRIALS: [(&str, fn(&Path) -> Result<(), Failed>); 3] = [
+const GUEST_TRIALS: [(&str, GuestTest); 3] = [
     ("vm::linear_btrfs_grow_deactivate_reactivate", linear_btrfs),
     ("vm::snapshot_keeps_the_old_data", snapshot),
     ("vm::thin_pool_and_thin_lv", thin),
