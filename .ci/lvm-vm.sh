@@ -26,7 +26,11 @@ kernel_version() {
 
 prepare() {
   mkdir -p "$cache"
-  if [[ -s $cache/kver && -f $cache/vmlinuz && -f $cache/initramfs.gz ]]; then
+  # The initramfs is rebuilt whenever this script changes.
+  local stamp
+  stamp=$(sha256sum "$0" | cut -d' ' -f1)
+  if [[ -s $cache/kver && -f $cache/vmlinuz && -f $cache/initramfs.gz &&
+        $(cat "$cache/stamp" 2>/dev/null) == "$stamp" ]]; then
     echo "lvm-vm: ready: kernel $(cat "$cache/kver"), cache $cache"
     return
   fi
@@ -76,6 +80,9 @@ done
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /newroot ||
   echo "lvm-vm: cannot mount the host root"
 mount -t devtmpfs dev /newroot/dev
+mkdir -p /newroot/dev/shm /newroot/dev/pts
+mount -t tmpfs shm /newroot/dev/shm
+mount -t devpts pts /newroot/dev/pts
 mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
 mount -t tmpfs run /newroot/run
@@ -98,6 +105,7 @@ INIT
   cp "$work/root/boot/vmlinuz-$kver" "$cache/vmlinuz"
   mv "$cache/initramfs.gz.new" "$cache/initramfs.gz"
   echo "$kver" > "$cache/kver"
+  echo "$stamp" > "$cache/stamp"
   echo "lvm-vm: prepared kernel $kver with $(wc -l < "$ir/modules/order") modules in $cache"
 }
 

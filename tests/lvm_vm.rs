@@ -11,6 +11,7 @@ mod lvm_common;
 use btrfs_kit::Filesystem;
 use btrfs_lvm::fixture::{make_btrfs, BtrfsOptions, Mount};
 use libtest_mimic::{Failed, Trial};
+use lvm_common::daemon::PrivateLvmDbusd;
 use lvm_common::{ctx, fixture::Sandbox, root_trial};
 use lvm_kit::{Bytes, LvCreate, LvType, LvmBackend, ThinPoolCreate};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -21,10 +22,11 @@ use std::process::Command;
 type GuestTest = fn(&Path) -> Result<(), Failed>;
 
 /// The guest trials, by name; the host checks that all of them ran and passed.
-const GUEST_TRIALS: [(&str, GuestTest); 3] = [
+const GUEST_TRIALS: [(&str, GuestTest); 4] = [
     ("vm::linear_btrfs_grow_deactivate_reactivate", linear_btrfs),
     ("vm::snapshot_keeps_the_old_data", snapshot),
     ("vm::thin_pool_and_thin_lv", thin),
+    ("vm::dbus_activation_snapshot_thin", dbus_activation),
 ];
 
 /// Deterministic pseudo-random bytes (xorshift64*), so the data check needs no stored copy.
@@ -306,6 +308,89 @@ fn thin(disk: &Path) -> Result<(), Failed> {
     );
     ctx("vgremove", lvm.vg_remove(&vg))?;
     ctx("pvremove", lvm.pv_remove(disk))
+}
+
+/// The D-Bus backend's activation paths against a private lvmdbusd in the guest: an active LV,
+/// deactivate/activate, a snapshot, a thin pool and thin LV.
+fn dbus_activation(disk: &Path) -> Result<(), Failed> {
+    let sb = Sandbox::on_devices(vec![disk.to_owned()])?;
+    let daemon = PrivateLvmDbusd::start(&sb.paths())?;
+    let lvm = daemon.backend()?;
+    let vg = sb.vg_name("dbus");
+    ctx("pvcreate", lvm.pv_create(disk))?;
+    ctx("vgcreate", lvm.vg_create(&vg, &[disk], None))?;
+    let lv = ctx(
+        "lvcreate",
+        lvm.lv_create(&vg, "data", LvCreate::size(Bytes::mib(64))),
+    )?;
+    ensure!(
+        lv.active && lv.path.exists(),
+        "LV not active via D-Bus: {:?}",
+        lv.attr
+    );
+    let mut old = vec![0u8; 1 << 20];
+    fill(&mut old, &mut 4);
+    write_at(&lv.path, 0, &old)?;
+    ctx("deactivate", lvm.lv_deactivate(&vg, "data"))?;
+    ensure!(
+        !ctx("active", lvm.lv_is_active(&vg, "data"))?,
+        "still active"
+    );
+    ensure!(!lv.path.exists(), "device node left after deactivation");
+    ctx("activate", lvm.lv_activate(&vg, "data"))?;
+    ensure!(
+        ctx("active", lvm.lv_is_active(&vg, "data"))?,
+        "not active again"
+    );
+    ensure!(
+        read_at(&lv.path, 0, old.len())? == old,
+        "data lost across reactivation"
+    );
+    let snap = ctx(
+        "snapshot",
+        lvm.snapshot_create(&vg, "data", "snap", Bytes::mib(16)),
+    )?;
+    ensure!(
+        snap.attr.volume_type == LvType::Snapshot,
+        "snapshot attr {:?}",
+        snap.attr
+    );
+    ensure!(
+        snap.origin.as_deref() == Some("data"),
+        "origin {:?}",
+        snap.origin
+    );
+    let pool = ctx(
+        "thin pool",
+        lvm.thin_pool_create(
+            &vg,
+            "pool",
+            ThinPoolCreate {
+                size: Bytes::mib(128),
+            },
+        ),
+    )?;
+    ensure!(
+        pool.attr.volume_type == LvType::ThinPool,
+        "pool attr {:?}",
+        pool.attr
+    );
+    let thin = ctx("thin", lvm.thin_create(&vg, "pool", "thin", Bytes::gib(1)))?;
+    ensure!(
+        thin.attr.volume_type == LvType::Thin,
+        "thin attr {:?}",
+        thin.attr
+    );
+    ensure!(
+        thin.pool_lv.as_deref() == Some("pool"),
+        "pool_lv {:?}",
+        thin.pool_lv
+    );
+    ensure!(thin.size == Bytes::gib(1), "thin size {}", thin.size);
+    ctx("vgremove", lvm.vg_remove(&vg))?;
+    ctx("pvremove", lvm.pv_remove(disk))?;
+    drop(daemon);
+    Ok(())
 }
 
 /// Host side: boot the VM, run this binary's guest trials inside, check they all passed.

@@ -87,7 +87,7 @@ impl PrivateLvmDbusd {
                 etc.join("lvm.conf"),
                 format!(
                     "devices {{ global_filter = {} obtain_device_list_from_udev = 0 }}\n\
-                     activation {{ udev_sync = 0 udev_rules = 0 }}\n\
+                     activation {{ udev_sync = 0 udev_rules = 0 monitoring = 0 }}\n\
                      backup {{ backup = 0 archive = 0 }}\n{activation}",
                     confinement.global_filter()
                 ),
