@@ -7,6 +7,8 @@ use libtest_mimic::Failed;
 use lvm_common::suite::{self, Factory};
 use lvm_common::{ctx, fixture::Sandbox, root_trial};
 use lvm_kit::{Bytes, CliBackend, Confinement, Error, LvCreate, LvmBackend, MIB};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 fn cli_factory() -> Factory {
@@ -91,6 +93,63 @@ fn example_cli() -> Result<(), Failed> {
     lvm_common::example::create_extend_report_remove(&sb, &args)
 }
 
+/// A VG lock held by another process: with lock waiting off, a change fails with Busy.
+fn locked_vg_is_busy() -> Result<(), Failed> {
+    let sb = Sandbox::new(1, 64 * MIB)?;
+    let vg = sb.vg_name("busy");
+    ctx("pv", sb.cli.pv_create(sb.disk(0)))?;
+    ctx("vg", sb.cli.vg_create(&vg, &[sb.disk(0)], None))?;
+    // lvm2's per-VG flock (locking_dir defaults to /run/lock/lvm), held by flock(1). With -o
+    // only flock itself holds it; its child prints a line once the lock is held, then waits
+    // for stdin to close, after which both exit and the lock is free.
+    let lock = format!("/run/lock/lvm/V_{vg}");
+    let mut holder = ctx(
+        "start flock",
+        Command::new("flock")
+            .args([
+                "-o",
+                lock.as_str(),
+                "sh",
+                "-c",
+                "echo locked; exec cat >/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn(),
+    )?;
+    let mut line = String::new();
+    let stdout = holder.stdout.take().ok_or("flock stdout")?;
+    ctx(
+        "wait for the lock",
+        BufReader::new(stdout).read_line(&mut line),
+    )?;
+    let result = sb.cli.clone().with_lock_wait(false).lv_create(
+        &vg,
+        "x",
+        LvCreate::size(Bytes::mib(4)).inactive(),
+    );
+    drop(holder.stdin.take());
+    ctx("wait for flock to release", holder.wait())?;
+    ensure!(
+        line.trim() == "locked",
+        "flock did not take the lock: {line:?}"
+    );
+    ensure!(
+        matches!(result, Err(Error::Busy { .. })),
+        "lvcreate on a locked VG: {result:?}"
+    );
+    // The lock is free again: the same call now succeeds.
+    ctx(
+        "lvcreate after unlock",
+        sb.cli.clone().with_lock_wait(false).lv_create(
+            &vg,
+            "x",
+            LvCreate::size(Bytes::mib(4)).inactive(),
+        ),
+    )?;
+    Ok(())
+}
+
 fn main() {
     let mut trials = suite::trials("cli", cli_factory());
     trials.push(root_trial("cli::version_is_detected", version_is_detected));
@@ -99,6 +158,7 @@ fn main() {
         activation_without_device_mapper,
     ));
     trials.push(root_trial("cli::example_lvm", example_cli));
+    trials.push(root_trial("cli::locked_vg_is_busy", locked_vg_is_busy));
     let plain = vec![libtest_mimic::Trial::test(
         "cli::names_checked_before_spawning",
         names_checked_before_spawning,

@@ -21,7 +21,7 @@ const DISK: u64 = 256 * MIB;
 
 /// The suite's trials for one backend, named `PREFIX::case`.
 pub fn trials(prefix: &str, factory: Factory) -> Vec<Trial> {
-    let cases: [(&str, Case, usize); 9] = [
+    let cases: [(&str, Case, usize); 10] = [
         ("lifecycle", lifecycle, 2),
         ("sizes_round_up_to_extents", sizes_round_up_to_extents, 1),
         (
@@ -35,6 +35,7 @@ pub fn trials(prefix: &str, factory: Factory) -> Vec<Trial> {
         ("already_exists", already_exists, 1),
         ("concurrent_lvcreate", concurrent_lvcreate, 1),
         ("confinement_hides_other_devices", confinement, 2),
+        ("missing_pv", missing_pv, 2),
     ];
     cases
         .into_iter()
@@ -506,6 +507,37 @@ fn confinement(sb: &Sandbox, lvm: &dyn LvmBackend, factory: &Factory) -> Result<
     ensure!(
         after.seqno == seqno && after.lv_count == 1,
         "hidden VG changed: {after:?}"
+    );
+    Ok(())
+}
+
+/// A VG spanning two disks, seen by a backend confined to one of them: the VG is partial, and a
+/// change is refused with MissingPv, leaving the metadata untouched.
+fn missing_pv(sb: &Sandbox, lvm: &dyn LvmBackend, factory: &Factory) -> Result<(), Failed> {
+    let vg = sb.vg_name("partial");
+    ctx("pv a", lvm.pv_create(sb.disk(0)))?;
+    ctx("pv b", lvm.pv_create(sb.disk(1)))?;
+    ctx("vg", lvm.vg_create(&vg, &[sb.disk(0), sb.disk(1)], None))?;
+    let seqno = ctx("vg", lvm.vg(&vg))?.seqno;
+    let (narrow, guard) = factory(&[sb.disk(0).to_owned()])?;
+    let seen = ctx("partial vg", narrow.vg(&vg))?;
+    ensure!(
+        seen.missing_pv_count == 1,
+        "missing_pv_count {}",
+        seen.missing_pv_count
+    );
+    ensure!(seen.attr.partial, "vg_attr not partial: {:?}", seen.attr);
+    let r = narrow.lv_create(&vg, "lv", LvCreate::size(Bytes::mib(4)).inactive());
+    ensure!(
+        matches!(r, Err(Error::MissingPv { .. })),
+        "lvcreate in a partial VG: {r:?}"
+    );
+    drop(narrow);
+    drop(guard);
+    let after = ctx("vg", lvm.vg(&vg))?;
+    ensure!(
+        after.seqno == seqno && after.missing_pv_count == 0,
+        "VG changed: {after:?}"
     );
     Ok(())
 }

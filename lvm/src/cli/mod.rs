@@ -92,6 +92,7 @@ impl CliBackend {
                 udev: Path::new("/run/udev/control").exists(),
                 device_mapper: device_mapper_loaded(),
                 metadata_backup: true,
+                wait_for_locks: true,
             },
             version: OnceLock::new(),
         }
@@ -127,6 +128,13 @@ impl CliBackend {
     /// turn this off so they leave nothing behind.
     pub fn with_metadata_backup(mut self, backup: bool) -> Self {
         self.settings.metadata_backup = backup;
+        self
+    }
+
+    /// Whether a command waits for a VG lock held by another LVM command (lvm2's default, `true`)
+    /// or fails at once with [`Error::Busy`] (`false`).
+    pub fn with_lock_wait(mut self, wait: bool) -> Self {
+        self.settings.wait_for_locks = wait;
         self
     }
 

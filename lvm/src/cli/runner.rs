@@ -5,6 +5,7 @@ use super::version::LvmVersion;
 use crate::classify::{classify, Target};
 use crate::error::{CommandFailure, Error, Result};
 use crate::report::Document;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,6 +23,8 @@ pub(crate) struct Settings {
     pub device_mapper: bool,
     /// Whether lvm2 writes /etc/lvm/backup and /etc/lvm/archive.
     pub metadata_backup: bool,
+    /// Whether lvm2 waits for a VG lock held by another command (lvm2's default) or fails.
+    pub wait_for_locks: bool,
 }
 
 /// The result of a successful command.
@@ -83,26 +86,36 @@ fn accepts_reportformat(subcommand: &str, args: &[OsString]) -> bool {
     !(snapshot || thin)
 }
 
-/// The one merged `--config` string.
+/// The one merged `--config` string: every setting grouped under its section, each section
+/// once (`--config` may be given only once).
 fn config_string(settings: &Settings, version: LvmVersion, json: bool) -> String {
-    let mut config = String::new();
+    let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut set = |section, setting: &str| {
+        sections
+            .entry(section)
+            .or_default()
+            .push(setting.to_owned())
+    };
     if json {
-        config.push_str("log{report_command_log=1");
+        set("log", "report_command_log=1");
         if version.needs_full_command_log() {
-            config.push_str(" command_log_selection=\"all\"");
+            set("log", "command_log_selection=\"all\"");
         }
-        config.push('}');
     }
     if !settings.device_mapper {
-        config.push_str(" global{activation=0}");
+        set("global", "activation=0");
+    }
+    if !settings.wait_for_locks {
+        set("global", "wait_for_locks=0");
     }
     if !settings.udev {
-        config.push_str(
-            " activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}",
-        );
+        set("activation", "udev_sync=0");
+        set("activation", "udev_rules=0");
+        set("devices", "obtain_device_list_from_udev=0");
     }
     if !settings.metadata_backup {
-        config.push_str(" backup{backup=0 archive=0}");
+        set("backup", "backup=0");
+        set("backup", "archive=0");
     }
     if let (Some(devices), false) = (&settings.devices, version.has_devices_option()) {
         let rules: Vec<String> = devices
@@ -110,9 +123,13 @@ fn config_string(settings: &Settings, version: LvmVersion, json: bool) -> String
             .map(|d| format!("\"a|^{}$|\"", d.display()))
             .chain(["\"r|.*|\"".to_owned()])
             .collect();
-        config.push_str(&format!(" devices{{filter=[{}]}}", rules.join(",")));
+        set("devices", &format!("filter=[{}]", rules.join(",")));
     }
-    config
+    sections
+        .iter()
+        .map(|(section, values)| format!("{section}{{{}}}", values.join(" ")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Builds the argv after the program name: `subcommand args... common-options`.
@@ -126,7 +143,7 @@ pub(crate) fn argv(
     let mut v: Vec<OsString> = vec![subcommand.into()];
     v.extend(args.iter().cloned());
     v.push("--config".into());
-    v.push(config_string(settings, version, json).trim_start().into());
+    v.push(config_string(settings, version, json).into());
     if json {
         v.push("--reportformat".into());
         v.push(
@@ -249,6 +266,7 @@ mod tests {
             udev: false,
             device_mapper: false,
             metadata_backup: false,
+            wait_for_locks: false,
         };
         let v = LvmVersion::new(2, 3, 16);
         let args = argv(&settings, v, "lvcreate", &["-n".into(), "x".into()]);
@@ -258,7 +276,7 @@ mod tests {
         assert!(args.ends_with(&["--devices".into(), "/dev/loop3,/dev/loop4".into()]));
         let config = &args[args.iter().position(|a| a == "--config").unwrap() + 1];
         assert!(config.contains("command_log_selection=\"all\""));
-        assert!(config.contains("global{activation=0}"));
+        assert!(config.contains("global{activation=0 wait_for_locks=0}"));
         assert!(config.contains("udev_sync=0"));
         assert!(args.contains(&"json".into()));
         // An old lvm2 without --devices gets a filter instead.
