@@ -79,21 +79,6 @@ fn verify_data(path: &Path, mib: usize, seed: u64) -> Result<(), Failed> {
     Ok(())
 }
 
-fn example_lvm() -> Result<PathBuf, Failed> {
-    let exe = ctx("current_exe", std::env::current_exe())?;
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("examples").join("lvm"))
-        .ok_or("no target dir")?;
-    ensure!(
-        path.exists(),
-        "{} is missing: run `cargo test` first",
-        path.display()
-    );
-    Ok(path)
-}
-
 /// pvcreate, vgcreate, lvcreate 1 GiB active; mkfs.btrfs, mount, write checksummed data; grow
 /// the LV and the btrfs online with `examples/lvm grow-btrfs`; unmount, deactivate, reactivate,
 /// remount, verify; remove everything.
@@ -124,19 +109,19 @@ fn linear_btrfs(disk: &Path) -> Result<(), Failed> {
     let data = mount.path().join("data");
     write_data(&data, 16, 0x5eed)?;
 
-    let devices = ctx(
-        "mkdir",
-        std::process::Command::new(example_lvm()?)
+    let grow = ctx(
+        "run examples/lvm grow-btrfs",
+        Command::new(lvm_common::example::binary()?)
             .args(["--devices", &disk.display().to_string(), "grow-btrfs"])
             .arg(mount.path())
             .arg("+512m")
             .output(),
     )?;
     ensure!(
-        devices.status.success(),
+        grow.status.success(),
         "grow-btrfs failed: {}{}",
-        String::from_utf8_lossy(&devices.stdout),
-        String::from_utf8_lossy(&devices.stderr)
+        String::from_utf8_lossy(&grow.stdout),
+        String::from_utf8_lossy(&grow.stderr)
     );
     let grown = ctx("lv", lvm.lv(&vg, "docker"))?;
     ensure!(

@@ -13,6 +13,44 @@ pub(crate) struct Target {
     pub vg: Option<String>,
 }
 
+impl Target {
+    /// A volume group.
+    pub(crate) fn vg(vg: &str) -> Self {
+        Target {
+            object: ObjectKind::VolumeGroup,
+            name: vg.to_owned(),
+            vg: Some(vg.to_owned()),
+        }
+    }
+
+    /// The logical volume `vg/lv`.
+    pub(crate) fn lv(vg: &str, lv: &str) -> Self {
+        Target {
+            object: ObjectKind::LogicalVolume,
+            name: format!("{vg}/{lv}"),
+            vg: Some(vg.to_owned()),
+        }
+    }
+
+    /// A physical volume (device path).
+    pub(crate) fn pv(device: &str) -> Self {
+        Target {
+            object: ObjectKind::PhysicalVolume,
+            name: device.to_owned(),
+            vg: None,
+        }
+    }
+
+    /// Everything (reports).
+    pub(crate) fn all() -> Self {
+        Target {
+            object: ObjectKind::VolumeGroup,
+            name: String::new(),
+            vg: None,
+        }
+    }
+}
+
 /// The first `"quoted"` word of a message.
 fn quoted(message: &str) -> Option<&str> {
     let start = message.find('"')? + 1;

@@ -1,7 +1,7 @@
 //! A private lvmdbusd: its own dbus-daemon on a socket in a temporary directory, and an
 //! `LVM_SYSTEM_DIR` whose lvm.conf has a `global_filter` admitting only the given devices.
 
-use super::ctx;
+use super::{ctx, first_existing};
 use libtest_mimic::Failed;
 use lvm_kit::{Confinement, DbusBackend};
 use std::io::{BufRead, BufReader};
@@ -15,14 +15,6 @@ pub struct PrivateLvmDbusd {
     daemon: Child,
     address: String,
     dir: tempfile::TempDir,
-}
-
-fn first_existing(candidates: &[&'static str]) -> &'static str {
-    candidates
-        .iter()
-        .copied()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or(candidates[0])
 }
 
 impl PrivateLvmDbusd {

@@ -8,8 +8,8 @@ use lvm_kit::{Bytes, LvmBackend};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-/// The example binary next to this test binary.
-fn example() -> Result<PathBuf, Failed> {
+/// The `lvm` example binary, built by `cargo test` next to this test binary.
+pub fn binary() -> Result<PathBuf, Failed> {
     let exe = ctx("current_exe", std::env::current_exe())?;
     let dir = exe
         .parent()
@@ -29,7 +29,7 @@ fn example() -> Result<PathBuf, Failed> {
 fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
     ctx(
         "run examples/lvm",
-        Command::new(example()?)
+        Command::new(binary()?)
             .args(backend_args)
             .args(args)
             .stdin(Stdio::null())

@@ -145,10 +145,7 @@ impl Sandbox {
 
 /// The lvm binary.
 pub fn lvm_binary() -> &'static str {
-    ["/usr/sbin/lvm", "/sbin/lvm"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("/usr/sbin/lvm")
+    super::first_existing(&["/usr/sbin/lvm", "/sbin/lvm"])
 }
 
 impl Drop for Sandbox {

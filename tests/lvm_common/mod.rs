@@ -60,3 +60,12 @@ macro_rules! ensure {
 pub fn ctx<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, Failed> {
     r.map_err(|e| Failed::from(format!("{what}: {e}")))
 }
+
+/// The first of `candidates` that exists (the first one if none does, so the error names it).
+pub fn first_existing(candidates: &[&'static str]) -> &'static str {
+    candidates
+        .iter()
+        .copied()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or(candidates[0])
+}

@@ -37,30 +37,6 @@ fn size_arg(size: Bytes) -> OsString {
     format!("{}s", size.get().div_ceil(512)).into()
 }
 
-fn vg_target(vg: &str) -> Target {
-    Target {
-        object: ObjectKind::VolumeGroup,
-        name: vg.to_owned(),
-        vg: Some(vg.to_owned()),
-    }
-}
-
-fn lv_target(vg: &str, lv: &str) -> Target {
-    Target {
-        object: ObjectKind::LogicalVolume,
-        name: format!("{vg}/{lv}"),
-        vg: Some(vg.to_owned()),
-    }
-}
-
-fn pv_target(device: &Path) -> Target {
-    Target {
-        object: ObjectKind::PhysicalVolume,
-        name: device.display().to_string(),
-        vg: None,
-    }
-}
-
 fn check_device(operation: &str, device: &Path) -> Result<()> {
     let text = device.to_str().unwrap_or("");
     if !device.is_absolute() || text.starts_with('-') || text.is_empty() {
@@ -199,7 +175,7 @@ impl CliBackend {
     pub fn vg_report(&self, vg: &str) -> Result<Report> {
         validate_vg_name(vg)?;
         let operation = format!("report VG {vg}");
-        let doc = self.run(&operation, &vg_target(vg), "fullreport", vec![vg.into()])?;
+        let doc = self.run(&operation, &Target::vg(vg), "fullreport", vec![vg.into()])?;
         Ok(Report::from_document(&doc))
     }
 
@@ -250,7 +226,7 @@ impl CliBackend {
             Err(Failed::Command { messages, failure }) => {
                 return Err(classify::classify(
                     &operation,
-                    &lv_target(vg, name),
+                    &Target::lv(vg, name),
                     &messages,
                     failure,
                 ))
@@ -278,11 +254,7 @@ impl LvmBackend for CliBackend {
     fn report(&self) -> Result<Report> {
         let doc = self.run(
             "report all PVs, VGs and LVs",
-            &Target {
-                object: ObjectKind::VolumeGroup,
-                name: String::new(),
-                vg: None,
-            },
+            &Target::all(),
             "fullreport",
             Vec::new(),
         )?;
@@ -310,7 +282,7 @@ impl LvmBackend for CliBackend {
         check_device(&operation, device)?;
         self.run(
             &operation,
-            &pv_target(device),
+            &Target::pv(&device.display().to_string()),
             "pvcreate",
             vec![device.into()],
         )?;
@@ -322,7 +294,7 @@ impl LvmBackend for CliBackend {
         check_device(&operation, device)?;
         self.run(
             &operation,
-            &pv_target(device),
+            &Target::pv(&device.display().to_string()),
             "pvremove",
             vec![device.into()],
         )?;
@@ -343,7 +315,7 @@ impl LvmBackend for CliBackend {
         }
         args.push(name.into());
         args.extend(Self::devices_args(&operation, devices)?);
-        self.run(&operation, &vg_target(name), "vgcreate", args)?;
+        self.run(&operation, &Target::vg(name), "vgcreate", args)?;
         self.vg(name)
     }
 
@@ -352,14 +324,14 @@ impl LvmBackend for CliBackend {
         let operation = format!("vgextend {name}");
         let mut args: Vec<OsString> = vec![name.into()];
         args.extend(Self::devices_args(&operation, devices)?);
-        self.run(&operation, &vg_target(name), "vgextend", args)?;
+        self.run(&operation, &Target::vg(name), "vgextend", args)?;
         self.vg(name)
     }
 
     fn vg_remove(&self, name: &str) -> Result<()> {
         validate_vg_name(name)?;
         let operation = format!("vgremove {name}");
-        self.run(&operation, &vg_target(name), "vgremove", vec![name.into()])?;
+        self.run(&operation, &Target::vg(name), "vgremove", vec![name.into()])?;
         Ok(())
     }
 
@@ -388,7 +360,7 @@ impl LvmBackend for CliBackend {
             args.extend(["-an", "-Zn"].map(OsString::from));
         }
         args.extend(["-n".into(), name.into(), vg.into()]);
-        self.run(&operation, &lv_target(vg, name), "lvcreate", args)?;
+        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
         self.created_lv(vg, name)
     }
 
@@ -405,7 +377,7 @@ impl LvmBackend for CliBackend {
         let operation = format!("lvremove {vg}/{name}");
         self.run(
             &operation,
-            &lv_target(vg, name),
+            &Target::lv(vg, name),
             "lvremove",
             vec![format!("{vg}/{name}").into()],
         )?;
@@ -417,7 +389,7 @@ impl LvmBackend for CliBackend {
         let operation = format!("activate {vg}/{name}");
         self.require_device_mapper(&operation)?;
         let args = vec!["-ay".into(), format!("{vg}/{name}").into()];
-        self.run(&operation, &lv_target(vg, name), "lvchange", args)?;
+        self.run(&operation, &Target::lv(vg, name), "lvchange", args)?;
         Ok(())
     }
 
@@ -425,7 +397,7 @@ impl LvmBackend for CliBackend {
         validate_lv_name(vg, name)?;
         let operation = format!("deactivate {vg}/{name}");
         let args = vec!["-an".into(), format!("{vg}/{name}").into()];
-        self.run(&operation, &lv_target(vg, name), "lvchange", args)?;
+        self.run(&operation, &Target::lv(vg, name), "lvchange", args)?;
         Ok(())
     }
 
@@ -448,7 +420,7 @@ impl LvmBackend for CliBackend {
             name.into(),
             format!("{vg}/{origin}").into(),
         ];
-        self.run(&operation, &lv_target(vg, name), "lvcreate", args)?;
+        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
         self.created_lv(vg, name)
     }
 
@@ -470,7 +442,7 @@ impl LvmBackend for CliBackend {
             name.into(),
             vg.into(),
         ];
-        self.run(&operation, &lv_target(vg, name), "lvcreate", args)?;
+        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
         self.created_lv(vg, name)
     }
 
@@ -496,7 +468,7 @@ impl LvmBackend for CliBackend {
             name.into(),
             vg.into(),
         ];
-        self.run(&operation, &lv_target(vg, name), "lvcreate", args)?;
+        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
         self.created_lv(vg, name)
     }
 }

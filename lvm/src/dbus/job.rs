@@ -85,15 +85,10 @@ pub(crate) fn property(
     iface: &str,
     name: &str,
 ) -> Result<OwnedValue> {
-    let target = Target {
-        object: crate::ObjectKind::VolumeGroup,
-        name: path.to_owned(),
-        vg: None,
-    };
     call(
         conn,
         operation,
-        &target,
+        &Target::all(),
         path,
         "org.freedesktop.DBus.Properties",
         "Get",

@@ -49,14 +49,6 @@ pub struct DbusBackend {
     tmo: i32,
 }
 
-fn target(object: ObjectKind, name: &str, vg: Option<&str>) -> Target {
-    Target {
-        object,
-        name: name.to_owned(),
-        vg: vg.map(str::to_owned),
-    }
-}
-
 impl DbusBackend {
     /// Connects to lvmdbusd on the system bus.
     pub fn system() -> Result<Self> {
@@ -127,7 +119,7 @@ impl DbusBackend {
         let _changes: u64 = call(
             &self.conn,
             "refresh lvmdbusd",
-            &target(ObjectKind::VolumeGroup, "", None),
+            &Target::all(),
             job::MANAGER,
             MANAGER_IFACE,
             "Refresh",
@@ -142,7 +134,11 @@ impl DbusBackend {
             let path: OwnedObjectPath = call(
                 &self.conn,
                 operation,
-                &target(object, key, None),
+                &Target {
+                    object,
+                    name: key.to_owned(),
+                    vg: None,
+                },
                 job::MANAGER,
                 MANAGER_IFACE,
                 "LookUpByLvmId",
@@ -192,6 +188,26 @@ impl DbusBackend {
         finish(&self.conn, operation, method, target, object, job)
     }
 
+    /// Calls a method that creates the LV `vg/name` (returning `(object, job)`), finishes the
+    /// job, and reads the new LV back.
+    #[allow(clippy::too_many_arguments)]
+    fn create_lv<B>(
+        &self,
+        operation: &str,
+        vg: &str,
+        name: &str,
+        path: &str,
+        iface: &str,
+        method: &str,
+        body: &B,
+    ) -> Result<LogicalVolume>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        self.call_create(operation, &Target::lv(vg, name), path, iface, method, body)?;
+        self.lv(vg, name)
+    }
+
     /// Calls a method that returns a job path and finishes it.
     fn call_job<B>(
         &self,
@@ -239,10 +255,6 @@ impl DbusBackend {
             })
             .collect()
     }
-
-    fn lv_after(&self, vg: &str, name: &str) -> Result<LogicalVolume> {
-        self.lv(vg, name)
-    }
 }
 
 fn connect_error(bus: &str, e: zbus::Error) -> Error {
@@ -267,7 +279,7 @@ impl LvmBackend for DbusBackend {
         let objects: value::ManagedObjects = call(
             &self.conn,
             "report all PVs, VGs and LVs",
-            &target(ObjectKind::VolumeGroup, "", None),
+            &Target::all(),
             "/com/redhat/lvmdbus1",
             "org.freedesktop.DBus.ObjectManager",
             "GetManagedObjects",
@@ -285,7 +297,7 @@ impl LvmBackend for DbusBackend {
                 operation: operation.clone(),
                 reason: format!("device {device:?} must be an absolute UTF-8 path"),
             })?;
-        let t = target(ObjectKind::PhysicalVolume, name, None);
+        let t = Target::pv(name);
         self.call_create(
             &operation,
             &t,
@@ -301,7 +313,7 @@ impl LvmBackend for DbusBackend {
         let operation = format!("pvremove {}", device.display());
         let key = device.to_string_lossy();
         let path = self.lookup(&operation, ObjectKind::PhysicalVolume, &key)?;
-        let t = target(ObjectKind::PhysicalVolume, &key, None);
+        let t = Target::pv(&key);
         self.call_job(
             &operation,
             &t,
@@ -328,7 +340,7 @@ impl LvmBackend for DbusBackend {
                 Value::from(format!("{}s", size.get().div_ceil(512))),
             );
         }
-        let t = target(ObjectKind::VolumeGroup, name, Some(name));
+        let t = Target::vg(name);
         self.call_create(
             &operation,
             &t,
@@ -345,7 +357,7 @@ impl LvmBackend for DbusBackend {
         let operation = format!("vgextend {name}");
         let path = self.lookup(&operation, ObjectKind::VolumeGroup, name)?;
         let pvs = self.pv_paths(&operation, devices)?;
-        let t = target(ObjectKind::VolumeGroup, name, Some(name));
+        let t = Target::vg(name);
         self.call_job(
             &operation,
             &t,
@@ -361,7 +373,7 @@ impl LvmBackend for DbusBackend {
         validate_vg_name(name)?;
         let operation = format!("vgremove {name}");
         let path = self.lookup(&operation, ObjectKind::VolumeGroup, name)?;
-        let t = target(ObjectKind::VolumeGroup, name, Some(name));
+        let t = Target::vg(name);
         self.call_job(
             &operation,
             &t,
@@ -395,20 +407,19 @@ impl LvmBackend for DbusBackend {
                 })
             }
         };
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
         let mut options = inactive_options(request.activate);
         if request.activate && !request.zero {
             options.insert("zero", Value::from("n"));
         }
-        self.call_create(
+        self.create_lv(
             &operation,
-            &t,
+            vg,
+            name,
             &vg_path,
             VG_IFACE,
             "LvCreateLinear",
             &(name, size.get(), false, self.tmo, options),
-        )?;
-        self.lv_after(vg, name)
+        )
     }
 
     fn lv_extend(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
@@ -423,7 +434,7 @@ impl LvmBackend for DbusBackend {
         validate_lv_name(vg, name)?;
         let operation = format!("lvremove {vg}/{name}");
         let path = self.lv_lookup(&operation, vg, name)?;
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
+        let t = Target::lv(vg, name);
         self.call_job(
             &operation,
             &t,
@@ -439,7 +450,7 @@ impl LvmBackend for DbusBackend {
         let operation = format!("activate {vg}/{name}");
         self.require_device_mapper(&operation)?;
         let path = self.lv_lookup(&operation, vg, name)?;
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
+        let t = Target::lv(vg, name);
         self.call_job(
             &operation,
             &t,
@@ -454,7 +465,7 @@ impl LvmBackend for DbusBackend {
         validate_lv_name(vg, name)?;
         let operation = format!("deactivate {vg}/{name}");
         let path = self.lv_lookup(&operation, vg, name)?;
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
+        let t = Target::lv(vg, name);
         self.call_job(
             &operation,
             &t,
@@ -477,10 +488,10 @@ impl LvmBackend for DbusBackend {
         let operation = format!("snapshot {vg}/{origin} as {name}");
         self.require_device_mapper(&operation)?;
         let path = self.lv_lookup(&operation, vg, origin)?;
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
-        self.call_create(
+        self.create_lv(
             &operation,
-            &t,
+            vg,
+            name,
             &path,
             LV_IFACE,
             "Snapshot",
@@ -490,8 +501,7 @@ impl LvmBackend for DbusBackend {
                 self.tmo,
                 Options::new(),
             ),
-        )?;
-        self.lv_after(vg, name)
+        )
     }
 
     fn thin_pool_create(
@@ -504,10 +514,10 @@ impl LvmBackend for DbusBackend {
         let operation = format!("create thin pool {vg}/{name}");
         self.require_device_mapper(&operation)?;
         let vg_path = self.lookup(&operation, ObjectKind::VolumeGroup, vg)?;
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
-        self.call_create(
+        self.create_lv(
             &operation,
-            &t,
+            vg,
+            name,
             &vg_path,
             VG_IFACE,
             "LvCreateLinear",
@@ -518,8 +528,7 @@ impl LvmBackend for DbusBackend {
                 self.tmo,
                 Options::new(),
             ),
-        )?;
-        self.lv_after(vg, name)
+        )
     }
 
     fn thin_create(
@@ -534,10 +543,10 @@ impl LvmBackend for DbusBackend {
         let operation = format!("create thin LV {vg}/{name} in pool {pool}");
         self.require_device_mapper(&operation)?;
         let pool_path = self.lv_lookup(&operation, vg, pool)?;
-        let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
-        self.call_create(
+        self.create_lv(
             &operation,
-            &t,
+            vg,
+            name,
             &pool_path,
             THIN_POOL_IFACE,
             "LvCreate",
@@ -547,8 +556,7 @@ impl LvmBackend for DbusBackend {
                 self.tmo,
                 Options::new(),
             ),
-        )?;
-        self.lv_after(vg, name)
+        )
     }
 }
 
@@ -577,7 +585,7 @@ fn resize(
     let Some(target_size) = resize_target(&operation, lv.size, extent, size, grow_only)? else {
         return Ok(lv);
     };
-    let t = target(ObjectKind::LogicalVolume, &format!("{vg}/{name}"), Some(vg));
+    let t = Target::lv(vg, name);
     let no_pvs: Vec<(OwnedObjectPath, u64, u64)> = Vec::new();
     backend.call_job(
         &operation,
@@ -587,5 +595,5 @@ fn resize(
         "Resize",
         &(target_size.get(), no_pvs, backend.tmo, Options::new()),
     )?;
-    backend.lv_after(vg, name)
+    backend.lv(vg, name)
 }
