@@ -3,8 +3,8 @@
 //! On the host this is one root test, `vm::activation_in_qemu`: it boots the VM with
 //! `.ci/lvm-vm.sh run` and runs this same test binary inside, where `LVM_KIT_VM_DISK` names the
 //! guest's raw scratch disk and the guest trials below run: linear LV → btrfs → write data →
-//! online grow (examples/lvm grow-btrfs) → deactivate/reactivate → verify the data; a classic
-//! snapshot; a thin pool and thin LV.
+//! online grow (examples/lvm grow-btrfs) → deactivate/reactivate → verify the data (CLI); and
+//! with both backends, reactivation keeping data, a classic snapshot, a thin pool and thin LV.
 
 mod lvm_common;
 
@@ -18,16 +18,63 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A guest test: gets the VM's scratch disk.
-type GuestTest = fn(&Path) -> Result<(), Failed>;
+/// A guest test: a sandbox on the VM's scratch disk and the backend under test.
+type GuestTest = fn(&Sandbox, &dyn LvmBackend) -> Result<(), Failed>;
 
-/// The guest trials, by name; the host checks that all of them ran and passed.
-const GUEST_TRIALS: [(&str, GuestTest); 4] = [
-    ("vm::linear_btrfs_grow_deactivate_reactivate", linear_btrfs),
-    ("vm::snapshot_keeps_the_old_data", snapshot),
-    ("vm::thin_pool_and_thin_lv", thin),
-    ("vm::dbus_activation_snapshot_thin", dbus_activation),
+/// Which backends a guest test runs with.
+#[derive(Clone, Copy, PartialEq)]
+enum Backends {
+    Cli,
+    Both,
+}
+
+/// The guest tests; each runs as `vm::BACKEND::NAME`.
+const GUEST_TESTS: [(&str, GuestTest, Backends); 4] = [
+    (
+        "linear_btrfs_grow_deactivate_reactivate",
+        linear_btrfs,
+        Backends::Cli,
+    ),
+    (
+        "activate_deactivate_keeps_data",
+        reactivation,
+        Backends::Both,
+    ),
+    ("snapshot_keeps_the_old_data", snapshot, Backends::Both),
+    ("thin_pool_and_thin_lv", thin, Backends::Both),
 ];
+
+/// The guest trials' names, which the host checks all ran and passed.
+fn guest_trials() -> Vec<(String, GuestTest, &'static str)> {
+    GUEST_TESTS
+        .iter()
+        .flat_map(|&(name, test, backends)| {
+            let kinds: &[&'static str] = if backends == Backends::Both {
+                &["cli", "dbus"]
+            } else {
+                &["cli"]
+            };
+            kinds
+                .iter()
+                .map(move |&kind| (format!("vm::{kind}::{name}"), test, kind))
+        })
+        .collect()
+}
+
+/// Runs `test` on the scratch disk with the CLI backend, or with a private lvmdbusd.
+fn run_guest(disk: &Path, test: GuestTest, kind: &str) -> Result<(), Failed> {
+    let sb = Sandbox::on_devices(vec![disk.to_owned()])?;
+    if kind == "dbus" {
+        let daemon = PrivateLvmDbusd::start(&sb.paths())?;
+        let backend = daemon.backend()?;
+        let result = test(&sb, &backend);
+        drop(backend);
+        drop(daemon);
+        return result;
+    }
+    let cli = sb.cli.clone();
+    test(&sb, &cli)
+}
 
 /// Deterministic pseudo-random bytes (xorshift64*), so the data check needs no stored copy.
 fn fill(buf: &mut [u8], state: &mut u64) {
@@ -82,9 +129,8 @@ fn verify_data(path: &Path, mib: usize, seed: u64) -> Result<(), Failed> {
 /// pvcreate, vgcreate, lvcreate 1 GiB active; mkfs.btrfs, mount, write checksummed data; grow
 /// the LV and the btrfs online with `examples/lvm grow-btrfs`; unmount, deactivate, reactivate,
 /// remount, verify; remove everything.
-fn linear_btrfs(disk: &Path) -> Result<(), Failed> {
-    let sb = Sandbox::on_devices(vec![disk.to_owned()])?;
-    let lvm = &sb.cli;
+fn linear_btrfs(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+    let disk = sb.disk(0);
     let vg = sb.vg_name("vm");
     ctx("pvcreate", lvm.pv_create(disk))?;
     ctx("vgcreate", lvm.vg_create(&vg, &[disk], None))?;
@@ -187,9 +233,8 @@ fn read_at(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, Failed> {
 }
 
 /// A classic snapshot keeps the origin's old data after the origin is overwritten.
-fn snapshot(disk: &Path) -> Result<(), Failed> {
-    let sb = Sandbox::on_devices(vec![disk.to_owned()])?;
-    let lvm = &sb.cli;
+fn snapshot(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+    let disk = sb.disk(0);
     let vg = sb.vg_name("snap");
     ctx("pvcreate", lvm.pv_create(disk))?;
     ctx("vgcreate", lvm.vg_create(&vg, &[disk], None))?;
@@ -238,9 +283,8 @@ fn snapshot(disk: &Path) -> Result<(), Failed> {
 }
 
 /// A thin pool and an over-provisioned thin LV on it; writes show up in the pool's usage.
-fn thin(disk: &Path) -> Result<(), Failed> {
-    let sb = Sandbox::on_devices(vec![disk.to_owned()])?;
-    let lvm = &sb.cli;
+fn thin(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+    let disk = sb.disk(0);
     let vg = sb.vg_name("thin");
     ctx("pvcreate", lvm.pv_create(disk))?;
     ctx("vgcreate", lvm.vg_create(&vg, &[disk], None))?;
@@ -295,13 +339,10 @@ fn thin(disk: &Path) -> Result<(), Failed> {
     ctx("pvremove", lvm.pv_remove(disk))
 }
 
-/// The D-Bus backend's activation paths against a private lvmdbusd in the guest: an active LV,
-/// deactivate/activate, a snapshot, a thin pool and thin LV.
-fn dbus_activation(disk: &Path) -> Result<(), Failed> {
-    let sb = Sandbox::on_devices(vec![disk.to_owned()])?;
-    let daemon = PrivateLvmDbusd::start(&sb.paths())?;
-    let lvm = daemon.backend()?;
-    let vg = sb.vg_name("dbus");
+/// An active LV: data written, deactivated (the device node goes), activated again, data kept.
+fn reactivation(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+    let disk = sb.disk(0);
+    let vg = sb.vg_name("react");
     ctx("pvcreate", lvm.pv_create(disk))?;
     ctx("vgcreate", lvm.vg_create(&vg, &[disk], None))?;
     let lv = ctx(
@@ -310,7 +351,7 @@ fn dbus_activation(disk: &Path) -> Result<(), Failed> {
     )?;
     ensure!(
         lv.active && lv.path.exists(),
-        "LV not active via D-Bus: {:?}",
+        "LV not active: {:?}",
         lv.attr
     );
     let mut old = vec![0u8; 1 << 20];
@@ -331,51 +372,8 @@ fn dbus_activation(disk: &Path) -> Result<(), Failed> {
         read_at(&lv.path, 0, old.len())? == old,
         "data lost across reactivation"
     );
-    let snap = ctx(
-        "snapshot",
-        lvm.snapshot_create(&vg, "data", "snap", Bytes::mib(16)),
-    )?;
-    ensure!(
-        snap.attr.volume_type == LvType::Snapshot,
-        "snapshot attr {:?}",
-        snap.attr
-    );
-    ensure!(
-        snap.origin.as_deref() == Some("data"),
-        "origin {:?}",
-        snap.origin
-    );
-    let pool = ctx(
-        "thin pool",
-        lvm.thin_pool_create(
-            &vg,
-            "pool",
-            ThinPoolCreate {
-                size: Bytes::mib(128),
-            },
-        ),
-    )?;
-    ensure!(
-        pool.attr.volume_type == LvType::ThinPool,
-        "pool attr {:?}",
-        pool.attr
-    );
-    let thin = ctx("thin", lvm.thin_create(&vg, "pool", "thin", Bytes::gib(1)))?;
-    ensure!(
-        thin.attr.volume_type == LvType::Thin,
-        "thin attr {:?}",
-        thin.attr
-    );
-    ensure!(
-        thin.pool_lv.as_deref() == Some("pool"),
-        "pool_lv {:?}",
-        thin.pool_lv
-    );
-    ensure!(thin.size == Bytes::gib(1), "thin size {}", thin.size);
     ctx("vgremove", lvm.vg_remove(&vg))?;
-    ctx("pvremove", lvm.pv_remove(disk))?;
-    drop(daemon);
-    Ok(())
+    ctx("pvremove", lvm.pv_remove(disk))
 }
 
 /// Host side: boot the VM, run this binary's guest trials inside, check they all passed.
@@ -402,20 +400,21 @@ fn activation_in_qemu() -> Result<(), Failed> {
         "VM run failed ({}):\n{log}",
         out.status
     );
-    for (name, _) in GUEST_TRIALS {
+    let trials = guest_trials();
+    for (name, _, _) in &trials {
         ensure!(
             log.contains(&format!("test {name} ")),
             "{name} did not run in the VM:\n{log}"
         );
     }
-    let summary = format!("test result: ok. {} passed; 0 failed", GUEST_TRIALS.len());
+    let summary = format!("test result: ok. {} passed; 0 failed", trials.len());
     ensure!(
         log.contains(&summary),
         "no '{summary}' in the VM output:\n{log}"
     );
     eprintln!(
         "vm: {} guest tests passed in {:.1} s (boot included)",
-        GUEST_TRIALS.len(),
+        trials.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -425,11 +424,11 @@ fn main() {
     if let Ok(disk) = std::env::var("LVM_KIT_VM_DISK") {
         // Inside the VM: the guest trials, on the VM's scratch disk.
         let disk = PathBuf::from(disk);
-        let trials = GUEST_TRIALS
+        let trials = guest_trials()
             .into_iter()
-            .map(|(name, f)| {
+            .map(|(name, test, kind)| {
                 let disk = disk.clone();
-                Trial::test(name, move || f(&disk))
+                Trial::test(name, move || run_guest(&disk, test, kind))
             })
             .collect();
         lvm_common::run(Vec::new(), trials)
