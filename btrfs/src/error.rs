@@ -114,6 +114,104 @@ pub enum Error {
         /// The errno.
         errno: Errno,
     },
+    /// The path is not the root directory of a subvolume.
+    #[error("{op} on {}: not a subvolume (a subvolume's root directory has inode 256); give the path of a subvolume", path.display())]
+    NotASubvolume {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The subvolume still holds nested subvolumes (ENOTEMPTY).
+    #[error("{op} on {}: the subvolume holds nested subvolumes (ENOTEMPTY); delete them first, or delete recursively", path.display())]
+    SubvolumeNotEmpty {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The target name already exists (EEXIST).
+    #[error("{op} on {}: already exists (EEXIST); choose another name or remove the existing entry first", path.display())]
+    AlreadyExists {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The operation cannot apply to the top-level subvolume (id 5).
+    #[error("{op} on {}: this is the filesystem's top-level subvolume (id 5), which cannot be deleted; give a subvolume below it", path.display())]
+    TopLevelSubvolume {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The subvolume is the filesystem's default subvolume, which the kernel will not delete.
+    #[error("{op} on {}: subvolume {id} is the default subvolume (mounted when no subvol= option is given); set another default subvolume first", path.display())]
+    DefaultSubvolume {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The subvolume's id.
+        id: u64,
+    },
+    /// The subvolume is in use (EBUSY): mounted elsewhere, or holding an active swapfile.
+    #[error("{op} on {}: the subvolume is in use (EBUSY: mounted, or holds an active swapfile); unmount it or swapoff first", path.display())]
+    SubvolumeBusy {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// No subvolume with this id exists.
+    #[error("{op} on {}: no subvolume with id {id}; list subvolumes to find the right id", path.display())]
+    SubvolumeNotFound {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The id asked for.
+        id: u64,
+    },
+    /// Making a received subvolume writable would break incremental send.
+    #[error("{op} on {}: the subvolume has a received uuid ({received_uuid}), which incremental send relies on; making it writable breaks that: snapshot it instead, or force it (which clears the received uuid)", path.display())]
+    ReceivedSubvolume {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The received uuid that would be lost.
+        received_uuid: uuid::Uuid,
+    },
+    /// A nested subvolume could not be resolved, so a recursive operation cannot proceed.
+    #[error("{op} on {}: nested subvolume {id} could not be resolved ({reason}); run as root, or fix the permissions on its path", path.display())]
+    NestedSubvolumeUnreachable {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The nested subvolume's id.
+        id: u64,
+        /// Why it could not be resolved.
+        reason: String,
+    },
+    /// Quotas are not enabled on this filesystem.
+    #[error("{op} on {}: quotas are not enabled on this filesystem; enable them first (`btrfs quota enable`, or Filesystem::enable_quota)", path.display())]
+    QuotaNotEnabled {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A qgroup limit was hit (EDQUOT).
+    #[error("{op} on {}: a qgroup limit is exceeded (EDQUOT); raise the limit or free space in the subvolume", path.display())]
+    QuotaExceeded {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
     /// The kernel returned data this crate could not decode.
     #[error("{op} on {}: unexpected data from the kernel: {detail}; please report this", path.display())]
     Decode {
@@ -141,6 +239,8 @@ impl Error {
             },
             Errno::EROFS => Error::ReadOnly { op, path },
             Errno::ENOSPC => Error::NoSpace { op, path },
+            Errno::EEXIST => Error::AlreadyExists { op, path },
+            Errno::EDQUOT => Error::QuotaExceeded { op, path },
             Errno::EINVAL => Error::KernelRejected {
                 op,
                 path,
@@ -160,6 +260,12 @@ impl Error {
             Error::NoSpace { .. } => Some(Errno::ENOSPC),
             Error::ReadOnly { .. } => Some(Errno::EROFS),
             Error::KernelRejected { .. } => Some(Errno::EINVAL),
+            Error::AlreadyExists { .. } => Some(Errno::EEXIST),
+            Error::SubvolumeNotEmpty { .. } => Some(Errno::ENOTEMPTY),
+            Error::SubvolumeBusy { .. } => Some(Errno::EBUSY),
+            Error::QuotaExceeded { .. } => Some(Errno::EDQUOT),
+            Error::DefaultSubvolume { .. } => Some(Errno::EPERM),
+            Error::QuotaNotEnabled { .. } => Some(Errno::ENOTCONN),
             _ => None,
         }
     }

@@ -11,6 +11,12 @@ use nix::errno::Errno;
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+mod quota;
+mod subvol;
+
+pub(crate) use quota::*;
+pub(crate) use subvol::*;
+
 /// The outcome of one ioctl call: the kernel's non-negative return value, or its errno.
 pub(crate) type IoctlResult<T = c_int> = Result<T, Errno>;
 

@@ -6,7 +6,10 @@
 //! * [`Filesystem::space_info`]: `btrfs filesystem df` (works without root);
 //! * [`Filesystem::usage`]: `btrfs filesystem usage`, per device (needs root);
 //! * [`Filesystem::balance`] and friends: filtered balances, progress, pause, cancel, resume;
-//! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`.
+//! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`;
+//! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
+//!   default subvolume, waiting for the cleaner;
+//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage.
 //!
 //! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
 //!
@@ -34,9 +37,11 @@ mod fstype;
 mod info;
 mod ioctl;
 mod profile;
+pub mod quota;
 mod resize;
 mod size;
 mod space;
+pub mod subvolume;
 mod tree_search;
 mod usage;
 

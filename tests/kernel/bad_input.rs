@@ -1,19 +1,14 @@
 //! Bad input: not btrfs, missing paths, and an unprivileged caller.
 
 use crate::root_test;
-use crate::util::{check, MIB};
+use crate::util::{check, run_as_nobody, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
 use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch};
 use libtest_mimic::{Failed, Trial};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_UNPRIVILEGED_PROBE";
-/// The uid/gid of `nobody`.
-const NOBODY: u32 = 65534;
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -89,17 +84,7 @@ pub fn child_probe() -> Option<i32> {
 
 fn unprivileged() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
-    // Run a copy of this binary from a world-readable place, as nobody.
-    let dir = tempfile::tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-    let exe = dir.path().join("probe");
-    std::fs::copy(std::env::current_exe()?, &exe)?;
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
-    let out = Command::new(&exe)
-        .env(PROBE_ENV, scratch.path())
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()?;
+    let out = run_as_nobody(&[(PROBE_ENV, scratch.path().as_os_str())])?;
     let text = String::from_utf8_lossy(&out.stdout);
     check(
         out.status.success(),

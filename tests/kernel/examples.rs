@@ -23,7 +23,7 @@ pub fn trials() -> Vec<Trial> {
 }
 
 /// An example binary built by `cargo test` next to this test binary.
-fn example(name: &str) -> Result<PathBuf, Failed> {
+pub fn example(name: &str) -> Result<PathBuf, Failed> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
@@ -40,7 +40,7 @@ fn example(name: &str) -> Result<PathBuf, Failed> {
     Ok(path)
 }
 
-fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
+pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
     Ok(Command::new(example(name)?).args(args).output()?)
 }
 

@@ -12,7 +12,11 @@ mod balance_background;
 mod balance_filters;
 mod examples;
 mod fill;
+mod quota;
 mod space;
+mod subvolume;
+mod subvolume_example;
+mod subvolume_list;
 mod util;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -40,6 +44,9 @@ fn main() {
     if let Some(code) = bad_input::child_probe() {
         std::process::exit(code);
     }
+    if let Some(code) = subvolume_list::child_probe() {
+        std::process::exit(code);
+    }
     let args = Arguments::from_args();
     let trials: Vec<Trial> = [
         space::trials(),
@@ -48,6 +55,10 @@ fn main() {
         bad_input::trials(),
         fill::trials(),
         examples::trials(),
+        subvolume::trials(),
+        quota::trials(),
+        subvolume_list::trials(),
+        subvolume_example::trials(),
     ]
     .into_iter()
     .flatten()

@@ -91,3 +91,20 @@ pub fn number_after(text: &str, key: &str) -> Option<u64> {
         .collect();
     digits.parse().ok()
 }
+
+/// The uid and gid of `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// Runs this test binary again as uid/gid `nobody`, with `envs` telling it which probe to run.
+///
+/// It execs `/proc/self/exe`: the magic link needs no search permission on the binary's folders
+/// and no copy of the binary, so no other thread can hold a copy open for writing at exec time
+/// (which made exec fail with ETXTBSY when tests copied the binary in parallel).
+pub fn run_as_nobody(envs: &[(&str, &std::ffi::OsStr)]) -> std::io::Result<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("/proc/self/exe");
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
+    cmd.uid(NOBODY).gid(NOBODY).output()
+}

@@ -1,0 +1,233 @@
+//! [`SubvolumeInfo`] and its two sources: `BTRFS_IOC_GET_SUBVOL_INFO` (unprivileged, one
+//! subvolume by descriptor) and the root tree's ROOT_ITEM/ROOT_REF items (privileged, by id).
+
+use super::TOP_LEVEL_ID;
+use crate::tree_search::le;
+use btrfs_sys as sys;
+use std::mem::offset_of;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+use uuid::Uuid;
+
+/// What the kernel records about a subvolume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SubvolumeInfo {
+    /// The subvolume id (tree id); 5 is the top level.
+    pub id: u64,
+    /// The id of the subvolume whose directory holds this one; `None` for the top level.
+    pub parent_id: Option<u64>,
+    /// The inode number of the directory (in the parent subvolume) that holds this one.
+    pub dir_id: Option<u64>,
+    /// The subvolume's name in that directory (empty for the top level).
+    pub name: String,
+    /// The path relative to the top-level subvolume, where it could be resolved (always in
+    /// privileged mode; unprivileged callers get it only when listing from the top level).
+    pub path: Option<PathBuf>,
+    /// The subvolume's uuid.
+    pub uuid: Option<Uuid>,
+    /// The uuid of the subvolume this one is a snapshot of.
+    pub parent_uuid: Option<Uuid>,
+    /// The uuid of the sent subvolume this one was received from (`btrfs receive`).
+    pub received_uuid: Option<Uuid>,
+    /// The transaction id of the subvolume's root.
+    pub generation: u64,
+    /// The transaction id of the last change.
+    pub ctransid: u64,
+    /// The transaction id that created the subvolume.
+    pub otransid: u64,
+    /// The transaction id of the send that produced it (received subvolumes).
+    pub stransid: Option<u64>,
+    /// The transaction id of its receive.
+    pub rtransid: Option<u64>,
+    /// When the subvolume last changed.
+    pub ctime: Option<SystemTime>,
+    /// When the subvolume was created.
+    pub otime: Option<SystemTime>,
+    /// The send time (received subvolumes).
+    pub stime: Option<SystemTime>,
+    /// The receive time.
+    pub rtime: Option<SystemTime>,
+    /// Whether the subvolume is read-only.
+    pub read_only: bool,
+}
+
+impl SubvolumeInfo {
+    /// Whether this is the top-level subvolume (id 5).
+    pub fn is_top_level(&self) -> bool {
+        self.id == TOP_LEVEL_ID
+    }
+}
+
+/// `None` for the all-zero uuid.
+pub(crate) fn uuid_of(bytes: [u8; 16]) -> Option<Uuid> {
+    Some(Uuid::from_bytes(bytes)).filter(|u| !u.is_nil())
+}
+
+fn nonzero(v: u64) -> Option<u64> {
+    (v != 0).then_some(v)
+}
+
+fn time_of(sec: u64, nsec: u32) -> Option<SystemTime> {
+    if sec == 0 && nsec == 0 {
+        return None;
+    }
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(sec, nsec.min(999_999_999)))
+}
+
+fn ioctl_time(t: &sys::btrfs_ioctl_timespec) -> Option<SystemTime> {
+    time_of(t.sec, t.nsec)
+}
+
+fn root_flags_read_only(flags: u64) -> bool {
+    flags & u64::from(sys::BTRFS_ROOT_SUBVOL_RDONLY) != 0
+}
+
+/// Decodes `BTRFS_IOC_GET_SUBVOL_INFO`'s answer; `path` is left unknown.
+pub(crate) fn from_ioctl(a: &sys::btrfs_ioctl_get_subvol_info_args) -> SubvolumeInfo {
+    let top = a.treeid == TOP_LEVEL_ID;
+    SubvolumeInfo {
+        id: a.treeid,
+        parent_id: nonzero(a.parent_id).filter(|_| !top),
+        dir_id: nonzero(a.dirid).filter(|_| !top),
+        name: String::from_utf8_lossy(&crate::ioctl::c_bytes(&a.name)).into_owned(),
+        path: top.then(PathBuf::new),
+        uuid: uuid_of(a.uuid),
+        parent_uuid: uuid_of(a.parent_uuid),
+        received_uuid: uuid_of(a.received_uuid),
+        generation: a.generation,
+        ctransid: a.ctransid,
+        otransid: a.otransid,
+        stransid: nonzero(a.stransid),
+        rtransid: nonzero(a.rtransid),
+        ctime: ioctl_time(&a.ctime),
+        otime: ioctl_time(&a.otime),
+        stime: ioctl_time(&a.stime),
+        rtime: ioctl_time(&a.rtime),
+        read_only: root_flags_read_only(a.flags),
+    }
+}
+
+/// Where a subvolume hangs in its parent: from a ROOT_REF or ROOT_BACKREF item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RootRef {
+    /// The directory in the parent subvolume.
+    pub dir_id: u64,
+    /// The entry's name.
+    pub name: Vec<u8>,
+}
+
+impl RootRef {
+    /// Decodes `struct btrfs_root_ref` followed by the name; `None` when truncated.
+    pub(crate) fn decode(data: &[u8]) -> Option<RootRef> {
+        let header = std::mem::size_of::<sys::btrfs_root_ref>();
+        let dir_id = le::u64_at(data, offset_of!(sys::btrfs_root_ref, dirid));
+        let len = le::u16_at(data, offset_of!(sys::btrfs_root_ref, name_len)) as usize;
+        let name = data.get(header..header + len)?.to_vec();
+        Some(RootRef { dir_id, name })
+    }
+}
+
+/// Decodes a ROOT_ITEM of subvolume `id`, hanging at `parent` (id and ref), into info;
+/// `path` is left unknown.
+pub(crate) fn from_root_item(id: u64, parent: Option<(u64, &RootRef)>, d: &[u8]) -> SubvolumeInfo {
+    type R = sys::btrfs_root_item;
+    let u64_at = |off: usize| le::u64_at(d, off);
+    let uuid_at = |off: usize| {
+        d.get(off..off + 16)
+            .and_then(|b| uuid_of(b.try_into().ok()?))
+    };
+    let time_at = |off: usize| {
+        let nsec = d
+            .get(off + 8..off + 12)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+        time_of(u64_at(off), nsec)
+    };
+    // Items written by kernels before 3.x stop before generation_v2; their v2 fields are
+    // meaningless unless generation_v2 matches generation.
+    let generation = u64_at(offset_of!(R, generation));
+    let v2 = u64_at(offset_of!(R, generation_v2)) == generation;
+    let if_v2 = |v: Option<SystemTime>| v.filter(|_| v2);
+    SubvolumeInfo {
+        id,
+        parent_id: parent.map(|(p, _)| p),
+        dir_id: parent.map(|(_, r)| r.dir_id),
+        name: parent
+            .map(|(_, r)| String::from_utf8_lossy(&r.name).into_owned())
+            .unwrap_or_default(),
+        path: (id == TOP_LEVEL_ID).then(PathBuf::new),
+        uuid: uuid_at(offset_of!(R, uuid)).filter(|_| v2),
+        parent_uuid: uuid_at(offset_of!(R, parent_uuid)).filter(|_| v2),
+        received_uuid: uuid_at(offset_of!(R, received_uuid)).filter(|_| v2),
+        generation,
+        ctransid: if v2 {
+            u64_at(offset_of!(R, ctransid))
+        } else {
+            0
+        },
+        otransid: if v2 {
+            u64_at(offset_of!(R, otransid))
+        } else {
+            0
+        },
+        stransid: nonzero(u64_at(offset_of!(R, stransid))).filter(|_| v2),
+        rtransid: nonzero(u64_at(offset_of!(R, rtransid))).filter(|_| v2),
+        ctime: if_v2(time_at(offset_of!(R, ctime))),
+        otime: if_v2(time_at(offset_of!(R, otime))),
+        stime: if_v2(time_at(offset_of!(R, stime))),
+        rtime: if_v2(time_at(offset_of!(R, rtime))),
+        read_only: root_flags_read_only(u64_at(offset_of!(R, flags))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_ref_decodes_name_and_rejects_truncation() {
+        let mut d = vec![0u8; 18];
+        d[0..8].copy_from_slice(&300u64.to_le_bytes());
+        d[16..18].copy_from_slice(&3u16.to_le_bytes());
+        d.extend_from_slice(b"abc");
+        let r = RootRef::decode(&d).unwrap();
+        assert_eq!((r.dir_id, r.name.as_slice()), (300, &b"abc"[..]));
+        assert_eq!(RootRef::decode(&d[..20]), None);
+    }
+
+    #[test]
+    fn root_item_fields_land_where_the_header_says() {
+        type R = sys::btrfs_root_item;
+        let mut d = vec![0u8; std::mem::size_of::<R>()];
+        let put =
+            |d: &mut Vec<u8>, off: usize, v: u64| d[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        put(&mut d, offset_of!(R, generation), 42);
+        put(&mut d, offset_of!(R, generation_v2), 42);
+        put(&mut d, offset_of!(R, flags), 1);
+        put(&mut d, offset_of!(R, otransid), 7);
+        put(&mut d, offset_of!(R, otime), 1_700_000_000);
+        d[offset_of!(R, uuid)] = 0xab;
+        let r = RootRef {
+            dir_id: 256,
+            name: b"x".to_vec(),
+        };
+        let info = from_root_item(300, Some((5, &r)), &d);
+        assert_eq!(info.generation, 42);
+        assert!(info.read_only);
+        assert_eq!(info.otransid, 7);
+        assert_eq!(info.parent_id, Some(5));
+        assert_eq!(info.uuid.unwrap().as_bytes()[0], 0xab);
+        assert_eq!(info.parent_uuid, None);
+        assert_eq!(
+            info.otime
+                .unwrap()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            1_700_000_000
+        );
+        // An old item (generation_v2 stale) hides its v2 fields.
+        put(&mut d, offset_of!(R, generation_v2), 0);
+        assert_eq!(from_root_item(300, None, &d).uuid, None);
+    }
+}

@@ -1,0 +1,135 @@
+//! The privileged source of one subvolume's children: its ROOT_REF items, and a *window*
+//! search that describes several children (ROOT_ITEM, and their own ROOT_REFs) per ioctl.
+
+use super::cursor::Cursor;
+use super::info::RootRef;
+use super::lookup;
+use crate::error::{Error, Result};
+use crate::fs::Filesystem;
+use crate::tree_search::TreeItem;
+use btrfs_sys as sys;
+use std::collections::VecDeque;
+
+const OP: &str = "list subvolumes";
+
+/// Children in a window of ids are described by one streaming search, so that the kernel is
+/// asked once per several subvolumes rather than twice per subvolume.
+const WINDOW: u64 = 32;
+/// At most this many child refs are held ahead per frame (memory stays flat).
+const LOOKAHEAD: usize = 64;
+/// The largest ROOT_REF item: `struct btrfs_root_ref` and a 255-byte name.
+const MAX_REF: usize = std::mem::size_of::<sys::btrfs_root_ref>() + 255;
+/// The largest item of a window: a ROOT_ITEM.
+const MAX_WINDOW_ITEM: usize = std::mem::size_of::<sys::btrfs_root_item>();
+const ROOT_ITEM: u8 = sys::BTRFS_ROOT_ITEM_KEY as u8;
+const ROOT_REF: u8 = sys::BTRFS_ROOT_REF_KEY as u8;
+
+/// The privileged source of one subvolume's children.
+pub(crate) struct PrivRefs<'a> {
+    /// Child refs known ahead, in id order.
+    pending: VecDeque<(u64, RootRef)>,
+    /// Where more child refs come from, when `pending` does not hold them all.
+    refs: Option<Cursor<'a>>,
+    /// ROOT_ITEM..ROOT_REF items of ids up to the window's end, in key order.
+    window: Option<(u64, Cursor<'a>)>,
+    /// The last directory path looked up: children often share a directory.
+    last_dir: Option<(u64, Vec<u8>)>,
+}
+
+/// What the window says about one child.
+pub(crate) struct ChildItems<'a> {
+    /// The child's ROOT_ITEM, unless it vanished meanwhile.
+    pub(crate) root_item: Option<Vec<u8>>,
+    /// The source of the child's own children; `None` when it has none.
+    pub(crate) children: Option<Box<PrivRefs<'a>>>,
+}
+
+pub(crate) fn refs_cursor(fs: &Filesystem, id: u64, from: u64) -> Cursor<'_> {
+    Cursor::new(fs, (id, id), (ROOT_REF, ROOT_REF), from, MAX_REF)
+}
+
+fn decode_ref(fs: &Filesystem, item: &TreeItem) -> Result<RootRef> {
+    RootRef::decode(&item.data).ok_or_else(|| Error::Decode {
+        op: OP,
+        path: fs.path().into(),
+        detail: format!("truncated ROOT_REF {} -> {}", item.objectid, item.offset),
+    })
+}
+
+impl<'a> PrivRefs<'a> {
+    pub(crate) fn new(pending: VecDeque<(u64, RootRef)>, refs: Option<Cursor<'a>>) -> Box<Self> {
+        Box::new(PrivRefs {
+            pending,
+            refs,
+            window: None,
+            last_dir: None,
+        })
+    }
+
+    /// The next child ref, keeping up to [`LOOKAHEAD`] known ahead.
+    pub(crate) fn next_ref(&mut self, fs: &'a Filesystem) -> Result<Option<(u64, RootRef)>> {
+        if let Some(refs) = self.refs.as_mut() {
+            while self.pending.len() < LOOKAHEAD {
+                let Some(item) = refs.next_item()? else {
+                    self.refs = None;
+                    break;
+                };
+                self.pending
+                    .push_back((item.offset, decode_ref(fs, &item)?));
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    /// The items of `child` (ids come in increasing order), from the current window or a new
+    /// one starting at `child` and ending at the last child known ahead.
+    pub(crate) fn child_items(&mut self, fs: &'a Filesystem, child: u64) -> Result<ChildItems<'a>> {
+        if self.window.as_ref().is_none_or(|(end, _)| child > *end) {
+            let ahead = self.pending.back().map_or(child, |(id, _)| *id);
+            let end = ahead.min(child.saturating_add(WINDOW - 1)).max(child);
+            let cursor = Cursor::new(fs, (child, end), (ROOT_ITEM, ROOT_REF), 0, MAX_WINDOW_ITEM);
+            self.window = Some((end, cursor));
+        }
+        let Some((_, items)) = self.window.as_mut() else {
+            unreachable!("set above")
+        };
+        let mut root_item = None;
+        let mut grandchildren = VecDeque::new();
+        let mut more = None;
+        while let Some(next) = items.peek()? {
+            if next.objectid > child {
+                break;
+            }
+            let item = items.next_item()?.expect("peeked");
+            match (item.objectid == child, item.item_type) {
+                (true, ROOT_ITEM) if root_item.is_none() => root_item = Some(item.data),
+                (true, ROOT_REF) if more.is_none() => {
+                    if grandchildren.len() == LOOKAHEAD {
+                        // Too many to hold: the child's frame searches for the rest.
+                        more = Some(refs_cursor(fs, child, item.offset));
+                    } else {
+                        grandchildren.push_back((item.offset, decode_ref(fs, &item)?));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let children = (!grandchildren.is_empty()).then(|| PrivRefs::new(grandchildren, more));
+        Ok(ChildItems {
+            root_item,
+            children,
+        })
+    }
+
+    /// The path of directory `dir_id` in subvolume `id`, reusing the last answer.
+    pub(crate) fn dir_path(&mut self, fs: &Filesystem, id: u64, dir_id: u64) -> Result<Vec<u8>> {
+        if let Some((d, path)) = &self.last_dir {
+            if *d == dir_id {
+                return Ok(path.clone());
+            }
+        }
+        let path = lookup::dir_path(fs, id, dir_id)?;
+        self.last_dir = Some((dir_id, path.clone()));
+        Ok(path)
+    }
+}

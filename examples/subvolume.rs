@@ -1,0 +1,317 @@
+//! `subvolume`: list, show, create, snapshot, delete and sync btrfs subvolumes through
+//! btrfs-kit (no btrfs-progs).
+//!
+//! ```text
+//! subvolume list [PATH] [--json] [-r|--readonly-only] [--sort=path|id|otime] [--mode=auto|privileged|unprivileged]
+//! subvolume show PATH [--json]
+//! subvolume create PATH
+//! subvolume snapshot [-r] [--recursive] SRC DST
+//! subvolume delete [-R] PATH
+//! subvolume delete --id N PATH
+//! subvolume sync [PATH]
+//! ```
+//!
+//! PATH defaults to `/var/lib/docker`.
+
+use btrfs_kit::subvolume::{self, Entry, Mode, Recursion, SnapshotOptions, SubvolumeInfo};
+use btrfs_kit::Filesystem;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+const DEFAULT_PATH: &str = "/var/lib/docker";
+
+#[derive(Parser)]
+#[command(about = "Manage btrfs subvolumes through kernel ioctls")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SortKey {
+    Path,
+    Id,
+    Otime,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Auto,
+    Privileged,
+    Unprivileged,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the subvolumes below PATH.
+    List {
+        #[arg(default_value = DEFAULT_PATH)]
+        path: PathBuf,
+        /// One JSON object per line (JSON Lines), one line per subvolume.
+        #[arg(long)]
+        json: bool,
+        /// Only read-only subvolumes.
+        #[arg(short = 'r', long = "readonly-only")]
+        readonly_only: bool,
+        /// Sort order; without it, subvolumes stream in pre-order as they are found.
+        #[arg(long, value_enum)]
+        sort: Option<SortKey>,
+        /// Force the privileged or unprivileged kernel interface.
+        #[arg(long, value_enum, default_value = "auto")]
+        mode: ModeArg,
+    },
+    /// Show one subvolume.
+    Show {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty subvolume.
+    Create { path: PathBuf },
+    /// Snapshot SRC as DST.
+    Snapshot {
+        /// Read-only snapshot.
+        #[arg(short = 'r')]
+        read_only: bool,
+        /// Also snapshot nested subvolumes.
+        #[arg(long)]
+        recursive: bool,
+        src: PathBuf,
+        dst: PathBuf,
+    },
+    /// Delete a subvolume by path, or by id on the filesystem holding PATH.
+    Delete {
+        /// Delete nested subvolumes first.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// Delete the subvolume with this id.
+        #[arg(long)]
+        id: Option<u64>,
+        path: PathBuf,
+    },
+    /// Wait until deleted subvolumes are cleaned (their space freed).
+    Sync {
+        #[arg(default_value = DEFAULT_PATH)]
+        path: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::List {
+            path,
+            json,
+            readonly_only,
+            sort,
+            mode,
+        } => list(&path, json, readonly_only, sort, mode),
+        Command::Show { path, json } => {
+            let info = subvolume::info(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                show(&info);
+            }
+            Ok(())
+        }
+        Command::Create { path } => {
+            subvolume::create(&path)?;
+            println!("created {}", path.display());
+            Ok(())
+        }
+        Command::Snapshot {
+            read_only,
+            recursive,
+            src,
+            dst,
+        } => {
+            let options = SnapshotOptions {
+                read_only,
+                recursive,
+                ..Default::default()
+            };
+            subvolume::snapshot(&src, &dst, &options)?;
+            println!("snapshot of {} at {}", src.display(), dst.display());
+            Ok(())
+        }
+        Command::Delete {
+            recursive,
+            id,
+            path,
+        } => {
+            match id {
+                Some(id) => Filesystem::open(&path)?.delete_subvolume_by_id(id)?,
+                None => {
+                    let recursion = if recursive {
+                        Recursion::Yes
+                    } else {
+                        Recursion::No
+                    };
+                    subvolume::delete(&path, recursion)?;
+                }
+            }
+            println!("deleted");
+            Ok(())
+        }
+        Command::Sync { path } => {
+            let ids = Filesystem::open(&path)?.wait_for_deleted_subvolumes()?;
+            println!("{} deleted subvolume(s) cleaned", ids.len());
+            Ok(())
+        }
+    }
+}
+
+fn list(
+    path: &std::path::Path,
+    json: bool,
+    readonly_only: bool,
+    sort: Option<SortKey>,
+    mode: ModeArg,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let fs = Filesystem::open(path)?;
+    let mode = match mode {
+        ModeArg::Auto => Mode::Auto,
+        ModeArg::Privileged => Mode::Privileged,
+        ModeArg::Unprivileged => Mode::Unprivileged,
+    };
+    let iter = fs.subvolumes().mode(mode).iter()?;
+    let keep = |e: &Entry| !readonly_only || e.subvolume().is_some_and(|s| s.info.read_only);
+    let print = |e: &Entry| {
+        if json {
+            serde_json::to_string(e).map(|s| println!("{s}"))
+        } else {
+            print_row(e);
+            Ok(())
+        }
+    };
+    if !json {
+        println!(
+            "{:>8} {:>8} {:>8} {:<3} {:<20} PATH",
+            "ID", "PARENT", "GEN", "RO", "CREATED"
+        );
+    }
+    match sort {
+        None => {
+            for entry in iter {
+                let entry = entry?;
+                if keep(&entry) {
+                    print(&entry)?;
+                }
+            }
+        }
+        Some(key) => {
+            let mut all = iter
+                .filter(|e| e.as_ref().is_ok_and(keep) || e.is_err())
+                .collect::<Result<Vec<_>, _>>()?;
+            match key {
+                SortKey::Id => all.sort_by_key(Entry::id),
+                SortKey::Path => all.sort_by_key(path_of),
+                SortKey::Otime => all.sort_by_key(|e| e.subvolume().and_then(|s| s.info.otime)),
+            }
+            for entry in &all {
+                print(entry)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn path_of(e: &Entry) -> Option<PathBuf> {
+    match e {
+        Entry::Subvolume(s) => Some(s.path.clone()),
+        Entry::Unreachable(u) => u.path.clone(),
+    }
+}
+
+fn print_row(e: &Entry) {
+    match e {
+        Entry::Subvolume(s) => println!(
+            "{:>8} {:>8} {:>8} {:<3} {:<20} {}",
+            s.info.id,
+            s.info.parent_id.unwrap_or(0),
+            s.info.generation,
+            if s.info.read_only { "ro" } else { "rw" },
+            time(s.info.otime),
+            s.path.display()
+        ),
+        Entry::Unreachable(u) => println!(
+            "{:>8} {:>8} {:>8} {:<3} {:<20} {} (unreachable: {})",
+            u.id,
+            u.parent_id,
+            "-",
+            "-",
+            "-",
+            u.path
+                .as_ref()
+                .map_or("?".into(), |p| p.display().to_string()),
+            u.reason
+        ),
+    }
+}
+
+/// UTC `YYYY-MM-DD HH:MM:SS`, without a date crate.
+fn time(t: Option<SystemTime>) -> String {
+    let Some(secs) = t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()) else {
+        return "-".into();
+    };
+    let secs = secs.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn show(i: &SubvolumeInfo) {
+    fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+        v.map_or("-".to_string(), |v| v.to_string())
+    }
+    let uuid = opt::<btrfs_kit::subvolume::Uuid>;
+    println!(
+        "{}",
+        i.path
+            .as_ref()
+            .map_or("(path needs CAP_SYS_ADMIN)".into(), |p| p
+                .display()
+                .to_string())
+    );
+    println!("\tName:\t\t\t{}", i.name);
+    println!("\tUUID:\t\t\t{}", uuid(i.uuid));
+    println!("\tParent UUID:\t\t{}", uuid(i.parent_uuid));
+    println!("\tReceived UUID:\t\t{}", uuid(i.received_uuid));
+    println!("\tCreation time:\t\t{}", time(i.otime));
+    println!("\tSubvolume ID:\t\t{}", i.id);
+    println!("\tGeneration:\t\t{}", i.generation);
+    println!("\tGen at creation:\t{}", i.otransid);
+    println!("\tParent ID:\t\t{}", opt(i.parent_id));
+    println!(
+        "\tFlags:\t\t\t{}",
+        if i.read_only { "readonly" } else { "-" }
+    );
+    println!("\tSend transid:\t\t{}", opt(i.stransid));
+    println!("\tReceive transid:\t{}", opt(i.rtransid));
+}
