@@ -16,6 +16,8 @@
 //! # Ok::<(), lvm_kit::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod attr;
 mod backend;
 mod classify;
