@@ -131,14 +131,19 @@ impl Confinement {
     /// An lvm.conf `devices { global_filter = [...] }` accepting only these devices: what an
     /// lvmdbusd started for these devices needs in its `LVM_SYSTEM_DIR/lvm.conf`.
     pub fn global_filter(&self) -> String {
-        let mut rules: Vec<String> = self
-            .devices
-            .iter()
-            .map(|d| format!("\"a|^{}$|\"", regex_escape(&d.to_string_lossy())))
-            .collect();
-        rules.push("\"r|.*|\"".into());
-        format!("[ {} ]", rules.join(", "))
+        filter_list(&self.devices)
     }
+}
+
+/// An lvm.conf filter list accepting exactly `devices` and rejecting everything else:
+/// `[ "a|^/dev/loop3$|", "r|.*|" ]`.
+pub(crate) fn filter_list(devices: &[PathBuf]) -> String {
+    let rules: Vec<String> = devices
+        .iter()
+        .map(|d| format!("\"a|^{}$|\"", regex_escape(&d.to_string_lossy())))
+        .chain(["\"r|.*|\"".to_owned()])
+        .collect();
+    format!("[ {} ]", rules.join(", "))
 }
 
 /// Escapes regex metacharacters for an lvm2 filter.

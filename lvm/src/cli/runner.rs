@@ -2,6 +2,7 @@
 //! one merged `--config`, JSON output with the command log.
 
 use super::version::LvmVersion;
+use crate::backend::filter_list;
 use crate::classify::{classify, Target};
 use crate::error::{CommandFailure, Error, Result};
 use crate::report::Document;
@@ -118,12 +119,7 @@ fn config_string(settings: &Settings, version: LvmVersion, json: bool) -> String
         set("backup", "archive=0");
     }
     if let (Some(devices), false) = (&settings.devices, version.has_devices_option()) {
-        let rules: Vec<String> = devices
-            .iter()
-            .map(|d| format!("\"a|^{}$|\"", d.display()))
-            .chain(["\"r|.*|\"".to_owned()])
-            .collect();
-        set("devices", &format!("filter=[{}]", rules.join(",")));
+        set("devices", &format!("filter={}", filter_list(devices)));
     }
     sections
         .iter()
@@ -285,7 +281,7 @@ mod tests {
         assert!(!old.contains(&"--devices".into()) && !old.contains(&"-y".into()));
         assert!(old
             .iter()
-            .any(|a| a.contains(r#"filter=["a|^/dev/loop3$|","a|^/dev/loop4$|","r|.*|"]"#)));
+            .any(|a| a.contains(r#"filter=[ "a|^/dev/loop3$|", "a|^/dev/loop4$|", "r|.*|" ]"#)));
         let new = argv(&settings, LvmVersion::new(2, 3, 22), "fullreport", &[]);
         assert!(new.contains(&"json_std".into()));
         // Snapshots and thin pools refuse --reportformat.
