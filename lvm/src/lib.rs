@@ -1,1 +1,42 @@
-//! LVM2 management through the lvm2 CLI and lvmdbusd (placeholder: see the lvm issue).
+//! LVM2 management for Rust: physical volumes, volume groups and logical volumes through the
+//! lvm2 command-line tools ([`CliBackend`], the default) or through lvmdbusd over D-Bus
+//! (`DbusBackend`, behind the `dbus` cargo feature), both behind one trait, [`LvmBackend`].
+//!
+//! All sizes are [`Bytes`]. Names are checked against lvm2's rules before any process starts.
+//! Every command can be confined to a list of devices so nothing else is scanned or touched.
+//!
+//! ```no_run
+//! use lvm_kit::{Bytes, CliBackend, LvCreate, LvmBackend};
+//! let lvm = CliBackend::new();
+//! let free = lvm.vg_free("vg0")?;
+//! if free >= Bytes::gib(10) {
+//!     let lv = lvm.lv_create("vg0", "docker", LvCreate::size(Bytes::gib(10)))?;
+//!     println!("created {} ({})", lv.full_name(), lv.size);
+//! }
+//! # Ok::<(), lvm_kit::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod attr;
+mod backend;
+mod classify;
+pub mod cli;
+#[cfg(feature = "dbus")]
+pub mod dbus;
+mod error;
+mod model;
+pub mod name;
+mod report;
+mod size;
+
+pub use attr::{LvAttr, LvState, LvType, PvAttr, VgAttr};
+pub use backend::{Confinement, LvCreate, LvSize, LvmBackend, NewSize, ThinPoolCreate};
+pub use cli::CliBackend;
+#[cfg(feature = "dbus")]
+pub use dbus::DbusBackend;
+pub use error::{CommandFailure, Error, ObjectKind, Result};
+pub use model::{
+    LogicalVolume, PhysicalVolume, PvSegment, Report, Segment, SegmentDevice, VolumeGroup,
+};
+pub use size::{Bytes, SizeParseError, GIB, KIB, MIB};
