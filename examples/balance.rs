@@ -5,7 +5,8 @@
 //! ```
 //!
 //! * no filter options: the daily policy (data usage 0, 5, 10; metadata usage 0, 5), one line
-//!   per step with what was relocated and the unallocated space before and after;
+//!   per step with what was relocated and the unallocated space before and after; a step no
+//!   chunk qualifies for (judged from the block groups) is skipped unless `--no-skip`;
 //! * `-d[FILTERS]`, `-m[FILTERS]`, `-s[FILTERS]` in btrfs-progs' syntax
 //!   (`-dusage=0..50,limit=4`, `-mconvert=single,soft`), `--full` for an unfiltered balance,
 //!   `-f` to force;
@@ -77,6 +78,10 @@ struct Args {
     /// Metadata usage thresholds of the daily policy, in order.
     #[arg(long, value_delimiter = ',', default_value = "0,5")]
     metadata_usage: Vec<u8>,
+    /// Run every policy step through the kernel, even one no chunk qualifies for (by default
+    /// such steps are skipped: each balance call costs two transaction commits).
+    #[arg(long)]
+    no_skip: bool,
     /// Print a machine-readable outcome on stdout.
     #[arg(long)]
     json: bool,
@@ -218,9 +223,24 @@ fn run(args: &Args) -> Result<u8, Failure> {
             .as_ref()
             .map_or("--resume".to_string(), |r| r.to_string());
         let before = fs.usage()?.unallocated();
-        let outcome = run_one(&fs, request.as_ref(), &label, &interrupts, args.json)?;
+        let skip = match request {
+            Some(r) if mode == "policy" && !args.no_skip => fs.balance_candidates(r)? == Some(0),
+            _ => false,
+        };
+        let outcome = if skip {
+            BalanceOutcome::Completed {
+                considered: 0,
+                relocated: 0,
+            }
+        } else {
+            run_one(&fs, request.as_ref(), &label, &interrupts, args.json)?
+        };
         let after = fs.usage()?.unallocated();
-        last_state = state_name(&outcome);
+        last_state = if skip {
+            "skipped"
+        } else {
+            state_name(&outcome)
+        };
         if !args.json {
             println!(
                 "step {}/{} {label}: {last_state}, relocated {} of {} chunks considered; unallocated {before} -> {after}",
@@ -245,7 +265,11 @@ fn run(args: &Args) -> Result<u8, Failure> {
     let report = Report {
         path: args.path.clone(),
         mode,
-        state: last_state,
+        state: if last_state == "skipped" {
+            "completed"
+        } else {
+            last_state
+        },
         considered: reports.iter().map(|r| r.considered).sum(),
         relocated: reports.iter().map(|r| r.relocated).sum(),
         steps: reports,

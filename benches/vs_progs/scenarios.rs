@@ -112,10 +112,8 @@ pub fn noop_balance(config: &Config, template: &Template) -> BenchResult<Vec<Row
         )?;
         let (checked, checked_relocated) = measure::ours(1, || {
             let fs = Filesystem::open(c.path())?;
-            let empty = fsbuild::data_groups(&fs)?
-                .iter()
-                .any(|g| g.used.bytes() == 0);
-            Ok(if empty {
+            let candidates = fs.balance_candidates(&request)?;
+            Ok(if candidates != Some(0) {
                 fs.balance(&request)?.relocated()
             } else {
                 0

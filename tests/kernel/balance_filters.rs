@@ -129,7 +129,13 @@ fn usage_zero() -> Result<(), Failed> {
         !empty.is_empty(),
         "setup: no empty data chunk right before the balance (cleaner removed it?)",
     )?;
-    let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
+    let request = Balance::new().data(ChunkFilters::usage_below(0));
+    let predicted = fs.balance_candidates(&request)?;
+    check(
+        predicted == Some(empty.len() as u64),
+        format!("predicted {predicted:?} candidates, {} empty", empty.len()),
+    )?;
+    let outcome = fs.balance(&request)?;
     let after = data_groups(&fs)?;
     check(
         outcome.relocated() == empty.len() as u64,
@@ -199,8 +205,16 @@ fn usage_range() -> Result<(), Failed> {
         before.iter().all(|g| g.used.bytes() > 0),
         "setup: an empty chunk exists",
     )?;
-    let filters: ChunkFilters = "usage=1..50".parse()?;
-    let outcome = fs.balance(&Balance::new().data(filters))?;
+    let request = Balance::new().data("usage=1..50".parse()?);
+    let predicted = fs.balance_candidates(&request)?;
+    check(
+        predicted == Some(in_range.len() as u64),
+        format!(
+            "predicted {predicted:?} candidates, {} in range",
+            in_range.len()
+        ),
+    )?;
+    let outcome = fs.balance(&request)?;
     let after = logicals(&data_groups(&fs)?);
     check(
         outcome.relocated() == in_range.len() as u64,

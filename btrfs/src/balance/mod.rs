@@ -19,6 +19,7 @@
 //! [`Filesystem::balance_resume`]: crate::Filesystem::balance_resume
 
 mod background;
+mod candidates;
 mod filters;
 mod parse;
 mod policy;
