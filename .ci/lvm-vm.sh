@@ -7,7 +7,7 @@
 #
 # The guest boots a stock Debian kernel under QEMU TCG (no KVM: see FIELD-NOTES), mounts the host
 # root read-only over 9p, chroots into it with fresh /dev, /proc, /sys and tmpfs on /run and
-# /tmp, and runs CMD in the current directory with TMPDIR=/run/tmp and a raw scratch disk at
+# /tmp (binding back a checkout that lives under /tmp), and runs CMD in the current directory with TMPDIR=/run/tmp and a raw scratch disk at
 # /dev/vda (LVM_KIT_VM_DISK). No udev runs in the guest. Nothing on the host is changed except
 # the cache directory (default target/lvm-vm, or $LVM_VM_CACHE) and the scratch disk, a sparse
 # file in a temporary directory that is removed afterwards.
@@ -86,12 +86,24 @@ mount -t devpts pts /newroot/dev/pts
 mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
 mount -t tmpfs run /newroot/run
+cmd=$(sed -n 's/.*lvmvm\.cmd=\([^ ]*\).*/\1/p' /proc/cmdline)
+# A writable /tmp, but a checkout that lives under the host's /tmp (CI clones may) stays
+# visible: its top folder is bound back from the host root before the tmpfs hides it.
+mkdir -p /newroot/run/hosttmp
+mount -o bind /newroot/tmp /newroot/run/hosttmp
 mount -t tmpfs tmp /newroot/tmp
+case "$cmd" in
+  /tmp/*)
+    top=${cmd#/tmp/}
+    top=${top%%/*}
+    mkdir -p "/newroot/tmp/$top"
+    mount -o bind "/newroot/run/hosttmp/$top" "/newroot/tmp/$top"
+    ;;
+esac
 mkdir -p /newroot/run/tmp /newroot/run/lock/lvm /newroot/run/lvm
 for d in /newroot/etc/lvm/archive /newroot/etc/lvm/backup; do
   [ -d "$d" ] && mount -t tmpfs lvm "$d"
 done
-cmd=$(sed -n 's/.*lvmvm\.cmd=\([^ ]*\).*/\1/p' /proc/cmdline)
 echo "lvm-vm: running $cmd"
 chroot /newroot /bin/sh "$cmd"
 rc=$?
