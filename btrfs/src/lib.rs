@@ -29,10 +29,12 @@
 pub mod balance;
 mod chunk;
 mod error;
+pub mod format;
 mod fs;
 mod fstype;
 mod info;
 mod ioctl;
+pub mod mkfs;
 mod profile;
 mod resize;
 mod size;
