@@ -1,3 +1,6 @@
-//! Umbrella package for `btrfs-kit` and `lvm-kit`: examples, real-kernel tests and benchmarks.
+//! Umbrella package for `btrfs-kit` and `lvm-kit`: examples, real-kernel tests, benchmarks, and
+//! the loop-device test fixture they share.
 pub use btrfs_kit as btrfs;
 pub use lvm_kit as lvm;
+
+pub mod fixture;

@@ -118,3 +118,71 @@ impl Filesystem {
             .collect()
     }
 }
+
+/// A block group: a chunk's logical range and how much of it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct BlockGroup {
+    /// Logical start address (same as its chunk's).
+    pub logical: u64,
+    /// Logical length.
+    pub length: ByteSize,
+    /// Bytes used inside it.
+    pub used: ByteSize,
+    /// What it holds.
+    pub kind: BlockGroupKind,
+    /// Its profile.
+    pub profile: Profile,
+}
+
+impl BlockGroup {
+    /// How full it is, in percent (0–100), as balance's `usage` filter sees it.
+    pub fn usage_percent(&self) -> f64 {
+        self.used.ratio_of(self.length) * 100.0
+    }
+}
+
+impl Filesystem {
+    /// Every block group with its used bytes, by logical address (privileged). Reads the
+    /// block group tree when the filesystem has one, else the extent tree.
+    pub fn block_groups(&self) -> Result<Vec<BlockGroup>> {
+        let mut groups = Vec::new();
+        for tree in [
+            sys::BTRFS_BLOCK_GROUP_TREE_OBJECTID,
+            sys::BTRFS_EXTENT_TREE_OBJECTID,
+        ] {
+            let range = SearchRange {
+                types: (
+                    sys::BTRFS_BLOCK_GROUP_ITEM_KEY as u8,
+                    sys::BTRFS_BLOCK_GROUP_ITEM_KEY as u8,
+                ),
+                ..SearchRange::whole_tree(tree.into())
+            };
+            for item in self.tree_search(range) {
+                let item = match item {
+                    Ok(item) => item,
+                    // No block group tree on this filesystem: fall through to the extent tree.
+                    Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => break,
+                    Err(e) => return Err(e),
+                };
+                let flags = le::u64_at(&item.data, 16);
+                let kind = BlockGroupKind::from_flags(flags).ok_or_else(|| Error::Decode {
+                    op: "read block groups",
+                    path: self.path().into(),
+                    detail: format!("block group {} has flags {flags:#x}", item.objectid),
+                })?;
+                groups.push(BlockGroup {
+                    logical: item.objectid,
+                    length: ByteSize(item.offset),
+                    used: ByteSize(le::u64_at(&item.data, 0)),
+                    kind,
+                    profile: Profile::from_flags(flags),
+                });
+            }
+            if !groups.is_empty() {
+                break;
+            }
+        }
+        Ok(groups)
+    }
+}

@@ -42,7 +42,7 @@ mod space;
 mod tree_search;
 mod usage;
 
-pub use chunk::{Chunk, Stripe};
+pub use chunk::{BlockGroup, Chunk, Stripe};
 pub use error::{Error, Result};
 pub use fs::Filesystem;
 pub use fstype::name_of_magic;

@@ -1,0 +1,276 @@
+//! Test fixtures on real kernel parts: a sparse file in a tempdir, a loop device attached to
+//! it, a filesystem made on it, mounted in a tempdir. Everything is released on `Drop`, also
+//! after a panic: unmount, detach the loop device (it is also attached with autoclear, so the
+//! kernel detaches it if the process dies), remove the tempdir.
+//!
+//! Only what a fixture created is ever touched: loop devices are obtained from
+//! `/dev/loop-control` (never by number) and mounts are made in the fixture's own tempdir.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Whether the process runs as root.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Whether root tests must run (and fail if they cannot set up): as root, or with `CI=true`.
+pub fn root_tests_required() -> bool {
+    is_root() || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A sparse file of a given size in its own tempdir.
+#[derive(Debug)]
+pub struct SparseFile {
+    path: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl SparseFile {
+    /// Creates a sparse file of `size` bytes in a new tempdir.
+    pub fn new(size: u64) -> io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("btrfs-lvm-img-")
+            .tempdir()?;
+        let path = dir.path().join("disk.img");
+        std::fs::File::create(&path)?.set_len(size)?;
+        Ok(SparseFile { path, dir })
+    }
+
+    /// The image file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tempdir holding the image.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A loop device attached to a file, detached on drop.
+#[derive(Debug)]
+pub struct LoopDevice {
+    device: loopdev::LoopDevice,
+    path: PathBuf,
+}
+
+impl LoopDevice {
+    /// Attaches `file` to a free loop device obtained from `/dev/loop-control`. Retries when a
+    /// parallel test takes the same free device first.
+    pub fn attach(file: &Path) -> io::Result<Self> {
+        let control = loopdev::LoopControl::open()?;
+        let mut last_error = None;
+        for _ in 0..32 {
+            let device = control.next_free()?;
+            match device.with().autoclear(true).attach(file) {
+                Ok(()) => {
+                    let path = device
+                        .path()
+                        .ok_or_else(|| io::Error::other("loop device has no path"))?;
+                    return Ok(LoopDevice { device, path });
+                }
+                Err(e) if e.raw_os_error() == Some(libc_ebusy()) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("no free loop device")))
+    }
+
+    /// The device node, e.g. `/dev/loop9`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn libc_ebusy() -> i32 {
+    nix::errno::Errno::EBUSY as i32
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        // Autoclear would detach it when we close it too; detaching explicitly makes it prompt.
+        let _ = self.device.detach();
+    }
+}
+
+/// A mount in a tempdir, unmounted on drop.
+#[derive(Debug)]
+pub struct Mount {
+    target: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Mount {
+    /// Mounts `device` with filesystem type `fstype` and `options` on a new tempdir.
+    pub fn new(device: &Path, fstype: &str, options: &str) -> io::Result<Self> {
+        let target = tempfile::Builder::new()
+            .prefix("btrfs-lvm-mnt-")
+            .tempdir()?;
+        let data = (!options.is_empty()).then_some(options);
+        mount(
+            Some(device),
+            target.path(),
+            Some(fstype),
+            MsFlags::empty(),
+            data,
+        )
+        .map_err(|e| {
+            io::Error::other(format!(
+                "mount {} on {}: {e}",
+                device.display(),
+                target.path().display()
+            ))
+        })?;
+        Ok(Mount {
+            target,
+            mounted: true,
+        })
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.target.path()
+    }
+
+    /// Unmounts now (e.g. to remount), reporting errors.
+    pub fn unmount(&mut self) -> io::Result<()> {
+        if self.mounted {
+            umount2(self.target.path(), MntFlags::empty()).map_err(io::Error::from)?;
+            self.mounted = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.mounted && umount2(self.target.path(), MntFlags::empty()).is_err() {
+            // Busy (e.g. a panicking test left a file open): detach lazily so the tempdir and
+            // loop device still go away once the last user closes.
+            let _ = umount2(self.target.path(), MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// How to make the btrfs filesystem of a [`Scratch`].
+#[derive(Debug, Clone, Default)]
+pub struct BtrfsOptions {
+    /// Metadata profile (`dup` or `single`); `None` leaves mkfs's default.
+    pub metadata: Option<String>,
+    /// Label.
+    pub label: Option<String>,
+    /// Mixed block groups.
+    pub mixed: bool,
+    /// Mount options.
+    pub mount_options: String,
+}
+
+/// Which filesystem a [`Scratch`] holds.
+#[derive(Debug, Clone)]
+pub enum FsKind {
+    /// btrfs, made by [`make_btrfs`].
+    Btrfs(BtrfsOptions),
+    /// ext4, made by `mkfs.ext4` (for comparisons and "not btrfs" tests).
+    Ext4,
+}
+
+/// Makes a btrfs filesystem on `device`. The one place the fixtures create btrfs.
+pub fn make_btrfs(device: &Path, options: &BtrfsOptions) -> io::Result<()> {
+    let mut cmd = Command::new("mkfs.btrfs");
+    cmd.arg("-f").arg("-q");
+    if let Some(m) = &options.metadata {
+        cmd.arg("-m").arg(m);
+    }
+    if let Some(l) = &options.label {
+        cmd.arg("-L").arg(l);
+    }
+    if options.mixed {
+        cmd.arg("--mixed");
+    }
+    run(cmd.arg(device))
+}
+
+fn run(cmd: &mut Command) -> io::Result<()> {
+    let out = cmd
+        .output()
+        .map_err(|e| io::Error::other(format!("{cmd:?}: {e}")))?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// A mounted scratch filesystem on a loop device over a sparse file.
+#[derive(Debug)]
+pub struct Scratch {
+    // Field order is drop order: unmount, then detach, then delete the image.
+    mount: Mount,
+    device: LoopDevice,
+    image: SparseFile,
+    kind: FsKind,
+}
+
+impl Scratch {
+    /// A btrfs filesystem of `size` bytes with default options.
+    pub fn btrfs(size: u64) -> io::Result<Self> {
+        Self::new(size, FsKind::Btrfs(BtrfsOptions::default()))
+    }
+
+    /// A filesystem of `size` bytes of the given kind, mounted.
+    pub fn new(size: u64, kind: FsKind) -> io::Result<Self> {
+        let image = SparseFile::new(size)?;
+        let device = LoopDevice::attach(image.path())?;
+        let (fstype, options) = match &kind {
+            FsKind::Btrfs(o) => {
+                make_btrfs(device.path(), o)?;
+                ("btrfs", o.mount_options.clone())
+            }
+            FsKind::Ext4 => {
+                run(Command::new("mkfs.ext4")
+                    .args(["-q", "-F"])
+                    .arg(device.path()))?;
+                ("ext4", String::new())
+            }
+        };
+        let mount = Mount::new(device.path(), fstype, &options)?;
+        Ok(Scratch {
+            mount,
+            device,
+            image,
+            kind,
+        })
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.mount.path()
+    }
+
+    /// The loop device.
+    pub fn device(&self) -> &Path {
+        self.device.path()
+    }
+
+    /// The backing image file.
+    pub fn image(&self) -> &Path {
+        self.image.path()
+    }
+
+    /// Unmounts and mounts again (same device, same options).
+    pub fn remount(&mut self) -> io::Result<()> {
+        self.mount.unmount()?;
+        let (fstype, options) = match &self.kind {
+            FsKind::Btrfs(o) => ("btrfs", o.mount_options.clone()),
+            FsKind::Ext4 => ("ext4", String::new()),
+        };
+        self.mount = Mount::new(self.device.path(), fstype, &options)?;
+        Ok(())
+    }
+}

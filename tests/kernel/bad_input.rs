@@ -1,0 +1,118 @@
+//! Bad input: not btrfs, missing paths, and an unprivileged caller.
+
+use crate::root_test;
+use crate::util::{check, MIB};
+use btrfs_kit::balance::{Balance, ChunkFilters};
+use btrfs_kit::{Error, Filesystem};
+use btrfs_lvm::fixture::{FsKind, Scratch};
+use libtest_mimic::{Failed, Trial};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// The environment variable that makes the test binary act as the unprivileged probe.
+const PROBE_ENV: &str = "BTRFS_LVM_UNPRIVILEGED_PROBE";
+/// The uid/gid of `nobody`.
+const NOBODY: u32 = 65534;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        root_test(
+            "bad_input::ext4_path_gives_not_btrfs_naming_ext4",
+            not_btrfs,
+        ),
+        Trial::test("bad_input::missing_path_gives_not_found", missing_path),
+        root_test(
+            "bad_input::unprivileged_caller_gets_permission_denied",
+            unprivileged,
+        ),
+    ]
+}
+
+fn not_btrfs() -> Result<(), Failed> {
+    let scratch = Scratch::new(64 * MIB, FsKind::Ext4)?;
+    match Filesystem::open(scratch.path()) {
+        Err(e @ Error::NotBtrfs { .. }) => {
+            let text = e.to_string();
+            check(
+                text.contains("ext4") && text.contains(&*scratch.path().to_string_lossy()),
+                text,
+            )
+        }
+        other => Err(format!("ext4 path: {other:?}").into()),
+    }
+}
+
+fn missing_path() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let missing = dir.path().join("no-such-dir");
+    match Filesystem::open(&missing) {
+        Err(e @ Error::NotFound { .. }) => {
+            check(e.to_string().contains("no-such-dir"), e.to_string())
+        }
+        other => Err(format!("missing path: {other:?}").into()),
+    }
+}
+
+/// In the child: what each call gives an unprivileged caller, one `name=result` per line.
+pub fn child_probe() -> Option<i32> {
+    let path = std::env::var_os(PROBE_ENV)?;
+    let describe = |r: Result<(), Error>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(Error::PermissionDenied { .. }) => "permission-denied".to_string(),
+        Err(e) => format!("other: {e}"),
+    };
+    let fs = match Filesystem::open(&path) {
+        Ok(fs) => fs,
+        Err(e) => {
+            println!("open={}", describe(Err(e)));
+            return Some(0);
+        }
+    };
+    println!("open=ok");
+    println!("space_info={}", describe(fs.space_info().map(drop)));
+    println!("usage={}", describe(fs.usage().map(drop)));
+    println!("balance_status={}", describe(fs.balance_status().map(drop)));
+    println!(
+        "balance={}",
+        describe(
+            fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))
+                .map(drop)
+        )
+    );
+    Some(0)
+}
+
+fn unprivileged() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    // Run a copy of this binary from a world-readable place, as nobody.
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    let exe = dir.path().join("probe");
+    std::fs::copy(std::env::current_exe()?, &exe)?;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
+    let out = Command::new(&exe)
+        .env(PROBE_ENV, scratch.path())
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.success(),
+        format!("probe failed: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    for (call, expected) in [
+        ("open", "ok"),
+        ("space_info", "ok"),
+        ("usage", "permission-denied"),
+        ("balance_status", "permission-denied"),
+        ("balance", "permission-denied"),
+    ] {
+        let line = format!("{call}={expected}");
+        check(
+            text.lines().any(|l| l == line),
+            format!("expected {line:?} in probe output:\n{text}"),
+        )?;
+    }
+    Ok(())
+}

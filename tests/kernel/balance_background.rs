@@ -1,0 +1,130 @@
+//! Background balance: pause, status, resume, cancel, concurrent start, standalone control.
+
+use crate::root_test;
+use crate::util::{check, write_file, MIB};
+use btrfs_kit::balance::{Balance, BalanceOutcome, ChunkFilters};
+use btrfs_kit::{Error, Filesystem};
+use btrfs_lvm::fixture::Scratch;
+use libtest_mimic::{Failed, Trial};
+use std::time::Duration;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        root_test(
+            "balance_background::pause_status_resume_completes",
+            pause_resume,
+        ),
+        root_test("balance_background::cancel_gives_cancelled", cancel),
+        root_test(
+            "balance_background::control_without_a_balance_says_not_running",
+            idle_control,
+        ),
+    ]
+}
+
+/// A filesystem with enough data chunks that a full data balance takes several chunk steps.
+fn busy_scratch() -> Result<(Scratch, Filesystem), Failed> {
+    let scratch = Scratch::btrfs(2048 * MIB)?;
+    for i in 0..24 {
+        write_file(&scratch.path().join(format!("f{i}")), 32 * MIB, i)?;
+    }
+    let fs = Filesystem::open(scratch.path())?;
+    fs.sync()?;
+    Ok((scratch, fs))
+}
+
+fn all_data() -> Balance {
+    Balance::new().data(ChunkFilters::all())
+}
+
+fn pause_resume() -> Result<(), Failed> {
+    let (_scratch, fs) = busy_scratch()?;
+    let handle = fs.balance_background(&all_data())?;
+    check(
+        handle.wait_running(Duration::from_secs(30))?,
+        "balance never showed as running",
+    )?;
+    // A second start while one runs.
+    match fs.balance(&all_data()) {
+        Err(Error::BalanceAlreadyRunning { .. }) => {}
+        other => return Err(format!("second start while running: {other:?}").into()),
+    }
+    handle.pause()?;
+    let outcome = handle.wait()?;
+    let BalanceOutcome::Paused(progress) = outcome else {
+        return Err(format!("expected Paused, got {outcome:?}").into());
+    };
+    let status = fs
+        .balance_status()?
+        .ok_or("no balance status while paused")?;
+    check(!status.running, "status says running after pause")?;
+    check(
+        status.request.data == Some(ChunkFilters::all()),
+        format!("status request {:?}", status.request),
+    )?;
+    check(
+        status.progress.relocated >= progress.relocated,
+        "status lost progress",
+    )?;
+    // A new start while paused is refused too.
+    match fs.balance(&all_data()) {
+        Err(Error::BalanceAlreadyRunning { .. }) => {}
+        other => return Err(format!("start while paused: {other:?}").into()),
+    }
+    let resumed = fs.balance_resume_background()?;
+    let outcome = resumed.wait()?;
+    check(
+        matches!(outcome, BalanceOutcome::Completed { .. }),
+        format!("resume ended {outcome:?}"),
+    )?;
+    check(
+        fs.balance_status()?.is_none(),
+        "a balance is still reported after completion",
+    )?;
+    Ok(())
+}
+
+fn cancel() -> Result<(), Failed> {
+    let (_scratch, fs) = busy_scratch()?;
+    let handle = fs.balance_background(&all_data())?;
+    check(
+        handle.wait_running(Duration::from_secs(30))?,
+        "balance never showed as running",
+    )?;
+    check(handle.progress()?.is_some(), "no progress while running")?;
+    handle.cancel()?;
+    let outcome = handle.wait()?;
+    check(
+        matches!(outcome, BalanceOutcome::Cancelled(_)),
+        format!("expected Cancelled, got {outcome:?}"),
+    )?;
+    check(
+        fs.balance_status()?.is_none(),
+        "a cancelled balance is still reported",
+    )?;
+    Ok(())
+}
+
+fn idle_control() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    check(
+        fs.balance_status()?.is_none(),
+        "status on an idle filesystem",
+    )?;
+    for (name, result) in [
+        ("pause", fs.balance_pause()),
+        ("cancel", fs.balance_cancel()),
+    ] {
+        match result {
+            Err(e @ Error::BalanceNotRunning { .. }) => {
+                check(e.to_string().contains("no balance"), e.to_string())?
+            }
+            other => return Err(format!("{name} on idle fs: {other:?}").into()),
+        }
+    }
+    match fs.balance_resume() {
+        Err(Error::BalanceNotRunning { .. }) => Ok(()),
+        other => Err(format!("resume with nothing paused: {other:?}").into()),
+    }
+}

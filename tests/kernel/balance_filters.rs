@@ -1,0 +1,275 @@
+//! Usage, limit and convert filters on real data chunks with known fill.
+//!
+//! Files are written sequentially, mapped to chunks with FIEMAP (on btrfs the "physical"
+//! address is the logical address balance works on), and deleted to shape chunk usage. Every
+//! expectation is computed from the block groups just before the balance, never hard-coded.
+
+use crate::root_test;
+use crate::util::{check, data_groups, write_file, MIB};
+use btrfs_kit::balance::{Balance, ChunkFilters};
+use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
+use btrfs_lvm::fixture::Scratch;
+use libtest_mimic::{Failed, Trial};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        root_test(
+            "balance_filters::usage_zero_reclaims_exactly_the_empty_chunks",
+            usage_zero,
+        ),
+        root_test(
+            "balance_filters::usage_range_relocates_exactly_the_chunks_in_range",
+            usage_range,
+        ),
+        root_test("balance_filters::limit_one_relocates_one_chunk", limit_one),
+        root_test(
+            "balance_filters::convert_metadata_dup_single_dup",
+            convert_metadata,
+        ),
+    ]
+}
+
+/// A file and the logical ranges of its extents.
+struct Placed {
+    path: PathBuf,
+    extents: Vec<(u64, u64)>,
+}
+
+/// Writes `count` files of `size` bytes and maps them to logical addresses.
+fn write_files(scratch: &Scratch, count: u64, size: u64) -> Result<Vec<Placed>, Failed> {
+    let mut placed = Vec::new();
+    for i in 0..count {
+        let path = scratch.path().join(format!("file{i:03}"));
+        write_file(&path, size, i)?;
+        let extents = fiemap::fiemap(&path)?
+            .map(|e| e.map(|e| (e.fe_physical, e.fe_length)))
+            .collect::<Result<Vec<_>, _>>()?;
+        placed.push(Placed { path, extents });
+    }
+    Filesystem::open(scratch.path())?.sync()?;
+    Ok(placed)
+}
+
+fn within(group: &BlockGroup, (start, len): (u64, u64)) -> bool {
+    start >= group.logical && start + len <= group.logical + group.length.bytes()
+}
+
+fn touches(group: &BlockGroup, (start, len): (u64, u64)) -> bool {
+    start < group.logical + group.length.bytes() && group.logical < start + len
+}
+
+/// The large data chunks (not mkfs's small first one) holding whole files, lowest first.
+fn full_sized_groups(fs: &Filesystem) -> Result<Vec<BlockGroup>, Failed> {
+    let groups = data_groups(fs)?;
+    let largest = groups
+        .iter()
+        .map(|g| g.length)
+        .max()
+        .ok_or("no data chunks")?;
+    Ok(groups.into_iter().filter(|g| g.length == largest).collect())
+}
+
+/// Deletes files lying wholly inside `group` until its usage is at most `max_percent`.
+fn thin_out(
+    fs: &Filesystem,
+    files: &mut Vec<Placed>,
+    group: &BlockGroup,
+    max_percent: f64,
+) -> Result<(), Failed> {
+    let mut kept = Vec::new();
+    for file in files.drain(..) {
+        let usage = fs
+            .block_groups()?
+            .into_iter()
+            .find(|g| g.logical == group.logical)
+            .map(|g| g.usage_percent());
+        if usage.is_some_and(|u| u > max_percent) && file.extents.iter().all(|&e| within(group, e))
+        {
+            std::fs::remove_file(&file.path)?;
+            fs.sync()?;
+        } else {
+            kept.push(file);
+        }
+    }
+    *files = kept;
+    Ok(())
+}
+
+fn logicals(groups: &[BlockGroup]) -> BTreeSet<u64> {
+    groups.iter().map(|g| g.logical).collect()
+}
+
+fn usage_zero() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(2048 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    let files = write_files(&scratch, 40, 16 * MIB)?;
+    let target = full_sized_groups(&fs)?
+        .get(1)
+        .copied()
+        .ok_or("fewer than two full-size data chunks")?;
+    for file in files
+        .iter()
+        .filter(|f| f.extents.iter().any(|&e| touches(&target, e)))
+    {
+        std::fs::remove_file(&file.path)?;
+    }
+    fs.sync()?;
+    let before = data_groups(&fs)?;
+    let empty: Vec<BlockGroup> = before
+        .iter()
+        .filter(|g| g.used.bytes() == 0)
+        .copied()
+        .collect();
+    check(
+        !empty.is_empty(),
+        "setup: no empty data chunk right before the balance (cleaner removed it?)",
+    )?;
+    let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
+    let after = data_groups(&fs)?;
+    check(
+        outcome.relocated() == empty.len() as u64,
+        format!(
+            "relocated {} chunks, {} were empty: {outcome:?}",
+            outcome.relocated(),
+            empty.len()
+        ),
+    )?;
+    let non_empty: BTreeSet<u64> = logicals(&before)
+        .difference(&logicals(&empty))
+        .copied()
+        .collect();
+    check(
+        non_empty.is_subset(&logicals(&after)),
+        "a non-empty chunk was relocated",
+    )?;
+    check(
+        logicals(&empty).is_disjoint(&logicals(&after)),
+        "an empty chunk survived usage=0",
+    )?;
+    Ok(())
+}
+
+fn usage_range() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(2048 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    let mut files = write_files(&scratch, 48, 16 * MIB)?;
+    let full = full_sized_groups(&fs)?;
+    check(
+        full.len() >= 3,
+        format!("setup: {} full-size data chunks", full.len()),
+    )?;
+    // Two chunks thinned to at most 20 %: even if one's data lands in the other, that stays
+    // below 50 %, so the set of chunks in range cannot change during the balance.
+    for group in [full[0], full[2]] {
+        thin_out(&fs, &mut files, &group, 20.0)?;
+    }
+    // Setup: no empty chunk may exist to receive relocated data and enter the range mid-way.
+    fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
+    let before = data_groups(&fs)?;
+    let in_range: Vec<BlockGroup> = before
+        .iter()
+        .filter(|g| g.usage_percent() >= 1.0 && g.usage_percent() < 50.0)
+        .copied()
+        .collect();
+    let lowest_other = before
+        .iter()
+        .filter(|g| g.usage_percent() >= 50.0)
+        .map(|g| g.usage_percent())
+        .fold(100.0, f64::min);
+    check(
+        in_range.len() == 2,
+        format!("setup: {} chunks in 1..50 %: {before:?}", in_range.len()),
+    )?;
+    check(
+        before.iter().all(|g| g.used.bytes() > 0),
+        "setup: an empty chunk exists",
+    )?;
+    check(
+        lowest_other >= 60.0,
+        format!("setup: a chunk outside the range is only {lowest_other:.0} % full"),
+    )?;
+    let filters: ChunkFilters = "usage=1..50".parse()?;
+    let outcome = fs.balance(&Balance::new().data(filters))?;
+    let after = logicals(&data_groups(&fs)?);
+    check(
+        outcome.relocated() == 2,
+        format!("relocated {}: {outcome:?}", outcome.relocated()),
+    )?;
+    check(
+        logicals(&in_range).is_disjoint(&after),
+        "a chunk in range was not relocated",
+    )?;
+    let others: BTreeSet<u64> = logicals(&before)
+        .difference(&logicals(&in_range))
+        .copied()
+        .collect();
+    check(
+        others.is_subset(&after),
+        "a chunk outside the range was relocated",
+    )?;
+    Ok(())
+}
+
+fn limit_one() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(2048 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    write_files(&scratch, 20, 16 * MIB)?;
+    let before = data_groups(&fs)?;
+    check(before.len() >= 2, "setup: fewer than two data chunks")?;
+    let outcome = fs.balance(&Balance::new().data("limit=1".parse()?))?;
+    check(
+        outcome.relocated() == 1,
+        format!("limit=1 relocated {}: {outcome:?}", outcome.relocated()),
+    )?;
+    let after = logicals(&data_groups(&fs)?);
+    check(
+        logicals(&before).difference(&after).count() == 1,
+        "not exactly one chunk disappeared",
+    )?;
+    Ok(())
+}
+
+fn metadata_profiles(fs: &Filesystem) -> Result<BTreeSet<Profile>, Failed> {
+    Ok(fs
+        .space_info()?
+        .into_iter()
+        .filter(|s| matches!(s.kind, BlockGroupKind::Metadata | BlockGroupKind::System))
+        .map(|s| s.profile)
+        .collect())
+}
+
+fn convert_metadata() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(1024 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    write_files(&scratch, 4, 8 * MIB)?;
+    check(
+        metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
+        "setup: metadata is not dup",
+    )?;
+    // Reducing redundancy without force: the kernel refuses (EINVAL), and we say why.
+    let to_single = Balance::new().metadata(ChunkFilters::convert(Profile::Single, false));
+    match fs.balance(&to_single) {
+        Err(Error::KernelRejected {
+            hint: Some(hint), ..
+        }) => check(hint.contains("force"), hint)?,
+        other => return Err(format!("dup→single without force: {other:?}").into()),
+    }
+    fs.balance(&to_single.force(true))?;
+    check(
+        metadata_profiles(&fs)? == BTreeSet::from([Profile::Single]),
+        "metadata is not single after convert",
+    )?;
+    let back = Balance::new().metadata(ChunkFilters::convert(Profile::Dup, true));
+    let outcome = fs.balance(&back)?;
+    check(
+        outcome.relocated() > 0,
+        "convert back to dup relocated nothing",
+    )?;
+    check(
+        metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
+        "metadata is not dup after converting back",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Fill-to-full, the seed's experiment: btrfs keeps working when full; ext4 for comparison.
+//!
+//! Each run writes a report to `$CARGO_TARGET_TMPDIR/fill-<fs>.json` and prints it.
+
+use crate::root_test;
+use crate::util::{check, sha256_of, write_file, MIB};
+use btrfs_kit::balance::{Balance, ChunkFilters};
+use btrfs_kit::Filesystem;
+use btrfs_lvm::fixture::{FsKind, Scratch};
+use libtest_mimic::{Failed, Trial};
+use std::io::{ErrorKind, Write};
+use std::time::Instant;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        root_test("fill::btrfs_survives_being_filled_to_the_brim", || {
+            fill(FsKind::Btrfs(Default::default()), "btrfs")
+        }),
+        root_test("fill::ext4_fill_for_comparison", || {
+            fill(FsKind::Ext4, "ext4")
+        }),
+    ]
+}
+
+/// Writes `plug` in 1 MiB blocks until ENOSPC; returns the bytes written.
+fn write_until_full(path: &std::path::Path) -> Result<u64, Failed> {
+    let mut file = std::fs::File::create(path)?;
+    let block = vec![0xA5u8; MIB as usize];
+    let mut written = 0u64;
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
+            Err(e) => return Err(format!("plug write failed with {e} (expected ENOSPC)").into()),
+        }
+    }
+    match file.sync_all() {
+        Err(e) if e.kind() != ErrorKind::StorageFull => Err(format!("plug fsync: {e}").into()),
+        _ => Ok(written),
+    }
+}
+
+fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
+    let scratch = Scratch::new(512 * MIB, kind)?;
+    let is_btrfs = name == "btrfs";
+    let mut sums = Vec::new();
+    for i in 0..5 {
+        let path = scratch.path().join(format!("keep{i}"));
+        sums.push((path.clone(), write_file(&path, 8 * MIB, 100 + i)?));
+    }
+    let mut held = std::fs::File::open(&sums[0].0)?;
+    let started = Instant::now();
+    let plug = scratch.path().join("plug");
+    let plug_bytes = write_until_full(&plug)?;
+    let seconds_to_full = started.elapsed().as_secs_f64();
+    check(
+        plug_bytes > 100 * MIB,
+        format!("only {plug_bytes} bytes fitted"),
+    )?;
+
+    // While full: the held file reads back correctly.
+    check(
+        sha256_of(&mut held)? == sums[0].1,
+        "held file changed while the filesystem was full",
+    )?;
+    let mut report = serde_json::json!({
+        "filesystem": name,
+        "size_bytes": 512 * MIB,
+        "plug_bytes": plug_bytes,
+        "seconds_to_enospc": seconds_to_full,
+        "held_file_reads_ok_when_full": true,
+    });
+    if is_btrfs {
+        let fs = Filesystem::open(scratch.path())?;
+        let space = fs.space_info()?;
+        let usage = fs.usage()?;
+        check(!space.is_empty(), "no space info when full")?;
+        check(
+            usage.data_used_ratio() > 0.9,
+            format!("data used ratio {:.3} when full", usage.data_used_ratio()),
+        )?;
+        let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
+        report["data_used_ratio_when_full"] = usage.data_used_ratio().into();
+        report["usage0_balance_when_full"] = format!("{outcome:?}").into();
+    }
+
+    // Delete the plug: writes succeed again and every file is intact.
+    std::fs::remove_file(&plug)?;
+    if is_btrfs {
+        Filesystem::open(scratch.path())?.sync()?;
+    } else {
+        nix::unistd::sync();
+    }
+    write_file(&scratch.path().join("after"), 32 * MIB, 7)?;
+    for (path, sum) in &sums {
+        check(
+            sha256_of(std::fs::File::open(path)?)? == *sum,
+            format!("{} changed", path.display()),
+        )?;
+    }
+    report["write_after_delete_ok"] = true.into();
+    report["checksums_intact"] = true.into();
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fill-{name}.json"));
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+    println!("fill report ({}): {report}", out.display());
+    Ok(())
+}

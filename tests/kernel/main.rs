@@ -1,0 +1,72 @@
+//! Real-kernel tests: loop devices, real btrfs, real balance. Most need root.
+//!
+//! A custom harness (libtest-mimic) so that root tests are reported as `ignored` with a reason
+//! when run unprivileged, and listed at the end. With `CI=true`, or as root, every root test runs
+//! and one that cannot set up fails.
+//!
+//! Each module registers its trials in `trials()`. A test returns `Result<(), Failed>`; panics
+//! fail the test too.
+
+mod bad_input;
+mod balance_background;
+mod balance_filters;
+mod examples;
+mod fill;
+mod space;
+mod util;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+/// A test that needs root: skipped with a reason when unprivileged, failed under CI without root.
+pub fn root_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
+    Trial::ignorable_test(name.to_string(), move || {
+        if btrfs_lvm::fixture::is_root() {
+            test().map(|()| Completion::Completed)
+        } else if btrfs_lvm::fixture::root_tests_required() {
+            Err(
+                "this root test runs under CI=true but the process is not root: it cannot set up"
+                    .into(),
+            )
+        } else {
+            Ok(Completion::ignored_with(
+                "needs root (run as root, or with CI=true to require it)",
+            ))
+        }
+    })
+}
+
+fn main() {
+    if let Some(code) = bad_input::child_probe() {
+        std::process::exit(code);
+    }
+    let args = Arguments::from_args();
+    let trials: Vec<Trial> = [
+        space::trials(),
+        balance_filters::trials(),
+        balance_background::trials(),
+        bad_input::trials(),
+        fill::trials(),
+        examples::trials(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let skipped: Vec<String> = if btrfs_lvm::fixture::is_root() {
+        Vec::new()
+    } else {
+        trials
+            .iter()
+            .map(|t| t.name().to_string())
+            .filter(|n| args.filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+            .collect()
+    };
+    let conclusion = libtest_mimic::run(&args, trials);
+    if !skipped.is_empty() && !btrfs_lvm::fixture::root_tests_required() {
+        println!(
+            "skipped {} root tests (not root): {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
+    conclusion.exit();
+}

@@ -1,0 +1,211 @@
+//! Space info, filesystem info and device usage against btrfs-progs (the oracle).
+
+use crate::root_test;
+use crate::util::{check, number_after, progs, write_file, MIB};
+use btrfs_kit::{BlockGroupKind, ChecksumType, Filesystem, Profile};
+use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch};
+use libtest_mimic::{Failed, Trial};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        root_test(
+            "space::info_matches_mkfs_and_superblock",
+            info_matches_mkfs_and_superblock,
+        ),
+        root_test(
+            "space::space_info_matches_btrfs_filesystem_df",
+            space_info_matches_df,
+        ),
+        root_test(
+            "space::usage_matches_btrfs_filesystem_usage",
+            usage_matches_usage,
+        ),
+    ]
+}
+
+fn scratch_with_data() -> Result<Scratch, Failed> {
+    let options = BtrfsOptions {
+        metadata: Some("dup".into()),
+        label: Some("docker".into()),
+        ..Default::default()
+    };
+    let scratch = Scratch::new(1024 * MIB, FsKind::Btrfs(options))?;
+    for i in 0..3 {
+        write_file(&scratch.path().join(format!("f{i}")), 40 * MIB, i)?;
+    }
+    Filesystem::open(scratch.path())?.sync()?;
+    Ok(scratch)
+}
+
+fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
+    let scratch = scratch_with_data()?;
+    let fs = Filesystem::open(scratch.path())?;
+    let info = fs.info()?;
+    check(info.label == "docker", format!("label {:?}", info.label))?;
+    check(
+        info.checksum == ChecksumType::Crc32c,
+        format!("checksum {}", info.checksum),
+    )?;
+    let dump = std::process::Command::new("btrfs")
+        .args(["inspect-internal", "dump-super"])
+        .arg(scratch.device())
+        .output()?;
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    let field = |name: &str| {
+        dump.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    check(
+        info.fsid.to_string() == field("fsid"),
+        format!("fsid {} vs dump-super {}", info.fsid, field("fsid")),
+    )?;
+    check(
+        info.nodesize.bytes().to_string() == field("nodesize"),
+        "nodesize differs from dump-super",
+    )?;
+    check(
+        info.sectorsize.bytes().to_string() == field("sectorsize"),
+        "sectorsize differs from dump-super",
+    )?;
+    let devices = fs.devices()?;
+    check(devices.len() == 1, format!("{} devices", devices.len()))?;
+    check(
+        devices[0].path == scratch.device(),
+        format!("device path {:?}", devices[0].path),
+    )?;
+    check(
+        devices[0].total_bytes.bytes() == 1024 * MIB,
+        format!("device size {}", devices[0].total_bytes),
+    )?;
+    check(info.generation > 0, "generation is zero")?;
+    Ok(())
+}
+
+fn space_info_matches_df() -> Result<(), Failed> {
+    let scratch = scratch_with_data()?;
+    let fs = Filesystem::open(scratch.path())?;
+    let ours = fs.space_info()?;
+    let df = progs(&["filesystem", "df", "-b"], scratch.path())?;
+    let mut seen = 0;
+    for line in df.lines() {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let (kind, profile) = name
+            .split_once(", ")
+            .ok_or(format!("odd df line {line:?}"))?;
+        let kind = match kind {
+            "Data" => BlockGroupKind::Data,
+            "Metadata" => BlockGroupKind::Metadata,
+            "System" => BlockGroupKind::System,
+            "Data+Metadata" => BlockGroupKind::Mixed,
+            "GlobalReserve" => BlockGroupKind::GlobalReserve,
+            other => return Err(format!("unknown kind {other:?}").into()),
+        };
+        let profile: Profile = profile.to_ascii_lowercase().parse()?;
+        let total = number_after(rest, "total=").ok_or("no total")?;
+        let used = number_after(rest, "used=").ok_or("no used")?;
+        let entry = ours
+            .iter()
+            .find(|s| s.kind == kind && s.profile == profile)
+            .ok_or(format!("we have no entry for {line:?}; ours: {ours:?}"))?;
+        check(
+            entry.total.bytes() == total,
+            format!("{line}: our total {}", entry.total.bytes()),
+        )?;
+        check(
+            entry.used.bytes() == used,
+            format!("{line}: our used {}", entry.used.bytes()),
+        )?;
+        seen += 1;
+    }
+    check(
+        seen == ours.len() && seen >= 4,
+        format!("df has {seen} lines, we have {}", ours.len()),
+    )?;
+    Ok(())
+}
+
+fn usage_matches_usage() -> Result<(), Failed> {
+    let scratch = scratch_with_data()?;
+    let fs = Filesystem::open(scratch.path())?;
+    let ours = fs.usage()?;
+    let text = progs(&["filesystem", "usage", "-b"], scratch.path())?;
+    let get = |key: &str| number_after(&text, key).ok_or(format!("no {key:?} in usage output"));
+    let pairs = [
+        ("Device size:", ours.device_size.bytes()),
+        ("Device allocated:", ours.device_allocated.bytes()),
+        ("Device unallocated:", ours.device_unallocated.bytes()),
+        ("Device missing:", ours.device_missing.bytes()),
+        ("Used:", ours.used.bytes()),
+        ("Free (estimated):", ours.free_estimated.bytes()),
+        ("(min:", ours.free_min.bytes()),
+        ("Global reserve:", ours.global_reserve.bytes()),
+    ];
+    for (key, value) in pairs {
+        let theirs = get(key)?;
+        check(
+            theirs == value,
+            format!("{key} btrfs-progs says {theirs}, we say {value}"),
+        )?;
+    }
+    let ratio = |key: &str| -> Result<f64, Failed> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .ok_or(format!("no {key}"))?;
+        Ok(line.split_whitespace().last().unwrap_or_default().parse()?)
+    };
+    check(
+        (ratio("Data ratio:")? - ours.data_ratio).abs() < 0.01,
+        "data ratio differs",
+    )?;
+    check(
+        (ratio("Metadata ratio:")? - ours.metadata_ratio).abs() < 0.01,
+        "metadata ratio differs",
+    )?;
+    // Per-device sections: "Data,single: Size:..." followed by "   /dev/loopN\t<bytes>".
+    let device = scratch.device().to_string_lossy().to_string();
+    let dev = &ours.devices[0];
+    let mut sections = 0;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let header = line.split(':').next().unwrap_or_default();
+        let per_device = |lines: &mut std::iter::Peekable<std::str::Lines<'_>>| {
+            lines
+                .next()
+                .filter(|l| l.trim_start().starts_with(&device))
+                .and_then(|l| number_after(l, &device))
+        };
+        if header == "Unallocated" {
+            let theirs = per_device(&mut lines).ok_or("no unallocated line for our device")?;
+            check(
+                theirs == dev.unallocated.bytes(),
+                format!("unallocated: theirs {theirs}, ours {}", dev.unallocated),
+            )?;
+            sections += 1;
+        } else if let Some((kind, profile)) =
+            header.split_once(',').filter(|_| line.contains("Size:"))
+        {
+            let profile: Profile = profile.to_ascii_lowercase().parse()?;
+            let theirs = per_device(&mut lines).ok_or(format!("no device line under {line:?}"))?;
+            let ours_bytes = dev
+                .allocated
+                .iter()
+                .find(|a| a.kind.to_string() == kind && a.profile == profile)
+                .map(|a| a.bytes.bytes())
+                .ok_or(format!("we have no allocation for {line:?}"))?;
+            check(
+                theirs == ours_bytes,
+                format!("{line}: theirs {theirs}, ours {ours_bytes}"),
+            )?;
+            sections += 1;
+        }
+    }
+    check(
+        sections == dev.allocated.len() + 1,
+        format!("compared {sections} sections"),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Helpers shared by the kernel tests.
+
+use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
+use libtest_mimic::Failed;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+
+/// One mebibyte.
+pub const MIB: u64 = 1 << 20;
+
+/// Fails the test with `msg` unless `cond` holds.
+pub fn check(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg.into().into())
+    }
+}
+
+/// Writes `size` bytes of seeded pseudo-random data to `path`, fsyncs, returns its SHA-256.
+pub fn write_file(path: &Path, size: u64, seed: u64) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::create(path)?;
+    let mut hasher = Sha256::new();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut buf = vec![0u8; MIB as usize];
+    let mut left = size;
+    while left > 0 {
+        for word in buf.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        file.write_all(&buf[..n])?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    Ok(hasher.finalize().into())
+}
+
+/// SHA-256 of a file's content, read through an open handle.
+pub fn sha256_of(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; MIB as usize];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// The data block groups, by logical address.
+pub fn data_groups(fs: &Filesystem) -> Result<Vec<BlockGroup>, Failed> {
+    Ok(fs
+        .block_groups()?
+        .into_iter()
+        .filter(|g| g.kind == BlockGroupKind::Data)
+        .collect())
+}
+
+/// Runs a btrfs-progs command as an oracle and returns its stdout.
+pub fn progs(args: &[&str], path: &Path) -> Result<String, Failed> {
+    let out = Command::new("btrfs")
+        .args(args)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("run btrfs {args:?} (the oracle; is btrfs-progs installed?): {e}"))?;
+    check(
+        out.status.success(),
+        format!(
+            "btrfs {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The numbers after `key` in `text` (e.g. `total=` → 123).
+pub fn number_after(text: &str, key: &str) -> Option<u64> {
+    let start = text.find(key)? + key.len();
+    let digits: String = text[start..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
