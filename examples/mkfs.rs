@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mkfs [--label L] [--metadata dup|single] [--nodesize N] [--csum ALG] [--size BYTES]
-//!      [--fsid UUID] [--force] DEVICE|FILE
+//!      [--fsid UUID] [--device-uuid UUID] [--time SECS] [--force] DEVICE|FILE
 //! ```
 //!
 //! Prints the fsid and the chunk layout. A FILE that does not exist is created when `--size`
@@ -12,7 +12,7 @@ use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: mkfs [--label L] [--metadata dup|single] [--nodesize N] \
-[--csum crc32c|xxhash64|sha256|blake2b] [--size BYTES] [--fsid UUID] [--force] DEVICE|FILE";
+[--csum crc32c|xxhash64|sha256|blake2b] [--size BYTES] [--fsid UUID] [--device-uuid UUID] [--time SECS] [--force] DEVICE|FILE";
 
 fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
     let mut opts = MkfsOptions::default();
@@ -29,6 +29,14 @@ fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
             "--csum" => opts.checksum = value()?.parse().map_err(|e| format!("{e}"))?,
             "--size" => opts.size = Some(value()?.parse().map_err(|e| format!("--size: {e}"))?),
             "--fsid" => opts.fsid = Some(value()?.parse().map_err(|e| format!("--fsid: {e}"))?),
+            "--device-uuid" => {
+                opts.device_uuid = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--device-uuid: {e}"))?,
+                )
+            }
+            "--time" => opts.time = Some(value()?.parse().map_err(|e| format!("--time: {e}"))?),
             "--force" | "-f" => opts.force = true,
             "--help" | "-h" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
