@@ -12,6 +12,8 @@ mod balance_background;
 mod balance_filters;
 mod examples;
 mod fill;
+mod kmsg;
+mod mkfs;
 mod space;
 mod util;
 
@@ -47,6 +49,7 @@ fn main() {
         bad_input::trials(),
         fill::trials(),
         examples::trials(),
+        mkfs::trials(),
     ]
     .into_iter()
     .flatten()

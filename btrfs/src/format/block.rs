@@ -103,6 +103,9 @@ impl Item {
 }
 const _: () = assert!(Item::SIZE == 25);
 
+/// A leaf's items: keys with their data, in key order.
+pub type LeafItems = Vec<(Key, Vec<u8>)>;
+
 /// What identifies a block besides its items: where it lives and who owns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockId {
@@ -198,7 +201,7 @@ pub fn checksum_ok(block: &[u8], csum: ChecksumType) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlockContents {
     /// A leaf: keys with their data.
-    Leaf(Vec<(Key, Vec<u8>)>),
+    Leaf(LeafItems),
     /// An interior node: child pointers.
     Node(Vec<KeyPtr>),
 }

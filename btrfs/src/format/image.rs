@@ -4,7 +4,7 @@
 //! checksum, its own address, the filesystem's uuid, and (with several copies) that all copies
 //! are identical.
 
-use super::block::{checksum_ok, parse_block, BadBlock, BlockContents, Header};
+use super::block::{checksum_ok, parse_block, BadBlock, BlockContents, Header, LeafItems};
 use super::consts::{key, objectid, SUPER_OFFSET, SUPER_SIZE};
 use super::items::{Chunk, RootItem};
 use super::key::Key;
@@ -138,7 +138,7 @@ impl<R: Read + Seek> Image<R> {
     }
 
     /// Every item of the tree rooted at `logical`, in key order.
-    pub fn tree_at(&mut self, logical: u64) -> Result<Vec<(Key, Vec<u8>)>, ImageError> {
+    pub fn tree_at(&mut self, logical: u64) -> Result<LeafItems, ImageError> {
         let mut out = Vec::new();
         self.walk(logical, &mut out, &mut |_| {})?;
         Ok(out)
@@ -148,7 +148,7 @@ impl<R: Read + Seek> Image<R> {
     pub fn walk(
         &mut self,
         logical: u64,
-        out: &mut Vec<(Key, Vec<u8>)>,
+        out: &mut LeafItems,
         visit: &mut dyn FnMut(&Header),
     ) -> Result<(), ImageError> {
         let (h, c) = self.read_block(logical)?;
@@ -181,7 +181,7 @@ impl<R: Read + Seek> Image<R> {
     }
 
     /// Every item of tree `id`; `None` when the tree does not exist.
-    pub fn tree(&mut self, id: u64) -> Result<Option<Vec<(Key, Vec<u8>)>>, ImageError> {
+    pub fn tree(&mut self, id: u64) -> Result<Option<LeafItems>, ImageError> {
         match self.root_of(id)? {
             Some(at) => Ok(Some(self.tree_at(at)?)),
             None => Ok(None),

@@ -21,6 +21,6 @@ pub mod key;
 pub(crate) mod le;
 pub mod superblock;
 
-pub use block::{BlockContents, BlockId, Header, Item};
+pub use block::{BlockContents, BlockId, Header, Item, LeafItems};
 pub use key::{Key, KeyPtr};
 pub use superblock::{BackupRoot, Superblock};

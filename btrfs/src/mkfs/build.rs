@@ -4,7 +4,7 @@
 
 use super::layout::{Layout, PlannedChunk};
 use super::options::MkfsOptions;
-use crate::format::block::{build_leaf, BlockId};
+use crate::format::block::{build_leaf, BlockId, LeafItems};
 use crate::format::consts::{
     compat_ro, incompat, key, objectid, super_mirror_offset, HEADER_FLAG_WRITTEN, STRIPE_LEN,
     SUPER_MIRRORS, SUPER_SIZE,
@@ -124,7 +124,7 @@ pub fn build(opts: &MkfsOptions, layout: &Layout, id: &Identity) -> Result<Built
             * nodesize
     };
 
-    let mut contents: Vec<(u64, Vec<(Key, Vec<u8>)>)> = Vec::new();
+    let mut contents: Vec<(u64, LeafItems)> = Vec::new();
     // Chunk tree: the device and every chunk.
     let mut items = vec![(
         Key::new(objectid::DEV_ITEMS, key::DEV_ITEM, DEVID),

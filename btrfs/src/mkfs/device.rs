@@ -40,17 +40,33 @@ fn major_minor(dev: u64) -> (u64, u64) {
     (major, minor)
 }
 
-/// Where `dev` (a block device number) is mounted, from `/proc/self/mountinfo`.
+/// Where the block device `dev` is mounted, from `/proc/self/mountinfo`: a mount whose device
+/// number is `dev`, or whose source is a block device node of that number (btrfs reports an
+/// anonymous device number, so the source is what names its device).
 fn mount_point_of(dev: u64) -> Option<String> {
     let (major, minor) = major_minor(dev);
     let want = format!("{major}:{minor}");
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines().find_map(|l| {
-        let mut f = l.split(' ');
-        let id = f.nth(2)?;
-        let mnt = f.nth(1)?;
-        (id == want).then(|| mnt.to_string())
+        let fields: Vec<&str> = l.split(' ').collect();
+        let mnt = fields.get(4)?;
+        let sep = fields.iter().position(|f| *f == "-")?;
+        let source = fields.get(sep + 2)?;
+        let same_source = source.starts_with('/')
+            && std::fs::metadata(source)
+                .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == dev);
+        (fields.get(2) == Some(&want.as_str()) || same_source).then(|| mnt.to_string())
     })
+}
+
+/// Whether the block device node `path` is held exclusively (mounted, or opened with `O_EXCL`
+/// by another program).
+fn held_exclusively(path: &Path) -> bool {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_EXCL.bits())
+        .open(path)
+        .is_err_and(|e| e.raw_os_error() == Some(Errno::EBUSY as i32))
 }
 
 /// Loop devices whose backing file is `path`, as (device name, dev_t).
@@ -104,6 +120,9 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
             for (name, dev) in loop_devices_backed_by(path) {
                 if let Some(mnt) = mount_point_of(dev) {
                     return Err(busy(format!("it backs /dev/{name}, mounted on {mnt}")));
+                }
+                if held_exclusively(&Path::new("/dev").join(&name)) {
+                    return Err(busy(format!("it backs /dev/{name}, which is in use")));
                 }
             }
         } else {

@@ -71,7 +71,7 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
         }
     }
     let mut blocks: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut trees: BTreeMap<u64, Vec<(Key, Vec<u8>)>> = BTreeMap::new();
+    let mut trees: BTreeMap<u64, crate::format::block::LeafItems> = BTreeMap::new();
     for &(tree, at) in &roots {
         let mut items = Vec::new();
         let mut seen = Vec::new();
