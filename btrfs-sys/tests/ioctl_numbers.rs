@@ -3,6 +3,8 @@
 use std::process::Command;
 
 #[test]
+// `Request` is `c_ulong`, u64 here but u32 on 32-bit targets: the cast is needed there.
+#[allow(clippy::unnecessary_cast)]
 fn request_numbers_match_the_c_header() {
     let dir = std::env::temp_dir().join(format!("btrfs-sys-ioctl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

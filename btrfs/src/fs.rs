@@ -106,3 +106,13 @@ impl AsFd for Filesystem {
         self.file.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Filesystem>();
+        assert_send_sync::<crate::balance::BalanceHandle>();
+    }
+}

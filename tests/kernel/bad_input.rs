@@ -4,7 +4,7 @@ use crate::root_test;
 use crate::util::{check, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
-use btrfs_lvm::fixture::{FsKind, Scratch};
+use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch};
 use libtest_mimic::{Failed, Trial};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -25,6 +25,10 @@ pub fn trials() -> Vec<Trial> {
         root_test(
             "bad_input::unprivileged_caller_gets_permission_denied",
             unprivileged,
+        ),
+        root_test(
+            "bad_input::balance_on_read_only_mount_says_read_only",
+            read_only,
         ),
     ]
 }
@@ -115,4 +119,21 @@ fn unprivileged() -> Result<(), Failed> {
         )?;
     }
     Ok(())
+}
+
+fn read_only() -> Result<(), Failed> {
+    let options = BtrfsOptions {
+        mount_options: "ro".into(),
+        ..Default::default()
+    };
+    let scratch = Scratch::new(512 * MIB, FsKind::Btrfs(options))?;
+    let fs = Filesystem::open(scratch.path())?;
+    check(
+        !fs.space_info()?.is_empty(),
+        "space info on a read-only mount",
+    )?;
+    match fs.balance(&Balance::new().data(ChunkFilters::usage_below(0))) {
+        Err(e @ Error::ReadOnly { .. }) => check(e.to_string().contains("remount"), e.to_string()),
+        other => Err(format!("balance on a read-only mount: {other:?}").into()),
+    }
 }

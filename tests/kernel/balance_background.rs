@@ -2,8 +2,8 @@
 
 use crate::root_test;
 use crate::util::{check, write_file, MIB};
-use btrfs_kit::balance::{Balance, BalanceOutcome, ChunkFilters};
-use btrfs_kit::{Error, Filesystem};
+use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
+use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
 use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::time::Duration;
@@ -19,6 +19,10 @@ pub fn trials() -> Vec<Trial> {
             "balance_background::control_without_a_balance_says_not_running",
             idle_control,
         ),
+        root_test(
+            "balance_background::balance_during_resize_names_the_exclusive_operation",
+            during_resize,
+        ),
     ]
 }
 
@@ -33,17 +37,23 @@ fn busy_scratch() -> Result<(Scratch, Filesystem), Failed> {
     Ok((scratch, fs))
 }
 
+/// Starts a full data balance in the background and waits until the kernel runs it.
+fn start_running(fs: &Filesystem) -> Result<BalanceHandle, Failed> {
+    let handle = fs.balance_background(&all_data())?;
+    check(
+        handle.wait_running(Duration::from_secs(30))?,
+        "balance never showed as running",
+    )?;
+    Ok(handle)
+}
+
 fn all_data() -> Balance {
     Balance::new().data(ChunkFilters::all())
 }
 
 fn pause_resume() -> Result<(), Failed> {
     let (_scratch, fs) = busy_scratch()?;
-    let handle = fs.balance_background(&all_data())?;
-    check(
-        handle.wait_running(Duration::from_secs(30))?,
-        "balance never showed as running",
-    )?;
+    let handle = start_running(&fs)?;
     // A second start while one runs.
     match fs.balance(&all_data()) {
         Err(Error::BalanceAlreadyRunning { .. }) => {}
@@ -86,11 +96,7 @@ fn pause_resume() -> Result<(), Failed> {
 
 fn cancel() -> Result<(), Failed> {
     let (_scratch, fs) = busy_scratch()?;
-    let handle = fs.balance_background(&all_data())?;
-    check(
-        handle.wait_running(Duration::from_secs(30))?,
-        "balance never showed as running",
-    )?;
+    let handle = start_running(&fs)?;
     check(handle.progress()?.is_some(), "no progress while running")?;
     handle.cancel()?;
     let outcome = handle.wait()?;
@@ -127,4 +133,39 @@ fn idle_control() -> Result<(), Failed> {
         Err(Error::BalanceNotRunning { .. }) => Ok(()),
         other => Err(format!("resume with nothing paused: {other:?}").into()),
     }
+}
+
+/// A balance while a shrinking resize relocates chunks: the kernel returns the *positive*
+/// BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS, which must become an error naming the operation.
+fn during_resize() -> Result<(), Failed> {
+    let (_scratch, fs) = busy_scratch()?;
+    let fs = std::sync::Arc::new(fs);
+    let shrinker = std::sync::Arc::clone(&fs);
+    let resize =
+        std::thread::spawn(move || shrinker.resize(1, ResizeTarget::Shrink(ByteSize(600 * MIB))));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fs.exclusive_operation().is_none()
+        && !resize.is_finished()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let running = fs.exclusive_operation();
+    let outcome = fs.balance(&all_data());
+    let resized = resize.join().map_err(|_| "resize thread panicked")??;
+    check(
+        running.as_deref() == Some("resize"),
+        format!("setup: exclusive_operation was {running:?}"),
+    )?;
+    match outcome {
+        Err(e @ Error::ExclusiveOperationRunning { .. }) => {
+            check(e.to_string().contains("resize"), e.to_string())?
+        }
+        other => return Err(format!("balance during resize: {other:?}").into()),
+    }
+    check(
+        resized.bytes() == 2048 * MIB - 600 * MIB,
+        format!("resized to {resized}"),
+    )?;
+    Ok(())
 }

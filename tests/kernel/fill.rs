@@ -83,6 +83,18 @@ fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
         let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
         report["data_used_ratio_when_full"] = usage.data_used_ratio().into();
         report["usage0_balance_when_full"] = format!("{outcome:?}").into();
+        // A full data balance has nowhere to relocate to: when the kernel says ENOSPC it must
+        // arrive as NoSpace (it may also manage, e.g. by packing chunks tighter).
+        let full = fs.balance(&Balance::new().data(ChunkFilters::all()));
+        match &full {
+            Ok(_) | Err(btrfs_kit::Error::NoSpace { .. }) => {}
+            Err(e) => return Err(format!("full data balance on a full filesystem: {e}").into()),
+        }
+        report["full_data_balance_when_full"] = match full {
+            Ok(outcome) => format!("{outcome:?}"),
+            Err(e) => e.to_string(),
+        }
+        .into();
     }
 
     // Delete the plug: writes succeed again and every file is intact.

@@ -35,6 +35,7 @@ pub fn root_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
             ))
         }
     })
+    .with_kind("root")
 }
 
 fn main() {
@@ -59,6 +60,7 @@ fn main() {
     } else {
         trials
             .iter()
+            .filter(|t| t.kind() == "root")
             .map(|t| t.name().to_string())
             .filter(|n| args.filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
             .collect()

@@ -133,6 +133,12 @@ impl Balance {
         let full = [&data, &metadata, &system]
             .iter()
             .all(|f| f.as_ref().is_some_and(ChunkFilters::is_unfiltered));
+        // System filters equal to the metadata ones are the implicit "-m applies to system".
+        let system = if !full && metadata.is_some() && system == metadata {
+            None
+        } else {
+            system
+        };
         Balance {
             data,
             metadata,

@@ -1,0 +1,178 @@
+//! Show space info and device usage like `btrfs filesystem df` and `btrfs filesystem usage`,
+//! and alarm when data or metadata is too full.
+//!
+//! ```text
+//! cargo run --example usage -- [PATH] [--json] [--warn PERCENT]   # PATH: /var/lib/docker
+//! ```
+//!
+//! Exit codes: 0 below the threshold, 1 error, 2 usage error, 3 data or metadata usage at or
+//! above `--warn` (default 80 %). Without root only space info is available (the per-device
+//! figures need CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
+
+use btrfs_kit::{BlockGroupKind, Error, Filesystem, SpaceInfo, Usage};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_ERROR: u8 = 1;
+const EXIT_OVER_THRESHOLD: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(about = "Show btrfs space usage and warn when data or metadata is too full")]
+struct Args {
+    /// A path on the mounted btrfs filesystem.
+    #[arg(default_value = "/var/lib/docker")]
+    path: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Warn (exit 3) when data or metadata usage reaches this percentage.
+    #[arg(long, default_value_t = 80.0, value_parser = parse_percent)]
+    warn: f64,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage"))?;
+    (0.0..=100.0)
+        .contains(&v)
+        .then_some(v)
+        .ok_or_else(|| format!("{v} is not within 0..100"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Used ÷ total of allocated chunks of the kinds `pick` selects (the fallback without root).
+fn allocated_ratio(space: &[SpaceInfo], pick: fn(BlockGroupKind) -> bool) -> f64 {
+    let (used, total) = space
+        .iter()
+        .filter(|s| pick(s.kind))
+        .fold((0u64, 0u64), |(u, t), s| {
+            (u + s.used.bytes(), t + s.total.bytes())
+        });
+    if total == 0 {
+        0.0
+    } else {
+        used as f64 / total as f64
+    }
+}
+
+fn run(args: &Args) -> Result<u8, Error> {
+    let fs = Filesystem::open(&args.path)?;
+    let info = fs.info()?;
+    let space = fs.space_info()?;
+    let usage = match fs.usage() {
+        Ok(u) => Some(u),
+        Err(Error::PermissionDenied { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let (data_pct, meta_pct) = match &usage {
+        Some(u) => (u.data_used_ratio() * 100.0, u.metadata_used_ratio() * 100.0),
+        None => (
+            allocated_ratio(&space, BlockGroupKind::holds_data) * 100.0,
+            allocated_ratio(&space, |k| {
+                matches!(k, BlockGroupKind::Metadata | BlockGroupKind::Mixed)
+            }) * 100.0,
+        ),
+    };
+    let over = data_pct >= args.warn || meta_pct >= args.warn;
+    if args.json {
+        let report = serde_json::json!({
+            "path": args.path,
+            "info": info,
+            "space": space,
+            "usage": usage,
+            "data_used_percent": data_pct,
+            "metadata_used_percent": meta_pct,
+            "warn_percent": args.warn,
+            "over_threshold": over,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        println!(
+            "{} (label {:?}, fsid {}, {} checksums)",
+            args.path.display(),
+            info.label,
+            info.fsid,
+            info.checksum
+        );
+        for s in &space {
+            println!(
+                "{}, {}: total={}, used={}",
+                s.kind, s.profile, s.total, s.used
+            );
+        }
+        match &usage {
+            Some(u) => print_usage(u),
+            None => println!("(per-device usage needs root: CAP_SYS_ADMIN)"),
+        }
+        println!(
+            "data used: {data_pct:.1}%, metadata used: {meta_pct:.1}% (warn at {:.0}%)",
+            args.warn
+        );
+        if over {
+            eprintln!(
+                "warning: {} is above {:.0}% full: free space or run the balance example",
+                args.path.display(),
+                args.warn
+            );
+        }
+    }
+    Ok(if over { EXIT_OVER_THRESHOLD } else { 0 })
+}
+
+fn print_usage(u: &Usage) {
+    println!("Overall:");
+    println!("    Device size:        {:>12}", u.device_size.to_string());
+    println!(
+        "    Device allocated:   {:>12}",
+        u.device_allocated.to_string()
+    );
+    println!(
+        "    Device unallocated: {:>12}",
+        u.device_unallocated.to_string()
+    );
+    println!(
+        "    Device missing:     {:>12}",
+        u.device_missing.to_string()
+    );
+    println!("    Used:               {:>12}", u.used.to_string());
+    println!(
+        "    Free (estimated):   {:>12}  (min: {})",
+        u.free_estimated.to_string(),
+        u.free_min
+    );
+    println!("    Data ratio:         {:>12.2}", u.data_ratio);
+    println!("    Metadata ratio:     {:>12.2}", u.metadata_ratio);
+    println!(
+        "    Global reserve:     {:>12}  (used: {})",
+        u.global_reserve.to_string(),
+        u.global_reserve_used
+    );
+    for d in &u.devices {
+        println!(
+            "Device {} {}: size {}, unallocated {}",
+            d.devid,
+            d.path.display(),
+            d.size,
+            d.unallocated
+        );
+        for a in &d.allocated {
+            println!("    {},{}: {}", a.kind, a.profile, a.bytes);
+        }
+    }
+}
