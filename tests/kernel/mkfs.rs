@@ -71,6 +71,10 @@ pub fn trials() -> Vec<Trial> {
             }
         }
     }
+    t.push(root_test(
+        "mkfs::every_feature_set_mounts_and_takes_writes",
+        feature_sets_mount,
+    ));
     t.push(root_test("mkfs::refuses_a_mounted_device", refuses_mounted));
     t.push(root_test(
         "mkfs::refuses_a_device_open_exclusively",
@@ -362,6 +366,40 @@ fn fresh_images_pass_check() -> Result<(), Failed> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Each of the 16 combinations of optional features mounts, takes a file, and remounts with the
+/// file intact, with no btrfs warning logged.
+fn feature_sets_mount() -> Result<(), Failed> {
+    let image = SparseFile::new(256 * MIB)?;
+    let dev = LoopDevice::attach(image.path())?;
+    let name = device_name(dev.path());
+    for f in 0..16u8 {
+        let mut kmsg = KmsgWatch::start()?;
+        let mut o = MkfsOptions::default();
+        o.force = true;
+        o.features.no_holes = f & 1 != 0;
+        o.features.free_space_tree = f & 2 != 0;
+        o.features.skinny_metadata = f & 4 != 0;
+        o.features.extref = f & 8 != 0;
+        mkfs(dev.path(), &o)?;
+        let mut mnt = Mount::new(dev.path(), "btrfs", "")?;
+        let sum = write_file(&mnt.path().join("f"), 3 * MIB, f as u64)?;
+        mnt.unmount()?;
+        let mnt = Mount::new(dev.path(), "btrfs", "")?;
+        let got = sha256_of(std::fs::File::open(mnt.path().join("f"))?)?;
+        check(
+            got == sum,
+            format!("{:?}: file changed across remount", o.features),
+        )?;
+        drop(mnt);
+        let problems = kmsg.problems(&name)?;
+        check(
+            problems.is_empty(),
+            format!("{:?}: kernel logged:\n{}", o.features, problems.join("\n")),
+        )?;
     }
     Ok(())
 }
