@@ -41,7 +41,7 @@ fn oracle_enabled() -> bool {
 /// An oracle-tier test: ignored with a reason unless `BTRFS_ORACLE=1`; then a root test.
 fn oracle_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
     if oracle_enabled() {
-        return root_test(name, test);
+        return root_test(name, test).with_kind("oracle");
     }
     Trial::ignorable_test(name.to_string(), || {
         Ok(Completion::ignored_with(
@@ -56,18 +56,24 @@ pub fn trials() -> Vec<Trial> {
         for c in ChecksumType::ALL {
             for n in NODESIZES {
                 let name = format!("mkfs::round_trip::{m}_{c}_{n}");
-                t.push(Trial::ignorable_test(name.clone(), move || {
-                    run_root(|| round_trip(options(m, c, n), false))
-                }));
+                t.push(
+                    Trial::ignorable_test(name.clone(), move || {
+                        run_root(|| round_trip(options(m, c, n), false))
+                    })
+                    .with_kind("root"),
+                );
                 let name = format!("mkfs::oracle::round_trip_then_check::{m}_{c}_{n}");
-                t.push(Trial::ignorable_test(name, move || {
-                    if !oracle_enabled() {
-                        return Ok(Completion::ignored_with(
-                            "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
-                        ));
-                    }
-                    run_root(|| round_trip(options(m, c, n), true))
-                }));
+                t.push(
+                    Trial::ignorable_test(name, move || {
+                        if !oracle_enabled() {
+                            return Ok(Completion::ignored_with(
+                                "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
+                            ));
+                        }
+                        run_root(|| round_trip(options(m, c, n), true))
+                    })
+                    .with_kind("oracle"),
+                );
             }
         }
     }
