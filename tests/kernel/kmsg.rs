@@ -29,22 +29,7 @@ impl KmsgWatch {
         loop {
             match self.file.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    let rec = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    let Some((head, msg)) = rec.split_once(';') else {
-                        continue;
-                    };
-                    let prio: u32 = head
-                        .split(',')
-                        .next()
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or(7);
-                    let msg = msg.lines().next().unwrap_or("").to_string();
-                    let ours = msg.contains("BTRFS") && msg.contains(&tag);
-                    if prio & 7 <= 4 && (ours || msg.contains("fs/btrfs/")) {
-                        out.push(msg);
-                    }
-                }
+                Ok(n) => out.extend(problem_in(&String::from_utf8_lossy(&buf[..n]), &tag)),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 // EPIPE: records were overwritten before we read them; keep reading.
                 Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,
@@ -53,4 +38,16 @@ impl KmsgWatch {
         }
         Ok(out)
     }
+}
+
+/// The message of one `/dev/kmsg` record (`prio,seq,usec,flags;message`) if it is a warning or
+/// worse (level ≤ 4) about btrfs on the device tagged `(device NAME`, or from btrfs code.
+pub fn problem_in(record: &str, tag: &str) -> Option<String> {
+    let (head, msg) = record.split_once(';')?;
+    let prio: u32 = head.split(',').next()?.parse().ok()?;
+    let msg = msg.lines().next().unwrap_or("");
+    // "(device loop7)" or "(device loop7 state EA)", never "(device loop71)".
+    let ours = msg.contains("BTRFS")
+        && (msg.contains(&format!("{tag})")) || msg.contains(&format!("{tag} ")));
+    (prio & 7 <= 4 && (ours || msg.contains("fs/btrfs/"))).then(|| msg.to_string())
 }

@@ -77,6 +77,10 @@ pub fn trials() -> Vec<Trial> {
             }
         }
     }
+    t.push(Trial::test(
+        "mkfs::kmsg_filter_flags_btrfs_warnings_on_our_device",
+        kmsg_filter,
+    ));
     t.push(root_test(
         "mkfs::every_feature_set_mounts_and_takes_writes",
         feature_sets_mount,
@@ -405,6 +409,36 @@ fn feature_sets_mount() -> Result<(), Failed> {
         check(
             problems.is_empty(),
             format!("{:?}: kernel logged:\n{}", o.features, problems.join("\n")),
+        )?;
+    }
+    Ok(())
+}
+
+/// The kernel-log filter of the round trips flags what it must and nothing else.
+fn kmsg_filter() -> Result<(), Failed> {
+    use crate::kmsg::problem_in;
+    let tag = "(device loop7";
+    let flagged = [
+        "4,1021,5550,-;BTRFS warning (device loop7): csum failed root 5 ino 257",
+        "3,1022,5551,-;BTRFS error (device loop7): bad tree block start",
+        "2,1025,5554,-;BTRFS critical (device loop7 state EA): unable to find logical",
+        "4,1023,5552,-;WARNING: CPU: 1 PID: 99 at fs/btrfs/extent-tree.c:123 foo+0x1/0x2",
+        // Facility bits above the level (kernel facility 0, but e.g. 0x10 + 4) still count.
+        "12,1024,5553,-;BTRFS warning (device loop7): something",
+    ];
+    let ignored = [
+        "6,1030,5560,-;BTRFS info (device loop7): first mount of filesystem",
+        "4,1031,5561,-;BTRFS warning (device loop71): another test's device",
+        "4,1032,5562,-;EXT4-fs warning (device loop7): not btrfs",
+        "not a record",
+    ];
+    for r in flagged {
+        check(problem_in(r, tag).is_some(), format!("not flagged: {r}"))?;
+    }
+    for r in ignored {
+        check(
+            problem_in(r, tag).is_none(),
+            format!("wrongly flagged: {r}"),
         )?;
     }
     Ok(())
