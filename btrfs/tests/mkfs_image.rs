@@ -50,6 +50,32 @@ fn all_features() -> Vec<Features> {
         .collect()
 }
 
+/// Tree blocks and chunks never cover a superblock copy (the 64 MiB one, for these sizes).
+fn assert_clear_of_superblock_copies(o: &MkfsOptions, size: u64) {
+    let (built, _, layout) = build_image(o, size).unwrap();
+    let copies: Vec<u64> = (0..3).map(super_mirror_offset).collect();
+    for w in &built.writes {
+        let end = w.offset + w.bytes.len() as u64;
+        let is_super = copies.contains(&w.offset) && w.bytes.len() == SUPER_SIZE;
+        assert!(
+            is_super
+                || copies
+                    .iter()
+                    .all(|&c| end <= c || w.offset >= c + SUPER_SIZE as u64)
+        );
+    }
+    for c in layout.chunks() {
+        for &s in &c.stripes {
+            assert!(
+                copies
+                    .iter()
+                    .all(|&m| s + c.length <= m || s >= m + SUPER_SIZE as u64),
+                "{c:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_profile_checksum_nodesize_and_feature_set_self_checks() {
     let mut n = 0;
@@ -58,6 +84,7 @@ fn every_profile_checksum_nodesize_and_feature_set_self_checks() {
             for nodesize in [4096, 8192, 16384, 32768, 65536] {
                 for features in all_features() {
                     let o = opts(metadata, checksum, nodesize, features);
+                    assert_clear_of_superblock_copies(&o, 256 * MIB);
                     let report =
                         self_check(image(&o, 256 * MIB)).unwrap_or_else(|e| panic!("{o:?}: {e}"));
                     let trees = 8 + features.free_space_tree as usize;

@@ -262,6 +262,14 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     drop(fs);
 
     mnt.unmount().map_err(|e| format!("unmount: {e}"))?;
+    // The crate's own parser checks the kernel-written state too (multi-level trees, relocated
+    // chunks, maybe free-space bitmaps).
+    let after_balance = self_check(std::fs::File::open(dev.path())?)
+        .map_err(|e| format!("self-check after balance and convert: {e}"))?;
+    check(
+        after_balance.bytes_used > report.bytes_used,
+        "the files written do not show in bytes_used",
+    )?;
     if oracle {
         btrfs_check(dev.path())?;
     }

@@ -1,20 +1,20 @@
 //! Self-check of a single-device image through this crate's own parser: the accounting
-//! invariants `btrfs check` enforces, for images whose trees need no log replay.
+//! invariants `btrfs check` enforces. Works on fresh images and on cleanly unmounted ones the
+//! kernel has written (multi-level trees, bitmaps); not on images needing log replay.
 //!
 //! * every block reads back with a good checksum, its own address, and identical copies;
 //! * every chunk has a block group (same range and flags) and a device extent per stripe;
 //! * block group `used` is the sum of the extents inside it;
 //! * superblock `bytes_used` is the sum of block group `used`;
 //! * device `bytes_used` (chunk tree and superblock) is the sum of its device extents;
-//! * device extents do not overlap and keep clear of the first MiB and superblock copies;
-//! * every tree block reached from the roots has an extent item owned by its tree, and
-//!   every tree block extent item is a reachable block;
-//! * the free-space tree is the exact complement of allocated space in each block group;
+//! * device extents do not overlap and keep clear of the first MiB;
+//! * every tree block reached from the roots has an extent item, every tree block extent item
+//!   is a reachable block, and an inline tree reference names a tree that reaches it;
+//! * the free-space tree (extents or bitmaps) is the exact complement of allocated space in
+//!   each block group, and each group's extent count is right;
 //! * the top-level subvolume and the data relocation tree have their root directory.
 
-use crate::format::consts::{
-    key, objectid, super_mirror_offset, RESERVED_START, SUPER_MIRRORS, SUPER_SIZE,
-};
+use crate::format::consts::{key, objectid, RESERVED_START};
 use crate::format::image::{Image, ImageError};
 use crate::format::items::{
     free_space_info_count, BlockGroupItem, DevExtent, DevItem, EXTENT_ITEM_SIZE,
@@ -70,21 +70,15 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
             }
         }
     }
-    let mut blocks: BTreeMap<u64, u64> = BTreeMap::new();
+    // Block address -> trees reaching it (several when shared by snapshots).
+    let mut blocks: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     let mut trees: BTreeMap<u64, crate::format::block::LeafItems> = BTreeMap::new();
     for &(tree, at) in &roots {
         let mut items = Vec::new();
         let mut seen = Vec::new();
-        img.walk(at, &mut items, &mut |h| seen.push((h.bytenr, h.owner)))?;
-        for (bytenr, owner) in seen {
-            if owner != tree {
-                bad.push(format!(
-                    "block {bytenr} of tree {tree} says its owner is {owner}"
-                ));
-            }
-            if blocks.insert(bytenr, tree).is_some() {
-                bad.push(format!("block {bytenr} is reachable twice"));
-            }
+        img.walk(at, &mut items, &mut |h| seen.push(h.bytenr))?;
+        for bytenr in seen {
+            blocks.entry(bytenr).or_default().insert(tree);
         }
         trees.insert(tree, items);
     }
@@ -118,25 +112,35 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
                     d.len() >= 24 && u64::from_le_bytes(d[16..24].try_into().expect("8")) & 2 != 0;
                 if is_tree {
                     let ref_at = EXTENT_ITEM_SIZE + info;
-                    if d.len() < ref_at + 9 || get_u8(d, ref_at) != key::TREE_BLOCK_REF {
-                        bad.push(format!(
-                            "tree block extent {} lacks an inline tree block ref",
-                            k.objectid
-                        ));
-                    } else {
-                        let owner =
-                            u64::from_le_bytes(d[ref_at + 1..ref_at + 9].try_into().expect("8"));
-                        extent_blocks.insert(k.objectid, owner);
-                    }
+                    // The first inline reference, when it names a tree, must be a tree that
+                    // reaches the block (others may be shared or keyed references).
+                    let owner = (d.len() >= ref_at + 9 && get_u8(d, ref_at) == key::TREE_BLOCK_REF)
+                        .then(|| {
+                            u64::from_le_bytes(d[ref_at + 1..ref_at + 9].try_into().expect("8"))
+                        });
+                    extent_blocks.insert(k.objectid, owner);
                 }
             }
             _ => {}
         }
     }
-    if extent_blocks != blocks {
+    let extent_set: BTreeSet<u64> = extent_blocks.keys().copied().collect();
+    let reachable: BTreeSet<u64> = blocks.keys().copied().collect();
+    if extent_set != reachable {
         bad.push(format!(
-            "tree block extents {extent_blocks:?} differ from reachable blocks {blocks:?}"
+            "tree block extents without a block: {:?}; blocks without an extent item: {:?}",
+            extent_set.difference(&reachable).collect::<Vec<_>>(),
+            reachable.difference(&extent_set).collect::<Vec<_>>()
         ));
+    }
+    for (bytenr, owner) in &extent_blocks {
+        if let (Some(owner), Some(reached_by)) = (owner, blocks.get(bytenr)) {
+            if !reached_by.contains(owner) {
+                bad.push(format!(
+                    "block {bytenr}: its extent names tree {owner}, reached from {reached_by:?}"
+                ));
+            }
+        }
     }
     for &(start, len) in &extents {
         let owner = groups
@@ -229,14 +233,6 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
                 de.length
             ));
         }
-        for m in (1..SUPER_MIRRORS).map(super_mirror_offset) {
-            if *start < m + SUPER_SIZE as u64 && m < end {
-                bad.push(format!(
-                    "dev extent {start}+{} covers the superblock copy at {m}",
-                    de.length
-                ));
-            }
-        }
         prev_end = end;
     }
 
@@ -257,7 +253,13 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
                         k.objectid
                     )),
                 },
-                key::FREE_SPACE_BITMAP => bad.push("free-space bitmaps are not checked".into()),
+                key::FREE_SPACE_BITMAP => match free.range_mut(..=k.objectid).next_back() {
+                    Some((_, v)) => v.extend(bitmap_runs(k.objectid, sb.sectorsize as u64, d)),
+                    None => bad.push(format!(
+                        "free bitmap {} before any free space info",
+                        k.objectid
+                    )),
+                },
                 _ => {}
             }
         }
@@ -266,7 +268,7 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
                 bad.push(format!("block group {start} has no free space info"));
                 continue;
             };
-            if counts.get(start).copied() != Some(f.len() as u32) {
+            if counts.get(start).copied() != Some(merged_count(f)) {
                 bad.push(format!(
                     "block group {start}: free space info count differs from its {} extents",
                     f.len()
@@ -321,4 +323,34 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
         bytes_used: sum_used,
         dev_bytes_used: dev_sum,
     })
+}
+
+/// The free runs of a free-space bitmap starting at `start`: one bit per sector, set = free.
+fn bitmap_runs(start: u64, sectorsize: u64, bits: &[u8]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for i in 0..bits.len() as u64 * 8 {
+        if bits[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+            let at = start + i * sectorsize;
+            match runs.last_mut() {
+                Some((s, l)) if *s + *l == at => *l += sectorsize,
+                _ => runs.push((at, sectorsize)),
+            }
+        }
+    }
+    runs
+}
+
+/// The number of free extents after merging adjacent pieces (what `extent_count` counts).
+fn merged_count(pieces: &[(u64, u64)]) -> u32 {
+    let mut sorted = pieces.to_vec();
+    sorted.sort_unstable();
+    let mut n = 0;
+    let mut end = None;
+    for (s, l) in sorted {
+        if end != Some(s) {
+            n += 1;
+        }
+        end = Some(s + l);
+    }
+    n
 }
