@@ -89,7 +89,7 @@ pub fn build_image(opts: &MkfsOptions, size: u64) -> Result<(BuiltImage, Identit
     let dup = opts.metadata == MetadataProfile::Dup;
     let layout = plan(size, opts.sectorsize as u64, dup).map_err(|t| Error::TooSmall {
         op: OP,
-        path: std::path::PathBuf::new(),
+        path: std::path::PathBuf::from("<image in memory>"),
         size,
         minimum: t.minimum,
     })?;
