@@ -2,25 +2,24 @@
 //! the superblock copies, as a list of (physical offset, bytes) writes. Nothing here touches a
 //! device, so images can be built and checked in memory.
 
+mod trees;
+
 use super::layout::{Layout, PlannedChunk};
 use super::options::MkfsOptions;
-use crate::format::block::{build_leaf, BlockId, LeafItems};
+use crate::format::block::{build_leaf, BlockId};
 use crate::format::consts::{
     compat_ro, incompat, key, objectid, super_mirror_offset, HEADER_FLAG_WRITTEN, STRIPE_LEN,
     SUPER_MIRRORS, SUPER_SIZE,
 };
-use crate::format::csum::name_hash;
-use crate::format::items::{
-    dir_item, free_space_info, inode_ref, tree_block_extent, BlockGroupItem, Chunk, DevExtent,
-    DevItem, InodeItem, RootItem, Stripe, Timespec,
-};
+use crate::format::items::{Chunk, DevItem, Stripe};
 use crate::format::{BackupRoot, Key, Superblock};
+use trees::Ctx;
 use uuid::Uuid;
 
 /// The generation every block of a new filesystem is written in.
 pub const GENERATION: u64 = 1;
 /// Device id of the only device.
-const DEVID: u64 = 1;
+pub(super) const DEVID: u64 = 1;
 
 /// The identities of a new filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +61,15 @@ pub struct BuiltImage {
 #[error("{0}")]
 pub struct BuildError(pub String);
 
-struct Trees {
-    nodesize: u64,
-    blocks: Vec<(u64, u64)>,
+/// Where each tree's single leaf goes.
+pub(super) struct Trees {
+    pub nodesize: u64,
+    /// (tree id, logical address).
+    pub blocks: Vec<(u64, u64)>,
 }
 
 impl Trees {
-    fn addr(&self, owner: u64) -> u64 {
+    pub fn addr(&self, owner: u64) -> u64 {
         self.blocks
             .iter()
             .find(|(o, _)| *o == owner)
@@ -115,195 +116,14 @@ pub fn build(opts: &MkfsOptions, layout: &Layout, id: &Identity) -> Result<Built
         uuid: id.device_uuid,
         fsid: id.fsid,
     };
-    let used_in = |c: &PlannedChunk| {
-        trees
-            .blocks
-            .iter()
-            .filter(|(_, a)| *a >= c.logical && *a < c.logical + c.length)
-            .count() as u64
-            * nodesize
-    };
 
-    let mut contents: Vec<(u64, LeafItems)> = Vec::new();
-    // Chunk tree: the device and every chunk.
-    let mut items = vec![(
-        Key::new(objectid::DEV_ITEMS, key::DEV_ITEM, DEVID),
-        dev_item.to_bytes(),
-    )];
-    for (c, chunk) in &chunks {
-        items.push((
-            Key::new(objectid::FIRST_CHUNK_TREE, key::CHUNK_ITEM, c.logical),
-            chunk.to_bytes(),
-        ));
-    }
-    contents.push((objectid::CHUNK_TREE, items));
-    // Device tree: one extent per copy of each chunk.
-    let mut items = Vec::new();
-    for (c, _) in &chunks {
-        for &phys in &c.stripes {
-            let de = DevExtent {
-                chunk_offset: c.logical,
-                length: c.length,
-                chunk_tree_uuid: id.chunk_tree_uuid,
-            };
-            items.push((Key::new(DEVID, key::DEV_EXTENT, phys), de.to_bytes()));
-        }
-    }
-    contents.push((objectid::DEV_TREE, items));
-    // FS and data relocation trees: an empty root directory each.
-    let time = Timespec {
-        sec: id.time,
-        nsec: 0,
-    };
-    let root_dir = |nbytes| InodeItem {
-        generation: GENERATION,
-        size: 0,
-        nbytes,
-        nlink: 1,
-        mode: 0o40755,
-        time,
-        otime: time,
-    };
-    for (tree, nbytes) in [
-        (objectid::FS_TREE, nodesize),
-        (objectid::DATA_RELOC_TREE, 0),
-    ] {
-        contents.push((
-            tree,
-            vec![
-                (
-                    Key::new(objectid::FIRST_FREE, key::INODE_ITEM, 0),
-                    root_dir(nbytes).to_bytes(),
-                ),
-                (
-                    Key::new(objectid::FIRST_FREE, key::INODE_REF, objectid::FIRST_FREE),
-                    inode_ref(0, b".."),
-                ),
-            ],
-        ));
-    }
-    contents.push((objectid::CSUM_TREE, Vec::new()));
-    // UUID tree: the top-level subvolume's uuid.
-    let u = id.subvol_uuid.as_bytes();
-    let uuid_key = Key::new(
-        u64::from_le_bytes(u[..8].try_into().expect("8")),
-        key::UUID_KEY_SUBVOL,
-        u64::from_le_bytes(u[8..].try_into().expect("8")),
-    );
-    contents.push((
-        objectid::UUID_TREE,
-        vec![(uuid_key, objectid::FS_TREE.to_le_bytes().to_vec())],
-    ));
-    // Extent tree: block groups and one extent item per tree block.
-    let mut items = Vec::new();
-    for (c, _) in &chunks {
-        let bgi = BlockGroupItem {
-            used: used_in(c),
-            flags: c.flags,
-        };
-        items.push((
-            Key::new(c.logical, key::BLOCK_GROUP_ITEM, c.length),
-            bgi.to_bytes(),
-        ));
-    }
-    for &(owner, addr) in &trees.blocks {
-        let first_key = Key::default();
-        items.push(tree_block_extent(
-            addr,
-            nodesize,
-            GENERATION,
-            owner,
-            first_key,
-            opts.features.skinny_metadata,
-        ));
-    }
-    contents.push((objectid::EXTENT_TREE, items));
-    // Free-space tree: the complement of the tree blocks in each block group.
-    if opts.features.free_space_tree {
-        let mut items = Vec::new();
-        for (c, _) in &chunks {
-            let mut used: Vec<u64> = trees
-                .blocks
-                .iter()
-                .map(|(_, a)| *a)
-                .filter(|a| *a >= c.logical && *a < c.logical + c.length)
-                .collect();
-            used.sort_unstable();
-            let mut free = Vec::new();
-            let mut cursor = c.logical;
-            for a in used {
-                if a > cursor {
-                    free.push((cursor, a - cursor));
-                }
-                cursor = a + nodesize;
-            }
-            if cursor < c.logical + c.length {
-                free.push((cursor, c.logical + c.length - cursor));
-            }
-            items.push((
-                Key::new(c.logical, key::FREE_SPACE_INFO, c.length),
-                free_space_info(free.len() as u32),
-            ));
-            for (s, l) in free {
-                items.push((Key::new(s, key::FREE_SPACE_EXTENT, l), Vec::new()));
-            }
-        }
-        contents.push((objectid::FREE_SPACE_TREE, items));
-    }
-    // Root tree: a root item per tree but itself and the chunk tree, and the root directory
-    // with its "default" entry pointing at the top-level subvolume.
-    let mut items = Vec::new();
-    for &(owner, addr) in &trees.blocks {
-        if owner == objectid::ROOT_TREE || owner == objectid::CHUNK_TREE {
-            continue;
-        }
-        let subvol = owner == objectid::FS_TREE || owner == objectid::DATA_RELOC_TREE;
-        let ri = RootItem {
-            inode: InodeItem {
-                generation: GENERATION,
-                size: 3,
-                nbytes: nodesize,
-                nlink: 1,
-                mode: 0o40755,
-                ..Default::default()
-            },
-            generation: GENERATION,
-            root_dirid: if subvol { objectid::FIRST_FREE } else { 0 },
-            bytenr: addr,
-            bytes_used: nodesize,
-            refs: 1,
-            level: 0,
-            uuid: if owner == objectid::FS_TREE {
-                id.subvol_uuid
-            } else {
-                Uuid::nil()
-            },
-            time: if owner == objectid::FS_TREE {
-                time
-            } else {
-                Timespec::default()
-            },
-        };
-        items.push((Key::new(owner, key::ROOT_ITEM, 0), ri.to_bytes()));
-    }
-    let dir = objectid::ROOT_TREE_DIR;
-    items.push((
-        Key::new(dir, key::INODE_ITEM, 0),
-        root_dir(nodesize).to_bytes(),
-    ));
-    items.push((Key::new(dir, key::INODE_REF, dir), inode_ref(0, b"..")));
-    items.push((
-        Key::new(dir, key::DIR_ITEM, name_hash(b"default") as u64),
-        dir_item(
-            Key::new(objectid::FS_TREE, key::ROOT_ITEM, u64::MAX),
-            b"default",
-        ),
-    ));
-    items.push((
-        Key::new(objectid::FS_TREE, key::INODE_REF, dir),
-        inode_ref(0, b"default"),
-    ));
-    contents.push((objectid::ROOT_TREE, items));
+    let contents = trees::contents(&Ctx {
+        opts,
+        id,
+        trees: &trees,
+        chunks: &chunks,
+        dev_item: &dev_item,
+    });
 
     // Encode every leaf and write it to every copy of its chunk.
     let mut writes = Vec::new();
