@@ -212,6 +212,39 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
+    /// The device is mounted or held open exclusively by another program.
+    #[error("{op} on {}: the device is in use: {detail}; unmount it or stop the program holding it", path.display())]
+    DeviceBusy {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// Who holds it, as far as known.
+        detail: String,
+    },
+    /// The device holds a filesystem or other signature that formatting would destroy.
+    #[error("{op} on {}: found an existing {found} signature; check the device is the right one, then pass force to overwrite it", path.display())]
+    ExistingFilesystem {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What was found, e.g. `ext2/ext3/ext4`.
+        found: String,
+    },
+    /// The device or requested size is too small for the layout.
+    #[error("{op} on {}: {size} bytes is too small; need at least {minimum} bytes: use a larger device or size", path.display())]
+    TooSmall {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The size requested.
+        size: u64,
+        /// The smallest size that works with these options.
+        minimum: u64,
+    },
+    /// The kernel returned data this crate could not decode.
     /// The kernel returned data this crate could not decode.
     #[error("{op} on {}: unexpected data from the kernel: {detail}; please report this", path.display())]
     Decode {

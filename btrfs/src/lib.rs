@@ -32,10 +32,12 @@
 pub mod balance;
 mod chunk;
 mod error;
+pub mod format;
 mod fs;
 mod fstype;
 mod info;
 mod ioctl;
+pub mod mkfs;
 mod profile;
 pub mod quota;
 mod resize;

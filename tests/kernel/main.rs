@@ -12,6 +12,8 @@ mod balance_background;
 mod balance_filters;
 mod examples;
 mod fill;
+mod kmsg;
+mod mkfs;
 mod quota;
 mod space;
 mod subvolume;
@@ -59,6 +61,7 @@ fn main() {
         quota::trials(),
         subvolume_list::trials(),
         subvolume_example::trials(),
+        mkfs::trials(),
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,194 @@
+//! Devices, chunks with their stripes, and device extents.
+
+use crate::format::le::{
+    get_u16, get_u32, get_u64, get_uuid, put_bytes, put_u16, put_u32, put_u64,
+};
+use btrfs_sys as sys;
+use core::mem::size_of;
+use uuid::Uuid;
+
+/// A device (98 bytes), in the chunk tree and embedded in the superblock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevItem {
+    /// Device id.
+    pub devid: u64,
+    /// Usable size.
+    pub total_bytes: u64,
+    /// Bytes in device extents.
+    pub bytes_used: u64,
+    /// Sector size (also io_align and io_width).
+    pub sector_size: u32,
+    /// Device uuid.
+    pub uuid: Uuid,
+    /// Filesystem uuid.
+    pub fsid: Uuid,
+}
+
+impl DevItem {
+    /// Encoded size.
+    pub const SIZE: usize = 3 * 8 + 3 * 4 + 3 * 8 + 4 + 1 + 1 + 16 + 16;
+
+    /// Writes the item at `off`.
+    pub fn encode(&self, buf: &mut [u8], off: usize) {
+        put_u64(buf, off, self.devid);
+        put_u64(buf, off + 8, self.total_bytes);
+        put_u64(buf, off + 16, self.bytes_used);
+        put_u32(buf, off + 24, self.sector_size);
+        put_u32(buf, off + 28, self.sector_size);
+        put_u32(buf, off + 32, self.sector_size);
+        put_bytes(buf, off + 66, self.uuid.as_bytes());
+        put_bytes(buf, off + 82, self.fsid.as_bytes());
+    }
+
+    /// Reads the item at `off`.
+    pub fn decode(buf: &[u8], off: usize) -> Self {
+        DevItem {
+            devid: get_u64(buf, off),
+            total_bytes: get_u64(buf, off + 8),
+            bytes_used: get_u64(buf, off + 16),
+            sector_size: get_u32(buf, off + 32),
+            uuid: get_uuid(buf, off + 66),
+            fsid: get_uuid(buf, off + 82),
+        }
+    }
+
+    /// The encoded bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; Self::SIZE];
+        self.encode(&mut b, 0);
+        b
+    }
+}
+const _: () = assert!(DevItem::SIZE == 98);
+const _: () = assert!(DevItem::SIZE == size_of::<sys::btrfs_dev_item>());
+
+/// One stripe of a chunk (32 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stripe {
+    /// Device id.
+    pub devid: u64,
+    /// Physical offset on the device.
+    pub offset: u64,
+    /// Device uuid.
+    pub dev_uuid: Uuid,
+}
+
+impl Stripe {
+    /// Encoded size.
+    pub const SIZE: usize = 8 + 8 + 16;
+}
+const _: () = assert!(Stripe::SIZE == size_of::<sys::btrfs_stripe>());
+
+/// A chunk: a logical range and where its copies live (48 bytes + 32 per stripe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Logical length.
+    pub length: u64,
+    /// Stripe length (64 KiB).
+    pub stripe_len: u64,
+    /// Block group type and profile flags.
+    pub flags: u64,
+    /// Sector size.
+    pub sector_size: u32,
+    /// The stripes.
+    pub stripes: Vec<Stripe>,
+}
+
+impl Chunk {
+    /// Encoded size without stripes.
+    pub const BASE_SIZE: usize = 4 * 8 + 3 * 4 + 2 + 2;
+
+    /// Encoded size of this chunk.
+    pub fn size(&self) -> usize {
+        Self::BASE_SIZE + self.stripes.len() * Stripe::SIZE
+    }
+
+    /// The encoded bytes (owner: the extent tree; io_align and io_width: the stripe length;
+    /// sub_stripes: 1).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; self.size()];
+        put_u64(&mut b, 0, self.length);
+        put_u64(&mut b, 8, crate::format::consts::objectid::EXTENT_TREE);
+        put_u64(&mut b, 16, self.stripe_len);
+        put_u64(&mut b, 24, self.flags);
+        put_u32(&mut b, 32, self.stripe_len as u32);
+        put_u32(&mut b, 36, self.stripe_len as u32);
+        put_u32(&mut b, 40, self.sector_size);
+        put_u16(&mut b, 44, self.stripes.len() as u16);
+        put_u16(&mut b, 46, 1);
+        for (i, s) in self.stripes.iter().enumerate() {
+            let o = Self::BASE_SIZE + i * Stripe::SIZE;
+            put_u64(&mut b, o, s.devid);
+            put_u64(&mut b, o + 8, s.offset);
+            put_bytes(&mut b, o + 16, s.dev_uuid.as_bytes());
+        }
+        b
+    }
+
+    /// Reads a chunk at `off`, `None` if `buf` is too short for its stripes.
+    pub fn decode(buf: &[u8], off: usize) -> Option<Self> {
+        if buf.len() < off + Self::BASE_SIZE {
+            return None;
+        }
+        let n = get_u16(buf, off + 44) as usize;
+        if n == 0 || buf.len() < off + Self::BASE_SIZE + n * Stripe::SIZE {
+            return None;
+        }
+        let stripes = (0..n)
+            .map(|i| {
+                let o = off + Self::BASE_SIZE + i * Stripe::SIZE;
+                Stripe {
+                    devid: get_u64(buf, o),
+                    offset: get_u64(buf, o + 8),
+                    dev_uuid: get_uuid(buf, o + 16),
+                }
+            })
+            .collect();
+        Some(Chunk {
+            length: get_u64(buf, off),
+            stripe_len: get_u64(buf, off + 16),
+            flags: get_u64(buf, off + 24),
+            sector_size: get_u32(buf, off + 40),
+            stripes,
+        })
+    }
+}
+const _: () = assert!(Chunk::BASE_SIZE == 48);
+const _: () = assert!(Chunk::BASE_SIZE + Stripe::SIZE == size_of::<sys::btrfs_chunk>());
+
+/// A device extent: one stripe of a chunk, keyed `(devid, DEV_EXTENT, physical)` (48 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevExtent {
+    /// Logical address of the chunk.
+    pub chunk_offset: u64,
+    /// Length of the stripe.
+    pub length: u64,
+    /// The chunk tree's uuid.
+    pub chunk_tree_uuid: Uuid,
+}
+
+impl DevExtent {
+    /// Encoded size.
+    pub const SIZE: usize = 4 * 8 + 16;
+
+    /// The encoded bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; Self::SIZE];
+        put_u64(&mut b, 0, crate::format::consts::objectid::CHUNK_TREE);
+        put_u64(&mut b, 8, crate::format::consts::objectid::FIRST_CHUNK_TREE);
+        put_u64(&mut b, 16, self.chunk_offset);
+        put_u64(&mut b, 24, self.length);
+        put_bytes(&mut b, 32, self.chunk_tree_uuid.as_bytes());
+        b
+    }
+
+    /// Decodes the item, `None` if too short.
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        (b.len() >= Self::SIZE).then(|| DevExtent {
+            chunk_offset: get_u64(b, 16),
+            length: get_u64(b, 24),
+            chunk_tree_uuid: get_uuid(b, 32),
+        })
+    }
+}
+const _: () = assert!(DevExtent::SIZE == size_of::<sys::btrfs_dev_extent>());
