@@ -127,13 +127,15 @@ impl Mount {
             .prefix("btrfs-lvm-mnt-")
             .tempdir()?;
         let data = (!options.is_empty()).then_some(options);
-        mount(
-            Some(device),
-            target.path(),
-            Some(fstype),
-            MsFlags::empty(),
-            data,
-        )
+        retry_while_busy(|| {
+            mount(
+                Some(device),
+                target.path(),
+                Some(fstype),
+                MsFlags::empty(),
+                data,
+            )
+        })
         .map_err(|e| {
             io::Error::other(format!(
                 "mount {} on {}: {e}",
@@ -155,16 +157,34 @@ impl Mount {
     /// Unmounts now (e.g. to remount), reporting errors.
     pub fn unmount(&mut self) -> io::Result<()> {
         if self.mounted {
-            umount2(self.target.path(), MntFlags::empty()).map_err(io::Error::from)?;
+            retry_while_busy(|| umount2(self.target.path(), MntFlags::empty()))
+                .map_err(io::Error::from)?;
             self.mounted = false;
         }
         Ok(())
     }
 }
 
+/// Retries `op` while it fails with EBUSY, for up to 5 s. A child process that another test
+/// thread is starting holds copies of this process's descriptors between fork and exec, which
+/// keeps a filesystem or loop device busy for a moment.
+fn retry_while_busy(mut op: impl FnMut() -> nix::Result<()>) -> nix::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match op() {
+            Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl Drop for Mount {
     fn drop(&mut self) {
-        if self.mounted && umount2(self.target.path(), MntFlags::empty()).is_err() {
+        if self.mounted
+            && retry_while_busy(|| umount2(self.target.path(), MntFlags::empty())).is_err()
+        {
             // Busy (e.g. a panicking test left a file open): detach lazily so the tempdir and
             // loop device still go away once the last user closes.
             let _ = umount2(self.target.path(), MntFlags::MNT_DETACH);

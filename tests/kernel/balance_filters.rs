@@ -153,9 +153,11 @@ fn usage_zero() -> Result<(), Failed> {
         non_empty.is_subset(&logicals(&after)),
         "a non-empty chunk was relocated",
     )?;
+    // (A relocated chunk's address can come back: the kernel gives a new chunk the start of
+    // the highest one removed. So check what remains, not which addresses vanished.)
     check(
-        logicals(&empty).is_disjoint(&logicals(&after)),
-        "an empty chunk survived usage=0",
+        after.iter().all(|g| g.used.bytes() > 0),
+        "an empty data chunk survived usage=0",
     )?;
     Ok(())
 }
@@ -223,10 +225,6 @@ fn usage_range() -> Result<(), Failed> {
             outcome.relocated(),
             in_range.len()
         ),
-    )?;
-    check(
-        logicals(&in_range).is_disjoint(&after),
-        "a chunk in range was not relocated",
     )?;
     let others: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&in_range))
