@@ -42,6 +42,25 @@ pub fn root_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
     .with_kind("root")
 }
 
+/// Whether the oracle tier (tests that compare with btrfs-progs) was asked for.
+pub fn oracle_enabled() -> bool {
+    std::env::var("BTRFS_ORACLE").is_ok_and(|v| v == "1")
+}
+
+/// An oracle-tier test: ignored with a reason unless `BTRFS_ORACLE=1`; then a root test. The
+/// default suite needs no btrfs-progs binary; CI runs this tier after installing btrfs-progs.
+pub fn oracle_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
+    if oracle_enabled() {
+        return root_test(name, test).with_kind("oracle");
+    }
+    Trial::ignorable_test(name.to_string(), || {
+        Ok(Completion::ignored_with(
+            "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
+        ))
+    })
+    .with_kind("oracle")
+}
+
 fn main() {
     if let Some(code) = bad_input::child_probe() {
         std::process::exit(code);

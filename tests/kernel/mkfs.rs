@@ -8,8 +8,8 @@
 //! device fails the test.
 
 use crate::kmsg::KmsgWatch;
-use crate::root_test;
 use crate::util::{check, sha256_of, write_file, MIB};
+use crate::{oracle_test, root_test};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
 use btrfs_kit::mkfs::{mkfs, MetadataProfile, MkfsOptions};
@@ -33,23 +33,6 @@ fn options(metadata: MetadataProfile, checksum: ChecksumType, nodesize: u32) -> 
     o
 }
 
-/// Whether the oracle tier was asked for.
-fn oracle_enabled() -> bool {
-    std::env::var("BTRFS_ORACLE").is_ok_and(|v| v == "1")
-}
-
-/// An oracle-tier test: ignored with a reason unless `BTRFS_ORACLE=1`; then a root test.
-fn oracle_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
-    if oracle_enabled() {
-        return root_test(name, test).with_kind("oracle");
-    }
-    Trial::ignorable_test(name.to_string(), || {
-        Ok(Completion::ignored_with(
-            "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
-        ))
-    })
-}
-
 pub fn trials() -> Vec<Trial> {
     let mut t = Vec::new();
     for m in PROFILES {
@@ -65,7 +48,7 @@ pub fn trials() -> Vec<Trial> {
                 let name = format!("mkfs::oracle::round_trip_then_check::{m}_{c}_{n}");
                 t.push(
                     Trial::ignorable_test(name, move || {
-                        if !oracle_enabled() {
+                        if !crate::oracle_enabled() {
                             return Ok(Completion::ignored_with(
                                 "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
                             ));

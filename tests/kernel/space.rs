@@ -1,6 +1,6 @@
 //! Space info, filesystem info and device usage against btrfs-progs (the oracle).
 
-use crate::root_test;
+use crate::oracle_test;
 use crate::util::{check, number_after, progs, write_file, MIB};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Filesystem, Profile};
 use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch};
@@ -8,16 +8,16 @@ use libtest_mimic::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        root_test(
-            "space::info_matches_mkfs_and_superblock",
+        oracle_test(
+            "space::oracle::info_matches_mkfs_and_superblock",
             info_matches_mkfs_and_superblock,
         ),
-        root_test(
-            "space::space_info_matches_btrfs_filesystem_df",
+        oracle_test(
+            "space::oracle::space_info_matches_btrfs_filesystem_df",
             space_info_matches_df,
         ),
-        root_test(
-            "space::usage_matches_btrfs_filesystem_usage",
+        oracle_test(
+            "space::oracle::usage_matches_btrfs_filesystem_usage",
             usage_matches_usage,
         ),
     ]
