@@ -126,7 +126,7 @@ fn verify_data(path: &Path, mib: usize, seed: u64) -> Result<(), Failed> {
     Ok(())
 }
 
-/// pvcreate, vgcreate, lvcreate 1 GiB active; mkfs.btrfs, mount, write checksummed data; grow
+/// pvcreate, vgcreate, lvcreate 1 GiB active; native mkfs, mount, write checksummed data; grow
 /// the LV and the btrfs online with `examples/lvm grow-btrfs`; unmount, deactivate, reactivate,
 /// remount, verify; remove everything.
 fn linear_btrfs(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
@@ -150,7 +150,7 @@ fn linear_btrfs(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
         "lv_is_active false"
     );
 
-    ctx("mkfs.btrfs", make_btrfs(&lv.path, &BtrfsOptions::default()))?;
+    ctx("mkfs", make_btrfs(&lv.path, &BtrfsOptions::default()))?;
     let mut mount = ctx("mount", Mount::new(&lv.path, "btrfs", ""))?;
     let data = mount.path().join("data");
     write_data(&data, 16, 0x5eed)?;
