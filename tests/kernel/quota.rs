@@ -1,7 +1,7 @@
 //! Quotas on a real kernel: enable, qgroups, limits (EDQUOT past the limit), usage against
 //! `btrfs qgroup show --raw`, inheritance on create, disable.
 
-use crate::root_test;
+use crate::oracle_test;
 use crate::util::{check, progs, write_file, MIB};
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
@@ -12,8 +12,8 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn trials() -> Vec<Trial> {
-    vec![root_test(
-        "quota::limit_gives_edquot_and_usage_matches_btrfs_progs",
+    vec![oracle_test(
+        "quota::oracle::limit_gives_edquot_and_usage_matches_btrfs_progs",
         limit_and_usage,
     )]
 }

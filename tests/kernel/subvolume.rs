@@ -2,7 +2,7 @@
 //! refusals, the read-only guard for received subvolumes, the default subvolume, and waiting for
 //! the cleaner.
 
-use crate::root_test;
+use crate::oracle_test;
 use crate::util::{check, progs, sha256_of, write_file, MIB};
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
 use btrfs_kit::{BlockGroupKind, Error, Filesystem};
@@ -12,19 +12,28 @@ use std::path::Path;
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        root_test("subvolume::create_snapshot_delete_round_trip", round_trip),
-        root_test(
-            "subvolume::recursive_snapshot_and_delete_three_levels",
+        oracle_test(
+            "subvolume::oracle::create_snapshot_delete_round_trip",
+            round_trip,
+        ),
+        oracle_test(
+            "subvolume::oracle::recursive_snapshot_and_delete_three_levels",
             recursive,
         ),
-        root_test("subvolume::delete_by_id_and_refusals", delete_refusals),
-        root_test(
-            "subvolume::read_only_guard_for_received_subvolumes",
+        oracle_test(
+            "subvolume::oracle::delete_by_id_and_refusals",
+            delete_refusals,
+        ),
+        oracle_test(
+            "subvolume::oracle::read_only_guard_for_received_subvolumes",
             received_guard,
         ),
-        root_test("subvolume::default_subvolume_get_set", default_subvolume),
-        root_test(
-            "subvolume::waiting_for_the_cleaner_frees_space",
+        oracle_test(
+            "subvolume::oracle::default_subvolume_get_set",
+            default_subvolume,
+        ),
+        oracle_test(
+            "subvolume::oracle::waiting_for_the_cleaner_frees_space",
             cleaner_frees_space,
         ),
     ]

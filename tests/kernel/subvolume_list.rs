@@ -2,7 +2,7 @@
 //! unprivileged modes, pre- and post-order, from the top level, a plain directory and a nested
 //! subvolume, and as an unprivileged uid in a child process.
 
-use crate::root_test;
+use crate::oracle_test;
 use crate::util::{check, progs, MIB};
 use btrfs_kit::subvolume::{self, Entry, Mode, Order, SnapshotOptions, UnreachableReason};
 use btrfs_kit::Filesystem;
@@ -19,12 +19,12 @@ const PROBE_PATHS_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PATHS";
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        root_test(
-            "subvolume_list::matches_btrfs_progs_in_both_modes",
+        oracle_test(
+            "subvolume_list::oracle::matches_btrfs_progs_in_both_modes",
             matches_progs,
         ),
-        root_test(
-            "subvolume_list::unprivileged_uid_sees_what_it_can_reach",
+        oracle_test(
+            "subvolume_list::oracle::unprivileged_uid_sees_what_it_can_reach",
             unprivileged_uid,
         ),
     ]
