@@ -286,20 +286,18 @@ impl Scratch {
                 .args(["-q", "-F"])
                 .arg(device.path()))?,
         }
-        let (fstype, options) = kind.mount_spec();
-        let mount = Mount::new(device.path(), fstype, &options)?;
-        Ok(Scratch {
-            mount,
-            device,
-            image,
-            kind,
-        })
+        Self::mount_on(image, device, kind)
     }
 
     /// Attaches an existing filesystem image (e.g. from
     /// [`SparseFile::clone_with_new_fsid`]) and mounts it, without making a filesystem.
     pub fn mount_image(image: SparseFile, kind: FsKind) -> io::Result<Self> {
         let device = LoopDevice::attach(image.path())?;
+        Self::mount_on(image, device, kind)
+    }
+
+    /// Mounts the filesystem on `device` (backed by `image`) in a new tempdir.
+    fn mount_on(image: SparseFile, device: LoopDevice, kind: FsKind) -> io::Result<Self> {
         let (fstype, options) = kind.mount_spec();
         let mount = Mount::new(device.path(), fstype, &options)?;
         Ok(Scratch {

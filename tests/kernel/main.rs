@@ -23,23 +23,25 @@ mod util;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-/// A test that needs root: skipped with a reason when unprivileged, failed under CI without root.
+/// Runs a root test body: skipped with a reason when unprivileged, failed under CI without root.
+pub fn root_gate(test: impl FnOnce() -> Result<(), Failed>) -> Result<Completion, Failed> {
+    if btrfs_lvm::fixture::is_root() {
+        test().map(|()| Completion::Completed)
+    } else if btrfs_lvm::fixture::root_tests_required() {
+        Err(
+            "this root test runs under CI=true but the process is not root: it cannot set up"
+                .into(),
+        )
+    } else {
+        Ok(Completion::ignored_with(
+            "needs root (run as root, or with CI=true to require it)",
+        ))
+    }
+}
+
+/// A test that needs root (see [`root_gate`]).
 pub fn root_test(name: &str, test: fn() -> Result<(), Failed>) -> Trial {
-    Trial::ignorable_test(name.to_string(), move || {
-        if btrfs_lvm::fixture::is_root() {
-            test().map(|()| Completion::Completed)
-        } else if btrfs_lvm::fixture::root_tests_required() {
-            Err(
-                "this root test runs under CI=true but the process is not root: it cannot set up"
-                    .into(),
-            )
-        } else {
-            Ok(Completion::ignored_with(
-                "needs root (run as root, or with CI=true to require it)",
-            ))
-        }
-    })
-    .with_kind("root")
+    Trial::ignorable_test(name.to_string(), move || root_gate(test)).with_kind("root")
 }
 
 /// Whether the oracle tier (tests that compare with btrfs-progs) was asked for.

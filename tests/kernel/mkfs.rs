@@ -41,7 +41,7 @@ pub fn trials() -> Vec<Trial> {
                 let name = format!("mkfs::round_trip::{m}_{c}_{n}");
                 t.push(
                     Trial::ignorable_test(name.clone(), move || {
-                        run_root(|| round_trip(options(m, c, n), false))
+                        crate::root_gate(|| round_trip(options(m, c, n), false))
                     })
                     .with_kind("root"),
                 );
@@ -53,7 +53,7 @@ pub fn trials() -> Vec<Trial> {
                                 "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
                             ));
                         }
-                        run_root(|| round_trip(options(m, c, n), true))
+                        crate::root_gate(|| round_trip(options(m, c, n), true))
                     })
                     .with_kind("oracle"),
                 );
@@ -86,22 +86,6 @@ pub fn trials() -> Vec<Trial> {
         fresh_images_pass_check,
     ));
     t
-}
-
-/// Runs a root test body the way `root_test` does, for tests built with a closure.
-fn run_root(test: impl FnOnce() -> Result<(), Failed>) -> Result<Completion, Failed> {
-    if btrfs_lvm::fixture::is_root() {
-        test().map(|()| Completion::Completed)
-    } else if btrfs_lvm::fixture::root_tests_required() {
-        Err(
-            "this root test runs under CI=true but the process is not root: it cannot set up"
-                .into(),
-        )
-    } else {
-        Ok(Completion::ignored_with(
-            "needs root (run as root, or with CI=true to require it)",
-        ))
-    }
 }
 
 /// `btrfs check --readonly` in both modes; fails with its output on any error.
