@@ -160,7 +160,19 @@ fn resize_then_balance() -> Result<Option<String>, Failed> {
     fs.sync()?;
     let fs = std::sync::Arc::new(fs);
     let shrinker = std::sync::Arc::clone(&fs);
-    let target = ByteSize(900 * MIB);
+    // Cut 100 MiB into the highest chunk on the device: the resize must relocate it (into the
+    // holes below), which keeps it running for a while.
+    let end = fs
+        .chunks()?
+        .iter()
+        .flat_map(|c| {
+            c.stripes
+                .iter()
+                .map(move |s| s.offset + c.stripe_size().bytes())
+        })
+        .max()
+        .ok_or("no chunks")?;
+    let target = ByteSize(end - 100 * MIB);
     let resize = std::thread::spawn(move || shrinker.resize(1, ResizeTarget::To(target)));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while fs.exclusive_operation().is_none()
