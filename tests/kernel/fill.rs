@@ -3,12 +3,11 @@
 //! Each run writes a report to `$CARGO_TARGET_TMPDIR/fill-<fs>.json` and prints it.
 
 use crate::root_test;
-use crate::util::{check, sha256_of, write_file, MIB};
+use crate::util::{check, sha256_of, write_file, write_until_full, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
 use btrfs_lvm::fixture::{FsKind, Scratch};
 use libtest_mimic::{Failed, Trial};
-use std::io::{ErrorKind, Write};
 use std::time::Instant;
 
 pub fn trials() -> Vec<Trial> {
@@ -20,25 +19,6 @@ pub fn trials() -> Vec<Trial> {
             fill(FsKind::Ext4, "ext4")
         }),
     ]
-}
-
-/// Writes `plug` in 1 MiB blocks until ENOSPC; returns the bytes written.
-fn write_until_full(path: &std::path::Path) -> Result<u64, Failed> {
-    let mut file = std::fs::File::create(path)?;
-    let block = vec![0xA5u8; MIB as usize];
-    let mut written = 0u64;
-    loop {
-        match file.write(&block) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
-            Err(e) => return Err(format!("plug write failed with {e} (expected ENOSPC)").into()),
-        }
-    }
-    match file.sync_all() {
-        Err(e) if e.kind() != ErrorKind::StorageFull => Err(format!("plug fsync: {e}").into()),
-        _ => Ok(written),
-    }
 }
 
 fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {

@@ -16,7 +16,6 @@ use btrfs_kit::mkfs::{mkfs, MetadataProfile, MkfsOptions};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Error, Filesystem, Profile};
 use btrfs_lvm::fixture::{LoopDevice, Mount, SparseFile};
 use libtest_mimic::{Completion, Failed, Trial};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -119,27 +118,6 @@ fn device_name(dev: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Writes 1 MiB blocks to `path` until ENOSPC; returns the bytes written.
-fn fill(path: &Path) -> Result<u64, Failed> {
-    let mut f = std::fs::File::create(path)?;
-    let block = vec![0x5Au8; MIB as usize];
-    let mut written = 0;
-    loop {
-        match f.write(&block) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
-            Err(e) => return Err(format!("fill: {e} (expected ENOSPC)").into()),
-        }
-    }
-    match f.sync_all() {
-        Err(e) if e.raw_os_error() != Some(nix::libc::ENOSPC) => {
-            Err(format!("fill fsync: {e}").into())
-        }
-        _ => Ok(written),
-    }
-}
-
 fn metadata_profiles(fs: &Filesystem) -> Result<Vec<(BlockGroupKind, Profile)>, Failed> {
     Ok(fs
         .space_info()?
@@ -191,7 +169,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         sums.push((format!("keep{i}"), write_file(&p, 4 * MIB + i * 12_345, i)?));
     }
     let plug = mnt.path().join("plug");
-    let filled = fill(&plug)?;
+    let filled = crate::util::write_until_full(&plug)?;
     check(
         filled > size / 2,
         format!("only {filled} bytes fitted in {size} before ENOSPC"),

@@ -42,6 +42,28 @@ pub fn write_file(path: &Path, size: u64, seed: u64) -> std::io::Result<[u8; 32]
     Ok(hasher.finalize().into())
 }
 
+/// Writes 1 MiB blocks to a new file at `path` until ENOSPC, fsyncs (tolerating ENOSPC there
+/// too), and returns the bytes written. Any other error fails.
+pub fn write_until_full(path: &Path) -> Result<u64, Failed> {
+    let mut file = std::fs::File::create(path)?;
+    let block = vec![0xA5u8; MIB as usize];
+    let mut written = 0u64;
+    loop {
+        match file.write(&block) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => break,
+            Err(e) => return Err(format!("write until full: {e} (expected ENOSPC)").into()),
+        }
+    }
+    match file.sync_all() {
+        Err(e) if e.raw_os_error() != Some(nix::libc::ENOSPC) => {
+            Err(format!("fsync after filling: {e}").into())
+        }
+        _ => Ok(written),
+    }
+}
+
 /// SHA-256 of a file's content, read through an open handle.
 pub fn sha256_of(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
