@@ -225,27 +225,13 @@ pub trait LvmBackend: Send + Sync {
 
     /// The PV on `device`.
     fn pv(&self, device: &Path) -> Result<PhysicalVolume> {
-        self.report()?
-            .pv(device)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                operation: format!("look up PV {}", device.display()),
-                object: ObjectKind::PhysicalVolume,
-                name: device.display().to_string(),
-            })
+        self.report()?.find_pv(device).cloned()
     }
 
     /// The VG named `name`.
     fn vg(&self, name: &str) -> Result<VolumeGroup> {
         crate::name::validate_vg_name(name)?;
-        self.report()?
-            .vg(name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                operation: format!("look up VG {name}"),
-                object: ObjectKind::VolumeGroup,
-                name: name.to_owned(),
-            })
+        self.report()?.find_vg(name).cloned()
     }
 
     /// The LV `vg/name`.
@@ -259,11 +245,7 @@ pub trait LvmBackend: Send + Sync {
                 name: vg.to_owned(),
             });
         }
-        report.lv(vg, name).cloned().ok_or_else(|| Error::NotFound {
-            operation: format!("look up LV {vg}/{name}"),
-            object: ObjectKind::LogicalVolume,
-            name: format!("{vg}/{name}"),
-        })
+        report.find_lv(vg, name).cloned()
     }
 
     /// The VG's free space.

@@ -2,6 +2,7 @@
 //! all of them taken at once.
 
 use crate::attr::{LvAttr, PvAttr, VgAttr};
+use crate::error::{Error, ObjectKind, Result};
 use crate::size::Bytes;
 use std::path::PathBuf;
 
@@ -178,5 +179,32 @@ impl Report {
     /// The PV on this device path.
     pub fn pv(&self, device: &std::path::Path) -> Option<&PhysicalVolume> {
         self.pvs.iter().find(|p| p.name == device)
+    }
+
+    /// The PV on this device path, or [`Error::NotFound`] naming the lookup.
+    pub fn find_pv(&self, device: &std::path::Path) -> Result<&PhysicalVolume> {
+        self.pv(device).ok_or_else(|| Error::NotFound {
+            operation: format!("look up PV {}", device.display()),
+            object: ObjectKind::PhysicalVolume,
+            name: device.display().to_string(),
+        })
+    }
+
+    /// The VG with this name, or [`Error::NotFound`] naming the lookup.
+    pub fn find_vg(&self, name: &str) -> Result<&VolumeGroup> {
+        self.vg(name).ok_or_else(|| Error::NotFound {
+            operation: format!("look up VG {name}"),
+            object: ObjectKind::VolumeGroup,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The LV `vg/name`, or [`Error::NotFound`] naming the LV.
+    pub fn find_lv(&self, vg: &str, name: &str) -> Result<&LogicalVolume> {
+        self.lv(vg, name).ok_or_else(|| Error::NotFound {
+            operation: format!("look up LV {vg}/{name}"),
+            object: ObjectKind::LogicalVolume,
+            name: format!("{vg}/{name}"),
+        })
     }
 }

@@ -9,7 +9,7 @@ use crate::backend::{
     resize_target, Confinement, LvCreate, LvSize, LvmBackend, NewSize, ThinPoolCreate,
 };
 use crate::classify::{self, is_same_size, Target};
-use crate::error::{Error, ObjectKind, Result};
+use crate::error::{Error, Result};
 use crate::model::{LogicalVolume, PhysicalVolume, Report, VolumeGroup};
 use crate::name::{validate_lv_name, validate_vg_name};
 use crate::size::Bytes;
@@ -192,14 +192,7 @@ impl CliBackend {
     fn lv_and_extent(&self, vg: &str, name: &str) -> Result<(LogicalVolume, Bytes)> {
         let report = self.vg_report(vg)?;
         let extent = report.vg(vg).map(|v| v.extent_size).unwrap_or_default();
-        let lv = report
-            .lv(vg, name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                operation: format!("look up LV {vg}/{name}"),
-                object: ObjectKind::LogicalVolume,
-                name: format!("{vg}/{name}"),
-            })?;
+        let lv = report.find_lv(vg, name)?.clone();
         Ok((lv, extent))
     }
 
@@ -262,14 +255,7 @@ impl LvmBackend for CliBackend {
     }
 
     fn vg(&self, name: &str) -> Result<VolumeGroup> {
-        self.vg_report(name)?
-            .vg(name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                operation: format!("look up VG {name}"),
-                object: ObjectKind::VolumeGroup,
-                name: name.to_owned(),
-            })
+        self.vg_report(name)?.find_vg(name).cloned()
     }
 
     fn lv(&self, vg: &str, name: &str) -> Result<LogicalVolume> {
