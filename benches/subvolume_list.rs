@@ -14,32 +14,13 @@
 use btrfs_kit::subvolume::{self, Entry, Mode};
 use btrfs_kit::Filesystem;
 use btrfs_lvm::fixture::{is_root, Scratch};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts live heap bytes and their peak, to measure the iterator's memory.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{peak_since, start_peak, Counting};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -97,8 +78,7 @@ fn populate(m: &Path, from: usize, to: usize) {
 /// Lists with our iterator; (count, elapsed, peak heap bytes during the listing).
 fn ours(m: &Path, mode: Mode) -> (usize, Duration, usize) {
     let fs = Filesystem::open(m).expect("open");
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = start_peak();
     let start = Instant::now();
     let mut n = 0;
     for entry in fs.subvolumes().mode(mode).iter().expect("iter") {
@@ -107,7 +87,7 @@ fn ours(m: &Path, mode: Mode) -> (usize, Duration, usize) {
             n += 1;
         }
     }
-    (n, start.elapsed(), PEAK.load(Ordering::Relaxed) - base)
+    (n, start.elapsed(), peak_since(base))
 }
 
 fn progs(m: &Path) -> (usize, Duration) {

@@ -14,6 +14,8 @@
 //! same chunks and end with the same chunk counts per kind and profile. Loop devices and mounts
 //! are released on drop, also on errors and Ctrl-C.
 
+#[path = "../common/counting_alloc.rs"]
+mod counting_alloc;
 mod fsbuild;
 mod measure;
 mod profile;
@@ -21,7 +23,8 @@ mod progs;
 mod report;
 mod scenarios;
 
-use measure::{BenchResult, Counting};
+use counting_alloc::Counting;
+use measure::BenchResult;
 use scenarios::{Config, Row};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;

@@ -1,36 +1,15 @@
 //! Measuring: wall time, the calling thread's CPU time, peak heap of our side, and spawning
 //! btrfs-progs with its own CPU time and peak RSS (from `wait4`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use crate::counting_alloc::{peak_since, start_peak};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The harness's error type: every failure carries a message naming what failed.
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// Counts live heap bytes and their peak, to measure our side's memory.
-pub struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 /// Set by Ctrl-C: scenarios stop at the next sample and release their filesystems.
 pub static STOP: AtomicBool = AtomicBool::new(false);
@@ -73,8 +52,7 @@ pub struct Sample {
 /// `valgrind --tool=callgrind --toggle-collect='*measure::ours*'` counts our side alone.
 #[inline(never)]
 pub fn ours<T>(batch: u32, mut op: impl FnMut() -> BenchResult<T>) -> BenchResult<(Sample, T)> {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = start_peak();
     let cpu0 = thread_cpu();
     let start = Instant::now();
     let mut last = op()?;
@@ -83,7 +61,7 @@ pub fn ours<T>(batch: u32, mut op: impl FnMut() -> BenchResult<T>) -> BenchResul
     }
     let wall = start.elapsed();
     let cpu1 = thread_cpu();
-    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let peak = peak_since(base);
     Ok((
         Sample {
             wall: wall / batch,
