@@ -218,11 +218,13 @@ fn run(args: &Args) -> Result<u8, Failure> {
     };
     let mut reports = Vec::new();
     let mut last_state = "completed";
+    // Each step's "after" is the next step's "before": read the usage once per step.
+    let mut unallocated = fs.usage()?.unallocated();
     for (i, request) in steps.iter().enumerate() {
         let label = request
             .as_ref()
             .map_or("--resume".to_string(), |r| r.to_string());
-        let before = fs.usage()?.unallocated();
+        let before = unallocated;
         let skip = match request {
             Some(r) if mode == "policy" && !args.no_skip => fs.balance_candidates(r)? == Some(0),
             _ => false,
@@ -235,7 +237,13 @@ fn run(args: &Args) -> Result<u8, Failure> {
         } else {
             run_one(&fs, request.as_ref(), &label, &interrupts, args.json)?
         };
-        let after = fs.usage()?.unallocated();
+        // A skipped step changed nothing.
+        let after = if skip {
+            before
+        } else {
+            fs.usage()?.unallocated()
+        };
+        unallocated = after;
         last_state = if skip {
             "skipped"
         } else {
