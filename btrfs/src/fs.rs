@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::fstype::{name_of_magic, BTRFS_SUPER_MAGIC};
 use crate::ioctl;
+use btrfs_sys as sys;
 use nix::errno::Errno;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -93,6 +94,34 @@ impl Filesystem {
     /// The raw descriptor, for the ioctl layer.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
+    }
+
+    /// Maps a *positive* ioctl return (`enum btrfs_err_code`: BALANCE_V2, RESIZE and the other
+    /// exclusive operations return these instead of an errno) to an [`Error`].
+    pub(crate) fn btrfs_error_code(&self, op: &'static str, code: i32) -> Error {
+        if code as u32 == sys::BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS {
+            return Error::ExclusiveOperationRunning {
+                op,
+                path: self.path().into(),
+                running: self.exclusive_operation(),
+            };
+        }
+        let hint = match code as u32 {
+            sys::BTRFS_ERROR_DEV_RAID1_MIN_NOT_MET
+            | sys::BTRFS_ERROR_DEV_RAID10_MIN_NOT_MET
+            | sys::BTRFS_ERROR_DEV_RAID5_MIN_NOT_MET
+            | sys::BTRFS_ERROR_DEV_RAID6_MIN_NOT_MET
+            | sys::BTRFS_ERROR_DEV_RAID1C3_MIN_NOT_MET
+            | sys::BTRFS_ERROR_DEV_RAID1C4_MIN_NOT_MET => {
+                "the target profile needs more devices than the filesystem has"
+            }
+            _ => "the kernel returned an unexpected btrfs error code",
+        };
+        Error::KernelRejected {
+            op,
+            path: self.path().into(),
+            hint: Some(hint),
+        }
     }
 
     /// Maps an errno from `op` on this filesystem to an [`Error`].

@@ -44,14 +44,7 @@ impl Filesystem {
         }
         match ioctl::resize(self.fd(), &args) {
             Ok(0) => {}
-            Ok(code) if code as u32 == sys::BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS => {
-                return Err(Error::ExclusiveOperationRunning {
-                    op: OP,
-                    path: self.path().into(),
-                    running: self.exclusive_operation(),
-                })
-            }
-            Ok(code) => return Err(self.err(OP, Errno::from_raw(code))),
+            Ok(code) => return Err(self.btrfs_error_code(OP, code)),
             Err(Errno::EINVAL) => {
                 return Err(Error::KernelRejected {
                     op: OP,

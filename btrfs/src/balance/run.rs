@@ -100,33 +100,6 @@ impl BalanceStatus {
     }
 }
 
-/// What the kernel says about a positive BALANCE_V2 return (`enum btrfs_err_code`).
-fn positive_return(fs: &Filesystem, op: &'static str, code: i32) -> Error {
-    if code as u32 == sys::BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS {
-        return Error::ExclusiveOperationRunning {
-            op,
-            path: fs.path().into(),
-            running: fs.exclusive_operation(),
-        };
-    }
-    let hint = match code as u32 {
-        sys::BTRFS_ERROR_DEV_RAID1_MIN_NOT_MET
-        | sys::BTRFS_ERROR_DEV_RAID10_MIN_NOT_MET
-        | sys::BTRFS_ERROR_DEV_RAID5_MIN_NOT_MET
-        | sys::BTRFS_ERROR_DEV_RAID6_MIN_NOT_MET
-        | sys::BTRFS_ERROR_DEV_RAID1C3_MIN_NOT_MET
-        | sys::BTRFS_ERROR_DEV_RAID1C4_MIN_NOT_MET => {
-            "the target profile needs more devices than the filesystem has"
-        }
-        _ => "the kernel returned an unexpected btrfs error code",
-    };
-    Error::KernelRejected {
-        op,
-        path: fs.path().into(),
-        hint: Some(hint),
-    }
-}
-
 /// Maps a failed BALANCE_V2 to an error.
 fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
     let path = fs.path().into();
@@ -180,7 +153,7 @@ impl Filesystem {
                 considered: args.stat.considered,
                 relocated: args.stat.completed,
             }),
-            Ok(code) => Err(positive_return(self, op, code)),
+            Ok(code) => Err(self.btrfs_error_code(op, code)),
             Err(Errno::ECANCELED) => {
                 let progress = BalanceProgress::from_sys(&args.stat);
                 let state = args.state;
