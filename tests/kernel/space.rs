@@ -46,11 +46,7 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
         info.checksum == ChecksumType::Crc32c,
         format!("checksum {}", info.checksum),
     )?;
-    let dump = std::process::Command::new("btrfs")
-        .args(["inspect-internal", "dump-super"])
-        .arg(scratch.device())
-        .output()?;
-    let dump = String::from_utf8_lossy(&dump.stdout);
+    let dump = progs(&["inspect-internal", "dump-super"], scratch.device())?;
     let field = |name: &str| {
         dump.lines()
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
