@@ -9,10 +9,10 @@
 //! the median and min–max of each side and the ratio mkfs.btrfs ÷ native pair by pair.
 
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
-use btrfs_lvm::fixture::{LoopDevice, SparseFile};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::fixture::{LoopDevice, SparseFile};
 
 const GIB: u64 = 1 << 30;
 

@@ -13,10 +13,10 @@
 
 use btrfs_kit::subvolume::{self, Entry, Mode};
 use btrfs_kit::Filesystem;
-use btrfs_lvm::fixture::{is_root, Scratch};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::fixture::{is_root, Scratch};
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;

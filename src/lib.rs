@@ -1,6 +1,5 @@
-//! Umbrella package for `btrfs-kit` and `lvm-kit`: examples, real-kernel tests, benchmarks, and
-//! the loop-device test fixture they share.
+//! Umbrella package for `btrfs-kit` and `lvm-kit`: the examples users run (`examples/`), the
+//! real-kernel tests (`tests/`) and the benchmarks (`benches/`). The test fixtures live in the
+//! workspace's `btrfs-lvm-testkit` crate, which only tests and benchmarks depend on.
 pub use btrfs_kit as btrfs;
 pub use lvm_kit as lvm;
-
-pub mod fixture;

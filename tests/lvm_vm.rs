@@ -9,7 +9,6 @@
 mod lvm_common;
 
 use btrfs_kit::Filesystem;
-use btrfs_lvm::fixture::{make_btrfs, BtrfsOptions, Mount};
 use libtest_mimic::{Failed, Trial};
 use lvm_common::daemon::PrivateLvmDbusd;
 use lvm_common::{ctx, fixture::Sandbox, root_trial};
@@ -17,6 +16,7 @@ use lvm_kit::{Bytes, LvCreate, LvType, LvmBackend, ThinPoolCreate};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use testkit::fixture::{make_btrfs, BtrfsOptions, Mount};
 
 /// A guest test: a sandbox on the VM's scratch disk and the backend under test.
 type GuestTest = fn(&Sandbox, &dyn LvmBackend) -> Result<(), Failed>;

@@ -4,11 +4,11 @@
 use crate::measure::BenchResult;
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem, Profile};
-use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch, SparseFile};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use testkit::fixture::{BtrfsOptions, FsKind, Scratch, SparseFile};
 
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;

@@ -167,9 +167,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !btrfs_lvm::fixture::is_root() {
+    if !testkit::fixture::is_root() {
         eprintln!("vs_progs needs root (loop devices, mount, balance)");
-        return ExitCode::from(if btrfs_lvm::fixture::root_tests_required() {
+        return ExitCode::from(if testkit::fixture::root_tests_required() {
             1
         } else {
             0

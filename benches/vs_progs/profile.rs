@@ -9,9 +9,9 @@ use crate::fsbuild::{self, Template, MIB};
 use crate::measure::{self, BenchResult};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
-use btrfs_lvm::fixture::BtrfsOptions;
 use std::path::Path;
 use std::process::Command;
+use testkit::fixture::BtrfsOptions;
 
 /// The operations that can be profiled.
 pub const OPS: [&str; 4] = ["noop", "checked-noop", "space", "usage"];

@@ -6,8 +6,8 @@ use crate::measure::{self, check_stop, BenchResult, Pair, Sample};
 use crate::progs;
 use btrfs_kit::balance::{Balance, BalanceHandle, ChunkFilters, DailyPolicy};
 use btrfs_kit::{Filesystem, Profile};
-use btrfs_lvm::fixture::BtrfsOptions;
 use std::time::Duration;
+use testkit::fixture::BtrfsOptions;
 
 const GIB: u64 = 1 << 30;
 

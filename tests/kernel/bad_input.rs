@@ -4,8 +4,8 @@ use crate::root_test;
 use crate::util::{check, run_as_nobody, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
-use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch};
 use libtest_mimic::{Failed, Trial};
+use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_UNPRIVILEGED_PROBE";

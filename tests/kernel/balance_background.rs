@@ -4,9 +4,9 @@ use crate::root_test;
 use crate::util::{check, write_file, MIB};
 use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::time::Duration;
+use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
     vec![

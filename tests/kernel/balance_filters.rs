@@ -8,10 +8,10 @@ use crate::root_test;
 use crate::util::{check, data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
     vec![

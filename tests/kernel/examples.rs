@@ -3,10 +3,10 @@
 use crate::root_test;
 use crate::util::{check, write_file, MIB};
 use btrfs_kit::Filesystem;
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
     vec![

@@ -6,9 +6,9 @@ use crate::root_test;
 use crate::util::{check, sha256_of, write_file, write_until_full, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
-use btrfs_lvm::fixture::{FsKind, Scratch};
 use libtest_mimic::{Failed, Trial};
 use std::time::Instant;
+use testkit::fixture::{FsKind, Scratch};
 
 pub fn trials() -> Vec<Trial> {
     vec![

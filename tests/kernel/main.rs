@@ -13,6 +13,7 @@ mod balance_filters;
 mod examples;
 mod fill;
 mod kmsg;
+mod loop_device;
 mod mkfs;
 mod quota;
 mod space;
@@ -25,9 +26,9 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 /// Runs a root test body: skipped with a reason when unprivileged, failed under CI without root.
 pub fn root_gate(test: impl FnOnce() -> Result<(), Failed>) -> Result<Completion, Failed> {
-    if btrfs_lvm::fixture::is_root() {
+    if testkit::fixture::is_root() {
         test().map(|()| Completion::Completed)
-    } else if btrfs_lvm::fixture::root_tests_required() {
+    } else if testkit::fixture::root_tests_required() {
         Err(
             "this root test runs under CI=true but the process is not root: it cannot set up"
                 .into(),
@@ -83,11 +84,12 @@ fn main() {
         subvolume_list::trials(),
         subvolume_example::trials(),
         mkfs::trials(),
+        loop_device::trials(),
     ]
     .into_iter()
     .flatten()
     .collect();
-    let skipped: Vec<String> = if btrfs_lvm::fixture::is_root() {
+    let skipped: Vec<String> = if testkit::fixture::is_root() {
         Vec::new()
     } else {
         trials
@@ -98,7 +100,7 @@ fn main() {
             .collect()
     };
     let conclusion = libtest_mimic::run(&args, trials);
-    if !skipped.is_empty() && !btrfs_lvm::fixture::root_tests_required() {
+    if !skipped.is_empty() && !testkit::fixture::root_tests_required() {
         println!(
             "skipped {} root tests (not root): {}",
             skipped.len(),

@@ -14,11 +14,11 @@ use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
 use btrfs_kit::mkfs::{mkfs, MetadataProfile, MkfsOptions};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Error, Filesystem, Profile};
-use btrfs_lvm::fixture::{LoopDevice, Mount, SparseFile};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
+use testkit::fixture::{LoopDevice, Mount, SparseFile};
 
 const NODESIZES: [u32; 3] = [4096, 16384, 65536];
 const PROFILES: [MetadataProfile; 2] = [MetadataProfile::Dup, MetadataProfile::Single];

@@ -5,11 +5,11 @@ use crate::oracle_test;
 use crate::util::{check, progs, write_file, MIB};
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
     vec![oracle_test(

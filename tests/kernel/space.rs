@@ -3,8 +3,8 @@
 use crate::oracle_test;
 use crate::util::{check, number_after, progs, write_file, MIB};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Filesystem, Profile};
-use btrfs_lvm::fixture::{BtrfsOptions, FsKind, Scratch};
 use libtest_mimic::{Failed, Trial};
+use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 
 pub fn trials() -> Vec<Trial> {
     vec![

@@ -6,9 +6,9 @@ use crate::oracle_test;
 use crate::util::{check, progs, sha256_of, write_file, MIB};
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
 use btrfs_kit::{BlockGroupKind, Error, Filesystem};
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::path::Path;
+use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
     vec![

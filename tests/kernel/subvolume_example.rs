@@ -4,9 +4,9 @@ use crate::examples::run;
 use crate::root_test;
 use crate::util::{check, MIB};
 use btrfs_kit::subvolume;
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::process::Output;
+use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
     vec![root_test(

@@ -6,11 +6,11 @@ use crate::oracle_test;
 use crate::util::{check, progs, MIB};
 use btrfs_kit::subvolume::{self, Entry, Mode, Order, SnapshotOptions, UnreachableReason};
 use btrfs_kit::Filesystem;
-use btrfs_lvm::fixture::Scratch;
 use libtest_mimic::{Failed, Trial};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use testkit::fixture::Scratch;
 
 /// Makes the test binary list subvolumes of this path as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PROBE";

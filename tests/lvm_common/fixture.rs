@@ -2,12 +2,12 @@
 //! Drop (also during a panic) of exactly what the test created.
 
 use super::ctx;
-use btrfs_lvm::fixture::{LoopDevice, SparseFile};
 use libtest_mimic::Failed;
 use lvm_kit::{CliBackend, Confinement, LvmBackend};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use testkit::fixture::{LoopDevice, SparseFile};
 
 /// A sparse file on a loop device (the shared fixture's), detached and deleted on Drop.
 pub struct LoopDisk {

@@ -12,7 +12,7 @@ use libtest_mimic::{Completion, Failed, Trial};
 /// Whether tests that need root must run: as root, or with `CI=true` (where they then fail
 /// loudly if they cannot set up, never skip).
 pub fn root_tests_enabled() -> bool {
-    btrfs_lvm::fixture::root_tests_required()
+    testkit::fixture::root_tests_required()
 }
 
 /// Wraps a root test: skipped with a printed reason when root tests are disabled.

@@ -67,51 +67,7 @@ impl SparseFile {
     }
 }
 
-/// A loop device attached to a file, detached on drop.
-#[derive(Debug)]
-pub struct LoopDevice {
-    device: loopdev::LoopDevice,
-    path: PathBuf,
-}
-
-impl LoopDevice {
-    /// Attaches `file` to a free loop device obtained from `/dev/loop-control`. Retries when a
-    /// parallel test takes the same free device first.
-    pub fn attach(file: &Path) -> io::Result<Self> {
-        let control = loopdev::LoopControl::open()?;
-        let mut last_error = None;
-        for _ in 0..32 {
-            let device = control.next_free()?;
-            match device.with().autoclear(true).attach(file) {
-                Ok(()) => {
-                    let path = device
-                        .path()
-                        .ok_or_else(|| io::Error::other("loop device has no path"))?;
-                    return Ok(LoopDevice { device, path });
-                }
-                Err(e) if e.raw_os_error() == Some(libc_ebusy()) => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| io::Error::other("no free loop device")))
-    }
-
-    /// The device node, e.g. `/dev/loop9`.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-fn libc_ebusy() -> i32 {
-    nix::errno::Errno::EBUSY as i32
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        // Autoclear would detach it when we close it too; detaching explicitly makes it prompt.
-        let _ = self.device.detach();
-    }
-}
+pub use crate::loopdev::LoopDevice;
 
 /// A mount in a tempdir, unmounted on drop.
 #[derive(Debug)]
