@@ -43,7 +43,7 @@ prepare() {
   [[ -n $kver ]] || die "cannot find the linux-image-amd64 kernel version (apt-cache depends)"
   for tool in busybox depmod modprobe cpio qemu-system-x86_64; do
     command -v "$tool" >/dev/null || [[ -x /bin/$tool || -x /sbin/$tool ]] ||
-      die "$tool is missing: run bash .ci/lvm-deps.sh"
+      die "$tool is missing: run bash tests/run.sh as root (it installs the test packages)"
   done
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it: `bash tests/run.sh`.
+#
+# As root (a fresh Debian 12 machine with only the Rust toolchain is enough) it first installs
+# what the tests need and is missing, then runs every tier:
+#   1. the default suite (`cargo test --workspace`: kernel tests on loop devices, LVM through the
+#      lvm2 CLI and through a private lvmdbusd, the QEMU guest with device-mapper), with no
+#      btrfs-progs binary on PATH, proving the library and examples never call it;
+#   2. the oracle tier: the same figures compared with btrfs-progs' answers.
+# Unprivileged it installs nothing and runs `cargo test --workspace`: the root tests are listed
+# as skipped. Exit status: that of the first tier that fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+# What the tests use, by tier: btrfs-progs is the oracle only; e2fsprogs makes the ext4
+# comparison filesystem; lvm2, lvm2-dbusd and dbus are the LVM backends under test;
+# thin-provisioning-tools, qemu-system-x86, busybox-static, kmod and cpio make the VM.
+packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools
+          qemu-system-x86 busybox-static kmod cpio)
+
+step() { echo; echo "=== $* ==="; }
+
+if [[ $(id -u) != 0 ]]; then
+  step "not root: installing nothing; the root tests are listed as skipped"
+  exec cargo test --locked --workspace
+fi
+
+start=$SECONDS
+step "packages the tests need (only the missing ones are installed)"
+bash .ci/install-packages "${packages[@]}"
+step "VM kernel and initramfs for the LVM activation tier"
+bash .ci/lvm-vm.sh prepare
+
+step "default suite, with no btrfs-progs binary on PATH"
+bash .ci/without-btrfs-progs cargo test --locked --workspace
+
+step "oracle tier: compare with btrfs-progs"
+BTRFS_ORACLE=1 cargo test --locked --test kernel -- oracle --test-threads=1
+
+echo
+echo "all test tiers passed in $((SECONDS - start)) s"
