@@ -16,6 +16,9 @@ pub const LO_FLAGS_AUTOCLEAR: _bindgen_ty_1 = 4;
 pub const LO_FLAGS_PARTSCAN: _bindgen_ty_1 = 8;
 pub const LO_FLAGS_DIRECT_IO: _bindgen_ty_1 = 16;
 pub type _bindgen_ty_1 = ::core::ffi::c_uint;
+pub type __u8 = ::core::ffi::c_uchar;
+pub type __u32 = ::core::ffi::c_uint;
+pub type __u64 = ::core::ffi::c_ulonglong;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct loop_info64 {
@@ -33,6 +36,37 @@ pub struct loop_info64 {
     pub lo_encrypt_key: [__u8; 32usize],
     pub lo_init: [__u64; 2usize],
 }
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of loop_info64"][::core::mem::size_of::<loop_info64>() - 232usize];
+    ["Alignment of loop_info64"][::core::mem::align_of::<loop_info64>() - 8usize];
+    ["Offset of field: loop_info64::lo_device"]
+        [::core::mem::offset_of!(loop_info64, lo_device) - 0usize];
+    ["Offset of field: loop_info64::lo_inode"]
+        [::core::mem::offset_of!(loop_info64, lo_inode) - 8usize];
+    ["Offset of field: loop_info64::lo_rdevice"]
+        [::core::mem::offset_of!(loop_info64, lo_rdevice) - 16usize];
+    ["Offset of field: loop_info64::lo_offset"]
+        [::core::mem::offset_of!(loop_info64, lo_offset) - 24usize];
+    ["Offset of field: loop_info64::lo_sizelimit"]
+        [::core::mem::offset_of!(loop_info64, lo_sizelimit) - 32usize];
+    ["Offset of field: loop_info64::lo_number"]
+        [::core::mem::offset_of!(loop_info64, lo_number) - 40usize];
+    ["Offset of field: loop_info64::lo_encrypt_type"]
+        [::core::mem::offset_of!(loop_info64, lo_encrypt_type) - 44usize];
+    ["Offset of field: loop_info64::lo_encrypt_key_size"]
+        [::core::mem::offset_of!(loop_info64, lo_encrypt_key_size) - 48usize];
+    ["Offset of field: loop_info64::lo_flags"]
+        [::core::mem::offset_of!(loop_info64, lo_flags) - 52usize];
+    ["Offset of field: loop_info64::lo_file_name"]
+        [::core::mem::offset_of!(loop_info64, lo_file_name) - 56usize];
+    ["Offset of field: loop_info64::lo_crypt_name"]
+        [::core::mem::offset_of!(loop_info64, lo_crypt_name) - 120usize];
+    ["Offset of field: loop_info64::lo_encrypt_key"]
+        [::core::mem::offset_of!(loop_info64, lo_encrypt_key) - 184usize];
+    ["Offset of field: loop_info64::lo_init"]
+        [::core::mem::offset_of!(loop_info64, lo_init) - 216usize];
+};
 impl Default for loop_info64 {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
@@ -50,6 +84,17 @@ pub struct loop_config {
     pub info: loop_info64,
     pub __reserved: [__u64; 8usize],
 }
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of loop_config"][::core::mem::size_of::<loop_config>() - 304usize];
+    ["Alignment of loop_config"][::core::mem::align_of::<loop_config>() - 8usize];
+    ["Offset of field: loop_config::fd"][::core::mem::offset_of!(loop_config, fd) - 0usize];
+    ["Offset of field: loop_config::block_size"]
+        [::core::mem::offset_of!(loop_config, block_size) - 4usize];
+    ["Offset of field: loop_config::info"][::core::mem::offset_of!(loop_config, info) - 8usize];
+    ["Offset of field: loop_config::__reserved"]
+        [::core::mem::offset_of!(loop_config, __reserved) - 240usize];
+};
 impl Default for loop_config {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
@@ -59,6 +104,3 @@ impl Default for loop_config {
         }
     }
 }
-pub type __u8 = ::core::ffi::c_uchar;
-pub type __u32 = ::core::ffi::c_uint;
-pub type __u64 = ::core::ffi::c_ulonglong;
