@@ -273,6 +273,22 @@ pub const BTRFS_QGROUP_STATUS_FLAG_RESCAN: u32 = 2;
 pub const BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT: u32 = 4;
 pub const BTRFS_QGROUP_STATUS_FLAGS_MASK: u32 = 7;
 pub const BTRFS_QGROUP_STATUS_VERSION: u32 = 1;
+pub const FIEMAP_MAX_OFFSET: i32 = -1;
+pub const FIEMAP_FLAG_SYNC: u32 = 1;
+pub const FIEMAP_FLAG_XATTR: u32 = 2;
+pub const FIEMAP_FLAG_CACHE: u32 = 4;
+pub const FIEMAP_FLAGS_COMPAT: u32 = 3;
+pub const FIEMAP_EXTENT_LAST: u32 = 1;
+pub const FIEMAP_EXTENT_UNKNOWN: u32 = 2;
+pub const FIEMAP_EXTENT_DELALLOC: u32 = 4;
+pub const FIEMAP_EXTENT_ENCODED: u32 = 8;
+pub const FIEMAP_EXTENT_DATA_ENCRYPTED: u32 = 128;
+pub const FIEMAP_EXTENT_NOT_ALIGNED: u32 = 256;
+pub const FIEMAP_EXTENT_DATA_INLINE: u32 = 512;
+pub const FIEMAP_EXTENT_DATA_TAIL: u32 = 1024;
+pub const FIEMAP_EXTENT_UNWRITTEN: u32 = 2048;
+pub const FIEMAP_EXTENT_MERGED: u32 = 4096;
+pub const FIEMAP_EXTENT_SHARED: u32 = 8192;
 pub type __u8 = ::core::ffi::c_uchar;
 pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
@@ -480,6 +496,98 @@ const _: () = {
         [::core::mem::offset_of!(btrfs_ioctl_vol_args_v2, flags) - 16usize];
 };
 impl Default for btrfs_ioctl_vol_args_v2 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct btrfs_scrub_progress {
+    pub data_extents_scrubbed: __u64,
+    pub tree_extents_scrubbed: __u64,
+    pub data_bytes_scrubbed: __u64,
+    pub tree_bytes_scrubbed: __u64,
+    pub read_errors: __u64,
+    pub csum_errors: __u64,
+    pub verify_errors: __u64,
+    pub no_csum: __u64,
+    pub csum_discards: __u64,
+    pub super_errors: __u64,
+    pub malloc_errors: __u64,
+    pub uncorrectable_errors: __u64,
+    pub corrected_errors: __u64,
+    pub last_physical: __u64,
+    pub unverified_errors: __u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_scrub_progress"][::core::mem::size_of::<btrfs_scrub_progress>() - 120usize];
+    ["Alignment of btrfs_scrub_progress"][::core::mem::align_of::<btrfs_scrub_progress>() - 8usize];
+    ["Offset of field: btrfs_scrub_progress::data_extents_scrubbed"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, data_extents_scrubbed) - 0usize];
+    ["Offset of field: btrfs_scrub_progress::tree_extents_scrubbed"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, tree_extents_scrubbed) - 8usize];
+    ["Offset of field: btrfs_scrub_progress::data_bytes_scrubbed"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, data_bytes_scrubbed) - 16usize];
+    ["Offset of field: btrfs_scrub_progress::tree_bytes_scrubbed"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, tree_bytes_scrubbed) - 24usize];
+    ["Offset of field: btrfs_scrub_progress::read_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, read_errors) - 32usize];
+    ["Offset of field: btrfs_scrub_progress::csum_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, csum_errors) - 40usize];
+    ["Offset of field: btrfs_scrub_progress::verify_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, verify_errors) - 48usize];
+    ["Offset of field: btrfs_scrub_progress::no_csum"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, no_csum) - 56usize];
+    ["Offset of field: btrfs_scrub_progress::csum_discards"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, csum_discards) - 64usize];
+    ["Offset of field: btrfs_scrub_progress::super_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, super_errors) - 72usize];
+    ["Offset of field: btrfs_scrub_progress::malloc_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, malloc_errors) - 80usize];
+    ["Offset of field: btrfs_scrub_progress::uncorrectable_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, uncorrectable_errors) - 88usize];
+    ["Offset of field: btrfs_scrub_progress::corrected_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, corrected_errors) - 96usize];
+    ["Offset of field: btrfs_scrub_progress::last_physical"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, last_physical) - 104usize];
+    ["Offset of field: btrfs_scrub_progress::unverified_errors"]
+        [::core::mem::offset_of!(btrfs_scrub_progress, unverified_errors) - 112usize];
+};
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct btrfs_ioctl_scrub_args {
+    pub devid: __u64,
+    pub start: __u64,
+    pub end: __u64,
+    pub flags: __u64,
+    pub progress: btrfs_scrub_progress,
+    pub unused: [__u64; 109usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_ioctl_scrub_args"]
+        [::core::mem::size_of::<btrfs_ioctl_scrub_args>() - 1024usize];
+    ["Alignment of btrfs_ioctl_scrub_args"]
+        [::core::mem::align_of::<btrfs_ioctl_scrub_args>() - 8usize];
+    ["Offset of field: btrfs_ioctl_scrub_args::devid"]
+        [::core::mem::offset_of!(btrfs_ioctl_scrub_args, devid) - 0usize];
+    ["Offset of field: btrfs_ioctl_scrub_args::start"]
+        [::core::mem::offset_of!(btrfs_ioctl_scrub_args, start) - 8usize];
+    ["Offset of field: btrfs_ioctl_scrub_args::end"]
+        [::core::mem::offset_of!(btrfs_ioctl_scrub_args, end) - 16usize];
+    ["Offset of field: btrfs_ioctl_scrub_args::flags"]
+        [::core::mem::offset_of!(btrfs_ioctl_scrub_args, flags) - 24usize];
+    ["Offset of field: btrfs_ioctl_scrub_args::progress"]
+        [::core::mem::offset_of!(btrfs_ioctl_scrub_args, progress) - 32usize];
+    ["Offset of field: btrfs_ioctl_scrub_args::unused"]
+        [::core::mem::offset_of!(btrfs_ioctl_scrub_args, unused) - 152usize];
+};
+impl Default for btrfs_ioctl_scrub_args {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -975,6 +1083,35 @@ impl Default for btrfs_ioctl_search_args {
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
+pub struct btrfs_ioctl_defrag_range_args {
+    pub start: __u64,
+    pub len: __u64,
+    pub flags: __u64,
+    pub extent_thresh: __u32,
+    pub compress_type: __u32,
+    pub unused: [__u32; 4usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_ioctl_defrag_range_args"]
+        [::core::mem::size_of::<btrfs_ioctl_defrag_range_args>() - 48usize];
+    ["Alignment of btrfs_ioctl_defrag_range_args"]
+        [::core::mem::align_of::<btrfs_ioctl_defrag_range_args>() - 8usize];
+    ["Offset of field: btrfs_ioctl_defrag_range_args::start"]
+        [::core::mem::offset_of!(btrfs_ioctl_defrag_range_args, start) - 0usize];
+    ["Offset of field: btrfs_ioctl_defrag_range_args::len"]
+        [::core::mem::offset_of!(btrfs_ioctl_defrag_range_args, len) - 8usize];
+    ["Offset of field: btrfs_ioctl_defrag_range_args::flags"]
+        [::core::mem::offset_of!(btrfs_ioctl_defrag_range_args, flags) - 16usize];
+    ["Offset of field: btrfs_ioctl_defrag_range_args::extent_thresh"]
+        [::core::mem::offset_of!(btrfs_ioctl_defrag_range_args, extent_thresh) - 24usize];
+    ["Offset of field: btrfs_ioctl_defrag_range_args::compress_type"]
+        [::core::mem::offset_of!(btrfs_ioctl_defrag_range_args, compress_type) - 28usize];
+    ["Offset of field: btrfs_ioctl_defrag_range_args::unused"]
+        [::core::mem::offset_of!(btrfs_ioctl_defrag_range_args, unused) - 32usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
 pub struct btrfs_ioctl_space_info {
     pub flags: __u64,
     pub total_bytes: __u64,
@@ -1011,6 +1148,121 @@ const _: () = {
     ["Offset of field: btrfs_ioctl_space_args::spaces"]
         [::core::mem::offset_of!(btrfs_ioctl_space_args, spaces) - 16usize];
 };
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct btrfs_data_container {
+    pub bytes_left: __u32,
+    pub bytes_missing: __u32,
+    pub elem_cnt: __u32,
+    pub elem_missed: __u32,
+    pub val: __IncompleteArrayField<__u64>,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_data_container"][::core::mem::size_of::<btrfs_data_container>() - 16usize];
+    ["Alignment of btrfs_data_container"][::core::mem::align_of::<btrfs_data_container>() - 8usize];
+    ["Offset of field: btrfs_data_container::bytes_left"]
+        [::core::mem::offset_of!(btrfs_data_container, bytes_left) - 0usize];
+    ["Offset of field: btrfs_data_container::bytes_missing"]
+        [::core::mem::offset_of!(btrfs_data_container, bytes_missing) - 4usize];
+    ["Offset of field: btrfs_data_container::elem_cnt"]
+        [::core::mem::offset_of!(btrfs_data_container, elem_cnt) - 8usize];
+    ["Offset of field: btrfs_data_container::elem_missed"]
+        [::core::mem::offset_of!(btrfs_data_container, elem_missed) - 12usize];
+    ["Offset of field: btrfs_data_container::val"]
+        [::core::mem::offset_of!(btrfs_data_container, val) - 16usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct btrfs_ioctl_ino_path_args {
+    pub inum: __u64,
+    pub size: __u64,
+    pub reserved: [__u64; 4usize],
+    pub fspath: __u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_ioctl_ino_path_args"]
+        [::core::mem::size_of::<btrfs_ioctl_ino_path_args>() - 56usize];
+    ["Alignment of btrfs_ioctl_ino_path_args"]
+        [::core::mem::align_of::<btrfs_ioctl_ino_path_args>() - 8usize];
+    ["Offset of field: btrfs_ioctl_ino_path_args::inum"]
+        [::core::mem::offset_of!(btrfs_ioctl_ino_path_args, inum) - 0usize];
+    ["Offset of field: btrfs_ioctl_ino_path_args::size"]
+        [::core::mem::offset_of!(btrfs_ioctl_ino_path_args, size) - 8usize];
+    ["Offset of field: btrfs_ioctl_ino_path_args::reserved"]
+        [::core::mem::offset_of!(btrfs_ioctl_ino_path_args, reserved) - 16usize];
+    ["Offset of field: btrfs_ioctl_ino_path_args::fspath"]
+        [::core::mem::offset_of!(btrfs_ioctl_ino_path_args, fspath) - 48usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct btrfs_ioctl_logical_ino_args {
+    pub logical: __u64,
+    pub size: __u64,
+    pub reserved: [__u64; 3usize],
+    pub flags: __u64,
+    pub inodes: __u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_ioctl_logical_ino_args"]
+        [::core::mem::size_of::<btrfs_ioctl_logical_ino_args>() - 56usize];
+    ["Alignment of btrfs_ioctl_logical_ino_args"]
+        [::core::mem::align_of::<btrfs_ioctl_logical_ino_args>() - 8usize];
+    ["Offset of field: btrfs_ioctl_logical_ino_args::logical"]
+        [::core::mem::offset_of!(btrfs_ioctl_logical_ino_args, logical) - 0usize];
+    ["Offset of field: btrfs_ioctl_logical_ino_args::size"]
+        [::core::mem::offset_of!(btrfs_ioctl_logical_ino_args, size) - 8usize];
+    ["Offset of field: btrfs_ioctl_logical_ino_args::reserved"]
+        [::core::mem::offset_of!(btrfs_ioctl_logical_ino_args, reserved) - 16usize];
+    ["Offset of field: btrfs_ioctl_logical_ino_args::flags"]
+        [::core::mem::offset_of!(btrfs_ioctl_logical_ino_args, flags) - 40usize];
+    ["Offset of field: btrfs_ioctl_logical_ino_args::inodes"]
+        [::core::mem::offset_of!(btrfs_ioctl_logical_ino_args, inodes) - 48usize];
+};
+pub const BTRFS_DEV_STAT_WRITE_ERRS: btrfs_dev_stat_values = 0;
+pub const BTRFS_DEV_STAT_READ_ERRS: btrfs_dev_stat_values = 1;
+pub const BTRFS_DEV_STAT_FLUSH_ERRS: btrfs_dev_stat_values = 2;
+pub const BTRFS_DEV_STAT_CORRUPTION_ERRS: btrfs_dev_stat_values = 3;
+pub const BTRFS_DEV_STAT_GENERATION_ERRS: btrfs_dev_stat_values = 4;
+pub const BTRFS_DEV_STAT_VALUES_MAX: btrfs_dev_stat_values = 5;
+pub type btrfs_dev_stat_values = ::core::ffi::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct btrfs_ioctl_get_dev_stats {
+    pub devid: __u64,
+    pub nr_items: __u64,
+    pub flags: __u64,
+    pub values: [__u64; 5usize],
+    pub unused: [__u64; 121usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_ioctl_get_dev_stats"]
+        [::core::mem::size_of::<btrfs_ioctl_get_dev_stats>() - 1032usize];
+    ["Alignment of btrfs_ioctl_get_dev_stats"]
+        [::core::mem::align_of::<btrfs_ioctl_get_dev_stats>() - 8usize];
+    ["Offset of field: btrfs_ioctl_get_dev_stats::devid"]
+        [::core::mem::offset_of!(btrfs_ioctl_get_dev_stats, devid) - 0usize];
+    ["Offset of field: btrfs_ioctl_get_dev_stats::nr_items"]
+        [::core::mem::offset_of!(btrfs_ioctl_get_dev_stats, nr_items) - 8usize];
+    ["Offset of field: btrfs_ioctl_get_dev_stats::flags"]
+        [::core::mem::offset_of!(btrfs_ioctl_get_dev_stats, flags) - 16usize];
+    ["Offset of field: btrfs_ioctl_get_dev_stats::values"]
+        [::core::mem::offset_of!(btrfs_ioctl_get_dev_stats, values) - 24usize];
+    ["Offset of field: btrfs_ioctl_get_dev_stats::unused"]
+        [::core::mem::offset_of!(btrfs_ioctl_get_dev_stats, unused) - 64usize];
+};
+impl Default for btrfs_ioctl_get_dev_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct btrfs_ioctl_quota_ctl_args {
@@ -1826,4 +2078,73 @@ const _: () = {
         [::core::mem::offset_of!(btrfs_qgroup_limit_item, rsv_rfer) - 24usize];
     ["Offset of field: btrfs_qgroup_limit_item::rsv_excl"]
         [::core::mem::offset_of!(btrfs_qgroup_limit_item, rsv_excl) - 32usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct fstrim_range {
+    pub start: __u64,
+    pub len: __u64,
+    pub minlen: __u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of fstrim_range"][::core::mem::size_of::<fstrim_range>() - 24usize];
+    ["Alignment of fstrim_range"][::core::mem::align_of::<fstrim_range>() - 8usize];
+    ["Offset of field: fstrim_range::start"][::core::mem::offset_of!(fstrim_range, start) - 0usize];
+    ["Offset of field: fstrim_range::len"][::core::mem::offset_of!(fstrim_range, len) - 8usize];
+    ["Offset of field: fstrim_range::minlen"]
+        [::core::mem::offset_of!(fstrim_range, minlen) - 16usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct fiemap_extent {
+    pub fe_logical: __u64,
+    pub fe_physical: __u64,
+    pub fe_length: __u64,
+    pub fe_reserved64: [__u64; 2usize],
+    pub fe_flags: __u32,
+    pub fe_reserved: [__u32; 3usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of fiemap_extent"][::core::mem::size_of::<fiemap_extent>() - 56usize];
+    ["Alignment of fiemap_extent"][::core::mem::align_of::<fiemap_extent>() - 8usize];
+    ["Offset of field: fiemap_extent::fe_logical"]
+        [::core::mem::offset_of!(fiemap_extent, fe_logical) - 0usize];
+    ["Offset of field: fiemap_extent::fe_physical"]
+        [::core::mem::offset_of!(fiemap_extent, fe_physical) - 8usize];
+    ["Offset of field: fiemap_extent::fe_length"]
+        [::core::mem::offset_of!(fiemap_extent, fe_length) - 16usize];
+    ["Offset of field: fiemap_extent::fe_reserved64"]
+        [::core::mem::offset_of!(fiemap_extent, fe_reserved64) - 24usize];
+    ["Offset of field: fiemap_extent::fe_flags"]
+        [::core::mem::offset_of!(fiemap_extent, fe_flags) - 40usize];
+    ["Offset of field: fiemap_extent::fe_reserved"]
+        [::core::mem::offset_of!(fiemap_extent, fe_reserved) - 44usize];
+};
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct fiemap {
+    pub fm_start: __u64,
+    pub fm_length: __u64,
+    pub fm_flags: __u32,
+    pub fm_mapped_extents: __u32,
+    pub fm_extent_count: __u32,
+    pub fm_reserved: __u32,
+    pub fm_extents: __IncompleteArrayField<fiemap_extent>,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of fiemap"][::core::mem::size_of::<fiemap>() - 32usize];
+    ["Alignment of fiemap"][::core::mem::align_of::<fiemap>() - 8usize];
+    ["Offset of field: fiemap::fm_start"][::core::mem::offset_of!(fiemap, fm_start) - 0usize];
+    ["Offset of field: fiemap::fm_length"][::core::mem::offset_of!(fiemap, fm_length) - 8usize];
+    ["Offset of field: fiemap::fm_flags"][::core::mem::offset_of!(fiemap, fm_flags) - 16usize];
+    ["Offset of field: fiemap::fm_mapped_extents"]
+        [::core::mem::offset_of!(fiemap, fm_mapped_extents) - 20usize];
+    ["Offset of field: fiemap::fm_extent_count"]
+        [::core::mem::offset_of!(fiemap, fm_extent_count) - 24usize];
+    ["Offset of field: fiemap::fm_reserved"]
+        [::core::mem::offset_of!(fiemap, fm_reserved) - 28usize];
+    ["Offset of field: fiemap::fm_extents"][::core::mem::offset_of!(fiemap, fm_extents) - 32usize];
 };

@@ -33,6 +33,10 @@ requests! {
     BTRFS_IOC_SYNC = request_code_none!(M, 8);
     /// `_IOW(0x94, 15, struct btrfs_ioctl_vol_args)`: delete a subvolume by name.
     BTRFS_IOC_SNAP_DESTROY = request_code_write!(M, 15, size_of::<btrfs_ioctl_vol_args>());
+    /// `_IOW(0x94, 10, struct btrfs_ioctl_vol_args)`: add a device to a mounted filesystem.
+    BTRFS_IOC_ADD_DEV = request_code_write!(M, 10, size_of::<btrfs_ioctl_vol_args>());
+    /// `_IOW(0x94, 16, struct btrfs_ioctl_defrag_range_args)`: defragment a file's range.
+    BTRFS_IOC_DEFRAG_RANGE = request_code_write!(M, 16, size_of::<btrfs_ioctl_defrag_range_args>());
     /// `_IOWR(0x94, 17, struct btrfs_ioctl_search_args)`: search a tree (v1).
     BTRFS_IOC_TREE_SEARCH = request_code_readwrite!(M, 17, size_of::<btrfs_ioctl_search_args>());
     /// `_IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args)`: path of an inode in a subvolume.
@@ -53,6 +57,12 @@ requests! {
     BTRFS_IOC_SUBVOL_GETFLAGS = request_code_read!(M, 25, size_of::<u64>());
     /// `_IOW(0x94, 26, __u64)`: set subvolume flags.
     BTRFS_IOC_SUBVOL_SETFLAGS = request_code_write!(M, 26, size_of::<u64>());
+    /// `_IOWR(0x94, 27, struct btrfs_ioctl_scrub_args)`: scrub one device (blocks until done).
+    BTRFS_IOC_SCRUB = request_code_readwrite!(M, 27, size_of::<btrfs_ioctl_scrub_args>());
+    /// `_IO(0x94, 28)`: cancel every running scrub of the filesystem.
+    BTRFS_IOC_SCRUB_CANCEL = request_code_none!(M, 28);
+    /// `_IOWR(0x94, 29, struct btrfs_ioctl_scrub_args)`: progress of one device's scrub.
+    BTRFS_IOC_SCRUB_PROGRESS = request_code_readwrite!(M, 29, size_of::<btrfs_ioctl_scrub_args>());
     /// `_IOWR(0x94, 30, struct btrfs_ioctl_dev_info_args)`: one device's info.
     BTRFS_IOC_DEV_INFO = request_code_readwrite!(M, 30, size_of::<btrfs_ioctl_dev_info_args>());
     /// `_IOR(0x94, 31, struct btrfs_ioctl_fs_info_args)`: filesystem info.
@@ -63,6 +73,10 @@ requests! {
     BTRFS_IOC_BALANCE_CTL = request_code_write!(M, 33, size_of::<core::ffi::c_int>());
     /// `_IOR(0x94, 34, struct btrfs_ioctl_balance_args)`: progress of the running balance.
     BTRFS_IOC_BALANCE_PROGRESS = request_code_read!(M, 34, size_of::<btrfs_ioctl_balance_args>());
+    /// `_IOWR(0x94, 35, struct btrfs_ioctl_ino_path_args)`: the paths of an inode.
+    BTRFS_IOC_INO_PATHS = request_code_readwrite!(M, 35, size_of::<btrfs_ioctl_ino_path_args>());
+    /// `_IOWR(0x94, 36, struct btrfs_ioctl_logical_ino_args)`: the inodes at a logical address.
+    BTRFS_IOC_LOGICAL_INO = request_code_readwrite!(M, 36, size_of::<btrfs_ioctl_logical_ino_args>());
     /// `_IOWR(0x94, 37, struct btrfs_ioctl_received_subvol_args)`: set the received uuid.
     BTRFS_IOC_SET_RECEIVED_SUBVOL = request_code_readwrite!(M, 37, size_of::<btrfs_ioctl_received_subvol_args>());
     /// `_IOR(0x94, 39, struct btrfs_ioctl_vol_args)`: are all devices of a filesystem present.
@@ -85,10 +99,17 @@ requests! {
     BTRFS_IOC_GET_FSLABEL = request_code_read!(M, 49, LABEL);
     /// `_IOW(0x94, 50, char[256])` (`FS_IOC_SETFSLABEL`): set the label.
     BTRFS_IOC_SET_FSLABEL = request_code_write!(M, 50, LABEL);
+    /// `_IOWR(0x94, 52, struct btrfs_ioctl_get_dev_stats)`: a device's error counters.
+    BTRFS_IOC_GET_DEV_STATS = request_code_readwrite!(M, 52, size_of::<btrfs_ioctl_get_dev_stats>());
     /// `_IOR(0x94, 57, struct btrfs_ioctl_feature_flags)`: enabled features.
     BTRFS_IOC_GET_FEATURES = request_code_read!(M, 57, size_of::<btrfs_ioctl_feature_flags>());
     /// `_IOR(0x94, 57, struct btrfs_ioctl_feature_flags[3])`: supported features.
     BTRFS_IOC_GET_SUPPORTED_FEATURES = request_code_read!(M, 57, 3 * size_of::<btrfs_ioctl_feature_flags>());
+    /// `_IOW(0x94, 58, struct btrfs_ioctl_vol_args_v2)`: remove a device by path or devid.
+    BTRFS_IOC_RM_DEV_V2 = request_code_write!(M, 58, size_of::<btrfs_ioctl_vol_args_v2>());
+    /// `_IOWR(0x94, 59, struct btrfs_ioctl_logical_ino_args)`: LOGICAL_INO with flags (e.g.
+    /// `BTRFS_LOGICAL_INO_ARGS_IGNORE_OFFSET`) and buffers up to 16 MiB.
+    BTRFS_IOC_LOGICAL_INO_V2 = request_code_readwrite!(M, 59, size_of::<btrfs_ioctl_logical_ino_args>());
     /// `_IOR(0x94, 60, struct btrfs_ioctl_get_subvol_info_args)`: info of the fd's subvolume.
     BTRFS_IOC_GET_SUBVOL_INFO = request_code_read!(M, 60, size_of::<btrfs_ioctl_get_subvol_info_args>());
     /// `_IOWR(0x94, 61, struct btrfs_ioctl_get_subvol_rootref_args)`: child subvolume refs.
@@ -97,4 +118,8 @@ requests! {
     BTRFS_IOC_INO_LOOKUP_USER = request_code_readwrite!(M, 62, size_of::<btrfs_ioctl_ino_lookup_user_args>());
     /// `_IOW(0x94, 63, struct btrfs_ioctl_vol_args_v2)`: delete a subvolume by name or id.
     BTRFS_IOC_SNAP_DESTROY_V2 = request_code_write!(M, 63, size_of::<btrfs_ioctl_vol_args_v2>());
+    /// `_IOWR('X', 121, struct fstrim_range)` (linux/fs.h): discard unused space.
+    FITRIM = request_code_readwrite!(b'X', 121, size_of::<fstrim_range>());
+    /// `_IOWR('f', 11, struct fiemap)` (linux/fs.h): map a file's extents.
+    FS_IOC_FIEMAP = request_code_readwrite!(b'f', 11, size_of::<fiemap>());
 }

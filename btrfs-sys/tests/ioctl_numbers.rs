@@ -9,7 +9,7 @@ fn request_numbers_match_the_c_header() {
     let dir = std::env::temp_dir().join(format!("btrfs-sys-ioctl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut c = String::from(
-        "#include <stdio.h>\n#include <linux/fs.h>\n#include <linux/btrfs.h>\nint main(void) {\n",
+        "#include <stdio.h>\n#include <linux/fs.h>\n#include <linux/fiemap.h>\n#include <linux/btrfs.h>\nint main(void) {\n",
     );
     for (name, _) in btrfs_sys::ioctl::ALL {
         c.push_str(&format!(

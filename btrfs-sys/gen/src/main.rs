@@ -45,6 +45,18 @@ const TYPES: &[&str] = &[
     "btrfs_ioctl_feature_flags",
     "btrfs_err_code",
     "btrfs_csum_type",
+    "btrfs_ioctl_scrub_args",
+    "btrfs_scrub_progress",
+    "btrfs_ioctl_get_dev_stats",
+    "btrfs_dev_stat_values",
+    "btrfs_ioctl_defrag_range_args",
+    "btrfs_data_container",
+    "btrfs_ioctl_ino_path_args",
+    "btrfs_ioctl_logical_ino_args",
+    // linux/fs.h and linux/fiemap.h: the generic filesystem ioctls btrfs-kit uses on btrfs
+    "fstrim_range",
+    "fiemap",
+    "fiemap_extent",
     // linux/btrfs_tree.h: on-disk items
     "btrfs_disk_key",
     "btrfs_key",
@@ -69,8 +81,8 @@ const TYPES: &[&str] = &[
     "btrfs_dev_stats_item",
 ];
 
-/// Constants and flags: every `BTRFS_*` macro of the two headers.
-const VARS: &[&str] = &["BTRFS_.*"];
+/// Constants and flags: every `BTRFS_*` macro of the two headers, and FIEMAP's flags.
+const VARS: &[&str] = &["BTRFS_.*", "FIEMAP_.*"];
 
 /// The loop structs the test fixture passes to the kernel.
 const LOOP_TYPES: &[&str] = &["loop_info64", "loop_config"];
@@ -127,7 +139,7 @@ fn btrfs(out: &std::path::Path) {
     let mut builder = bindgen::Builder::default()
         .header_contents(
             "wrapper.h",
-            "#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n",
+            "#include <linux/btrfs.h>\n#include <linux/btrfs_tree.h>\n#include <linux/fs.h>\n#include <linux/fiemap.h>\n",
         )
         .allowlist_recursively(false)
         .use_core()
