@@ -11,6 +11,7 @@
 
 use btrfs_kit::{BlockGroupKind, Error, Filesystem, SpaceInfo, Usage};
 use clap::Parser;
+use dockroot::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,14 +44,13 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(code) => ExitCode::from(code),
+    dockroot::cli::run(|| match run(&Args::parse()) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_ERROR)
+            errln!("error: {e}");
+            EXIT_ERROR
         }
-    }
+    })
 }
 
 /// Used ÷ total of allocated chunks of the kinds `pick` selects (the fallback without root).
@@ -98,12 +98,12 @@ fn run(args: &Args) -> Result<u8, Error> {
             "warn_percent": args.warn,
             "over_threshold": over,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
         );
     } else {
-        println!(
+        outln!(
             "{} (label {:?}, fsid {}, {} checksums)",
             args.path.display(),
             info.label,
@@ -111,21 +111,24 @@ fn run(args: &Args) -> Result<u8, Error> {
             info.checksum
         );
         for s in &space {
-            println!(
+            outln!(
                 "{}, {}: total={}, used={}",
-                s.kind, s.profile, s.total, s.used
+                s.kind,
+                s.profile,
+                s.total,
+                s.used
             );
         }
         match &usage {
             Some(u) => print_usage(u),
-            None => println!("(per-device usage needs root: CAP_SYS_ADMIN)"),
+            None => outln!("(per-device usage needs root: CAP_SYS_ADMIN)"),
         }
-        println!(
+        outln!(
             "data used: {data_pct:.1}%, metadata used: {meta_pct:.1}% (warn at {:.0}%)",
             args.warn
         );
         if over {
-            eprintln!(
+            errln!(
                 "warning: {} is above {:.0}% full: free space or run the balance example",
                 args.path.display(),
                 args.warn
@@ -136,35 +139,35 @@ fn run(args: &Args) -> Result<u8, Error> {
 }
 
 fn print_usage(u: &Usage) {
-    println!("Overall:");
-    println!("    Device size:        {:>12}", u.device_size.to_string());
-    println!(
+    outln!("Overall:");
+    outln!("    Device size:        {:>12}", u.device_size.to_string());
+    outln!(
         "    Device allocated:   {:>12}",
         u.device_allocated.to_string()
     );
-    println!(
+    outln!(
         "    Device unallocated: {:>12}",
         u.device_unallocated.to_string()
     );
-    println!(
+    outln!(
         "    Device missing:     {:>12}",
         u.device_missing.to_string()
     );
-    println!("    Used:               {:>12}", u.used.to_string());
-    println!(
+    outln!("    Used:               {:>12}", u.used.to_string());
+    outln!(
         "    Free (estimated):   {:>12}  (min: {})",
         u.free_estimated.to_string(),
         u.free_min
     );
-    println!("    Data ratio:         {:>12.2}", u.data_ratio);
-    println!("    Metadata ratio:     {:>12.2}", u.metadata_ratio);
-    println!(
+    outln!("    Data ratio:         {:>12.2}", u.data_ratio);
+    outln!("    Metadata ratio:     {:>12.2}", u.metadata_ratio);
+    outln!(
         "    Global reserve:     {:>12}  (used: {})",
         u.global_reserve.to_string(),
         u.global_reserve_used
     );
     for d in &u.devices {
-        println!(
+        outln!(
             "Device {} {}: size {}, unallocated {}",
             d.devid,
             d.path.display(),
@@ -172,7 +175,7 @@ fn print_usage(u: &Usage) {
             d.unallocated
         );
         for a in &d.allocated {
-            println!("    {},{}: {}", a.kind, a.profile, a.bytes);
+            outln!("    {},{}: {}", a.kind, a.profile, a.bytes);
         }
     }
 }

@@ -10,12 +10,14 @@
 mod bad_input;
 mod balance_background;
 mod balance_filters;
+mod closed_pipes;
 mod examples;
 mod fill;
 mod kmsg;
 mod loop_device;
 mod mkfs;
 mod quota;
+mod signals;
 mod space;
 mod subvolume;
 mod subvolume_example;
@@ -85,6 +87,8 @@ fn main() {
         subvolume_example::trials(),
         mkfs::trials(),
         loop_device::trials(),
+        closed_pipes::trials(),
+        signals::trials(),
     ]
     .into_iter()
     .flatten()
