@@ -9,7 +9,7 @@
 //! above `--warn` (default 80 %). Without root only space info is available (the per-device
 //! figures need CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
 
-use btrfs_kit::{BlockGroupKind, Error, Filesystem, SpaceInfo, Usage};
+use btrfs_kit::{Error, Filesystem, Usage};
 use clap::Parser;
 use dockroot::{errln, outln};
 use std::path::PathBuf;
@@ -53,39 +53,15 @@ fn main() -> ExitCode {
     })
 }
 
-/// Used ÷ total of allocated chunks of the kinds `pick` selects (the fallback without root).
-fn allocated_ratio(space: &[SpaceInfo], pick: fn(BlockGroupKind) -> bool) -> f64 {
-    let (used, total) = space
-        .iter()
-        .filter(|s| pick(s.kind))
-        .fold((0u64, 0u64), |(u, t), s| {
-            (u + s.used.bytes(), t + s.total.bytes())
-        });
-    if total == 0 {
-        0.0
-    } else {
-        used as f64 / total as f64
-    }
-}
-
 fn run(args: &Args) -> Result<u8, Error> {
     let fs = Filesystem::open(&args.path)?;
     let info = fs.info()?;
-    let space = fs.space_info()?;
-    let usage = match fs.usage() {
-        Ok(u) => Some(u),
-        Err(Error::PermissionDenied { .. }) => None,
-        Err(e) => return Err(e),
-    };
-    let (data_pct, meta_pct) = match &usage {
-        Some(u) => (u.data_used_ratio() * 100.0, u.metadata_used_ratio() * 100.0),
-        None => (
-            allocated_ratio(&space, BlockGroupKind::holds_data) * 100.0,
-            allocated_ratio(&space, |k| {
-                matches!(k, BlockGroupKind::Metadata | BlockGroupKind::Mixed)
-            }) * 100.0,
-        ),
-    };
+    let fill = fs.fill()?;
+    let (space, usage) = (&fill.space, &fill.usage);
+    let (data_pct, meta_pct) = (
+        fill.data_used_ratio * 100.0,
+        fill.metadata_used_ratio * 100.0,
+    );
     let over = data_pct >= args.warn || meta_pct >= args.warn;
     if args.json {
         let report = serde_json::json!({
@@ -110,7 +86,7 @@ fn run(args: &Args) -> Result<u8, Error> {
             info.fsid,
             info.checksum
         );
-        for s in &space {
+        for s in space {
             outln!(
                 "{}, {}: total={}, used={}",
                 s.kind,
@@ -119,7 +95,7 @@ fn run(args: &Args) -> Result<u8, Error> {
                 s.used
             );
         }
-        match &usage {
+        match usage {
             Some(u) => print_usage(u),
             None => outln!("(per-device usage needs root: CAP_SYS_ADMIN)"),
         }
