@@ -81,6 +81,10 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// One 512-byte sector: lvm2 counts sizes in sectors and refuses byte sizes that are not a
+/// whole number of them.
+pub const SECTOR: u64 = 512;
+
 /// Why a size string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid size {input:?}: {reason}; use a number with an optional lvm2 unit, e.g. 10g, 512m, 4096 or 1.5t")]
