@@ -1,6 +1,8 @@
 //! The LVM suite through the lvm2 CLI backend, on real loop devices, plus CLI-only checks.
 //! Needs root (or CI=true); otherwise every test is reported as ignored with the reason.
 
+#[path = "lvm_cli/lvm2_habits.rs"]
+mod lvm2_habits;
 mod lvm_common;
 
 use libtest_mimic::Failed;
@@ -151,6 +153,9 @@ fn locked_vg_is_busy() -> Result<(), Failed> {
 }
 
 fn main() {
+    if let Some(code) = lvm2_habits::child_probe() {
+        std::process::exit(code);
+    }
     let mut trials = suite::trials("cli", cli_factory());
     trials.push(root_trial("cli::version_is_detected", version_is_detected));
     trials.push(root_trial(
@@ -159,6 +164,22 @@ fn main() {
     ));
     trials.push(root_trial("cli::example_lvm", example_cli));
     trials.push(root_trial("cli::locked_vg_is_busy", locked_vg_is_busy));
+    trials.push(root_trial(
+        "cli::sizes_follow_lvm2_units",
+        lvm2_habits::sizes_follow_lvm2_units,
+    ));
+    trials.push(root_trial(
+        "cli::extend_that_cannot_grow_fails",
+        lvm2_habits::extend_that_cannot_grow_fails,
+    ));
+    trials.push(root_trial(
+        "cli::example_accepts_lvm2_lv_paths",
+        lvm2_habits::example_accepts_lvm2_lv_paths,
+    ));
+    trials.push(root_trial(
+        "cli::unprivileged_create_is_permission_denied",
+        lvm2_habits::unprivileged_create_is_permission_denied,
+    ));
     let plain = vec![libtest_mimic::Trial::test(
         "cli::names_checked_before_spawning",
         names_checked_before_spawning,

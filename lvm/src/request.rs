@@ -1,7 +1,7 @@
 //! What callers ask for: the sizes of new and resized LVs, and the devices LVM may see.
 
 use crate::error::{Error, Result};
-use crate::size::{Bytes, SizeParseError};
+use crate::size::{parse_signed, Bytes, Sign, SizeParseError};
 use std::path::PathBuf;
 
 /// How big a new LV should be.
@@ -82,15 +82,22 @@ pub enum NewSize {
 impl std::str::FromStr for NewSize {
     type Err = SizeParseError;
 
-    /// `10g` → `To`, `+1g` → `Add`, `-1g` → `Subtract`.
+    /// `10g` → `To`, `+1g` → `Add`, `-1g` → `Subtract`, in lvm2's units (see
+    /// [`Bytes::parse_lvm2`]: no unit means MiB). A zero size or change is refused, as lvm2
+    /// refuses `-L 0` and `-L +0`.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        if let Some(rest) = s.strip_prefix('+') {
-            Ok(NewSize::Add(rest.parse()?))
-        } else if let Some(rest) = s.strip_prefix('-') {
-            Ok(NewSize::Subtract(rest.parse()?))
-        } else {
-            Ok(NewSize::To(s.parse()?))
+        let (sign, size) = parse_signed(s)?;
+        if size.get() == 0 {
+            return Err(SizeParseError {
+                input: s.to_owned(),
+                reason: "a size or size change may not be zero".into(),
+            });
         }
+        Ok(match sign {
+            Sign::Absolute => NewSize::To(size),
+            Sign::Plus => NewSize::Add(size),
+            Sign::Minus => NewSize::Subtract(size),
+        })
     }
 }
 
@@ -334,6 +341,17 @@ mod tests {
             "-1m".parse::<NewSize>().unwrap(),
             NewSize::Subtract(Bytes::mib(1))
         );
+        assert_eq!(
+            "+4".parse::<NewSize>().unwrap(),
+            NewSize::Add(Bytes::mib(4))
+        );
+        assert_eq!(
+            "+1e".parse::<NewSize>().unwrap(),
+            NewSize::Add(Bytes(1 << 60))
+        );
+        for bad in ["+0", "0", "-0", "+1b", "++1m", "+", "1x"] {
+            assert!(bad.parse::<NewSize>().is_err(), "{bad}");
+        }
         let c = Confinement::new(["/dev/loop3", "/dev/loop10"]).unwrap();
         assert_eq!(
             c.global_filter(),
