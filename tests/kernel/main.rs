@@ -15,6 +15,7 @@ mod fill;
 mod kmsg;
 mod loop_device;
 mod mkfs;
+mod mkfs_example;
 mod quota;
 mod space;
 mod subvolume;
@@ -84,6 +85,7 @@ fn main() {
         subvolume_list::trials(),
         subvolume_example::trials(),
         mkfs::trials(),
+        mkfs_example::trials(),
         loop_device::trials(),
     ]
     .into_iter()
