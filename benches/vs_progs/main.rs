@@ -13,6 +13,7 @@
 //! range and the ratio pair by pair. Relocating scenarios fail unless both sides relocate the
 //! same chunks and end with the same chunk counts per kind and profile. Loop devices and mounts
 //! are released on drop, also on errors and Ctrl-C.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[path = "../common/counting_alloc.rs"]
 mod counting_alloc;

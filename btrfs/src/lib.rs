@@ -28,6 +28,10 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+// Unsafe code lives only in the ioctl layer (`ioctl.rs`, `ioctl/*.rs`), which allows it; every
+// `unsafe` block there carries a `// SAFETY:` comment.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod balance;
 mod chunk;

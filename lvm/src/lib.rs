@@ -18,6 +18,8 @@
 //! ```
 
 #![deny(missing_docs)]
+// No unsafe code at all: lvm-kit drives lvm2 through its CLI and D-Bus service.
+#![forbid(unsafe_code)]
 
 pub mod attr;
 mod backend;

@@ -2,20 +2,17 @@
 //! unprivileged caller is told.
 
 use crate::examples::{example, run};
-use crate::root_test;
-use crate::util::{check, MIB, NOBODY};
-use libtest_mimic::{Failed, Trial};
+use crate::util::{MIB, NOBODY};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        Trial::test("mkfs_example::sizes_take_units", sizes_take_units),
-        root_test(
-            "mkfs_example::unprivileged_is_told_permission_denied",
-            unprivileged_is_told_permission_denied,
-        ),
+    testkit::trials![
+        root: unprivileged_is_told_permission_denied;
+        plain: sizes_take_units;
     ]
 }
 
@@ -26,36 +23,36 @@ fn sizes_take_units() -> Result<(), Failed> {
     let path = image.to_str().ok_or("path")?;
     let out = run("mkfs", &["--size", "300M", "--nodesize", "16k", path])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    check(
+    ensure!(
         out.status.success(),
-        format!(
+        
             "mkfs --size 300M: {:?}: {}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
-        ),
-    )?;
-    check(
+        
+    );
+    ensure!(
         std::fs::metadata(&image)?.len() == 300 * MIB
             && stdout.contains(&format!("size        {} bytes", 300 * MIB))
             && stdout.contains("nodesize 16384"),
-        format!("--size 300M --nodesize 16k made: {stdout}"),
-    )?;
+        "--size 300M --nodesize 16k made: {stdout}"
+    );
     // A bare number is bytes, as for mkfs.btrfs -b: 300 bytes is too small, not a parse error.
     let out = run("mkfs", &["--size", "300", "--force", path])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
+    ensure!(
         out.status.code() == Some(1) && stderr.contains("300 bytes is too small"),
-        format!("--size 300: {:?}: {stderr}", out.status),
-    )?;
+        "--size 300: {:?}: {stderr}", out.status
+    );
     let out = run("mkfs", &["--size", "300x", path])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
+    ensure!(
         out.status.code() == Some(2) && stderr.contains("300M"),
-        format!(
+        
             "--size 300x should name the units: {:?}: {stderr}",
             out.status
-        ),
-    )?;
+        
+    );
     Ok(())
 }
 
@@ -79,14 +76,14 @@ fn unprivileged_is_told_permission_denied() -> Result<(), Failed> {
             .gid(NOBODY)
             .output()?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        check(
+        ensure!(
             out.status.code() == Some(1)
                 && stderr.contains("permission denied")
                 && stderr.contains("read and write access")
                 && !stderr.contains("CAP_SYS_ADMIN"),
-            format!("mkfs {args:?} as uid 65534: {:?}: {stderr}", out.status),
-        )?;
+            "mkfs {args:?} as uid 65534: {:?}: {stderr}", out.status
+        );
     }
-    check(!new_file.exists(), "an unprivileged mkfs created a file")?;
+    ensure!(!new_file.exists(), "an unprivileged mkfs created a file");
     Ok(())
 }

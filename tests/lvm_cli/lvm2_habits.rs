@@ -2,12 +2,12 @@
 //! each checked against lvm2 itself on the same VG: sizes in lvm2's units, LV device paths,
 //! extends that cannot grow, and an unprivileged caller.
 
-use crate::ensure;
 use crate::lvm_common::example::{self, ok};
-use crate::lvm_common::{ctx, fixture::Sandbox};
-use libtest_mimic::Failed;
+use crate::lvm_common::fixture::Sandbox;
 use lvm_kit::{Bytes, LvCreate, LvmBackend, MIB};
 use std::process::Output;
+use testkit::ensure;
+use testkit::harness::{ctx, Failed};
 
 /// Sizes as operators type them; for each, lvm2's `lvcreate -L` and the example's `create` must
 /// agree: the same size, both refusing on the command line, or both failing with lvm2's message.

@@ -1,13 +1,13 @@
 //! A private lvmdbusd: its own dbus-daemon on a socket in a temporary directory, and an
 //! `LVM_SYSTEM_DIR` whose lvm.conf has a `global_filter` admitting only the given devices.
 
-use super::{ctx, first_existing};
-use libtest_mimic::Failed;
+use super::first_existing;
 use lvm_kit::{Confinement, DbusBackend};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::harness::{ctx, Failed};
 
 /// A running private dbus-daemon plus lvmdbusd; both are killed on Drop.
 pub struct PrivateLvmDbusd {

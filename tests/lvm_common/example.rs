@@ -1,12 +1,11 @@
 //! Runs `examples/lvm.rs` (built by `cargo test` next to the test binaries) end to end.
 
-use super::ctx;
 use super::fixture::Sandbox;
-use crate::ensure;
-use libtest_mimic::Failed;
 use lvm_kit::{Bytes, LvmBackend};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use testkit::ensure;
+use testkit::harness::{ctx, Failed};
 
 /// The `lvm` example binary, built by `cargo test` next to this test binary.
 pub fn binary() -> Result<PathBuf, Failed> {

@@ -1,13 +1,12 @@
 //! Sandboxes: sparse files on fresh loop devices, an lvm2 CLI confined to them, and cleanup on
 //! Drop (also during a panic) of exactly what the test created.
 
-use super::ctx;
-use libtest_mimic::Failed;
 use lvm_kit::{CliBackend, Confinement, LvmBackend};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::fixture::{LoopDevice, SparseFile};
+use testkit::harness::{ctx, Failed};
 
 /// A sparse file on a loop device (the shared fixture's), detached and deleted on Drop.
 pub struct LoopDisk {
