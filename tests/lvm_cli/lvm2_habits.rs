@@ -98,6 +98,22 @@ fn example_create(sb: &Sandbox, args: &[String], vg: &str, size: &str) -> Result
     })
 }
 
+/// A VG of disk 0 with extents of `extent` (lvm2's default when `None`).
+fn new_vg(sb: &Sandbox, tag: &str, extent: Option<Bytes>) -> Result<String, Failed> {
+    let vg = sb.vg_name(tag);
+    ctx("pv", sb.cli.pv_create(sb.disk(0)))?;
+    ctx("vg", sb.cli.vg_create(&vg, &[sb.disk(0)], extent))?;
+    Ok(vg)
+}
+
+/// A VG of 4 MiB extents holding the 8 MiB LV `lv`; returns the VG's name.
+fn vg_with_lv(sb: &Sandbox, tag: &str, lv: &str) -> Result<String, Failed> {
+    let vg = new_vg(sb, tag, Some(Bytes::mib(4)))?;
+    let request = LvCreate::size(Bytes::mib(8)).inactive();
+    ctx("lv", sb.cli.lv_create(&vg, lv, request))?;
+    Ok(vg)
+}
+
 fn cli_args(sb: &Sandbox) -> Vec<String> {
     let devices: Vec<String> = sb.paths().iter().map(|p| p.display().to_string()).collect();
     vec![
@@ -112,9 +128,7 @@ fn cli_args(sb: &Sandbox) -> Vec<String> {
 /// 512-byte extents so that every sector counts. Prints the table.
 pub fn sizes_follow_lvm2_units() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 256 * MIB)?;
-    let vg = sb.vg_name("units");
-    ctx("pv", sb.cli.pv_create(sb.disk(0)))?;
-    ctx("vg", sb.cli.vg_create(&vg, &[sb.disk(0)], Some(Bytes(512))))?;
+    let vg = new_vg(&sb, "units", Some(Bytes(512)))?;
     let args = cli_args(&sb);
     let mut wrong = Vec::new();
     println!("{:<10} | {:<60} | ours", "input", "lvm2 2.03 lvcreate -L");
@@ -149,18 +163,7 @@ pub fn sizes_follow_lvm2_units() -> Result<(), Failed> {
 /// changes nothing, as `lvextend -L +1e` does (lvm2 exits 5).
 pub fn extend_that_cannot_grow_fails() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 64 * MIB)?;
-    let vg = sb.vg_name("huge");
-    ctx("pv", sb.cli.pv_create(sb.disk(0)))?;
-    ctx(
-        "vg",
-        sb.cli.vg_create(&vg, &[sb.disk(0)], Some(Bytes::mib(4))),
-    )?;
-    let full = format!("{vg}/lv");
-    ctx(
-        "lv",
-        sb.cli
-            .lv_create(&vg, "lv", LvCreate::size(Bytes::mib(8)).inactive()),
-    )?;
+    let full = format!("{}/lv", vg_with_lv(&sb, "huge", "lv")?);
     let args = cli_args(&sb);
     for grow in ["+1e", "+16p"] {
         let theirs = sb.lvm_output(&["lvextend", "-y", "-L", grow, &full])?;
@@ -195,19 +198,9 @@ fn dm_name(vg: &str, lv: &str) -> String {
 /// `/dev/mapper/VG-LV` (with dashes doubled), checked against `lvextend` itself.
 pub fn example_accepts_lvm2_lv_paths() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 64 * MIB)?;
-    let vg = sb.vg_name("da-sh");
-    ctx("pv", sb.cli.pv_create(sb.disk(0)))?;
-    ctx(
-        "vg",
-        sb.cli.vg_create(&vg, &[sb.disk(0)], Some(Bytes::mib(4))),
-    )?;
     let lv = "my-lv";
+    let vg = vg_with_lv(&sb, "da-sh", lv)?;
     let full = format!("{vg}/{lv}");
-    ctx(
-        "lv",
-        sb.cli
-            .lv_create(&vg, lv, LvCreate::size(Bytes::mib(8)).inactive()),
-    )?;
     let mapper = format!("/dev/mapper/{}", dm_name(&vg, lv));
     // lvm2 itself takes the device-mapper form (no device-mapper needed to name it).
     sb.lvm_text(&["lvextend", "-y", "-L", "+4m", &mapper])?;
@@ -267,9 +260,7 @@ pub fn child_probe() -> Option<i32> {
 pub fn unprivileged_create_is_permission_denied() -> Result<(), Failed> {
     use std::os::unix::process::CommandExt;
     let sb = Sandbox::new(1, 64 * MIB)?;
-    let vg = sb.vg_name("nobody");
-    ctx("pv", sb.cli.pv_create(sb.disk(0)))?;
-    ctx("vg", sb.cli.vg_create(&vg, &[sb.disk(0)], None))?;
+    let vg = new_vg(&sb, "nobody", None)?;
     let mut args = cli_args(&sb);
     args.extend(["create", "--inactive", vg.as_str(), "np", "4m"].map(String::from));
     let out = ctx(
