@@ -75,7 +75,7 @@ pub enum NewSize {
     To(Bytes),
     /// The current size plus this much.
     Add(Bytes),
-    /// The current size minus this much (only for [`LvmBackend::lv_resize`]).
+    /// The current size minus this much (only for [`LvmBackend::lv_resize`](crate::LvmBackend::lv_resize)).
     Subtract(Bytes),
 }
 

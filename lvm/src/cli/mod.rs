@@ -174,7 +174,7 @@ impl CliBackend {
     }
 
     /// Overrides device-mapper detection. Without it, activation is refused with
-    /// [`Error::DeviceMapperUnavailable`] and lvm2 runs with `global/activation=0`.
+    /// [`Error::DeviceMapperUnavailable`](crate::Error::DeviceMapperUnavailable) and lvm2 runs with `global/activation=0`.
     pub fn with_device_mapper(mut self, available: bool) -> Self {
         self.settings.device_mapper = available;
         self
@@ -188,7 +188,7 @@ impl CliBackend {
     }
 
     /// Whether a command waits for a VG lock held by another LVM command (lvm2's default, `true`)
-    /// or fails at once with [`Error::Busy`] (`false`).
+    /// or fails at once with [`Error::Busy`](crate::Error::Busy) (`false`).
     pub fn with_lock_wait(mut self, wait: bool) -> Self {
         self.settings.wait_for_locks = wait;
         self

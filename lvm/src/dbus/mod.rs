@@ -1,4 +1,4 @@
-//! The lvmdbusd backend: the same [`LvmBackend`] API over D-Bus (feature `dbus`).
+//! The lvmdbusd backend: the same [`LvmBackend`](crate::LvmBackend) API over D-Bus (feature `dbus`).
 //!
 //! Uses lvmdbusd's Manager/Vg/Lv/Job object model: every change is called with a `tmo`; if the
 //! daemon hands back a Job, it is waited for, its result read, and the Job removed. The daemon
