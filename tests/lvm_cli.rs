@@ -1,8 +1,14 @@
 //! The LVM suite through the lvm2 CLI backend, on real loop devices, plus CLI-only checks.
 //! Needs root (or CI=true); otherwise every test is reported as ignored with the reason.
 
+#[path = "lvm_cli/lvm2_habits.rs"]
+mod lvm2_habits;
 mod lvm_common;
 
+use lvm2_habits::{
+    example_accepts_lvm2_lv_paths, extend_that_cannot_grow_fails, sizes_follow_lvm2_units,
+    unprivileged_create_is_permission_denied,
+};
 use lvm_common::fixture::Sandbox;
 use lvm_common::suite::{self, Factory};
 use lvm_kit::{Bytes, CliBackend, Confinement, Error, LvCreate, LvmBackend, MIB};
@@ -152,6 +158,9 @@ fn locked_vg_is_busy() -> Result<(), Failed> {
 }
 
 fn main() {
+    if let Some(code) = lvm2_habits::child_probe() {
+        std::process::exit(code);
+    }
     let mut trials = suite::trials("cli", cli_factory());
     trials.extend(testkit::trials![
         prefix "cli";
@@ -159,7 +168,11 @@ fn main() {
             version_is_detected,
             activation_without_device_mapper,
             example_lvm,
-            locked_vg_is_busy;
+            locked_vg_is_busy,
+            sizes_follow_lvm2_units,
+            extend_that_cannot_grow_fails,
+            example_accepts_lvm2_lv_paths,
+            unprivileged_create_is_permission_denied;
         plain: names_checked_before_spawning;
     ]);
     harness::run(trials)

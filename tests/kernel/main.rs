@@ -34,6 +34,7 @@ test_modules![
     subvolume_list,
     subvolume_example,
     mkfs,
+    mkfs_example,
     loop_device,
 ];
 

@@ -68,7 +68,7 @@ impl PrivateLvmDbusd {
         let etc = dir.path().join("etc");
         ctx("mkdir etc", std::fs::create_dir(&etc))?;
         let confinement = ctx("confine", Confinement::new(devices.iter().cloned()))?;
-        let activation = if lvm_kit::cli::device_mapper_loaded() {
+        let activation = if lvm_kit::device_mapper_loaded() {
             ""
         } else {
             "global { activation = 0 }\n"

@@ -25,7 +25,8 @@ pub fn binary() -> Result<PathBuf, Failed> {
     Ok(path)
 }
 
-fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
+/// Runs the example with `backend_args` then `args`; returns what it did, whatever its status.
+pub fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
     ctx(
         "run examples/lvm",
         Command::new(binary()?)
@@ -36,7 +37,8 @@ fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
     )
 }
 
-fn ok(out: &Output, what: &str) -> Result<String, Failed> {
+/// The example's stdout, or a failure naming `what` with its stderr.
+pub fn ok(out: &Output, what: &str) -> Result<String, Failed> {
     ensure!(
         out.status.success(),
         "{what} failed ({}): {}",

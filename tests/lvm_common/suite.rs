@@ -21,7 +21,7 @@ const DISK: u64 = 256 * MIB;
 /// The suite's trials for one backend, named `PREFIX::case`.
 pub fn trials(prefix: &str, factory: Factory) -> Vec<Trial> {
     // (name and function, disks)
-    let cases: [((&str, Case), usize); 10] = [
+    let cases: [((&str, Case), usize); 11] = [
         (named!(lifecycle), 2),
         (named!(sizes_round_up_to_extents), 1),
         (named!(same_size_resize_is_a_no_op), 1),
@@ -32,6 +32,7 @@ pub fn trials(prefix: &str, factory: Factory) -> Vec<Trial> {
         (named!(concurrent_lvcreate), 1),
         (named!(confinement_hides_other_devices), 2),
         (named!(missing_pv), 2),
+        (named!(extend_beyond_lvm2s_extent_count), 1),
     ];
     cases
         .into_iter()
@@ -538,6 +539,32 @@ fn missing_pv(sb: &Sandbox, lvm: &dyn LvmBackend, factory: &Factory) -> Result<(
     ensure!(
         after.seqno == seqno && after.missing_pv_count == 0,
         "VG changed: {after:?}"
+    );
+    Ok(())
+}
+
+/// lvm2 counts extents in 32 bits and truncates larger absolute sizes (an extend by 1 EiB in
+/// 4 MiB extents "matches existing size"): such an extend is refused, the LV unchanged.
+fn extend_beyond_lvm2s_extent_count(
+    sb: &Sandbox,
+    lvm: &dyn LvmBackend,
+    _: &Factory,
+) -> Result<(), Failed> {
+    let vg = new_vg(sb, lvm, "count")?;
+    ctx(
+        "lv",
+        lvm.lv_create(&vg, "lv", LvCreate::size(Bytes::mib(8)).inactive()),
+    )?;
+    for huge in [Bytes(1 << 60), Bytes(1 << 54)] {
+        let r = lvm.lv_extend(&vg, "lv", NewSize::Add(huge));
+        ensure!(
+            matches!(r, Err(Error::InvalidRequest { .. })),
+            "extend by {huge}: {r:?}"
+        );
+    }
+    ensure!(
+        sb.lvm_bytes("lvs", "lv_size", &format!("{vg}/lv"))? == 8 * MIB,
+        "a refused extend changed the LV"
     );
     Ok(())
 }
