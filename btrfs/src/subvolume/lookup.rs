@@ -34,10 +34,11 @@ pub(crate) fn backref(fs: &Filesystem, id: u64) -> Result<Option<(u64, RootRef)>
     let Some((parent, data)) = first_item(fs, id, sys::BTRFS_ROOT_BACKREF_KEY)? else {
         return Ok(None);
     };
-    let r = RootRef::decode(&data).ok_or_else(|| Error::Decode {
-        op: "read root backref",
-        path: fs.path().into(),
-        detail: format!("truncated ROOT_BACKREF of subvolume {id}"),
+    let r = RootRef::decode(&data).map_err(|e| {
+        fs.decode_err(
+            "read root backref",
+            format!("ROOT_BACKREF of subvolume {id}: {e}"),
+        )
     })?;
     Ok(Some((parent, r)))
 }
@@ -85,7 +86,13 @@ pub(crate) fn info_by_id(fs: &Filesystem, id: u64) -> Result<SubvolumeInfo> {
     if parent.is_none() && id != TOP_LEVEL_ID {
         return Err(not_found());
     }
-    let mut info = from_root_item(id, parent.as_ref().map(|(p, r)| (*p, r)), &item);
+    let mut info =
+        from_root_item(id, parent.as_ref().map(|(p, r)| (*p, r)), &item).map_err(|e| {
+            fs.decode_err(
+                "subvolume info",
+                format!("ROOT_ITEM of subvolume {id}: {e}"),
+            )
+        })?;
     info.path = Some(top_path(fs, id)?);
     Ok(info)
 }

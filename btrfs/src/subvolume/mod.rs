@@ -22,7 +22,6 @@
 
 mod clean;
 mod create;
-mod cursor;
 mod delete;
 mod info;
 mod iter;

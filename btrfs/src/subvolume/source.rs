@@ -213,7 +213,10 @@ impl<'a> Frame<'a> {
         let Some(item) = items.root_item else {
             return Ok(self.unreachable(child, Some(shown), Some(Errno::ENOENT)));
         };
-        let mut info = from_root_item(child, Some((self.id, &r)), &item);
+        let mut info = from_root_item(child, Some((self.id, &r)), &item).map_err(|e| {
+            ctx.fs
+                .decode_err(OP, format!("ROOT_ITEM of subvolume {child}: {e}"))
+        })?;
         info.path = ctx.top_path(&rel);
         let kind = items.children.map_or(Kind::Leaf, Kind::Privileged);
         let frame = self.child_frame(child, rel, kind);
