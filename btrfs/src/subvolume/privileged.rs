@@ -1,5 +1,6 @@
-//! The privileged source of one subvolume's children: its ROOT_REF items, and a *window*
-//! search that describes several children (ROOT_ITEM, and their own ROOT_REFs) per ioctl.
+//! The privileged source of one subvolume's children (CAP_SYS_ADMIN): its ROOT_REF items in
+//! the root tree, and a *window* search that describes several children (ROOT_ITEM, and their
+//! own ROOT_REFs) per ioctl.
 
 use super::info::RootRef;
 use super::lookup::{self, ROOT_TREE};
@@ -24,7 +25,7 @@ const ROOT_ITEM: u8 = sys::BTRFS_ROOT_ITEM_KEY as u8;
 const ROOT_REF: u8 = sys::BTRFS_ROOT_REF_KEY as u8;
 
 /// The privileged source of one subvolume's children.
-pub(crate) struct PrivRefs<'a> {
+pub(crate) struct PrivilegedRefs<'a> {
     /// Child refs known ahead, in id order.
     pending: VecDeque<(u64, RootRef)>,
     /// Where more child refs come from, when `pending` does not hold them all.
@@ -40,11 +41,11 @@ pub(crate) struct ChildItems<'a> {
     /// The child's ROOT_ITEM, unless it vanished meanwhile.
     pub(crate) root_item: Option<Vec<u8>>,
     /// The source of the child's own children; `None` when it has none.
-    pub(crate) children: Option<Box<PrivRefs<'a>>>,
+    pub(crate) children: Option<Box<PrivilegedRefs<'a>>>,
 }
 
 /// The ROOT_REF items of subvolume `id` (its children), from child id `from` on.
-pub(crate) fn refs_cursor(fs: &Filesystem, id: u64, from: u64) -> TreeSearch<'_> {
+fn child_refs(fs: &Filesystem, id: u64, from: u64) -> TreeSearch<'_> {
     let range = SearchRange {
         offsets: (from, u64::MAX),
         ..SearchRange::items(ROOT_TREE, (id, id), ROOT_REF)
@@ -61,12 +62,15 @@ fn decode_ref(fs: &Filesystem, item: &TreeItem) -> Result<RootRef> {
     })
 }
 
-impl<'a> PrivRefs<'a> {
-    pub(crate) fn new(
-        pending: VecDeque<(u64, RootRef)>,
-        refs: Option<TreeSearch<'a>>,
-    ) -> Box<Self> {
-        Box::new(PrivRefs {
+impl<'a> PrivilegedRefs<'a> {
+    /// Every child of subvolume `id`.
+    pub(crate) fn of(fs: &'a Filesystem, id: u64) -> Box<Self> {
+        Self::new(VecDeque::new(), Some(child_refs(fs, id, 0)))
+    }
+
+    /// The children in `pending`, then those `refs` finds.
+    fn new(pending: VecDeque<(u64, RootRef)>, refs: Option<TreeSearch<'a>>) -> Box<Self> {
+        Box::new(PrivilegedRefs {
             pending,
             refs,
             window: None,
@@ -119,7 +123,7 @@ impl<'a> PrivRefs<'a> {
                 (true, ROOT_REF) if more.is_none() => {
                     if grandchildren.len() == LOOKAHEAD {
                         // Too many to hold: the child's frame searches for the rest.
-                        more = Some(refs_cursor(fs, child, item.offset));
+                        more = Some(child_refs(fs, child, item.offset));
                     } else {
                         grandchildren.push_back((item.offset, decode_ref(fs, &item)?));
                     }
@@ -127,7 +131,8 @@ impl<'a> PrivRefs<'a> {
                 _ => {}
             }
         }
-        let children = (!grandchildren.is_empty()).then(|| PrivRefs::new(grandchildren, more));
+        let children =
+            (!grandchildren.is_empty()).then(|| PrivilegedRefs::new(grandchildren, more));
         Ok(ChildItems {
             root_item,
             children,
