@@ -44,7 +44,7 @@ pub enum Error {
         needs: &'static str,
     },
     /// A balance is already running (or paused) on this filesystem.
-    #[error("{op} on {}: a balance is already running or paused; use --status, --pause, --cancel or --resume", path.display())]
+    #[error("{op} on {}: a balance is already running or paused; wait for it to end, or pause, cancel or resume it (Filesystem::balance_status, balance_pause, balance_cancel, balance_resume)", path.display())]
     BalanceAlreadyRunning {
         /// The operation that was attempted.
         op: &'static str,
@@ -71,7 +71,7 @@ pub enum Error {
         running: Option<String>,
     },
     /// The kernel ran out of unallocated space.
-    #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as -dusage=5", path.display())]
+    #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as `usage=5` (ChunkFilters::usage_below(5))", path.display())]
     NoSpace {
         /// The operation that was attempted.
         op: &'static str,
@@ -197,7 +197,7 @@ pub enum Error {
         reason: String,
     },
     /// Quotas are not enabled on this filesystem.
-    #[error("{op} on {}: quotas are not enabled on this filesystem; enable them first (`btrfs quota enable`, or Filesystem::enable_quota)", path.display())]
+    #[error("{op} on {}: quotas are not enabled on this filesystem; enable them first (Filesystem::enable_quota)", path.display())]
     QuotaNotEnabled {
         /// The operation that was attempted.
         op: &'static str,
@@ -223,7 +223,7 @@ pub enum Error {
         detail: String,
     },
     /// The device holds a filesystem or other signature that formatting would destroy.
-    #[error("{op} on {}: found an existing {found} signature; check the device is the right one, then pass force to overwrite it", path.display())]
+    #[error("{op} on {}: found an existing {found} signature; check the device is the right one, then set MkfsOptions::force to overwrite it", path.display())]
     ExistingFilesystem {
         /// The operation that was attempted.
         op: &'static str,
@@ -244,7 +244,6 @@ pub enum Error {
         /// The smallest size that works with these options.
         minimum: u64,
     },
-    /// The kernel returned data this crate could not decode.
     /// The kernel returned data this crate could not decode.
     #[error("{op} on {}: unexpected data from the kernel: {detail}; please report this", path.display())]
     Decode {

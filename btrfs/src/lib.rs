@@ -41,6 +41,7 @@ mod fs;
 mod fstype;
 mod info;
 mod ioctl;
+mod le;
 pub mod mkfs;
 mod profile;
 pub mod quota;
