@@ -50,10 +50,10 @@ fn pause_status_resume_completes() -> Result<(), Failed> {
     match fs.balance(&all_data()) {
         Err(e @ Error::BalanceAlreadyRunning { .. }) => {
             let text = e.to_string();
-            check(
+            ensure!(
                 text.contains("Filesystem::balance_status") && !text.contains("--"),
-                text,
-            )?
+                "{text}"
+            );
         }
         other => return Err(format!("second start while running: {other:?}").into()),
     }
