@@ -9,7 +9,10 @@
 //! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`;
 //! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
 //!   default subvolume, waiting for the cleaner;
-//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage.
+//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage;
+//! * [`defrag`]: defragment files and trees, with a dry run that shows shared extents first;
+//! * [`fiemap`]: a file's extent map (`FS_IOC_FIEMAP`), with shared extents flagged;
+//! * [`Filesystem::trim`]: discard unused space (`FITRIM`).
 //!
 //! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
 //!
@@ -31,7 +34,9 @@
 
 pub mod balance;
 mod chunk;
+pub mod defrag;
 mod error;
+pub mod fiemap;
 pub mod format;
 mod fs;
 mod fstype;
@@ -45,6 +50,7 @@ mod size;
 mod space;
 pub mod subvolume;
 mod tree_search;
+pub mod trim;
 mod usage;
 
 pub use chunk::{BlockGroup, Chunk, Stripe};
