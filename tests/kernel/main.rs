@@ -10,6 +10,7 @@
 mod bad_input;
 mod balance_background;
 mod balance_filters;
+mod defrag;
 mod examples;
 mod fill;
 mod kmsg;
@@ -71,6 +72,9 @@ fn main() {
     if let Some(code) = subvolume_list::child_probe() {
         std::process::exit(code);
     }
+    if let Some(code) = defrag::child_probe() {
+        std::process::exit(code);
+    }
     let args = Arguments::from_args();
     let trials: Vec<Trial> = [
         space::trials(),
@@ -85,6 +89,7 @@ fn main() {
         subvolume_example::trials(),
         mkfs::trials(),
         loop_device::trials(),
+        defrag::trials(),
     ]
     .into_iter()
     .flatten()
