@@ -12,6 +12,7 @@ mod balance_background;
 mod balance_filters;
 mod defrag;
 mod examples;
+mod fiemap;
 mod fill;
 mod kmsg;
 mod loop_device;
@@ -21,6 +22,7 @@ mod space;
 mod subvolume;
 mod subvolume_example;
 mod subvolume_list;
+mod trim;
 mod util;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -90,6 +92,8 @@ fn main() {
         mkfs::trials(),
         loop_device::trials(),
         defrag::trials(),
+        fiemap::trials(),
+        trim::trials(),
     ]
     .into_iter()
     .flatten()
