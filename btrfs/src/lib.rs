@@ -61,7 +61,7 @@ pub use info::{ChecksumType, DeviceInfo, FsInfo};
 pub use nix::errno::Errno;
 pub use profile::{BlockGroupKind, Profile, UnknownProfile};
 pub use resize::ResizeTarget;
-pub use size::ByteSize;
+pub use size::{ByteSize, InvalidSize};
 pub use space::SpaceInfo;
 pub use tree_search::{SearchRange, TreeItem, TreeSearch};
 pub use usage::{compute_usage, Allocation, DeviceUsage, Usage};

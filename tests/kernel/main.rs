@@ -11,6 +11,7 @@ mod bad_input;
 mod balance_background;
 mod balance_filters;
 mod defrag;
+mod defrag_example;
 mod examples;
 mod fiemap;
 mod fill;
@@ -94,6 +95,7 @@ fn main() {
         defrag::trials(),
         fiemap::trials(),
         trim::trials(),
+        defrag_example::trials(),
     ]
     .into_iter()
     .flatten()

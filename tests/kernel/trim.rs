@@ -77,14 +77,14 @@ fn trims_loop() -> Result<(), Failed> {
 }
 
 /// A btrfs filesystem on a loop device over a file on ramfs. Field order is drop order.
-struct RamfsBacked {
+pub struct RamfsBacked {
     btrfs: Mount,
     _device: LoopDevice,
     _ramfs: Mount,
 }
 
 impl RamfsBacked {
-    fn new(size: u64) -> Result<Self, Failed> {
+    pub fn new(size: u64) -> Result<Self, Failed> {
         let ramfs = Mount::new(Path::new("ramfs"), "ramfs", "")?;
         let image = ramfs.path().join("disk.img");
         std::fs::File::create(&image)?.set_len(size)?;
@@ -102,6 +102,11 @@ impl RamfsBacked {
             _device: device,
             _ramfs: ramfs,
         })
+    }
+
+    /// The btrfs mount point.
+    pub fn path(&self) -> &Path {
+        self.btrfs.path()
     }
 }
 
