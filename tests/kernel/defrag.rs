@@ -4,11 +4,11 @@
 //! subvolumes and other mounts unless asked; the kernel's refusals become clear errors.
 
 use crate::root_test;
-use crate::util::{check, run_as_nobody, sha256_of, MIB, NOBODY};
+use crate::util::{check, hash, run_as_nobody, sha256_of, MIB, NOBODY};
 use btrfs_kit::defrag::{self, BoundaryKind, DefragOptions, FileOutcome, WalkOptions};
 use btrfs_kit::fiemap::{FiemapReader, FiemapRequest};
 use btrfs_kit::subvolume::{self, SnapshotOptions};
-use btrfs_kit::{BlockGroupKind, ByteSize, Error, Filesystem};
+use btrfs_kit::{ByteSize, Error, Filesystem};
 use libtest_mimic::{Failed, Trial};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io::Write;
@@ -83,19 +83,10 @@ fn extents(path: &Path) -> Result<Vec<btrfs_kit::fiemap::Extent>, Failed> {
     Ok(FiemapReader::new().extents(file.as_fd(), path, &FiemapRequest::synced())?)
 }
 
-fn hash(path: &Path) -> Result<[u8; 32], Failed> {
-    Ok(sha256_of(std::fs::File::open(path)?)?)
-}
-
 /// Bytes used in data block groups, after a commit.
 fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
     fs.sync()?;
-    Ok(fs
-        .space_info()?
-        .iter()
-        .filter(|s| s.kind == BlockGroupKind::Data)
-        .map(|s| s.used.bytes())
-        .sum())
+    crate::util::data_used(fs)
 }
 
 fn fragmented_file() -> Result<(), Failed> {

@@ -1,7 +1,7 @@
 //! The `defrag` and `trim` examples, end to end on loop filesystems.
 
 use crate::defrag::write_interleaved;
-use crate::examples::run;
+use crate::examples::{json, run};
 use crate::root_test;
 use crate::trim::RamfsBacked;
 use crate::util::{check, MIB};
@@ -18,17 +18,6 @@ pub fn trials() -> Vec<Trial> {
         ),
         root_test("examples::trim_reports_bytes_and_no_discard", trim_example),
     ]
-}
-
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "bad JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into()
-    })
 }
 
 fn expect_code(out: &Output, code: i32, what: &str) -> Result<(), Failed> {

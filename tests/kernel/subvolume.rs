@@ -3,9 +3,9 @@
 //! the cleaner.
 
 use crate::oracle_test;
-use crate::util::{check, progs, sha256_of, write_file, MIB};
+use crate::util::{check, data_used, hash, progs, write_file, MIB};
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
-use btrfs_kit::{BlockGroupKind, Error, Filesystem};
+use btrfs_kit::{Error, Filesystem};
 use libtest_mimic::{Failed, Trial};
 use std::path::Path;
 use testkit::fixture::Scratch;
@@ -37,10 +37,6 @@ pub fn trials() -> Vec<Trial> {
             cleaner_frees_space,
         ),
     ]
-}
-
-fn hash(path: &Path) -> Result<[u8; 32], Failed> {
-    Ok(sha256_of(std::fs::File::open(path)?)?)
 }
 
 /// The ids `btrfs subvolume list` reports.
@@ -331,15 +327,6 @@ fn default_subvolume() -> Result<(), Failed> {
     fs.set_default_subvolume(5)?;
     subvolume::delete(m.join("a"), Recursion::No)?;
     Ok(())
-}
-
-fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
-    Ok(fs
-        .space_info()?
-        .iter()
-        .filter(|s| s.kind == BlockGroupKind::Data)
-        .map(|s| s.used.bytes())
-        .sum())
 }
 
 fn cleaner_frees_space() -> Result<(), Failed> {
