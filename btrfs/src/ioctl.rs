@@ -12,11 +12,17 @@ use nix::errno::Errno;
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+mod defrag;
+mod fiemap;
 mod quota;
 mod subvol;
+mod trim;
 
+pub(crate) use defrag::*;
+pub(crate) use fiemap::*;
 pub(crate) use quota::*;
 pub(crate) use subvol::*;
+pub(crate) use trim::*;
 
 /// The outcome of one ioctl call: the kernel's non-negative return value, or its errno.
 pub(crate) type IoctlResult<T = c_int> = Result<T, Errno>;

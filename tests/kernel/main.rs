@@ -36,6 +36,10 @@ test_modules![
     mkfs,
     mkfs_example,
     loop_device,
+    defrag,
+    fiemap,
+    trim,
+    defrag_example,
 ];
 
 fn main() {
@@ -43,6 +47,9 @@ fn main() {
         std::process::exit(code);
     }
     if let Some(code) = subvolume_list::child_probe() {
+        std::process::exit(code);
+    }
+    if let Some(code) = defrag::child_probe() {
         std::process::exit(code);
     }
     testkit::harness::run(all_trials())

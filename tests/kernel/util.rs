@@ -120,3 +120,18 @@ pub fn run_as_nobody(envs: &[(&str, &std::ffi::OsStr)]) -> std::io::Result<std::
     }
     cmd.uid(NOBODY).gid(NOBODY).output()
 }
+
+/// SHA-256 of the file at `path`.
+pub fn hash(path: &Path) -> Result<[u8; 32], Failed> {
+    Ok(sha256_of(std::fs::File::open(path)?)?)
+}
+
+/// Bytes used in data block groups, as SPACE_INFO reports them.
+pub fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
+    Ok(fs
+        .space_info()?
+        .iter()
+        .filter(|s| s.kind == BlockGroupKind::Data)
+        .map(|s| s.used.bytes())
+        .sum())
+}
