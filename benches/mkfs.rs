@@ -7,6 +7,7 @@
 //!
 //! Runs alternate A, B, A, B on the same target; each run formats from scratch (force). Prints
 //! the median and min–max of each side and the ratio mkfs.btrfs ÷ native pair by pair.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 use std::path::Path;

@@ -10,6 +10,7 @@
 //!
 //! Every listing includes each subvolume's info (uuid, times, flags...): libbtrfsutil runs
 //! `btrfs_util_subvolume_iterator_next_info`, btrfs-progs `list -a -u -q -p`.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use btrfs_kit::subvolume::{self, Entry, Mode};
 use btrfs_kit::Filesystem;

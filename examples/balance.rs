@@ -164,10 +164,25 @@ impl From<btrfs_kit::Error> for Failure {
             EXIT_ERROR
         };
         Failure {
-            message: e.to_string(),
+            message: with_flags(&e),
             code,
         }
     }
+}
+
+/// The library's message, which names library calls, followed by this tool's flags for them.
+fn with_flags(e: &btrfs_kit::Error) -> String {
+    use btrfs_kit::Error;
+    let flags = match e {
+        Error::BalanceAlreadyRunning { .. } => {
+            "with this tool: --status, --pause, --cancel or --resume"
+        }
+        Error::InvalidArguments { .. } | Error::KernelRejected { .. } => {
+            "with this tool, Balance::force is -f and Balance::full is --full"
+        }
+        _ => return e.to_string(),
+    };
+    format!("{e} ({flags})")
 }
 
 fn usage_error(message: String) -> Failure {
@@ -326,7 +341,9 @@ fn filtered_request(args: &Args) -> Result<Option<Balance>, Failure> {
         request
     };
     let request = request.force(args.force);
-    request.validate().map_err(|e| usage_error(e.to_string()))?;
+    request
+        .validate()
+        .map_err(|e| usage_error(with_flags(&e)))?;
     Ok(Some(request))
 }
 

@@ -3,16 +3,17 @@
 //! ```text
 //! lvm [--backend cli|dbus] [--devices DEV,...] report [--json]
 //! lvm ... create VG NAME SIZE [--inactive]
-//! lvm ... extend VG/NAME SIZE|+SIZE
-//! lvm ... remove VG/NAME
+//! lvm ... extend LV SIZE|+SIZE
+//! lvm ... remove LV
 //! lvm ... grow-btrfs MOUNTPOINT SIZE|+SIZE
 //! ```
-//! SIZE takes lvm2's units: `10g`, `512m`, `1.5t`, `2048s` or plain bytes.
+//! SIZE takes lvm2's units, as `lvcreate -L` does: `10g`, `512m`, `1.5t`, `2048s`, `4096b`; a
+//! number without a unit is MiB. LV is `VG/LV`, `/dev/VG/LV` or `/dev/mapper/VG-LV`.
 
 use btrfs_kit::{Filesystem, ResizeTarget};
 use clap::{Parser, Subcommand, ValueEnum};
 use dockroot::{errln, outln};
-use lvm_kit::name::split_full_name;
+use lvm_kit::name::parse_lv_name;
 use lvm_kit::{Bytes, CliBackend, Confinement, DbusBackend, LvCreate, LvmBackend, NewSize, Report};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,7 +57,8 @@ enum Cmd {
         vg: String,
         /// The new LV's name.
         name: String,
-        /// The size, e.g. 10g.
+        /// The size in lvm2's units (`10g`, `512m`, `2048s`, `4096b`; no unit: MiB).
+        #[arg(value_parser = Bytes::parse_lvm2)]
         size: Bytes,
         /// Write metadata only: do not activate (works without device-mapper).
         #[arg(long)]
@@ -64,21 +66,21 @@ enum Cmd {
     },
     /// Grow an LV to SIZE, or by +SIZE.
     Extend {
-        /// VG/NAME.
+        /// The LV: VG/LV, /dev/VG/LV or /dev/mapper/VG-LV.
         lv: String,
-        /// SIZE or +SIZE.
+        /// SIZE or +SIZE, in lvm2's units (no unit: MiB).
         size: NewSize,
     },
     /// Remove an LV.
     Remove {
-        /// VG/NAME.
+        /// The LV: VG/LV, /dev/VG/LV or /dev/mapper/VG-LV.
         lv: String,
     },
     /// Grow the LV under a mounted single-device btrfs, then grow the filesystem online.
     GrowBtrfs {
         /// Where the btrfs is mounted.
         mountpoint: PathBuf,
-        /// SIZE or +SIZE for the LV.
+        /// SIZE or +SIZE for the LV, in lvm2's units (no unit: MiB).
         size: NewSize,
     },
 }
@@ -148,9 +150,9 @@ fn run(args: Args) -> AnyResult<()> {
             );
         }
         Cmd::Extend { lv, size } => {
-            let (vg, name) = split_full_name(&lv)?;
-            let before = lvm.lv(vg, name)?.size;
-            let after = lvm.lv_extend(vg, name, size)?;
+            let (vg, name) = parse_lv_name(&lv)?;
+            let before = lvm.lv(&vg, &name)?.size;
+            let after = lvm.lv_extend(&vg, &name, size)?;
             outln!(
                 "{} size {} ({} bytes), was {} bytes",
                 after.full_name(),
@@ -160,8 +162,8 @@ fn run(args: Args) -> AnyResult<()> {
             );
         }
         Cmd::Remove { lv } => {
-            let (vg, name) = split_full_name(&lv)?;
-            lvm.lv_remove(vg, name)?;
+            let (vg, name) = parse_lv_name(&lv)?;
+            lvm.lv_remove(&vg, &name)?;
             outln!("removed {vg}/{name}");
         }
         Cmd::GrowBtrfs { mountpoint, size } => grow_btrfs(lvm.as_ref(), &mountpoint, size)?,

@@ -1,19 +1,49 @@
 //! Formats a device or file as btrfs with the native formatter (no btrfs-progs needed).
 //!
 //! ```text
-//! mkfs [--label L] [--metadata dup|single] [--nodesize N] [--csum ALG] [--size BYTES]
+//! mkfs [--label L] [--metadata dup|single] [--nodesize N] [--csum ALG] [--size SIZE]
 //!      [--fsid UUID] [--device-uuid UUID] [--time SECS] [--force] DEVICE|FILE
 //! ```
 //!
 //! Prints the fsid and the chunk layout. A FILE that does not exist is created when `--size`
-//! is given.
+//! is given. SIZE and N take mkfs.btrfs's units: bytes, or a number with one of the suffixes
+//! `k m g t p e` (powers of 1024, either case) or `b` (bytes), e.g. `300M`, `16k`.
 
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 use dockroot::{errln, outln};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: mkfs [--label L] [--metadata dup|single] [--nodesize N] \
-[--csum crc32c|xxhash64|sha256|blake2b] [--size BYTES] [--fsid UUID] [--device-uuid UUID] [--time SECS] [--force] DEVICE|FILE";
+[--csum crc32c|xxhash64|sha256|blake2b] [--size SIZE] [--fsid UUID] [--device-uuid UUID] [--time SECS] [--force] DEVICE|FILE";
+
+/// A size as mkfs.btrfs reads `--byte-count` and `--nodesize`: whole bytes, or a whole number
+/// with one suffix `k m g t p e` (powers of 1024, either case) or `b` (bytes), nothing after it.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        "e" => 60,
+        _ => {
+            return Err(format!(
+                "invalid size {text:?}: use bytes or a whole number with k, m, g, t, p or e (powers of 1024), e.g. 300M"
+            ))
+        }
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: it does not start with a whole number"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("invalid size {text:?}: too large"))
+}
 
 fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
     let mut opts = MkfsOptions::default();
@@ -25,10 +55,14 @@ fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
             "--label" | "-L" => opts.label = value()?.clone(),
             "--metadata" | "-m" => opts.metadata = value()?.parse().map_err(|e| format!("{e}"))?,
             "--nodesize" | "-n" => {
-                opts.nodesize = value()?.parse().map_err(|e| format!("--nodesize: {e}"))?
+                let size = parse_size(value()?).map_err(|e| format!("--nodesize: {e}"))?;
+                opts.nodesize =
+                    u32::try_from(size).map_err(|_| format!("--nodesize: {size} is too large"))?;
             }
             "--csum" => opts.checksum = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--size" => opts.size = Some(value()?.parse().map_err(|e| format!("--size: {e}"))?),
+            "--size" | "-b" => {
+                opts.size = Some(parse_size(value()?).map_err(|e| format!("--size: {e}"))?)
+            }
             "--fsid" => opts.fsid = Some(value()?.parse().map_err(|e| format!("--fsid: {e}"))?),
             "--device-uuid" => {
                 opts.device_uuid = Some(

@@ -1,15 +1,22 @@
 //! The LVM suite through the lvm2 CLI backend, on real loop devices, plus CLI-only checks.
 //! Needs root (or CI=true); otherwise every test is reported as ignored with the reason.
 
+#[path = "lvm_cli/lvm2_habits.rs"]
+mod lvm2_habits;
 mod lvm_common;
 
-use libtest_mimic::Failed;
+use lvm2_habits::{
+    example_accepts_lvm2_lv_paths, extend_that_cannot_grow_fails, sizes_follow_lvm2_units,
+    unprivileged_create_is_permission_denied,
+};
+use lvm_common::fixture::Sandbox;
 use lvm_common::suite::{self, Factory};
-use lvm_common::{ctx, fixture::Sandbox, root_trial};
 use lvm_kit::{Bytes, CliBackend, Confinement, Error, LvCreate, LvmBackend, MIB};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use testkit::ensure;
+use testkit::harness::{self, ctx, Failed};
 
 fn cli_factory() -> Factory {
     Arc::new(|devices| {
@@ -81,7 +88,7 @@ fn names_checked_before_spawning() -> Result<(), Failed> {
 }
 
 /// examples/lvm.rs with the CLI backend, confined with --devices.
-fn example_cli() -> Result<(), Failed> {
+fn example_lvm() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 256 * MIB)?;
     let devices: Vec<String> = sb.paths().iter().map(|p| p.display().to_string()).collect();
     let args = vec![
@@ -151,17 +158,22 @@ fn locked_vg_is_busy() -> Result<(), Failed> {
 }
 
 fn main() {
+    if let Some(code) = lvm2_habits::child_probe() {
+        std::process::exit(code);
+    }
     let mut trials = suite::trials("cli", cli_factory());
-    trials.push(root_trial("cli::version_is_detected", version_is_detected));
-    trials.push(root_trial(
-        "cli::activation_without_device_mapper",
-        activation_without_device_mapper,
-    ));
-    trials.push(root_trial("cli::example_lvm", example_cli));
-    trials.push(root_trial("cli::locked_vg_is_busy", locked_vg_is_busy));
-    let plain = vec![libtest_mimic::Trial::test(
-        "cli::names_checked_before_spawning",
-        names_checked_before_spawning,
-    )];
-    lvm_common::run(trials, plain)
+    trials.extend(testkit::trials![
+        prefix "cli";
+        root:
+            version_is_detected,
+            activation_without_device_mapper,
+            example_lvm,
+            locked_vg_is_busy,
+            sizes_follow_lvm2_units,
+            extend_that_cannot_grow_fails,
+            example_accepts_lvm2_lv_paths,
+            unprivileged_create_is_permission_denied;
+        plain: names_checked_before_spawning;
+    ]);
+    harness::run(trials)
 }

@@ -4,12 +4,13 @@
 
 mod lvm_common;
 
-use libtest_mimic::Failed;
 use lvm_common::daemon::PrivateLvmDbusd;
+use lvm_common::fixture::Sandbox;
 use lvm_common::suite::{self, Factory};
-use lvm_common::{ctx, fixture::Sandbox, root_trial};
 use lvm_kit::{Bytes, CliBackend, LvCreate, LvmBackend, NewSize, MIB};
 use std::sync::Arc;
+use testkit::ensure;
+use testkit::harness::{self, ctx, Failed};
 
 fn dbus_factory() -> Factory {
     Arc::new(|devices| {
@@ -61,7 +62,7 @@ fn stale_daemon_refreshes() -> Result<(), Failed> {
 }
 
 /// examples/lvm.rs with the D-Bus backend against a private lvmdbusd.
-fn example_dbus() -> Result<(), Failed> {
+fn example_lvm() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 256 * MIB)?;
     let daemon = PrivateLvmDbusd::start(&sb.paths())?;
     let args = vec![
@@ -77,10 +78,6 @@ fn example_dbus() -> Result<(), Failed> {
 
 fn main() {
     let mut trials = suite::trials("dbus", dbus_factory());
-    trials.push(root_trial(
-        "dbus::stale_daemon_refreshes",
-        stale_daemon_refreshes,
-    ));
-    trials.push(root_trial("dbus::example_lvm", example_dbus));
-    lvm_common::run(trials, Vec::new())
+    trials.extend(testkit::trials![prefix "dbus"; root: stale_daemon_refreshes, example_lvm]);
+    harness::run(trials)
 }

@@ -9,14 +9,15 @@
 mod lvm_common;
 
 use btrfs_kit::Filesystem;
-use libtest_mimic::{Failed, Trial};
 use lvm_common::daemon::PrivateLvmDbusd;
-use lvm_common::{ctx, fixture::Sandbox, root_trial};
+use lvm_common::fixture::Sandbox;
 use lvm_kit::{Bytes, LvCreate, LvType, LvmBackend, ThinPoolCreate};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::fixture::{make_btrfs, BtrfsOptions, Mount};
+use testkit::harness::{self, ctx, Failed};
+use testkit::{ensure, named};
 
 /// A guest test: a sandbox on the VM's scratch disk and the backend under test.
 type GuestTest = fn(&Sandbox, &dyn LvmBackend) -> Result<(), Failed>;
@@ -29,26 +30,21 @@ enum Backends {
 }
 
 /// The guest tests; each runs as `vm::BACKEND::NAME`.
-const GUEST_TESTS: [(&str, GuestTest, Backends); 4] = [
+const GUEST_TESTS: [((&str, GuestTest), Backends); 4] = [
     (
-        "linear_btrfs_grow_deactivate_reactivate",
-        linear_btrfs,
+        named!(linear_btrfs_grow_deactivate_reactivate),
         Backends::Cli,
     ),
-    (
-        "activate_deactivate_keeps_data",
-        reactivation,
-        Backends::Both,
-    ),
-    ("snapshot_keeps_the_old_data", snapshot, Backends::Both),
-    ("thin_pool_and_thin_lv", thin, Backends::Both),
+    (named!(activate_deactivate_keeps_data), Backends::Both),
+    (named!(snapshot_keeps_the_old_data), Backends::Both),
+    (named!(thin_pool_and_thin_lv), Backends::Both),
 ];
 
 /// The guest trials' names, which the host checks all ran and passed.
 fn guest_trials() -> Vec<(String, GuestTest, &'static str)> {
     GUEST_TESTS
         .iter()
-        .flat_map(|&(name, test, backends)| {
+        .flat_map(|&((name, test), backends)| {
             let kinds: &[&'static str] = if backends == Backends::Both {
                 &["cli", "dbus"]
             } else {
@@ -129,7 +125,10 @@ fn verify_data(path: &Path, mib: usize, seed: u64) -> Result<(), Failed> {
 /// pvcreate, vgcreate, lvcreate 1 GiB active; native mkfs, mount, write checksummed data; grow
 /// the LV and the btrfs online with `examples/lvm grow-btrfs`; unmount, deactivate, reactivate,
 /// remount, verify; remove everything.
-fn linear_btrfs(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+fn linear_btrfs_grow_deactivate_reactivate(
+    sb: &Sandbox,
+    lvm: &dyn LvmBackend,
+) -> Result<(), Failed> {
     let disk = sb.disk(0);
     let vg = sb.vg_name("vm");
     ctx("pvcreate", lvm.pv_create(disk))?;
@@ -233,7 +232,7 @@ fn read_at(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, Failed> {
 }
 
 /// A classic snapshot keeps the origin's old data after the origin is overwritten.
-fn snapshot(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+fn snapshot_keeps_the_old_data(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
     let disk = sb.disk(0);
     let vg = sb.vg_name("snap");
     ctx("pvcreate", lvm.pv_create(disk))?;
@@ -283,7 +282,7 @@ fn snapshot(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
 }
 
 /// A thin pool and an over-provisioned thin LV on it; writes show up in the pool's usage.
-fn thin(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+fn thin_pool_and_thin_lv(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
     let disk = sb.disk(0);
     let vg = sb.vg_name("thin");
     ctx("pvcreate", lvm.pv_create(disk))?;
@@ -340,7 +339,7 @@ fn thin(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
 }
 
 /// An active LV: data written, deactivated (the device node goes), activated again, data kept.
-fn reactivation(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
+fn activate_deactivate_keeps_data(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<(), Failed> {
     let disk = sb.disk(0);
     let vg = sb.vg_name("react");
     ctx("pvcreate", lvm.pv_create(disk))?;
@@ -422,19 +421,17 @@ fn activation_in_qemu() -> Result<(), Failed> {
 
 fn main() {
     if let Ok(disk) = std::env::var("LVM_KIT_VM_DISK") {
-        // Inside the VM: the guest trials, on the VM's scratch disk.
+        // Inside the VM: the guest trials, on the VM's scratch disk (plain trials: the guest
+        // runs them as root, and the host checks that each ran and passed).
         let disk = PathBuf::from(disk);
         let trials = guest_trials()
             .into_iter()
             .map(|(name, test, kind)| {
                 let disk = disk.clone();
-                Trial::test(name, move || run_guest(&disk, test, kind))
+                harness::plain(name, move || run_guest(&disk, test, kind))
             })
             .collect();
-        lvm_common::run(Vec::new(), trials)
+        harness::run(trials)
     }
-    lvm_common::run(
-        vec![root_trial("vm::activation_in_qemu", activation_in_qemu)],
-        Vec::new(),
-    )
+    harness::run(testkit::trials![prefix "vm"; root: activation_in_qemu])
 }

@@ -13,9 +13,11 @@
 //! range and the ratio pair by pair. Relocating scenarios fail unless both sides relocate the
 //! same chunks and end with the same chunk counts per kind and profile. Loop devices and mounts
 //! are released on drop, also on errors and Ctrl-C.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[path = "../common/counting_alloc.rs"]
 mod counting_alloc;
+mod defrag_plan;
 mod fsbuild;
 mod measure;
 mod profile;
@@ -33,7 +35,8 @@ use std::sync::atomic::Ordering;
 static ALLOC: Counting = Counting;
 
 /// Every scenario's name for `--only` (`relocation` includes the full balance).
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
+    "defrag",
     "noop",
     "policy",
     "relocation",
@@ -151,6 +154,10 @@ fn run(args: &Args) -> BenchResult<Vec<Row>> {
     if wanted("convert") {
         step("convert metadata");
         rows.extend(scenarios::convert(config)?);
+    }
+    if wanted("defrag") {
+        step("defrag dry run vs filefrag");
+        rows.extend(defrag_plan::defrag_dry_run(config)?);
     }
     if wanted("relocation") {
         step("real relocation and full balance");

@@ -10,11 +10,18 @@
 //!
 //! This crate holds no logic. Use the safe `btrfs-kit` crate instead of calling these directly.
 #![no_std]
+// The only unsafe code is bindgen's (flexible-array accessors, layout checks), in `bindings`.
+#![deny(unsafe_code)]
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 #![allow(clippy::all)]
 
 /// bindgen output for `linux/btrfs.h` and `linux/btrfs_tree.h` (allowlisted items only).
-#[allow(missing_docs, rustdoc::all)]
+#[allow(
+    missing_docs,
+    rustdoc::all,
+    unsafe_code,
+    clippy::undocumented_unsafe_blocks
+)]
 pub mod bindings {
     include!("bindings.rs");
 }

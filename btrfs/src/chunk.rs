@@ -1,11 +1,13 @@
 //! Chunks: the chunk tree's items, which map logical ranges to device stripes.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fs::Filesystem;
+use crate::le::{self, ShortRead};
 use crate::profile::{BlockGroupKind, Profile};
 use crate::size::ByteSize;
-use crate::tree_search::{le, SearchRange};
+use crate::tree_search::SearchRange;
 use btrfs_sys as sys;
+use std::mem::offset_of;
 
 /// One stripe of a chunk: where on which device it lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,37 +37,39 @@ pub struct Chunk {
     pub stripes: Vec<Stripe>,
 }
 
-/// Byte offsets inside `struct btrfs_chunk` and `struct btrfs_stripe` (on-disk, little-endian).
+/// Sizes of `struct btrfs_chunk` without its stripes, and of one `struct btrfs_stripe`.
 const CHUNK_LEN: usize =
     std::mem::size_of::<sys::btrfs_chunk>() - std::mem::size_of::<sys::btrfs_stripe>();
 const STRIPE_LEN: usize = std::mem::size_of::<sys::btrfs_stripe>();
 
 impl Chunk {
-    /// Decodes a `CHUNK_ITEM` whose key offset is `logical`.
-    pub(crate) fn parse(logical: u64, b: &[u8]) -> Option<Chunk> {
-        if b.len() < CHUNK_LEN {
-            return None;
-        }
-        let flags = le::u64_at(b, 24);
-        let num_stripes = le::u16_at(b, 44) as usize;
-        if b.len() < CHUNK_LEN + num_stripes * STRIPE_LEN || num_stripes == 0 {
-            return None;
+    /// Decodes a `CHUNK_ITEM` whose key offset is `logical`; `Err` says what is wrong with it.
+    pub(crate) fn parse(logical: u64, b: &[u8]) -> Result<Chunk, String> {
+        type C = sys::btrfs_chunk;
+        type S = sys::btrfs_stripe;
+        let short = |e: ShortRead| format!("{} bytes: {e}", b.len());
+        let flags = le::u64_at(b, offset_of!(C, type_)).map_err(short)?;
+        let num_stripes = le::u16_at(b, offset_of!(C, num_stripes)).map_err(short)? as usize;
+        if num_stripes == 0 {
+            return Err("no stripes".into());
         }
         let stripes = (0..num_stripes)
             .map(|i| {
-                let s = CHUNK_LEN + i * STRIPE_LEN;
-                Stripe {
-                    devid: le::u64_at(b, s),
-                    offset: le::u64_at(b, s + 8),
-                }
+                let s = le::bytes_at(b, CHUNK_LEN + i * STRIPE_LEN, STRIPE_LEN)?;
+                Ok(Stripe {
+                    devid: le::u64_at(s, offset_of!(S, devid))?,
+                    offset: le::u64_at(s, offset_of!(S, offset))?,
+                })
             })
-            .collect();
-        Some(Chunk {
+            .collect::<Result<_, ShortRead>>()
+            .map_err(short)?;
+        Ok(Chunk {
             logical,
-            length: ByteSize(le::u64_at(b, 0)),
-            kind: BlockGroupKind::from_flags(flags)?,
+            length: ByteSize(le::u64_at(b, offset_of!(C, length)).map_err(short)?),
+            kind: BlockGroupKind::from_flags(flags)
+                .ok_or_else(|| format!("flags {flags:#x} name no chunk kind"))?,
             profile: Profile::from_flags(flags),
-            sub_stripes: le::u16_at(b, 46),
+            sub_stripes: le::u16_at(b, offset_of!(C, sub_stripes)).map_err(short)?,
             stripes,
         })
     }
@@ -105,14 +109,11 @@ impl Filesystem {
         self.tree_search(range)
             .map(|item| {
                 let item = item?;
-                Chunk::parse(item.offset, &item.data).ok_or_else(|| Error::Decode {
-                    op: "read chunk tree",
-                    path: self.path().into(),
-                    detail: format!(
-                        "chunk item at {} has {} bytes",
-                        item.offset,
-                        item.data.len()
-                    ),
+                Chunk::parse(item.offset, &item.data).map_err(|e| {
+                    self.decode_err(
+                        "read chunk tree",
+                        format!("chunk item at {}: {e}", item.offset),
+                    )
                 })
             })
             .collect()
@@ -165,16 +166,23 @@ impl Filesystem {
                     Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => break,
                     Err(e) => return Err(e),
                 };
-                let flags = le::u64_at(&item.data, 16);
-                let kind = BlockGroupKind::from_flags(flags).ok_or_else(|| Error::Decode {
-                    op: "read block groups",
-                    path: self.path().into(),
-                    detail: format!("block group {} has flags {flags:#x}", item.objectid),
-                })?;
+                type G = sys::btrfs_block_group_item;
+                let undecodable = |detail: String| {
+                    self.decode_err(
+                        "read block groups",
+                        format!("block group {}: {detail}", item.objectid),
+                    )
+                };
+                let field = |off: usize| {
+                    le::u64_at(&item.data, off).map_err(|e| undecodable(e.to_string()))
+                };
+                let flags = field(offset_of!(G, flags))?;
+                let kind = BlockGroupKind::from_flags(flags)
+                    .ok_or_else(|| undecodable(format!("unknown flags {flags:#x}")))?;
                 groups.push(BlockGroup {
                     logical: item.objectid,
                     length: ByteSize(item.offset),
-                    used: ByteSize(le::u64_at(&item.data, 0)),
+                    used: ByteSize(field(offset_of!(G, used))?),
                     kind,
                     profile: Profile::from_flags(flags),
                 });

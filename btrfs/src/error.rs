@@ -44,7 +44,7 @@ pub enum Error {
         needs: &'static str,
     },
     /// A balance is already running (or paused) on this filesystem.
-    #[error("{op} on {}: a balance is already running or paused; use --status, --pause, --cancel or --resume", path.display())]
+    #[error("{op} on {}: a balance is already running or paused; wait for it to end, or pause, cancel or resume it (Filesystem::balance_status, balance_pause, balance_cancel, balance_resume)", path.display())]
     BalanceAlreadyRunning {
         /// The operation that was attempted.
         op: &'static str,
@@ -71,7 +71,7 @@ pub enum Error {
         running: Option<String>,
     },
     /// The kernel ran out of unallocated space.
-    #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as -dusage=5", path.display())]
+    #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as `usage=5` (ChunkFilters::usage_below(5))", path.display())]
     NoSpace {
         /// The operation that was attempted.
         op: &'static str,
@@ -197,7 +197,7 @@ pub enum Error {
         reason: String,
     },
     /// Quotas are not enabled on this filesystem.
-    #[error("{op} on {}: quotas are not enabled on this filesystem; enable them first (`btrfs quota enable`, or Filesystem::enable_quota)", path.display())]
+    #[error("{op} on {}: quotas are not enabled on this filesystem; enable them first (Filesystem::enable_quota)", path.display())]
     QuotaNotEnabled {
         /// The operation that was attempted.
         op: &'static str,
@@ -223,7 +223,7 @@ pub enum Error {
         detail: String,
     },
     /// The device holds a filesystem or other signature that formatting would destroy.
-    #[error("{op} on {}: found an existing {found} signature; check the device is the right one, then pass force to overwrite it", path.display())]
+    #[error("{op} on {}: found an existing {found} signature; check the device is the right one, then set MkfsOptions::force to overwrite it", path.display())]
     ExistingFilesystem {
         /// The operation that was attempted.
         op: &'static str,
@@ -244,7 +244,55 @@ pub enum Error {
         /// The smallest size that works with these options.
         minimum: u64,
     },
-    /// The kernel returned data this crate could not decode.
+    /// Defragmenting would unshare extents this file shares with snapshots or reflinks, and
+    /// the caller did not opt in.
+    #[error("{op} on {}: {shared_extents} extents are shared with snapshots or reflinks; defragmenting would unshare up to {would_unshare} (used space grows by that much); leave the file alone, or opt in to unsharing (DefragOptions::allow_shared)", path.display())]
+    SharedExtents {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// How many of its extents are shared.
+        shared_extents: u64,
+        /// The bytes that defragmenting would rewrite out of shared extents (the dry run's
+        /// estimate).
+        would_unshare: crate::ByteSize,
+    },
+    /// The file lives in a read-only subvolume (e.g. a read-only snapshot).
+    #[error("{op} on {}: the file is in a read-only subvolume (EROFS), which this would change; skip it, or make the subvolume writable first", path.display())]
+    ReadOnlySubvolume {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is busy (ETXTBSY): an active swap file, or an executable mapped with
+    /// transparent huge pages.
+    #[error("{op} on {}: the file is busy (ETXTBSY): an active swap file (swapoff it first) or an executable mapped with huge pages (stop it first); or leave it alone", path.display())]
+    ActiveSwapfile {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// None of the filesystem's devices supports discard (EOPNOTSUPP from FITRIM).
+    #[error("{op} on {}: no device of this filesystem supports discard (EOPNOTSUPP), so there is nothing to trim; this is normal for devices without TRIM/UNMAP (and loop devices over files that cannot punch holes)", path.display())]
+    DiscardUnsupported {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The filesystem or the running kernel does not implement the request.
+    #[error("{op} on {}: not supported here: {what}", path.display())]
+    Unsupported {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What is missing.
+        what: &'static str,
+    },
     /// The kernel returned data this crate could not decode.
     #[error("{op} on {}: unexpected data from the kernel: {detail}; please report this", path.display())]
     Decode {
@@ -283,6 +331,15 @@ impl Error {
         }
     }
 
+    /// Maps an `std::io::Error` from `op` on `path` (EIO when it carries no errno).
+    pub(crate) fn from_io(op: &'static str, path: impl Into<PathBuf>, e: &std::io::Error) -> Self {
+        Self::from_errno(
+            op,
+            path,
+            Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
+        )
+    }
+
     /// The errno behind this error, where there is one.
     pub fn errno(&self) -> Option<Errno> {
         match self {
@@ -299,6 +356,9 @@ impl Error {
             Error::QuotaExceeded { .. } => Some(Errno::EDQUOT),
             Error::DefaultSubvolume { .. } => Some(Errno::EPERM),
             Error::QuotaNotEnabled { .. } => Some(Errno::ENOTCONN),
+            Error::ReadOnlySubvolume { .. } => Some(Errno::EROFS),
+            Error::ActiveSwapfile { .. } => Some(Errno::ETXTBSY),
+            Error::DiscardUnsupported { .. } => Some(Errno::EOPNOTSUPP),
             _ => None,
         }
     }

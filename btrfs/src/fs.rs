@@ -128,6 +128,16 @@ impl Filesystem {
     pub(crate) fn err(&self, op: &'static str, errno: Errno) -> Error {
         Error::from_errno(op, &self.path, errno)
     }
+
+    /// An [`Error::Decode`]: `op` on this filesystem got bytes from the kernel that do not
+    /// decode; `detail` says which and why.
+    pub(crate) fn decode_err(&self, op: &'static str, detail: impl Into<String>) -> Error {
+        Error::Decode {
+            op,
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
 }
 
 impl AsFd for Filesystem {

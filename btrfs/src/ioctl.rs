@@ -4,6 +4,7 @@
 //! the kernel only ever reads and writes memory we own for the duration of the call. Functions
 //! return the raw `c_int` on success: a few btrfs ioctls return *positive* values (e.g.
 //! `BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS`) that callers must check.
+#![allow(unsafe_code)]
 
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
@@ -11,11 +12,17 @@ use nix::errno::Errno;
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+mod defrag;
+mod fiemap;
 mod quota;
 mod subvol;
+mod trim;
 
+pub(crate) use defrag::*;
+pub(crate) use fiemap::*;
 pub(crate) use quota::*;
 pub(crate) use subvol::*;
+pub(crate) use trim::*;
 
 /// The outcome of one ioctl call: the kernel's non-negative return value, or its errno.
 pub(crate) type IoctlResult<T = c_int> = Result<T, Errno>;
@@ -103,9 +110,10 @@ pub(crate) fn space_info(fd: BorrowedFd<'_>) -> IoctlResult<Vec<sys::btrfs_ioctl
     loop {
         // A u64 buffer keeps the 8-byte alignment both structs need.
         let mut buf = vec![0u64; HEADER_WORDS + slots * ENTRY_WORDS];
-        buf[0] = slots as u64; // space_slots
-                               // SAFETY: `buf` holds the header plus `space_slots` entries; the kernel writes at most
-                               // `space_slots` entries after the header and records the real count in total_spaces.
+        // Header word 0, space_slots: how many entries the buffer has room for.
+        buf[0] = slots as u64;
+        // SAFETY: `buf` holds the header plus `space_slots` entries; the kernel writes at most
+        // `space_slots` entries after the header and records the real count in total_spaces.
         unsafe { raw::space_info(fd.as_raw_fd(), buf.as_mut_ptr()) }?;
         let total = buf[1] as usize; // total_spaces
         if total <= slots {

@@ -10,7 +10,10 @@
 //! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`;
 //! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
 //!   default subvolume, waiting for the cleaner;
-//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage.
+//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage;
+//! * [`defrag`]: defragment files and trees, with a dry run that shows shared extents first;
+//! * [`fiemap`]: a file's extent map (`FS_IOC_FIEMAP`), with shared extents flagged;
+//! * [`Filesystem::trim`]: discard unused space (`FITRIM`).
 //!
 //! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
 //!
@@ -29,15 +32,22 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+// Unsafe code lives only in the ioctl layer (`ioctl.rs`, `ioctl/*.rs`), which allows it; every
+// `unsafe` block there carries a `// SAFETY:` comment.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod balance;
 mod chunk;
+pub mod defrag;
 mod error;
+pub mod fiemap;
 pub mod format;
 mod fs;
 mod fstype;
 mod info;
 mod ioctl;
+mod le;
 pub mod mkfs;
 mod profile;
 pub mod quota;
@@ -46,6 +56,7 @@ mod size;
 mod space;
 pub mod subvolume;
 mod tree_search;
+pub mod trim;
 mod usage;
 
 pub use chunk::{BlockGroup, Chunk, Stripe};
@@ -56,7 +67,7 @@ pub use info::{ChecksumType, DeviceInfo, FsInfo};
 pub use nix::errno::Errno;
 pub use profile::{BlockGroupKind, Profile, UnknownProfile};
 pub use resize::ResizeTarget;
-pub use size::ByteSize;
+pub use size::{ByteSize, InvalidSize};
 pub use space::SpaceInfo;
 pub use tree_search::{SearchRange, TreeItem, TreeSearch};
 pub use usage::{compute_usage, Allocation, DeviceUsage, Fill, Usage};

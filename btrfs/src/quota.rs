@@ -19,8 +19,9 @@
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
+use crate::le::{self, ShortRead};
 use crate::size::ByteSize;
-use crate::tree_search::{le, SearchRange};
+use crate::tree_search::{SearchRange, TreeItem};
 use btrfs_sys as sys;
 use nix::errno::Errno;
 use std::fmt;
@@ -267,29 +268,21 @@ impl Filesystem {
 
     /// The quota status, or `None` when quotas are off (CAP_SYS_ADMIN).
     pub fn quota_status(&self) -> Result<Option<QuotaStatus>> {
-        type S = sys::btrfs_qgroup_status_item;
         let range = SearchRange::items(QUOTA_TREE, (0, 0), sys::BTRFS_QGROUP_STATUS_KEY as u8);
         let item = match self.tree_search(range).next() {
             None | Some(Err(Error::NotFound { .. })) => return Ok(None),
             Some(Err(e)) => return Err(e),
             Some(Ok(item)) => item,
         };
-        let flags = le::u64_at(&item.data, offset_of!(S, flags));
-        let has = |f: u32| flags & u64::from(f) != 0;
-        Ok(Some(QuotaStatus {
-            enabled: has(sys::BTRFS_QGROUP_STATUS_FLAG_ON),
-            inconsistent: has(sys::BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT),
-            rescan_running: has(sys::BTRFS_QGROUP_STATUS_FLAG_RESCAN),
-            generation: le::u64_at(&item.data, offset_of!(S, generation)),
-        }))
+        decode_status(&item.data)
+            .map(Some)
+            .map_err(|e| self.decode_err("quota status", format!("qgroup status item: {e}")))
     }
 
     /// Every qgroup with its usage and limits, by id, from a search of the quota tree
     /// (CAP_SYS_ADMIN). Fails with [`Error::QuotaNotEnabled`] when quotas are off.
     pub fn qgroups(&self) -> Result<Vec<Qgroup>> {
-        type I = sys::btrfs_qgroup_info_item;
-        type L = sys::btrfs_qgroup_limit_item;
-        let search = |key: u32| -> Result<Vec<crate::TreeItem>> {
+        let search = |key: u32| -> Result<Vec<TreeItem>> {
             let range = SearchRange::items(QUOTA_TREE, (0, 0), key as u8);
             self.tree_search(range)
                 .collect::<Result<_>>()
@@ -301,37 +294,74 @@ impl Filesystem {
                     e => e,
                 })
         };
+        let undecodable = |what: &str, item: &TreeItem, e: ShortRead| {
+            let detail = format!(
+                "qgroup {what} item {}: {e}",
+                QgroupId::from_raw(item.offset)
+            );
+            self.decode_err("list qgroups", detail)
+        };
         let limits = search(sys::BTRFS_QGROUP_LIMIT_KEY)?;
         let mut out: Vec<Qgroup> = search(sys::BTRFS_QGROUP_INFO_KEY)?
-            .into_iter()
-            .map(|item| {
-                let u = |off: usize| ByteSize(le::u64_at(&item.data, off));
-                Qgroup {
-                    id: QgroupId::from_raw(item.offset),
-                    generation: le::u64_at(&item.data, offset_of!(I, generation)),
-                    referenced: u(offset_of!(I, rfer)),
-                    referenced_compressed: u(offset_of!(I, rfer_cmpr)),
-                    exclusive: u(offset_of!(I, excl)),
-                    exclusive_compressed: u(offset_of!(I, excl_cmpr)),
-                    max_referenced: None,
-                    max_exclusive: None,
-                }
-            })
-            .collect();
-        for item in limits {
+            .iter()
+            .map(|item| decode_info(item).map_err(|e| undecodable("info", item, e)))
+            .collect::<Result<_>>()?;
+        for item in &limits {
             let Ok(i) = out.binary_search_by_key(&item.offset, |q| q.id.raw()) else {
                 continue;
             };
-            let flags = le::u64_at(&item.data, offset_of!(L, flags));
-            let value = |flag: u32, off: usize| {
-                (flags & u64::from(flag) != 0).then(|| ByteSize(le::u64_at(&item.data, off)))
-            };
-            out[i].max_referenced =
-                value(sys::BTRFS_QGROUP_LIMIT_MAX_RFER, offset_of!(L, max_rfer));
-            out[i].max_exclusive = value(sys::BTRFS_QGROUP_LIMIT_MAX_EXCL, offset_of!(L, max_excl));
+            let (max_referenced, max_exclusive) =
+                decode_limits(&item.data).map_err(|e| undecodable("limit", item, e))?;
+            out[i].max_referenced = max_referenced;
+            out[i].max_exclusive = max_exclusive;
         }
         Ok(out)
     }
+}
+
+/// The quota status from the QGROUP_STATUS item.
+fn decode_status(d: &[u8]) -> Result<QuotaStatus, ShortRead> {
+    type S = sys::btrfs_qgroup_status_item;
+    let flags = le::u64_at(d, offset_of!(S, flags))?;
+    let has = |f: u32| flags & u64::from(f) != 0;
+    Ok(QuotaStatus {
+        enabled: has(sys::BTRFS_QGROUP_STATUS_FLAG_ON),
+        inconsistent: has(sys::BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT),
+        rescan_running: has(sys::BTRFS_QGROUP_STATUS_FLAG_RESCAN),
+        generation: le::u64_at(d, offset_of!(S, generation))?,
+    })
+}
+
+/// A qgroup and its usage from its QGROUP_INFO item (limits unset).
+fn decode_info(item: &TreeItem) -> Result<Qgroup, ShortRead> {
+    type I = sys::btrfs_qgroup_info_item;
+    let u = |off: usize| le::u64_at(&item.data, off).map(ByteSize);
+    Ok(Qgroup {
+        id: QgroupId::from_raw(item.offset),
+        generation: le::u64_at(&item.data, offset_of!(I, generation))?,
+        referenced: u(offset_of!(I, rfer))?,
+        referenced_compressed: u(offset_of!(I, rfer_cmpr))?,
+        exclusive: u(offset_of!(I, excl))?,
+        exclusive_compressed: u(offset_of!(I, excl_cmpr))?,
+        max_referenced: None,
+        max_exclusive: None,
+    })
+}
+
+/// The (referenced, exclusive) limits a QGROUP_LIMIT item sets.
+fn decode_limits(d: &[u8]) -> Result<(Option<ByteSize>, Option<ByteSize>), ShortRead> {
+    type L = sys::btrfs_qgroup_limit_item;
+    let flags = le::u64_at(d, offset_of!(L, flags))?;
+    let value = |flag: u32, off: usize| -> Result<Option<ByteSize>, ShortRead> {
+        if flags & u64::from(flag) == 0 {
+            return Ok(None);
+        }
+        le::u64_at(d, off).map(|v| Some(ByteSize(v)))
+    };
+    Ok((
+        value(sys::BTRFS_QGROUP_LIMIT_MAX_RFER, offset_of!(L, max_rfer))?,
+        value(sys::BTRFS_QGROUP_LIMIT_MAX_EXCL, offset_of!(L, max_excl))?,
+    ))
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@
 use crate::error::Result;
 use crate::fs::Filesystem;
 use crate::ioctl;
+use crate::le;
 use btrfs_sys as sys;
 use std::collections::VecDeque;
+use std::mem::offset_of;
 
 /// A tree search range. The kernel matches the compound key (objectid, type, offset) between
 /// `min` and `max`; this iterator additionally drops items outside each field's own range, so
@@ -79,10 +81,46 @@ pub struct TreeSearch<'a> {
     fs: &'a Filesystem,
     range: SearchRange,
     next_min: Option<(u64, u8, u64)>,
+    /// The largest item the range can hold, when known: see [`TreeSearch::items_at_most`].
+    max_item: Option<usize>,
     pending: VecDeque<TreeItem>,
 }
 
-const HEADER_LEN: usize = std::mem::size_of::<sys::btrfs_ioctl_search_header>();
+type Header = sys::btrfs_ioctl_search_header;
+const HEADER_LEN: usize = std::mem::size_of::<Header>();
+
+/// Decodes the `count` items the kernel packed into `buf` (header, then data, back to back);
+/// an error for a buffer that ends inside an item, which the kernel never writes.
+fn unpack(buf: &[u8], count: usize) -> Result<Vec<TreeItem>, le::ShortRead> {
+    let mut items = Vec::with_capacity(count);
+    let mut pos = 0;
+    for _ in 0..count {
+        let header = le::bytes_at(buf, pos, HEADER_LEN)?;
+        let len = le::ne_u32_at(header, offset_of!(Header, len))? as usize;
+        items.push(TreeItem {
+            transid: le::ne_u64_at(header, offset_of!(Header, transid))?,
+            objectid: le::ne_u64_at(header, offset_of!(Header, objectid))?,
+            // Item types are 8 bits on disk; the header widens them to 32.
+            item_type: le::ne_u32_at(header, offset_of!(Header, type_))? as u8,
+            offset: le::ne_u64_at(header, offset_of!(Header, offset))?,
+            data: le::bytes_at(buf, pos + HEADER_LEN, len)?.to_vec(),
+        });
+        pos += HEADER_LEN + len;
+    }
+    Ok(items)
+}
+
+/// Whether a `buf_len`-byte buffer holding `items` shows that the kernel stopped at the end of
+/// the range: there is room left for one more item of the announced `max_item` size (and no
+/// item broke that announcement).
+fn range_exhausted(items: &[TreeItem], buf_len: usize, max_item: Option<usize>) -> bool {
+    let Some(max) = max_item else {
+        return false;
+    };
+    let used: usize = items.iter().map(|i| HEADER_LEN + i.data.len()).sum();
+    let biggest = items.iter().map(|i| i.data.len()).max().unwrap_or(0);
+    biggest <= max && buf_len.saturating_sub(used) >= HEADER_LEN + max
+}
 
 impl<'a> TreeSearch<'a> {
     /// A search over `range` on `fs`. Needs CAP_SYS_ADMIN: without it the first item is an
@@ -93,8 +131,33 @@ impl<'a> TreeSearch<'a> {
             fs,
             range,
             next_min: Some(start),
+            max_item: None,
             pending: VecDeque::new(),
         }
+    }
+
+    /// Tells the search that no item of its range exceeds `max_item` bytes. When the kernel
+    /// then returns a buffer with room left for one more such item, it stopped at the range's
+    /// end, not for lack of room, and the (empty) follow-up search is skipped. A bigger item
+    /// than announced turns the shortcut off for that buffer.
+    pub(crate) fn items_at_most(mut self, max_item: usize) -> Self {
+        self.max_item = Some(max_item);
+        self
+    }
+
+    /// The next item without consuming it.
+    pub(crate) fn peek(&mut self) -> Result<Option<&TreeItem>> {
+        while self.pending.is_empty() {
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => {
+                    self.next_min = None;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.pending.front())
     }
 
     /// Asks the kernel for the next buffer of items; returns false when the range is done.
@@ -126,34 +189,20 @@ impl<'a> TreeSearch<'a> {
             return Ok(false);
         }
         let buf: &[u8] = bytemuck::cast_slice(&args.buf[..]);
-        let mut pos = 0;
-        let mut last = None;
-        for _ in 0..count {
-            let Some(header) = buf.get(pos..pos + HEADER_LEN) else {
-                break;
-            };
-            let u64_at = |o: usize| u64::from_ne_bytes(header[o..o + 8].try_into().unwrap());
-            let u32_at = |o: usize| u32::from_ne_bytes(header[o..o + 4].try_into().unwrap());
-            let (transid, objectid, offset) = (u64_at(0), u64_at(8), u64_at(16));
-            let (item_type, len) = (u32_at(24) as u8, u32_at(28) as usize);
-            pos += HEADER_LEN;
-            let Some(data) = buf.get(pos..pos + len) else {
-                break;
-            };
-            pos += len;
-            last = Some((objectid, item_type, offset));
-            let item = TreeItem {
-                transid,
-                objectid,
-                item_type,
-                offset,
-                data: data.to_vec(),
-            };
-            if self.range.contains(&item) {
-                self.pending.push_back(item);
-            }
-        }
-        self.next_min = last.and_then(|key| next_key(key, (r.objectids.1, r.types.1, r.offsets.1)));
+        let items = unpack(buf, count).map_err(|e| {
+            let detail = format!(
+                "tree {}: {count} items do not fit the buffer: {e}",
+                r.tree_id
+            );
+            self.fs.decode_err("tree search", detail)
+        })?;
+        let last = items.last().map(|i| (i.objectid, i.item_type, i.offset));
+        let exhausted = range_exhausted(&items, buf.len(), self.max_item);
+        self.pending
+            .extend(items.into_iter().filter(|item| self.range.contains(item)));
+        self.next_min = last
+            .filter(|_| !exhausted)
+            .and_then(|key| next_key(key, (r.objectids.1, r.types.1, r.offsets.1)));
         Ok(true)
     }
 }
@@ -179,18 +228,9 @@ impl Iterator for TreeSearch<'_> {
     type Item = Result<TreeItem>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(Ok(item));
-            }
-            match self.fill() {
-                Ok(true) => continue,
-                Ok(false) => return None,
-                Err(e) => {
-                    self.next_min = None;
-                    return Some(Err(e));
-                }
-            }
+        match self.peek() {
+            Ok(_) => self.pending.pop_front().map(Ok),
+            Err(e) => Some(Err(e)),
         }
     }
 }
@@ -202,23 +242,57 @@ impl Filesystem {
     }
 }
 
-/// Little-endian readers for on-disk item bytes.
-pub(crate) mod le {
-    /// The u64 at `off`, or 0 past the end.
-    pub fn u64_at(b: &[u8], off: usize) -> u64 {
-        b.get(off..off + 8)
-            .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap()))
-    }
-    /// The u16 at `off`, or 0 past the end.
-    pub fn u16_at(b: &[u8], off: usize) -> u16 {
-        b.get(off..off + 2)
-            .map_or(0, |s| u16::from_le_bytes(s.try_into().unwrap()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::next_key;
+    use super::*;
+
+    /// A search buffer as the kernel packs it: host-order headers, then each item's bytes.
+    fn packed(items: &[(u64, u8, u64, &[u8])]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (i, (objectid, item_type, offset, data)) in items.iter().enumerate() {
+            buf.extend_from_slice(&(100 + i as u64).to_ne_bytes());
+            buf.extend_from_slice(&objectid.to_ne_bytes());
+            buf.extend_from_slice(&offset.to_ne_bytes());
+            buf.extend_from_slice(&u32::from(*item_type).to_ne_bytes());
+            buf.extend_from_slice(&(data.len() as u32).to_ne_bytes());
+            buf.extend_from_slice(data);
+        }
+        buf
+    }
+
+    #[test]
+    fn unpacks_misaligned_items_and_rejects_a_short_buffer() {
+        let buf = packed(&[(256, 132, 0, b"abc"), (257, 156, 7, b"")]);
+        let items = unpack(&buf, 2).unwrap();
+        assert_eq!(items.len(), 2);
+        let (a, b) = (&items[0], &items[1]);
+        assert_eq!(
+            (a.transid, a.objectid, a.item_type, a.offset),
+            (100, 256, 132, 0)
+        );
+        assert_eq!(a.data, b"abc");
+        // The second header starts 35 bytes in: not 8-aligned.
+        assert_eq!(
+            (b.transid, b.objectid, b.item_type, b.offset),
+            (101, 257, 156, 7)
+        );
+        assert!(b.data.is_empty());
+        // More items claimed than the buffer holds, or data cut short: an error, not a stop.
+        assert!(unpack(&buf, 3).is_err());
+        assert!(unpack(&buf[..HEADER_LEN + 2], 1).is_err());
+    }
+
+    #[test]
+    fn room_for_one_more_largest_item_means_the_range_is_done() {
+        let items = unpack(&packed(&[(1, 1, 0, &[0; 100])]), 1).unwrap();
+        let used = HEADER_LEN + 100;
+        // Without a size announcement nothing is concluded.
+        assert!(!range_exhausted(&items, 4096, None));
+        assert!(range_exhausted(&items, used + HEADER_LEN + 200, Some(200)));
+        assert!(!range_exhausted(&items, used + HEADER_LEN + 199, Some(200)));
+        // An item bigger than announced: the announcement is wrong, keep searching.
+        assert!(!range_exhausted(&items, 4096, Some(50)));
+    }
 
     #[test]
     fn next_key_carries_and_stops_at_max() {

@@ -154,7 +154,7 @@ impl std::str::FromStr for Size {
                 "size {s:?} has no unit: write it with one, e.g. {text}g or {text}m (lvm2 would read a bare number as MiB)"
             ));
         }
-        text.parse::<Bytes>().map(Size).map_err(|e| e.to_string())
+        Bytes::parse_lvm2(text).map(Size).map_err(|e| e.to_string())
     }
 }
 

@@ -7,6 +7,15 @@ fn nth(raw: &str, n: usize) -> char {
     raw.chars().nth(n).unwrap_or('-')
 }
 
+/// `letter` when `on`, else `'-'`: one position of an attribute string.
+fn flag(on: bool, letter: char) -> char {
+    if on {
+        letter
+    } else {
+        '-'
+    }
+}
+
 /// An LV's type: `lv_attr` character 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LvType {
@@ -90,6 +99,18 @@ pub enum AllocationPolicy {
 }
 
 impl AllocationPolicy {
+    /// The letter lvm2 prints for it (`?` for an unknown one without its letter).
+    fn letter(self) -> char {
+        match self {
+            AllocationPolicy::Anywhere => 'a',
+            AllocationPolicy::Contiguous => 'c',
+            AllocationPolicy::Inherit => 'i',
+            AllocationPolicy::Cling => 'l',
+            AllocationPolicy::Normal => 'n',
+            AllocationPolicy::Other(c) => c,
+        }
+    }
+
     fn from_char(c: char) -> Self {
         match c.to_ascii_lowercase() {
             'a' => AllocationPolicy::Anywhere,
@@ -252,6 +273,41 @@ pub struct VgAttr {
 }
 
 impl VgAttr {
+    /// From decoded flags (lvmdbusd reports flags, not the string); `raw` is the `vg_attr`
+    /// string lvm2 prints for them.
+    pub fn from_flags(
+        writeable: bool,
+        resizeable: bool,
+        exported: bool,
+        partial: bool,
+        allocation: AllocationPolicy,
+        shared: bool,
+    ) -> Self {
+        let raw = [
+            if writeable { 'w' } else { 'r' },
+            flag(resizeable, 'z'),
+            flag(exported, 'x'),
+            flag(partial, 'p'),
+            allocation.letter(),
+            flag(shared, 'c'),
+        ]
+        .iter()
+        .collect();
+        VgAttr {
+            raw,
+            permission: if writeable {
+                Permission::Writeable
+            } else {
+                Permission::ReadOnly
+            },
+            resizeable,
+            exported,
+            partial,
+            allocation,
+            shared,
+        }
+    }
+
     /// Decodes a `vg_attr` string.
     pub fn parse(raw: &str) -> Self {
         let c = |n| nth(raw, n);
@@ -283,6 +339,24 @@ pub struct PvAttr {
 }
 
 impl PvAttr {
+    /// From decoded flags (lvmdbusd reports flags, not the string); `raw` is the `pv_attr`
+    /// string lvm2 prints for them.
+    pub fn from_flags(allocatable: bool, exported: bool, missing: bool) -> Self {
+        PvAttr {
+            raw: [
+                flag(allocatable, 'a'),
+                flag(exported, 'x'),
+                flag(missing, 'm'),
+            ]
+            .iter()
+            .collect(),
+            allocatable,
+            duplicate: false,
+            exported,
+            missing,
+        }
+    }
+
     /// Decodes a `pv_attr` string.
     pub fn parse(raw: &str) -> Self {
         let c = |n| nth(raw, n);
@@ -330,5 +404,19 @@ mod tests {
         assert!(p.allocatable && !p.missing);
         assert!(PvAttr::parse("a-m").missing);
         assert!(!PvAttr::parse("---").allocatable);
+    }
+
+    #[test]
+    fn flags_build_what_the_strings_decode_to() {
+        assert_eq!(PvAttr::from_flags(true, false, false), PvAttr::parse("a--"));
+        assert_eq!(PvAttr::from_flags(false, true, true), PvAttr::parse("-xm"));
+        assert_eq!(
+            VgAttr::from_flags(true, true, false, false, AllocationPolicy::Normal, false),
+            VgAttr::parse("wz--n-")
+        );
+        assert_eq!(
+            VgAttr::from_flags(false, false, true, true, AllocationPolicy::Cling, true),
+            VgAttr::parse("r-xplc")
+        );
     }
 }

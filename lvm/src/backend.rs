@@ -1,209 +1,19 @@
-//! The one API both backends implement, and the request types it takes.
+//! The one API both backends implement, and the front that implements it for both: validation,
+//! operation names, the device-mapper check, size rounding and read-back, over each backend's
+//! [`Driver`].
 
+use crate::change::{self, Change, Driver};
 use crate::error::{Error, ObjectKind, Result};
 use crate::model::{LogicalVolume, PhysicalVolume, Report, VolumeGroup};
-use crate::size::Bytes;
+use crate::name::{validate_lv_name, validate_vg_name};
+use crate::request::{resize_target, LvCreate, LvSize, NewSize, ResizeMode, ThinPoolCreate};
+use crate::size::{Bytes, SECTOR};
 use std::path::{Path, PathBuf};
 
-/// How big a new LV should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LvSize {
-    /// At least this many bytes (lvm2 rounds up to whole extents).
-    Bytes(Bytes),
-    /// Exactly this many extents.
-    Extents(u64),
-    /// This percentage (1..=100) of the VG's free space.
-    PercentFree(u8),
-}
-
-/// A request to create a linear LV.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LvCreate {
-    /// The size.
-    pub size: LvSize,
-    /// Activate it after creation. `false` writes metadata only (`-an -Zn`), which works without
-    /// device-mapper.
-    pub activate: bool,
-    /// Zero the first 4 KiB when active (`-Z y`). Ignored when not activating.
-    pub zero: bool,
-}
-
-impl LvCreate {
-    /// An active, zeroed LV of at least `size` bytes.
-    pub fn size(size: Bytes) -> Self {
-        LvCreate {
-            size: LvSize::Bytes(size),
-            activate: true,
-            zero: true,
-        }
-    }
-
-    /// An active, zeroed LV of `count` extents.
-    pub fn extents(count: u64) -> Self {
-        LvCreate {
-            size: LvSize::Extents(count),
-            ..LvCreate::size(Bytes(0))
-        }
-    }
-
-    /// An active, zeroed LV using `percent` of the VG's free space.
-    pub fn percent_free(percent: u8) -> Self {
-        LvCreate {
-            size: LvSize::PercentFree(percent),
-            ..LvCreate::size(Bytes(0))
-        }
-    }
-
-    /// Writes metadata only: no activation, no zeroing (works without device-mapper).
-    pub fn inactive(mut self) -> Self {
-        self.activate = false;
-        self.zero = false;
-        self
-    }
-}
-
-/// A request to create a thin pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThinPoolCreate {
-    /// The pool's data size.
-    pub size: Bytes,
-}
-
-/// The target of a resize.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewSize {
-    /// Exactly this size (rounded up to whole extents).
-    To(Bytes),
-    /// The current size plus this much.
-    Add(Bytes),
-    /// The current size minus this much (only for [`LvmBackend::lv_resize`]).
-    Subtract(Bytes),
-}
-
-impl std::str::FromStr for NewSize {
-    type Err = crate::size::SizeParseError;
-
-    /// `10g` → `To`, `+1g` → `Add`, `-1g` → `Subtract`.
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        if let Some(rest) = s.strip_prefix('+') {
-            Ok(NewSize::Add(rest.parse()?))
-        } else if let Some(rest) = s.strip_prefix('-') {
-            Ok(NewSize::Subtract(rest.parse()?))
-        } else {
-            Ok(NewSize::To(s.parse()?))
-        }
-    }
-}
-
-/// The set of block devices LVM may look at. Everything else is invisible to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Confinement {
-    devices: Vec<PathBuf>,
-}
-
-impl Confinement {
-    /// Confines LVM to these devices.
-    pub fn new<I, P>(devices: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = P>,
-        P: Into<PathBuf>,
-    {
-        let devices: Vec<PathBuf> = devices.into_iter().map(Into::into).collect();
-        for d in &devices {
-            let text = d.to_str().unwrap_or("");
-            if !d.is_absolute() || text.is_empty() || text.contains([',', '"', '|', '\n']) {
-                return Err(Error::InvalidRequest {
-                    operation: "confine LVM to devices".into(),
-                    reason: format!(
-                        "device {d:?} must be an absolute UTF-8 path without ',', '\"', '|' or newlines"
-                    ),
-                });
-            }
-        }
-        Ok(Confinement { devices })
-    }
-
-    /// The devices.
-    pub fn devices(&self) -> &[PathBuf] {
-        &self.devices
-    }
-
-    /// An lvm.conf `devices { global_filter = [...] }` accepting only these devices: what an
-    /// lvmdbusd started for these devices needs in its `LVM_SYSTEM_DIR/lvm.conf`.
-    pub fn global_filter(&self) -> String {
-        filter_list(&self.devices)
-    }
-}
-
-/// An lvm.conf filter list accepting exactly `devices` and rejecting everything else:
-/// `[ "a|^/dev/loop3$|", "r|.*|" ]`.
-pub(crate) fn filter_list(devices: &[PathBuf]) -> String {
-    let rules: Vec<String> = devices
-        .iter()
-        .map(|d| format!("\"a|^{}$|\"", regex_escape(&d.to_string_lossy())))
-        .chain(["\"r|.*|\"".to_owned()])
-        .collect();
-    format!("[ {} ]", rules.join(", "))
-}
-
-/// Escapes regex metacharacters for an lvm2 filter.
-fn regex_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Computes a resize target in bytes, rounded up to whole extents as lvm2 does.
-///
-/// Returns `Ok(None)` when the rounded target equals the current size: resizing to the current
-/// size is a no-op success. `grow_only` refuses shrinking (lvextend).
-pub fn resize_target(
-    operation: &str,
-    current: Bytes,
-    extent_size: Bytes,
-    request: NewSize,
-    grow_only: bool,
-) -> Result<Option<Bytes>> {
-    let refuse = |reason: String| Error::InvalidRequest {
-        operation: operation.to_owned(),
-        reason,
-    };
-    let target = match request {
-        NewSize::To(b) => b,
-        NewSize::Add(b) => current
-            .checked_add(b)
-            .ok_or_else(|| refuse("the new size overflows".into()))?,
-        NewSize::Subtract(b) => Bytes(
-            current
-                .get()
-                .checked_sub(b.get())
-                .ok_or_else(|| refuse(format!("cannot shrink {current} by {b}")))?,
-        ),
-    }
-    .round_up_to(extent_size);
-    if target == current {
-        return Ok(None);
-    }
-    if target.get() == 0 {
-        return Err(refuse(
-            "the new size would be zero; remove the LV instead".into(),
-        ));
-    }
-    if grow_only && target < current {
-        return Err(refuse(format!(
-            "extend can only grow: the LV is {current} and the target is {target}; use resize to shrink"
-        )));
-    }
-    Ok(Some(target))
-}
-
 /// The LVM API. [`crate::CliBackend`] implements it with the lvm2 tools, `DbusBackend`
-/// (feature `dbus`) with lvmdbusd. Names are validated before anything is run.
+/// (feature `dbus`) with lvmdbusd, through one front (below) that both share: names and devices
+/// are validated before anything is run, activation is refused without device-mapper, sizes
+/// are rounded up to whole 512-byte sectors, and every change is read back.
 pub trait LvmBackend: Send + Sync {
     /// A snapshot of every PV, VG and LV, taken at once.
     fn report(&self) -> Result<Report>;
@@ -224,29 +34,13 @@ pub trait LvmBackend: Send + Sync {
     }
 
     /// The PV on `device`.
-    fn pv(&self, device: &Path) -> Result<PhysicalVolume> {
-        self.report()?.find_pv(device).cloned()
-    }
+    fn pv(&self, device: &Path) -> Result<PhysicalVolume>;
 
     /// The VG named `name`.
-    fn vg(&self, name: &str) -> Result<VolumeGroup> {
-        crate::name::validate_vg_name(name)?;
-        self.report()?.find_vg(name).cloned()
-    }
+    fn vg(&self, name: &str) -> Result<VolumeGroup>;
 
     /// The LV `vg/name`.
-    fn lv(&self, vg: &str, name: &str) -> Result<LogicalVolume> {
-        crate::name::validate_lv_name(vg, name)?;
-        let report = self.report()?;
-        if report.vg(vg).is_none() {
-            return Err(Error::NotFound {
-                operation: format!("look up LV {vg}/{name}"),
-                object: ObjectKind::VolumeGroup,
-                name: vg.to_owned(),
-            });
-        }
-        report.find_lv(vg, name).cloned()
-    }
+    fn lv(&self, vg: &str, name: &str) -> Result<LogicalVolume>;
 
     /// The VG's free space.
     fn vg_free(&self, vg: &str) -> Result<Bytes> {
@@ -328,55 +122,230 @@ pub trait LvmBackend: Send + Sync {
     ) -> Result<LogicalVolume>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The LV `vg/name` as the VG's report has it after `operation` made or changed it.
+fn read_back<D: Driver + ?Sized>(
+    driver: &D,
+    operation: &str,
+    vg: &str,
+    name: &str,
+) -> Result<LogicalVolume> {
+    driver
+        .read_vg_report(vg)?
+        .lv(vg, name)
+        .cloned()
+        .ok_or_else(|| Error::Parse {
+            operation: format!("{operation}: read back LV {vg}/{name}"),
+            detail: "lvm2 reported success but the LV is not in the report".into(),
+        })
+}
 
-    #[test]
-    fn resize_targets_round_and_detect_no_ops() {
-        let ext = Bytes::mib(4);
-        let cur = Bytes::mib(12);
-        assert_eq!(
-            resize_target("t", cur, ext, NewSize::To(Bytes::mib(12)), true).unwrap(),
-            None
-        );
-        assert_eq!(
-            resize_target("t", cur, ext, NewSize::To(Bytes::mib(9)), true).unwrap(),
-            None
-        );
-        assert_eq!(
-            resize_target("t", cur, ext, NewSize::Add(Bytes(1)), true).unwrap(),
-            Some(Bytes::mib(16))
-        );
-        assert_eq!(
-            resize_target("t", cur, ext, NewSize::Add(Bytes(0)), true).unwrap(),
-            None
-        );
-        assert!(resize_target("t", cur, ext, NewSize::To(Bytes::mib(4)), true).is_err());
-        assert_eq!(
-            resize_target("t", cur, ext, NewSize::Subtract(Bytes::mib(4)), false).unwrap(),
-            Some(Bytes::mib(8))
-        );
-        assert!(resize_target("t", cur, ext, NewSize::Subtract(Bytes::mib(12)), false).is_err());
+/// Rounds a size up to whole 512-byte sectors, the unit lvm2 and lvmdbusd take.
+fn sectors(size: Bytes) -> Bytes {
+    size.round_up_to(Bytes(SECTOR))
+}
+
+/// Runs `change` (which creates the LV `vg/name`) and reads the new LV back.
+fn create<D: Driver + ?Sized>(
+    driver: &D,
+    vg: &str,
+    name: &str,
+    change: Change<'_>,
+) -> Result<LogicalVolume> {
+    let operation = change::run(driver, &change)?;
+    read_back(driver, &operation, vg, name)
+}
+
+/// `lvextend`/`lvresize`: the target from the current size and extent size, nothing run when it
+/// is the current size, and after the change a check that the LV really moved there.
+fn resize<D: Driver + ?Sized>(
+    driver: &D,
+    vg: &str,
+    name: &str,
+    size: NewSize,
+    mode: ResizeMode,
+) -> Result<LogicalVolume> {
+    validate_lv_name(vg, name)?;
+    let operation = format!("{} {vg}/{name}", mode.command());
+    let report = driver.read_vg_report(vg)?;
+    let extent = report.find_vg(vg)?.extent_size;
+    let before = report.find_lv(vg, name)?.clone();
+    let Some(target) = resize_target(&operation, before.size, extent, size, mode)? else {
+        return Ok(before);
+    };
+    let change = Change::LvResize {
+        vg,
+        name,
+        target,
+        mode,
+    };
+    change::run(driver, &change)?;
+    let after = read_back(driver, &operation, vg, name)?;
+    // lvm2 may round further (stripes), never the other way: a resize that did not move the LV
+    // towards the target is a failure, whatever lvm2 said.
+    let reached = if target > before.size {
+        after.size >= target
+    } else {
+        after.size < before.size
+    };
+    if !reached {
+        return Err(Error::SizeMismatch {
+            operation,
+            lv: format!("{vg}/{name}"),
+            expected: target,
+            found: after.size,
+        });
+    }
+    Ok(after)
+}
+
+impl<D: Driver> LvmBackend for D {
+    fn report(&self) -> Result<Report> {
+        self.read_report()
     }
 
-    #[test]
-    fn parses_new_sizes_and_confinement() {
-        assert_eq!(
-            "+1g".parse::<NewSize>().unwrap(),
-            NewSize::Add(Bytes::gib(1))
-        );
-        assert_eq!("2g".parse::<NewSize>().unwrap(), NewSize::To(Bytes::gib(2)));
-        assert_eq!(
-            "-1m".parse::<NewSize>().unwrap(),
-            NewSize::Subtract(Bytes::mib(1))
-        );
-        let c = Confinement::new(["/dev/loop3", "/dev/loop10"]).unwrap();
-        assert_eq!(
-            c.global_filter(),
-            r#"[ "a|^/dev/loop3$|", "a|^/dev/loop10$|", "r|.*|" ]"#
-        );
-        assert!(Confinement::new(["/dev/a,b"]).is_err());
-        assert!(Confinement::new(["loop0"]).is_err());
+    fn pv(&self, device: &Path) -> Result<PhysicalVolume> {
+        self.read_report()?.find_pv(device).cloned()
+    }
+
+    fn vg(&self, name: &str) -> Result<VolumeGroup> {
+        validate_vg_name(name)?;
+        self.read_vg_report(name)?.find_vg(name).cloned()
+    }
+
+    fn lv(&self, vg: &str, name: &str) -> Result<LogicalVolume> {
+        validate_lv_name(vg, name)?;
+        let report = self.read_vg_report(vg)?;
+        if report.vg(vg).is_none() {
+            return Err(Error::NotFound {
+                operation: format!("look up LV {vg}/{name}"),
+                object: ObjectKind::VolumeGroup,
+                name: vg.to_owned(),
+            });
+        }
+        report.find_lv(vg, name).cloned()
+    }
+
+    fn pv_create(&self, device: &Path) -> Result<PhysicalVolume> {
+        change::run(self, &Change::PvCreate { device })?;
+        self.pv(device)
+    }
+
+    fn pv_remove(&self, device: &Path) -> Result<()> {
+        change::run(self, &Change::PvRemove { device }).map(drop)
+    }
+
+    fn vg_create(
+        &self,
+        name: &str,
+        devices: &[&Path],
+        extent_size: Option<Bytes>,
+    ) -> Result<VolumeGroup> {
+        let extent_size = extent_size.map(sectors);
+        change::run(
+            self,
+            &Change::VgCreate {
+                vg: name,
+                devices,
+                extent_size,
+            },
+        )?;
+        self.vg(name)
+    }
+
+    fn vg_extend(&self, name: &str, devices: &[&Path]) -> Result<VolumeGroup> {
+        change::run(self, &Change::VgExtend { vg: name, devices })?;
+        self.vg(name)
+    }
+
+    fn vg_remove(&self, name: &str) -> Result<()> {
+        change::run(self, &Change::VgRemove { vg: name }).map(drop)
+    }
+
+    fn lv_create(&self, vg: &str, name: &str, request: LvCreate) -> Result<LogicalVolume> {
+        let request = LvCreate {
+            size: match request.size {
+                LvSize::Bytes(b) => LvSize::Bytes(sectors(b)),
+                other => other,
+            },
+            zero: request.activate && request.zero,
+            ..request
+        };
+        create(self, vg, name, Change::LvCreate { vg, name, request })
+    }
+
+    fn lv_extend(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
+        resize(self, vg, name, size, ResizeMode::Extend)
+    }
+
+    fn lv_resize(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
+        resize(self, vg, name, size, ResizeMode::Resize)
+    }
+
+    fn lv_remove(&self, vg: &str, name: &str) -> Result<()> {
+        change::run(self, &Change::LvRemove { vg, name }).map(drop)
+    }
+
+    fn lv_activate(&self, vg: &str, name: &str) -> Result<()> {
+        let change = Change::LvActivation {
+            vg,
+            name,
+            active: true,
+        };
+        change::run(self, &change).map(drop)
+    }
+
+    fn lv_deactivate(&self, vg: &str, name: &str) -> Result<()> {
+        let change = Change::LvActivation {
+            vg,
+            name,
+            active: false,
+        };
+        change::run(self, &change).map(drop)
+    }
+
+    fn snapshot_create(
+        &self,
+        vg: &str,
+        origin: &str,
+        name: &str,
+        size: Bytes,
+    ) -> Result<LogicalVolume> {
+        let change = Change::Snapshot {
+            vg,
+            origin,
+            name,
+            size: sectors(size),
+        };
+        create(self, vg, name, change)
+    }
+
+    fn thin_pool_create(
+        &self,
+        vg: &str,
+        name: &str,
+        request: ThinPoolCreate,
+    ) -> Result<LogicalVolume> {
+        let change = Change::ThinPool {
+            vg,
+            name,
+            size: sectors(request.size),
+        };
+        create(self, vg, name, change)
+    }
+
+    fn thin_create(
+        &self,
+        vg: &str,
+        pool: &str,
+        name: &str,
+        virtual_size: Bytes,
+    ) -> Result<LogicalVolume> {
+        let change = Change::Thin {
+            vg,
+            pool,
+            name,
+            virtual_size: sectors(virtual_size),
+        };
+        create(self, vg, name, change)
     }
 }

@@ -72,6 +72,17 @@ pub(crate) fn classify(
 ) -> Error {
     let operation = operation.to_owned();
     let vg = || target.vg.clone().unwrap_or_else(|| target.name.clone());
+    // A non-root caller: lvm2 cannot open its lock files (or the devices) and then also says
+    // "Can't get lock", which must not read as a busy VG.
+    if let Some(m) = messages
+        .iter()
+        .find(|m| m.to_ascii_lowercase().contains("permission denied"))
+    {
+        return Error::PermissionDenied {
+            operation,
+            detail: m.clone(),
+        };
+    }
     for m in messages {
         let lower = m.to_ascii_lowercase();
         let name = || quoted(m).unwrap_or(&target.name).to_owned();
@@ -229,6 +240,17 @@ mod tests {
             run(&["Giving up waiting for lock."]),
             Error::Busy { .. }
         ));
+        // lvcreate as uid 65534 (lvm2 2.03.16): the lock file cannot be opened.
+        let denied = run(&[
+            "/run/lock/lvm/V_vg:aux: open failed: Permission denied",
+            "Can't get lock for vg.",
+            "Cannot process volume group vg",
+        ]);
+        assert!(
+            matches!(denied, Error::PermissionDenied { ref detail, .. } if detail.contains("V_vg")),
+            "{denied}"
+        );
+        assert!(denied.to_string().contains("must run as root"), "{denied}");
         assert!(matches!(
             run(&["striped: Required device-mapper target(s) not detected in your kernel."]),
             Error::DeviceMapperUnavailable { .. }

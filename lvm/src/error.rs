@@ -117,6 +117,28 @@ pub enum Error {
         detail: String,
     },
 
+    /// lvm2 (or lvmdbusd) refused the caller: LVM changes and most reports need root.
+    #[error("{operation}: permission denied ({detail}); lvm2 must run as root: it opens the PVs' block devices for writing, takes its locks in /run/lock/lvm and activates through device-mapper (CAP_SYS_ADMIN). Run as root, or use DbusBackend, whose lvmdbusd runs as root")]
+    PermissionDenied {
+        /// What was being done.
+        operation: String,
+        /// lvm2's message, e.g. `/run/lock/lvm/V_vg0:aux: open failed: Permission denied`.
+        detail: String,
+    },
+
+    /// A resize that lvm2 did not report as failed left the LV short of the size asked for.
+    #[error("{operation}: LV {lv} is {found} after the change, not the {expected} asked for; lvm2 reported no error: check it with `lvs` before retrying")]
+    SizeMismatch {
+        /// What was being done.
+        operation: String,
+        /// `VG/LV`.
+        lv: String,
+        /// The size asked for (whole extents).
+        expected: crate::size::Bytes,
+        /// The size the LV has now.
+        found: crate::size::Bytes,
+    },
+
     /// A PV of the VG is missing.
     #[error("{operation}: volume group {vg:?} has a missing physical volume ({detail}); reattach the device or run vgreduce --removemissing")]
     MissingPv {

@@ -2,7 +2,8 @@
 //! lvm2 command-line tools ([`CliBackend`], the default) or through lvmdbusd over D-Bus
 //! (`DbusBackend`, behind the `dbus` cargo feature), both behind one trait, [`LvmBackend`].
 //!
-//! All sizes are [`Bytes`]. Names are checked against lvm2's rules before any process starts.
+//! All sizes are [`Bytes`]; text sizes are read in lvm2's units ([`Bytes::parse_lvm2`],
+//! [`NewSize`]'s `FromStr`). Names are checked against lvm2's rules before any process starts.
 //! Every command can be confined to a list of devices so nothing else is scanned or touched.
 //!
 //! ```no_run
@@ -17,9 +18,12 @@
 //! ```
 
 #![deny(missing_docs)]
+// No unsafe code at all: lvm-kit drives lvm2 through its CLI and D-Bus service.
+#![forbid(unsafe_code)]
 
 pub mod attr;
 mod backend;
+mod change;
 mod classify;
 pub mod cli;
 #[cfg(feature = "dbus")]
@@ -28,10 +32,12 @@ mod error;
 mod model;
 pub mod name;
 mod report;
+mod request;
 mod size;
 
 pub use attr::{LvAttr, LvState, LvType, PvAttr, VgAttr};
-pub use backend::{Confinement, LvCreate, LvSize, LvmBackend, NewSize, ThinPoolCreate};
+pub use backend::LvmBackend;
+pub use change::device_mapper_loaded;
 pub use cli::CliBackend;
 #[cfg(feature = "dbus")]
 pub use dbus::DbusBackend;
@@ -39,4 +45,5 @@ pub use error::{CommandFailure, Error, ObjectKind, Result};
 pub use model::{
     LogicalVolume, PhysicalVolume, PvSegment, Report, Segment, SegmentDevice, VolumeGroup,
 };
-pub use size::{Bytes, SizeParseError, GIB, KIB, MIB};
+pub use request::{Confinement, LvCreate, LvSize, NewSize, ThinPoolCreate};
+pub use size::{Bytes, SizeParseError, GIB, KIB, MIB, SECTOR};

@@ -96,17 +96,78 @@ pub fn validate_lv_name(vg: &str, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Splits `VG/LV` into its parts and checks both names.
-pub fn split_full_name(full: &str) -> Result<(&str, &str), Error> {
-    let (vg, lv) = full.split_once('/').ok_or_else(|| {
-        invalid(
-            ObjectKind::LogicalVolume,
-            full,
-            "expected VG/LV (one '/')".into(),
-        )
-    })?;
+/// The LV forms lvm2's tools accept, for error messages.
+const LV_FORMS: &str =
+    "expected VG/LV, /dev/VG/LV or /dev/mapper/VG-LV (with '-' in names doubled)";
+
+/// Reads an LV given the ways lvm2's commands accept one: `VG/LV`, `/dev/VG/LV`, or the
+/// device-mapper name `/dev/mapper/VG-LV`, where a `-` inside a name is written `--` (lvm2's
+/// `skip_dev_dir` and libdevmapper's `dm_split_lvm_name`). Returns `(VG, LV)`, both checked.
+/// Repeated slashes are tolerated as lvm2 tolerates them; a device-mapper name with a layer
+/// suffix (`VG-pool-tpool`, an LV's internal part) is refused.
+pub fn parse_lv_name(text: &str) -> Result<(String, String), Error> {
+    let refuse = |reason: String| invalid(ObjectKind::LogicalVolume, text, reason);
+    let under_dev = text
+        .strip_prefix('/')
+        .map(|t| t.trim_start_matches('/'))
+        .and_then(|t| t.strip_prefix("dev/"))
+        .map(|t| t.trim_start_matches('/'));
+    let relative = match under_dev {
+        None if text.starts_with('/') => {
+            return Err(refuse(format!("{text:?} is not under /dev; {LV_FORMS}")))
+        }
+        None => text,
+        Some(rest) => match rest.strip_prefix("mapper/") {
+            Some(dm_name) => {
+                let (vg, lv, layer) = split_dm_name(dm_name.trim_start_matches('/'));
+                if !layer.is_empty() {
+                    return Err(refuse(format!(
+                        "the device-mapper name has the layer {layer:?}: it is an internal part of LV {vg}/{lv}; name the LV itself"
+                    )));
+                }
+                if lv.is_empty() {
+                    return Err(refuse(format!(
+                        "no LV name after the VG {vg:?}; {LV_FORMS}"
+                    )));
+                }
+                validate_lv_name(&vg, &lv)?;
+                return Ok((vg, lv));
+            }
+            None => rest,
+        },
+    };
+    let (vg, lv) = relative
+        .split_once('/')
+        .filter(|(_, lv)| !lv.contains('/'))
+        .ok_or_else(|| refuse(LV_FORMS.into()))?;
     validate_lv_name(vg, lv)?;
-    Ok((vg, lv))
+    Ok((vg.to_owned(), lv.to_owned()))
+}
+
+/// Splits a device-mapper name `VG-LV-LAYER` at single dashes, turning `--` back into `-`.
+/// As in libdevmapper, a dash that ends the name is part of it.
+fn split_dm_name(name: &str) -> (String, String, String) {
+    fn component(text: &str) -> (String, &str) {
+        let mut out = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '-' {
+                match chars.peek() {
+                    Some((_, '-')) => {
+                        chars.next();
+                    }
+                    Some(_) => return (out, &text[i + 1..]),
+                    None => {}
+                }
+            }
+            out.push(c);
+        }
+        (out, "")
+    }
+    let (vg, rest) = component(name);
+    let (lv, rest) = component(rest);
+    let (layer, _) = component(rest);
+    (vg, lv, layer)
 }
 
 #[cfg(test)]
@@ -150,9 +211,39 @@ mod tests {
     }
 
     #[test]
-    fn splits_full_names() {
-        assert_eq!(split_full_name("vg/lv").unwrap(), ("vg", "lv"));
-        assert!(split_full_name("vglv").is_err());
-        assert!(split_full_name("vg/-lv").is_err());
+    fn reads_the_lv_forms_lvm2_accepts() {
+        let ok = |text: &str| {
+            let (vg, lv) = parse_lv_name(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            format!("{vg}/{lv}")
+        };
+        // The real-lvm2 check is tests/lvm_cli.rs (cli::example_accepts_lvm2_lv_paths).
+        assert_eq!(ok("vg/lv"), "vg/lv");
+        assert_eq!(ok("/dev/vg/lv"), "vg/lv");
+        assert_eq!(ok("//dev//vg/lv"), "vg/lv");
+        assert_eq!(ok("/dev/mapper/vg-lv"), "vg/lv");
+        assert_eq!(ok("/dev/mapper/my--vg-my--lv"), "my-vg/my-lv");
+        assert_eq!(ok("/dev/mapper/a---b--c"), "a-/b-c");
+        assert_eq!(ok("/dev/mapper/a-b--"), "a/b-");
+        for bad in [
+            "vglv",
+            "vg/-lv",
+            "/dev/vglv",
+            "/dev/vg/lv/x",
+            "/tmp/vg/lv",
+            "/dev/mapper/vglv",
+            "/dev/mapper/vg-pool-tpool",
+            "/dev/mapper/vg-",
+            "/dev//lv",
+            "/dev/vg/-rf",
+        ] {
+            let e = parse_lv_name(bad).expect_err(bad);
+            assert!(matches!(e, Error::InvalidName { .. }), "{bad}: {e}");
+        }
+        let e = parse_lv_name("/dev/mapper/vg-pool-tpool")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("internal part"), "{e}");
+        let e = parse_lv_name("/tmp/x").unwrap_err().to_string();
+        assert!(e.contains("/dev/mapper/VG-LV"), "{e}");
     }
 }

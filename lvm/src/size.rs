@@ -1,7 +1,6 @@
 //! Byte sizes: the typed unit for every size in this crate, and the parser for lvm2-style sizes.
 
 use std::fmt;
-use std::str::FromStr;
 
 /// A size in bytes.
 ///
@@ -81,95 +80,159 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// One 512-byte sector: lvm2 counts sizes in sectors and refuses byte sizes that are not a
+/// whole number of them.
+pub const SECTOR: u64 = 512;
+
+/// lvm2 refuses sizes of this many sectors or more ("Size is too big (>=16EiB)").
+const SECTOR_LIMIT: u128 = (u64::MAX >> 9) as u128;
+
 /// Why a size string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid size {input:?}: {reason}; use a number with an optional lvm2 unit, e.g. 10g, 512m, 4096 or 1.5t")]
+#[error("invalid size {input:?}: {reason}; lvm2 sizes are a number with an optional unit b, s, k, m, g, t, p or e (bytes, 512-byte sectors, then powers of 1024; no unit means MiB), e.g. 10g, 512m, 1.5t or 2048s")]
 pub struct SizeParseError {
     /// The text that was given.
     pub input: String,
     /// What is wrong with it.
-    pub reason: &'static str,
+    pub reason: String,
 }
 
-/// The multiplier of an lvm2 size unit letter. lvm2 treats upper and lower case alike for
-/// input sizes (`-L 1G` = `-L 1g` = 1 GiB); `s` is a 512-byte sector, `b` a byte.
-fn unit_multiplier(unit: char) -> Option<u64> {
-    let shift = match unit.to_ascii_lowercase() {
-        'b' => return Some(1),
-        's' => return Some(512),
-        'k' => 10,
-        'm' => 20,
-        'g' => 30,
-        't' => 40,
-        'p' => 50,
-        'e' => 60,
-        _ => return None,
+/// The sign in front of a size: `+10g` grows by, `-1g` shrinks by, `10g` is absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sign {
+    /// No sign: an absolute size.
+    Absolute,
+    /// `+`.
+    Plus,
+    /// `-`.
+    Minus,
+}
+
+/// The size of one unit in sectors, for the unit letters that scale (`s`, `k` … `e`); `None`
+/// (no letter) is lvm2's default unit for `-L`, MiB. Upper and lower case are alike: lvm2
+/// lower-cases the letter, and every unit is a power of 1024 (there are no decimal units).
+fn unit_sectors(unit: Option<char>) -> Option<u128> {
+    let shift = match unit.map(|c| c.to_ascii_lowercase()) {
+        None | Some('m') => 10,
+        Some('s') => return Some(1),
+        Some('k') => 0,
+        Some('g') => 20,
+        Some('t') => 30,
+        Some('p') => 40,
+        Some('e') => 50,
+        Some(_) => return None,
     };
-    Some(1u64 << shift)
+    Some(2u128 << shift)
 }
 
-/// `10GiB` → `10G`, `10GB` → `10G`: a trailing `iB`/`B` after a unit letter says nothing more.
-fn strip_byte_suffix(text: &str) -> &str {
-    let is_unit = |t: &str| t.ends_with(|c: char| "kmgtpeKMGTPE".contains(c));
-    for suffix in ["iB", "ib", "B", "b"] {
-        if let Some(rest) = text.strip_suffix(suffix) {
-            if is_unit(rest) {
-                return rest;
-            }
-        }
+/// Parses an lvm2 size with its optional sign, the way `lvcreate -L` / `lvextend -L` read it
+/// (lvm2's `_size_arg`): a decimal number (`10`, `1.5`, `.5`) and at most one unit letter;
+/// the result is truncated to whole sectors as lvm2 truncates it. A `b` size must be a whole
+/// multiple of 512 bytes. After a unit letter from `k` to `e`, `B` or `iB` is accepted
+/// (`10GiB`). lvm2 (through `strtod`) also takes `0x10`, `1e3` and ignores anything after the
+/// unit (`10gfoo`); those are refused here as likely typos.
+pub(crate) fn parse_signed(input: &str) -> Result<(Sign, Bytes), SizeParseError> {
+    let err = |reason: String| SizeParseError {
+        input: input.to_owned(),
+        reason,
+    };
+    let (sign, text) = match input.as_bytes().first() {
+        Some(b'+') => (Sign::Plus, &input[1..]),
+        Some(b'-') => (Sign::Minus, &input[1..]),
+        _ => (Sign::Absolute, input),
+    };
+    if text.starts_with(['+', '-']) {
+        return Err(err("it has more than one sign".into()));
     }
-    text
-}
-
-impl FromStr for Bytes {
-    type Err = SizeParseError;
-
-    /// Parses `10g`, `512M`, `1.5t`, `2048s` or plain bytes (`4096`), with lvm2's unit letters
-    /// (binary multiples; an optional trailing `iB`/`B` as in `10GiB` is accepted too).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| SizeParseError {
-            input: s.to_owned(),
-            reason,
-        };
-        let text = s.trim();
-        let text = strip_byte_suffix(text);
-        let (number, multiplier) = match text.chars().last() {
-            None => return Err(err("it is empty")),
-            Some(c) if c.is_ascii_digit() => (text, 1),
-            Some(c) => (
-                &text[..text.len() - c.len_utf8()],
-                unit_multiplier(c).ok_or_else(|| err("unknown unit letter"))?,
-            ),
-        };
-        if number.is_empty() {
-            return Err(err("there is no number before the unit"));
+    let number_len = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, rest) = text.split_at(number_len);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.contains('.') {
+        return Err(err("the number has more than one decimal point".into()));
+    }
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(err(if text.is_empty() {
+            "it is empty".into()
+        } else {
+            "it does not start with a number".into()
+        }));
+    }
+    let mut letters = rest.chars();
+    let unit = letters.next();
+    let after = letters.as_str();
+    if let Some(c) = unit.filter(|c| !"bBsSkKmMgGtTpPeE".contains(*c)) {
+        return Err(err(format!("unknown unit {c:?}")));
+    }
+    let byte_suffix_ok = matches!(unit, Some(c) if "kmgtpeKMGTPE".contains(c))
+        && matches!(after, "B" | "b" | "iB" | "ib");
+    if !(after.is_empty() || byte_suffix_ok) {
+        return Err(err(format!(
+            "unexpected {after:?} after the unit {:?}",
+            unit.unwrap_or(' ')
+        )));
+    }
+    let too_big = || err("it is too big: lvm2 takes sizes below 16 EiB".into());
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_big())?
+    };
+    let sectors = if matches!(unit, Some('b' | 'B')) {
+        // lvm2 drops a fraction of a byte, then wants whole sectors.
+        let rest = whole % u128::from(SECTOR);
+        if rest != 0 {
+            let lower = whole - rest;
+            let upper = lower + u128::from(SECTOR);
+            return Err(err(if lower == 0 {
+                format!("{whole} bytes is not a multiple of 512 (lvm2 counts 512-byte sectors); try {upper}b")
+            } else {
+                format!("{whole} bytes is not a multiple of 512 (lvm2 counts 512-byte sectors); try {lower}b or {upper}b")
+            }));
         }
-        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() && frac.is_empty()
-            || !whole.chars().all(|c| c.is_ascii_digit())
-            || !frac.chars().all(|c| c.is_ascii_digit())
-        {
-            return Err(err("the number is not a plain decimal"));
-        }
-        let whole: u64 = if whole.is_empty() {
+        whole / u128::from(SECTOR)
+    } else {
+        let per_unit = unit_sectors(unit).ok_or_else(|| err("unknown unit".into()))?;
+        // Twenty decimals are more than lvm2's double holds; the rest cannot matter.
+        let digits = &fraction[..fraction.len().min(20)];
+        let fraction_sectors = if digits.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| err("the number is too large"))?
+            let numerator: u128 = digits.parse().map_err(|_| too_big())?;
+            numerator * per_unit / 10u128.pow(digits.len() as u32)
         };
-        let mut bytes = whole
-            .checked_mul(multiplier)
-            .ok_or_else(|| err("the size is too large"))?;
-        if !frac.is_empty() {
-            // Fraction in exact integer arithmetic: frac_digits * multiplier / 10^len, rounded up.
-            let digits = &frac[..frac.len().min(18)];
-            let num: u128 = digits.parse().map_err(|_| err("bad fraction"))?;
-            let den = 10u128.pow(digits.len() as u32);
-            let extra = (num * multiplier as u128).div_ceil(den);
-            bytes = bytes
-                .checked_add(u64::try_from(extra).map_err(|_| err("the size is too large"))?)
-                .ok_or_else(|| err("the size is too large"))?;
+        whole
+            .checked_mul(per_unit)
+            .and_then(|s| s.checked_add(fraction_sectors))
+            .ok_or_else(too_big)?
+    };
+    if sectors >= SECTOR_LIMIT {
+        return Err(too_big());
+    }
+    let bytes = u64::try_from(sectors * u128::from(SECTOR)).map_err(|_| too_big())?;
+    Ok((sign, Bytes(bytes)))
+}
+
+impl Bytes {
+    /// Parses a size as `lvcreate -L` reads it: `100` is 100 MiB (lvm2's default unit), `4096b`
+    /// is 4096 bytes, `8s` 8 sectors, `1.5g` 1.5 GiB; `k m g t p e` are powers of 1024 in either
+    /// case. Refused like lvm2 refuses them: a negative or zero size, bytes that are not a
+    /// multiple of 512 (`1b`), sizes of 16 EiB or more. A fraction is truncated to whole sectors
+    /// (`0.3k` is 0, hence refused). A leading `+` is allowed, as lvcreate allows it.
+    pub fn parse_lvm2(text: &str) -> Result<Bytes, SizeParseError> {
+        let (sign, size) = parse_signed(text)?;
+        let refuse = |reason: &str| SizeParseError {
+            input: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if sign == Sign::Minus {
+            return Err(refuse("a size may not be negative"));
         }
-        Ok(Bytes(bytes))
+        if size.0 == 0 {
+            return Err(refuse("a size may not be zero"));
+        }
+        Ok(size)
     }
 }
 
@@ -177,24 +240,88 @@ impl FromStr for Bytes {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_lvm_units() {
-        assert_eq!("10g".parse::<Bytes>().unwrap(), Bytes::gib(10));
-        assert_eq!("10G".parse::<Bytes>().unwrap(), Bytes::gib(10));
-        assert_eq!("512m".parse::<Bytes>().unwrap(), Bytes::mib(512));
-        assert_eq!("4096".parse::<Bytes>().unwrap(), Bytes(4096));
-        assert_eq!("4096b".parse::<Bytes>().unwrap(), Bytes(4096));
-        assert_eq!("8s".parse::<Bytes>().unwrap(), Bytes(4096));
-        assert_eq!("1.5k".parse::<Bytes>().unwrap(), Bytes(1536));
-        assert_eq!("2GiB".parse::<Bytes>().unwrap(), Bytes::gib(2));
-        assert_eq!("1t".parse::<Bytes>().unwrap(), Bytes(1 << 40));
+    fn parse(text: &str) -> Result<Bytes, SizeParseError> {
+        Bytes::parse_lvm2(text)
     }
 
     #[test]
-    fn rejects_garbage() {
-        for bad in ["", "g", "10x", "-5m", "1.2.3g", "abc", "99999999999e"] {
-            assert!(bad.parse::<Bytes>().is_err(), "{bad:?} parsed");
+    fn parses_lvm_units() {
+        // The real-lvm2 comparison is tests/lvm_cli.rs (cli::sizes_follow_lvm2_units).
+        assert_eq!(parse("10g").unwrap(), Bytes::gib(10));
+        assert_eq!(parse("10G").unwrap(), Bytes::gib(10));
+        assert_eq!(parse("512m").unwrap(), Bytes::mib(512));
+        assert_eq!(parse("100").unwrap(), Bytes::mib(100), "no unit is MiB");
+        assert_eq!(
+            parse("4194304").unwrap(),
+            Bytes(1 << 42),
+            "4194304 MiB = 4 TiB"
+        );
+        assert_eq!(parse("4096b").unwrap(), Bytes(4096));
+        assert_eq!(parse("4096B").unwrap(), Bytes(4096));
+        assert_eq!(parse("8s").unwrap(), Bytes(4096));
+        assert_eq!(parse("1.5k").unwrap(), Bytes(1536));
+        assert_eq!(
+            parse("1.0001k").unwrap(),
+            Bytes(1024),
+            "truncated to sectors"
+        );
+        assert_eq!(parse(".5").unwrap(), Bytes(1 << 19));
+        assert_eq!(parse("2GiB").unwrap(), Bytes::gib(2));
+        assert_eq!(parse("2gb").unwrap(), Bytes::gib(2));
+        assert_eq!(parse("1t").unwrap(), Bytes(1 << 40));
+        assert_eq!(parse("15e").unwrap(), Bytes(15 << 60));
+        assert_eq!(parse("+4m").unwrap(), Bytes::mib(4));
+        assert_eq!(parse("512.7b").unwrap(), Bytes(512));
+    }
+
+    #[test]
+    fn rejects_what_lvm2_rejects_and_typos() {
+        for bad in [
+            "",
+            "g",
+            "10x",
+            "-5m",
+            "1.2.3g",
+            "abc",
+            "16e",
+            "99999999999e",
+            "1b",
+            "511b",
+            "0",
+            "0m",
+            "0.3k",
+            ".",
+            "++4m",
+            "4 m",
+            " 4m",
+            "1,5",
+            "inf",
+            "nan",
+            "10%FREE",
+            // lvm2 accepts these through strtod or by ignoring what follows the unit:
+            "0x10",
+            "1e3",
+            "10gfoo",
+            "4m ",
+            "4sB",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} parsed as {:?}", parse(bad));
         }
+        let e = parse("1b").unwrap_err();
+        assert!(e.reason.contains("try 512b"), "{e}");
+        let e = parse("1000b").unwrap_err();
+        assert!(e.reason.contains("try 512b or 1024b"), "{e}");
+        assert!(parse("16e").unwrap_err().reason.contains("too big"));
+    }
+
+    #[test]
+    fn signs() {
+        assert_eq!(parse_signed("+1e").unwrap(), (Sign::Plus, Bytes(1 << 60)));
+        assert_eq!(parse_signed("-4m").unwrap(), (Sign::Minus, Bytes::mib(4)));
+        assert_eq!(
+            parse_signed("16p").unwrap(),
+            (Sign::Absolute, Bytes(1 << 54))
+        );
     }
 
     #[test]

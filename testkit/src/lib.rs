@@ -1,7 +1,13 @@
 //! Test support for the btrfs-lvm workspace, used only by its tests and benchmarks (never by the
 //! examples users run): fixtures on real kernel parts ([`fixture`]) and a small loop-device layer
-//! ([`loopdev`]) over committed bindings of `linux/loop.h`, so nothing here needs libclang.
+//! ([`loopdev`]) over committed bindings of `linux/loop.h`, so nothing here needs libclang; and
+//! the one test harness of the integration tests ([`harness`]: tiers, root gate, trial names,
+//! `ensure!`).
+// Unsafe code lives only in the loop ioctl layer (`loopdev/ioctl.rs`) and the generated
+// bindings; every hand-written `unsafe` block carries a `// SAFETY:` comment.
 #![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod fixture;
+pub mod harness;
 pub mod loopdev;

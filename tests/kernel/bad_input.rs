@@ -1,53 +1,47 @@
 //! Bad input: not btrfs, missing paths, and an unprivileged caller.
 
-use crate::root_test;
-use crate::util::{check, run_as_nobody, MIB};
+use crate::util::{run_as_nobody, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_UNPRIVILEGED_PROBE";
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        root_test(
-            "bad_input::ext4_path_gives_not_btrfs_naming_ext4",
-            not_btrfs,
-        ),
-        Trial::test("bad_input::missing_path_gives_not_found", missing_path),
-        root_test(
-            "bad_input::unprivileged_caller_gets_permission_denied",
-            unprivileged,
-        ),
-        root_test(
-            "bad_input::balance_on_read_only_mount_says_read_only",
-            read_only,
-        ),
+    testkit::trials![
+        root:
+            ext4_path_gives_not_btrfs_naming_ext4,
+            unprivileged_caller_gets_permission_denied,
+            balance_on_read_only_mount_says_read_only;
+        plain: missing_path_gives_not_found;
     ]
 }
 
-fn not_btrfs() -> Result<(), Failed> {
+fn ext4_path_gives_not_btrfs_naming_ext4() -> Result<(), Failed> {
     let scratch = Scratch::new(64 * MIB, FsKind::Ext4)?;
     match Filesystem::open(scratch.path()) {
         Err(e @ Error::NotBtrfs { .. }) => {
             let text = e.to_string();
-            check(
+            ensure!(
                 text.contains("ext4") && text.contains(&*scratch.path().to_string_lossy()),
-                text,
-            )
+                "{text}"
+            );
+            Ok(())
         }
         other => Err(format!("ext4 path: {other:?}").into()),
     }
 }
 
-fn missing_path() -> Result<(), Failed> {
+fn missing_path_gives_not_found() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("no-such-dir");
     match Filesystem::open(&missing) {
         Err(e @ Error::NotFound { .. }) => {
-            check(e.to_string().contains("no-such-dir"), e.to_string())
+            ensure!(e.to_string().contains("no-such-dir"), "{e}");
+            Ok(())
         }
         other => Err(format!("missing path: {other:?}").into()),
     }
@@ -82,14 +76,15 @@ pub fn child_probe() -> Option<i32> {
     Some(0)
 }
 
-fn unprivileged() -> Result<(), Failed> {
+fn unprivileged_caller_gets_permission_denied() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let out = run_as_nobody(&[(PROBE_ENV, scratch.path().as_os_str())])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    check(
+    ensure!(
         out.status.success(),
-        format!("probe failed: {}", String::from_utf8_lossy(&out.stderr)),
-    )?;
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (call, expected) in [
         ("open", "ok"),
         ("space_info", "ok"),
@@ -98,27 +93,30 @@ fn unprivileged() -> Result<(), Failed> {
         ("balance", "permission-denied"),
     ] {
         let line = format!("{call}={expected}");
-        check(
+        ensure!(
             text.lines().any(|l| l == line),
-            format!("expected {line:?} in probe output:\n{text}"),
-        )?;
+            "expected {line:?} in probe output:\n{text}"
+        );
     }
     Ok(())
 }
 
-fn read_only() -> Result<(), Failed> {
+fn balance_on_read_only_mount_says_read_only() -> Result<(), Failed> {
     let options = BtrfsOptions {
         mount_options: "ro".into(),
         ..Default::default()
     };
     let scratch = Scratch::new(512 * MIB, FsKind::Btrfs(options))?;
     let fs = Filesystem::open(scratch.path())?;
-    check(
+    ensure!(
         !fs.space_info()?.is_empty(),
-        "space info on a read-only mount",
-    )?;
+        "space info on a read-only mount"
+    );
     match fs.balance(&Balance::new().data(ChunkFilters::usage_below(0))) {
-        Err(e @ Error::ReadOnly { .. }) => check(e.to_string().contains("remount"), e.to_string()),
+        Err(e @ Error::ReadOnly { .. }) => {
+            ensure!(e.to_string().contains("remount"), "{e}");
+            Ok(())
+        }
         other => Err(format!("balance on a read-only mount: {other:?}").into()),
     }
 }

@@ -4,30 +4,22 @@
 //! address is the logical address balance works on), and deleted to shape chunk usage. Every
 //! expectation is computed from the block groups just before the balance, never hard-coded.
 
-use crate::root_test;
-use crate::util::{check, data_groups, write_file, MIB};
+use crate::util::{data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        root_test(
-            "balance_filters::usage_zero_reclaims_exactly_the_empty_chunks",
-            usage_zero,
-        ),
-        root_test(
-            "balance_filters::usage_range_relocates_exactly_the_chunks_in_range",
-            usage_range,
-        ),
-        root_test("balance_filters::limit_one_relocates_one_chunk", limit_one),
-        root_test(
-            "balance_filters::convert_metadata_dup_single_dup",
-            convert_metadata,
-        ),
+    testkit::trials![
+        root:
+            usage_zero_reclaims_exactly_the_empty_chunks,
+            usage_range_relocates_exactly_the_chunks_in_range,
+            limit_one_relocates_one_chunk,
+            convert_metadata_dup_single_dup;
     ]
 }
 
@@ -104,7 +96,7 @@ fn logicals(groups: &[BlockGroup]) -> BTreeSet<u64> {
     groups.iter().map(|g| g.logical).collect()
 }
 
-fn usage_zero() -> Result<(), Failed> {
+fn usage_zero_reclaims_exactly_the_empty_chunks() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
     let files = write_files(&scratch, 40, 16 * MIB)?;
@@ -125,40 +117,39 @@ fn usage_zero() -> Result<(), Failed> {
         .filter(|g| g.used.bytes() == 0)
         .copied()
         .collect();
-    check(
+    ensure!(
         !empty.is_empty(),
-        "setup: no empty data chunk right before the balance (cleaner removed it?)",
-    )?;
+        "setup: no empty data chunk right before the balance (cleaner removed it?)"
+    );
     let request = Balance::new().data(ChunkFilters::usage_below(0));
     let predicted = fs.balance_candidates(&request)?;
-    check(
+    ensure!(
         predicted == Some(empty.len() as u64),
-        format!("predicted {predicted:?} candidates, {} empty", empty.len()),
-    )?;
+        "predicted {predicted:?} candidates, {} empty",
+        empty.len()
+    );
     let outcome = fs.balance(&request)?;
     let after = data_groups(&fs)?;
-    check(
+    ensure!(
         outcome.relocated() == empty.len() as u64,
-        format!(
-            "relocated {} chunks, {} were empty: {outcome:?}",
-            outcome.relocated(),
-            empty.len()
-        ),
-    )?;
+        "relocated {} chunks, {} were empty: {outcome:?}",
+        outcome.relocated(),
+        empty.len()
+    );
     let non_empty: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&empty))
         .copied()
         .collect();
-    check(
+    ensure!(
         non_empty.is_subset(&logicals(&after)),
-        "a non-empty chunk was relocated",
-    )?;
+        "a non-empty chunk was relocated"
+    );
     // (A relocated chunk's address can come back: the kernel gives a new chunk the start of
     // the highest one removed. So check what remains, not which addresses vanished.)
-    check(
+    ensure!(
         after.iter().all(|g| g.used.bytes() > 0),
-        "an empty data chunk survived usage=0",
-    )?;
+        "an empty data chunk survived usage=0"
+    );
     Ok(())
 }
 
@@ -166,15 +157,16 @@ fn in_usage_range(g: &BlockGroup) -> bool {
     g.usage_percent() >= 1.0 && g.usage_percent() < 50.0
 }
 
-fn usage_range() -> Result<(), Failed> {
+fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
     let mut files = write_files(&scratch, 48, 16 * MIB)?;
     let full = full_sized_groups(&fs)?;
-    check(
+    ensure!(
         full.len() >= 3,
-        format!("setup: {} full-size data chunks", full.len()),
-    )?;
+        "setup: {} full-size data chunks",
+        full.len()
+    );
     // Two chunks thinned to at most 10 %, and so is any other chunk that happens to be in
     // range (usually the last one written), so the data of all chunks in range together stays
     // below 50 % of one chunk: wherever relocation puts it, the set of chunks in range cannot
@@ -195,64 +187,62 @@ fn usage_range() -> Result<(), Failed> {
         .collect();
     let moved: u64 = in_range.iter().map(|g| g.used.bytes()).sum();
     let smallest = in_range.iter().map(|g| g.length.bytes()).min().unwrap_or(0);
-    check(
+    ensure!(
         in_range.len() >= 2,
-        format!("setup: {} chunks in 1..50 %: {before:?}", in_range.len()),
-    )?;
-    check(
+        "setup: {} chunks in 1..50 %: {before:?}",
+        in_range.len()
+    );
+    ensure!(
         moved * 2 < smallest,
-        format!("setup: chunks in range hold {moved} bytes, too much to stay in range: {before:?}"),
-    )?;
-    check(
+        "setup: chunks in range hold {moved} bytes, too much to stay in range: {before:?}"
+    );
+    ensure!(
         before.iter().all(|g| g.used.bytes() > 0),
-        "setup: an empty chunk exists",
-    )?;
+        "setup: an empty chunk exists"
+    );
     let request = Balance::new().data("usage=1..50".parse()?);
     let predicted = fs.balance_candidates(&request)?;
-    check(
+    ensure!(
         predicted == Some(in_range.len() as u64),
-        format!(
-            "predicted {predicted:?} candidates, {} in range",
-            in_range.len()
-        ),
-    )?;
+        "predicted {predicted:?} candidates, {} in range",
+        in_range.len()
+    );
     let outcome = fs.balance(&request)?;
     let after = logicals(&data_groups(&fs)?);
-    check(
+    ensure!(
         outcome.relocated() == in_range.len() as u64,
-        format!(
-            "relocated {}, {} were in range: {outcome:?}",
-            outcome.relocated(),
-            in_range.len()
-        ),
-    )?;
+        "relocated {}, {} were in range: {outcome:?}",
+        outcome.relocated(),
+        in_range.len()
+    );
     let others: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&in_range))
         .copied()
         .collect();
-    check(
+    ensure!(
         others.is_subset(&after),
-        "a chunk outside the range was relocated",
-    )?;
+        "a chunk outside the range was relocated"
+    );
     Ok(())
 }
 
-fn limit_one() -> Result<(), Failed> {
+fn limit_one_relocates_one_chunk() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
     write_files(&scratch, 20, 16 * MIB)?;
     let before = data_groups(&fs)?;
-    check(before.len() >= 2, "setup: fewer than two data chunks")?;
+    ensure!(before.len() >= 2, "setup: fewer than two data chunks");
     let outcome = fs.balance(&Balance::new().data("limit=1".parse()?))?;
-    check(
+    ensure!(
         outcome.relocated() == 1,
-        format!("limit=1 relocated {}: {outcome:?}", outcome.relocated()),
-    )?;
+        "limit=1 relocated {}: {outcome:?}",
+        outcome.relocated()
+    );
     let after = logicals(&data_groups(&fs)?);
-    check(
+    ensure!(
         logicals(&before).difference(&after).count() == 1,
-        "not exactly one chunk disappeared",
-    )?;
+        "not exactly one chunk disappeared"
+    );
     Ok(())
 }
 
@@ -265,36 +255,36 @@ fn metadata_profiles(fs: &Filesystem) -> Result<BTreeSet<Profile>, Failed> {
         .collect())
 }
 
-fn convert_metadata() -> Result<(), Failed> {
+fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
     write_files(&scratch, 4, 8 * MIB)?;
-    check(
+    ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
-        "setup: metadata is not dup",
-    )?;
+        "setup: metadata is not dup"
+    );
     // Reducing redundancy without force: the kernel refuses (EINVAL), and we say why.
     let to_single = Balance::new().metadata(ChunkFilters::convert(Profile::Single, false));
     match fs.balance(&to_single) {
         Err(Error::KernelRejected {
             hint: Some(hint), ..
-        }) => check(hint.contains("force"), hint)?,
+        }) => ensure!(hint.contains("force"), "{hint}"),
         other => return Err(format!("dup→single without force: {other:?}").into()),
     }
     fs.balance(&to_single.force(true))?;
-    check(
+    ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Single]),
-        "metadata is not single after convert",
-    )?;
+        "metadata is not single after convert"
+    );
     let back = Balance::new().metadata(ChunkFilters::convert(Profile::Dup, true));
     let outcome = fs.balance(&back)?;
-    check(
+    ensure!(
         outcome.relocated() > 0,
-        "convert back to dup relocated nothing",
-    )?;
-    check(
+        "convert back to dup relocated nothing"
+    );
+    ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
-        "metadata is not dup after converting back",
-    )?;
+        "metadata is not dup after converting back"
+    );
     Ok(())
 }

@@ -8,10 +8,10 @@
 
 use crate::examples::example;
 use crate::kmsg::KmsgWatch;
-use crate::root_test;
-use crate::util::{check, write_file, MIB};
+use crate::util::{write_file, MIB};
 use btrfs_kit::Filesystem;
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -19,15 +19,10 @@ use std::process::{Command, Output, Stdio};
 use testkit::fixture::{LoopDevice, Scratch, SparseFile};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        root_test(
-            "closed_pipes::every_example_ends_quietly_when_its_reader_has_exited",
-            every_example,
-        ),
-        root_test(
-            "closed_pipes::balance_policy_runs_every_step_after_its_reader_exits",
-            policy_after_reader_exits,
-        ),
+    testkit::trials![
+        root:
+            every_example_ends_quietly_when_its_reader_has_exited,
+            balance_policy_runs_every_step_after_its_reader_exits;
     ]
 }
 
@@ -46,17 +41,10 @@ pub fn run_into_closed_pipe(binary: &Path, args: &[&str]) -> Result<Output, Fail
 /// The process ended as a filter does when its reader is gone: killed by SIGPIPE, silent.
 pub fn ended_quietly(what: &str, out: &Output) -> Result<(), Failed> {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
-        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
-        format!("{what}: noise on stderr: {stderr}"),
-    )?;
-    check(
-        out.status.signal() == Some(nix::libc::SIGPIPE),
-        format!(
-            "{what}: {} (expected: killed by SIGPIPE, 141 in a shell); stderr: {stderr}",
-            out.status
-        ),
-    )
+    ensure!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{what}: noise on stderr: {stderr}");
+    ensure!(out.status.signal() == Some(nix::libc::SIGPIPE), "{what}: {} (expected: killed by SIGPIPE, 141 in a shell); stderr: {stderr}",
+            out.status);
+    Ok(())
 }
 
 /// A PV on a loop device, so that `lvm report` confined to it has a line to print; removed
@@ -94,7 +82,7 @@ impl Drop for LoopPv {
     }
 }
 
-fn every_example() -> Result<(), Failed> {
+fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let path = scratch.path().to_str().ok_or("path")?;
     for i in 0..40 {
@@ -123,17 +111,14 @@ fn every_example() -> Result<(), Failed> {
         ended_quietly(&format!("{name} {}", args.join(" ")), &out)?;
     }
     // mkfs wrote its filesystem before it printed: the closed pipe cost only the report.
-    check(
-        std::fs::metadata(image)?.len() == 256 * MIB,
-        "mkfs did not finish its image",
-    )?;
+    ensure!(std::fs::metadata(image)?.len() == 256 * MIB, "mkfs did not finish its image");
     Ok(())
 }
 
 /// `balance PATH | head -1`: the reader takes the first step's line and exits. Every later
 /// step must still reach the kernel (its log says `balance: start -musage=5`), nothing may be
 /// left running or paused, and the process ends by SIGPIPE without a word.
-fn policy_after_reader_exits() -> Result<(), Failed> {
+fn balance_policy_runs_every_step_after_its_reader_exits() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     for i in 0..8 {
         write_file(&scratch.path().join(format!("f{i}")), 16 * MIB, i)?;
@@ -162,10 +147,7 @@ fn policy_after_reader_exits() -> Result<(), Failed> {
         // The reader exits here, as `head -1` does.
     }
     let out = child.wait_with_output()?;
-    check(
-        first.starts_with("step 1/5 -dusage=0:"),
-        format!("first line {first:?}"),
-    )?;
+    ensure!(first.starts_with("step 1/5 -dusage=0:"), "first line {first:?}");
     ended_quietly("balance PATH | head -1", &out)?;
     let started: Vec<String> = kmsg
         .btrfs_messages(&device)?
@@ -179,16 +161,10 @@ fn policy_after_reader_exits() -> Result<(), Failed> {
         "-musage=0",
         "-musage=5",
     ] {
-        check(
-            started
+        ensure!(started
                 .iter()
-                .any(|m| m.contains(&format!("balance: start {step}"))),
-            format!("step {step} never reached the kernel; it logged: {started:#?}"),
-        )?;
+                .any(|m| m.contains(&format!("balance: start {step}"))), "step {step} never reached the kernel; it logged: {started:#?}");
     }
-    check(
-        fs.balance_status()?.is_none(),
-        "a balance was left running or paused",
-    )?;
+    ensure!(fs.balance_status()?.is_none(), "a balance was left running or paused");
     Ok(())
 }

@@ -1,24 +1,19 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
-use crate::root_test;
-use crate::util::{check, write_file, MIB};
+use crate::util::{write_file, MIB};
 use btrfs_kit::Filesystem;
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        root_test(
-            "examples::balance_runs_the_daily_policy_with_json",
-            balance_policy,
-        ),
-        root_test(
-            "examples::balance_filters_status_and_errors",
-            balance_filters_and_errors,
-        ),
-        root_test("examples::usage_reports_json_and_warns", usage_warns),
+    testkit::trials![
+        root:
+            balance_runs_the_daily_policy_with_json,
+            balance_filters_status_and_errors,
+            usage_reports_json_and_warns;
     ]
 }
 
@@ -30,13 +25,11 @@ pub fn example(name: &str) -> Result<PathBuf, Failed> {
         .and_then(|d| d.parent())
         .ok_or("no target dir")?;
     let path = dir.join("examples").join(name);
-    check(
+    ensure!(
         path.exists(),
-        format!(
-            "{} is missing: build it with `cargo test` or `cargo build --examples`",
-            path.display()
-        ),
-    )?;
+        "{} is missing: build it with `cargo test` or `cargo build --examples`",
+        path.display()
+    );
     Ok(path)
 }
 
@@ -44,7 +37,7 @@ pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
     Ok(Command::new(example(name)?).args(args).output()?)
 }
 
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
+pub fn json(out: &Output) -> Result<serde_json::Value, Failed> {
     serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(
             "bad JSON ({e}): {}{}",
@@ -67,26 +60,24 @@ fn scratch_with_holes() -> Result<Scratch, Failed> {
     Ok(scratch)
 }
 
-fn balance_policy() -> Result<(), Failed> {
+fn balance_runs_the_daily_policy_with_json() -> Result<(), Failed> {
     let scratch = scratch_with_holes()?;
     let path = scratch.path().to_str().ok_or("path")?;
     let out = run("balance", &[path, "--json"])?;
-    check(
+    ensure!(
         out.status.code() == Some(0),
-        format!(
-            "exit {:?}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )?;
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json(&out)?;
-    check(
+    ensure!(
         report["state"] == "completed" && report["mode"] == "policy",
-        format!("report {report}"),
-    )?;
+        "report {report}"
+    );
     let steps = report["steps"].as_array().ok_or("no steps")?;
     let requests: Vec<&str> = steps.iter().filter_map(|s| s["request"].as_str()).collect();
-    check(
+    ensure!(
         requests
             == [
                 "-dusage=0",
@@ -95,98 +86,96 @@ fn balance_policy() -> Result<(), Failed> {
                 "-musage=0",
                 "-musage=5",
             ],
-        format!("{requests:?}"),
-    )?;
+        "{requests:?}"
+    );
     let total: u64 = steps.iter().filter_map(|s| s["relocated"].as_u64()).sum();
-    check(
+    ensure!(
         report["relocated"].as_u64() == Some(total),
-        "relocated total differs from the steps' sum",
-    )?;
+        "relocated total differs from the steps' sum"
+    );
     // Each step's "after" is the next step's "before" (nothing else writes).
     for pair in steps.windows(2) {
-        check(
+        ensure!(
             pair[0]["unallocated_after"] == pair[1]["unallocated_before"],
-            format!("steps disagree: {pair:?}"),
-        )?;
+            "steps disagree: {pair:?}"
+        );
     }
     let unallocated_now = Filesystem::open(scratch.path())?
         .usage()?
         .unallocated()
         .bytes();
-    check(
+    ensure!(
         steps.last().and_then(|s| s["unallocated_after"].as_u64()) == Some(unallocated_now),
-        "final unallocated differs",
-    )?;
+        "final unallocated differs"
+    );
     Ok(())
 }
 
-fn balance_filters_and_errors() -> Result<(), Failed> {
+fn balance_filters_status_and_errors() -> Result<(), Failed> {
     let scratch = scratch_with_holes()?;
     let path = scratch.path().to_str().ok_or("path")?;
     let out = run("balance", &[path, "--json", "-dusage=0..60,limit=2"])?;
-    check(
+    ensure!(
         out.status.code() == Some(0),
-        format!("filters: {}", String::from_utf8_lossy(&out.stderr)),
-    )?;
+        "filters: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json(&out)?;
-    check(
+    ensure!(
         report["steps"][0]["request"] == "-dusage=0..60,limit=2",
-        format!("{report}"),
-    )?;
-    check(
+        "{report}"
+    );
+    ensure!(
         report["relocated"].as_u64().is_some_and(|r| r <= 2),
-        "limit=2 relocated more than 2",
-    )?;
+        "limit=2 relocated more than 2"
+    );
     let status = json(&run("balance", &[path, "--status", "--json"])?)?;
-    check(status["state"] == "none", format!("status {status}"))?;
+    ensure!(status["state"] == "none", "status {status}");
     let usage_error = run("balance", &[path, "-dsoft"])?;
-    check(
+    ensure!(
         usage_error.status.code() == Some(2),
-        format!("soft without convert exit {:?}", usage_error.status),
-    )?;
+        "soft without convert exit {:?}",
+        usage_error.status
+    );
     let missing = run("balance", &["/nonexistent/path"])?;
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    check(
+    ensure!(
         missing.status.code() == Some(1) && stderr.lines().count() == 1,
-        format!("missing path: {stderr}"),
-    )?;
+        "missing path: {stderr}"
+    );
     Ok(())
 }
 
-fn usage_warns() -> Result<(), Failed> {
+fn usage_reports_json_and_warns() -> Result<(), Failed> {
     let scratch = scratch_with_holes()?;
     let path = scratch.path().to_str().ok_or("path")?;
     let out = run("usage", &[path, "--json"])?;
-    check(
+    ensure!(
         out.status.code() == Some(0),
-        format!(
-            "usage exit {:?}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )?;
+        "usage exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = json(&out)?;
     let ours = Filesystem::open(scratch.path())?.usage()?;
-    check(
+    ensure!(
         report["usage"]["device_size"].as_u64() == Some(ours.device_size.bytes()),
-        "device size differs",
-    )?;
+        "device size differs"
+    );
     let data_pct = report["data_used_percent"]
         .as_f64()
         .ok_or("no data percent")?;
-    check(
-        data_pct > 0.0 && data_pct < 80.0,
-        format!("data used {data_pct}%"),
-    )?;
+    ensure!(data_pct > 0.0 && data_pct < 80.0, "data used {data_pct}%");
     let warn = format!("{}", (data_pct / 2.0).max(0.01));
     let over = run("usage", &[path, "--json", "--warn", &warn])?;
-    check(
+    ensure!(
         over.status.code() == Some(3),
-        format!("--warn {warn}: exit {:?}", over.status),
-    )?;
-    check(
+        "--warn {warn}: exit {:?}",
+        over.status
+    );
+    ensure!(
         json(&over)?["over_threshold"] == true,
-        "over_threshold not set",
-    )?;
+        "over_threshold not set"
+    );
     Ok(())
 }

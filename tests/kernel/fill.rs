@@ -2,23 +2,26 @@
 //!
 //! Each run writes a report to `$CARGO_TARGET_TMPDIR/fill-<fs>.json` and prints it.
 
-use crate::root_test;
-use crate::util::{check, sha256_of, write_file, write_until_full, MIB};
+use crate::util::{sha256_of, write_file, write_until_full, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::time::Instant;
 use testkit::fixture::{FsKind, Scratch};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        root_test("fill::btrfs_survives_being_filled_to_the_brim", || {
-            fill(FsKind::Btrfs(Default::default()), "btrfs")
-        }),
-        root_test("fill::ext4_fill_for_comparison", || {
-            fill(FsKind::Ext4, "ext4")
-        }),
+    testkit::trials![
+        root: btrfs_survives_being_filled_to_the_brim, ext4_fill_for_comparison;
     ]
+}
+
+fn btrfs_survives_being_filled_to_the_brim() -> Result<(), Failed> {
+    fill(FsKind::Btrfs(Default::default()), "btrfs")
+}
+
+fn ext4_fill_for_comparison() -> Result<(), Failed> {
+    fill(FsKind::Ext4, "ext4")
 }
 
 fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
@@ -34,16 +37,13 @@ fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
     let plug = scratch.path().join("plug");
     let plug_bytes = write_until_full(&plug)?;
     let seconds_to_full = started.elapsed().as_secs_f64();
-    check(
-        plug_bytes > 100 * MIB,
-        format!("only {plug_bytes} bytes fitted"),
-    )?;
+    ensure!(plug_bytes > 100 * MIB, "only {plug_bytes} bytes fitted");
 
     // While full: the held file reads back correctly.
-    check(
+    ensure!(
         sha256_of(&mut held)? == sums[0].1,
-        "held file changed while the filesystem was full",
-    )?;
+        "held file changed while the filesystem was full"
+    );
     let mut report = serde_json::json!({
         "filesystem": name,
         "size_bytes": 512 * MIB,
@@ -55,11 +55,12 @@ fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
         let fs = Filesystem::open(scratch.path())?;
         let space = fs.space_info()?;
         let usage = fs.usage()?;
-        check(!space.is_empty(), "no space info when full")?;
-        check(
+        ensure!(!space.is_empty(), "no space info when full");
+        ensure!(
             usage.data_used_ratio() > 0.9,
-            format!("data used ratio {:.3} when full", usage.data_used_ratio()),
-        )?;
+            "data used ratio {:.3} when full",
+            usage.data_used_ratio()
+        );
         let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
         report["data_used_ratio_when_full"] = usage.data_used_ratio().into();
         report["usage0_balance_when_full"] = format!("{outcome:?}").into();
@@ -86,10 +87,11 @@ fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
     }
     write_file(&scratch.path().join("after"), 32 * MIB, 7)?;
     for (path, sum) in &sums {
-        check(
+        ensure!(
             sha256_of(std::fs::File::open(path)?)? == *sum,
-            format!("{} changed", path.display()),
-        )?;
+            "{} changed",
+            path.display()
+        );
     }
     report["write_after_delete_ok"] = true.into();
     report["checksums_intact"] = true.into();

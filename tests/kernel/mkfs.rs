@@ -8,13 +8,13 @@
 //! device fails the test.
 
 use crate::kmsg::KmsgWatch;
-use crate::util::{check, sha256_of, write_file, MIB};
-use crate::{oracle_test, root_test};
+use crate::util::{sha256_of, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
 use btrfs_kit::mkfs::{mkfs, MetadataProfile, MkfsOptions};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Error, Filesystem, Profile};
-use libtest_mimic::{Completion, Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{self, Failed, Trial};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -37,53 +37,28 @@ pub fn trials() -> Vec<Trial> {
     for m in PROFILES {
         for c in ChecksumType::ALL {
             for n in NODESIZES {
-                let name = format!("mkfs::round_trip::{m}_{c}_{n}");
-                t.push(
-                    Trial::ignorable_test(name.clone(), move || {
-                        crate::root_gate(|| round_trip(options(m, c, n), false))
-                    })
-                    .with_kind("root"),
+                let name = format!("{}::{m}_{c}_{n}", testkit::trial_name!(round_trip));
+                t.push(harness::root(name, move || round_trip(options(m, c, n), false)));
+                let name = format!(
+                    "{}::{m}_{c}_{n}",
+                    testkit::trial_name!(oracle: round_trip_then_check)
                 );
-                let name = format!("mkfs::oracle::round_trip_then_check::{m}_{c}_{n}");
-                t.push(
-                    Trial::ignorable_test(name, move || {
-                        if !crate::oracle_enabled() {
-                            return Ok(Completion::ignored_with(
-                                "oracle tier: set BTRFS_ORACLE=1 (needs btrfs-progs)",
-                            ));
-                        }
-                        crate::root_gate(|| round_trip(options(m, c, n), true))
-                    })
-                    .with_kind("oracle"),
-                );
+                t.push(harness::oracle(name, move || {
+                    round_trip_then_check(options(m, c, n))
+                }));
             }
         }
     }
-    t.push(Trial::test(
-        "mkfs::kmsg_filter_flags_btrfs_warnings_on_our_device",
-        kmsg_filter,
-    ));
-    t.push(root_test(
-        "mkfs::every_feature_set_mounts_and_takes_writes",
-        feature_sets_mount,
-    ));
-    t.push(root_test("mkfs::refuses_a_mounted_device", refuses_mounted));
-    t.push(root_test(
-        "mkfs::refuses_a_device_open_exclusively",
-        refuses_exclusive,
-    ));
-    t.push(root_test(
-        "mkfs::refuses_the_file_behind_a_mounted_loop",
-        refuses_backing_file,
-    ));
-    t.push(root_test(
-        "mkfs::refuses_signatures_on_a_device_unless_forced",
-        refuses_signatures,
-    ));
-    t.push(oracle_test(
-        "mkfs::oracle::fresh_images_pass_btrfs_check",
-        fresh_images_pass_check,
-    ));
+    t.extend(testkit::trials![
+        root:
+            every_feature_set_mounts_and_takes_writes,
+            refuses_a_mounted_device,
+            refuses_a_device_open_exclusively,
+            refuses_the_file_behind_a_mounted_loop,
+            refuses_signatures_on_a_device_unless_forced;
+        oracle: fresh_images_pass_btrfs_check;
+        plain: kmsg_filter_flags_btrfs_warnings_on_our_device;
+    ]);
     t
 }
 
@@ -100,14 +75,12 @@ fn btrfs_check(target: &Path) -> Result<(), Failed> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        check(
+        ensure!(
             out.status.success() && !text.contains("ERROR") && text.contains("no error found"),
-            format!(
-                "btrfs check --mode={mode} on {}: {}\n{text}",
-                target.display(),
-                out.status
-            ),
-        )?;
+            "btrfs check --mode={mode} on {}: {}\n{text}",
+            target.display(),
+            out.status
+        );
     }
     Ok(())
 }
@@ -129,6 +102,11 @@ fn metadata_profiles(fs: &Filesystem) -> Result<Vec<(BlockGroupKind, Profile)>, 
         .collect())
 }
 
+/// The round trip, then `btrfs check` on the image (the oracle tier).
+fn round_trip_then_check(opts: MkfsOptions) -> Result<(), Failed> {
+    round_trip(opts, true)
+}
+
 fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     // Small filesystems make balance ENOSPC-prone, whoever formatted them: with 64 KiB nodes
     // the global reserve alone is 22 MiB and a full balance of 256 MiB fails with mkfs.btrfs's
@@ -145,24 +123,25 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
 
     let made = mkfs(dev.path(), &opts)?;
     let report = self_check(std::fs::File::open(dev.path())?)?;
-    check(
+    ensure!(
         report.chunks == 3,
-        format!("fresh image has {} chunks", report.chunks),
-    )?;
+        "fresh image has {} chunks",
+        report.chunks
+    );
     if oracle {
         btrfs_check(dev.path())?;
     }
 
     let mut mnt = Mount::new(dev.path(), "btrfs", "")?;
     let fs = Filesystem::open(mnt.path())?;
-    check(
+    ensure!(
         fs.info()?.fsid == made.fsid,
-        "mounted fsid differs from the one mkfs returned",
-    )?;
-    check(
+        "mounted fsid differs from the one mkfs returned"
+    );
+    ensure!(
         fs.info()?.checksum == opts.checksum,
-        "mounted checksum differs",
-    )?;
+        "mounted checksum differs"
+    );
     let mut sums = Vec::new();
     for i in 0..3 {
         let p = mnt.path().join(format!("keep{i}"));
@@ -170,10 +149,10 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     }
     let plug = mnt.path().join("plug");
     let filled = crate::util::write_until_full(&plug)?;
-    check(
+    ensure!(
         filled > size / 2,
-        format!("only {filled} bytes fitted in {size} before ENOSPC"),
-    )?;
+        "only {filled} bytes fitted in {size} before ENOSPC"
+    );
     std::fs::remove_file(&plug)?;
     fs.sync()?;
 
@@ -190,10 +169,11 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         MetadataProfile::Dup => (Profile::Dup, Profile::Single),
         MetadataProfile::Single => (Profile::Single, Profile::Dup),
     };
-    check(
+    ensure!(
         metadata_profiles(&fs)?.iter().all(|(_, p)| *p == from),
-        format!("before convert: {:?}", metadata_profiles(&fs)?),
-    )?;
+        "before convert: {:?}",
+        metadata_profiles(&fs)?
+    );
     let convert = Balance::new()
         .metadata(ChunkFilters::convert(to, false))
         .system(ChunkFilters::convert(to, false))
@@ -201,10 +181,10 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     fs.balance(&convert)
         .map_err(|e| format!("convert to {to}: {e}"))?;
     let after = metadata_profiles(&fs)?;
-    check(
+    ensure!(
         after.iter().all(|(_, p)| *p == to) && !after.is_empty(),
-        format!("after convert to {to}: {after:?}"),
-    )?;
+        "after convert to {to}: {after:?}"
+    );
     drop(fs);
 
     mnt.unmount().map_err(|e| format!("unmount: {e}"))?;
@@ -212,30 +192,28 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     // chunks, maybe free-space bitmaps).
     let after_balance = self_check(std::fs::File::open(dev.path())?)
         .map_err(|e| format!("self-check after balance and convert: {e}"))?;
-    check(
+    ensure!(
         after_balance.bytes_used > report.bytes_used,
-        "the files written do not show in bytes_used",
-    )?;
+        "the files written do not show in bytes_used"
+    );
     if oracle {
         btrfs_check(dev.path())?;
     }
     let mnt = Mount::new(dev.path(), "btrfs", "")?;
     for (file, sum) in &sums {
         let got = sha256_of(std::fs::File::open(mnt.path().join(file))?)?;
-        check(
-            got == *sum,
-            format!("{file} changed across balance and remount"),
-        )?;
+        ensure!(got == *sum, "{file} changed across balance and remount");
     }
     drop(mnt);
     let problems = kmsg.problems(&name)?;
-    check(
-        problems.is_empty(),
-        format!(
+    {
+        ensure!(
+            problems.is_empty(),
             "kernel logged btrfs problems on {name}:\n{}",
             problems.join("\n")
-        ),
-    )
+        );
+        Ok(())
+    }
 }
 
 fn expect_busy(
@@ -244,7 +222,8 @@ fn expect_busy(
 ) -> Result<(), Failed> {
     match result {
         Err(Error::DeviceBusy { detail, .. }) => {
-            check(!detail.is_empty(), "DeviceBusy without detail")
+            ensure!(!detail.is_empty(), "DeviceBusy without detail");
+            Ok(())
         }
         other => Err(format!("{what}: expected DeviceBusy, got {other:?}").into()),
     }
@@ -257,7 +236,7 @@ fn fresh_device() -> Result<(SparseFile, LoopDevice), Failed> {
     Ok((image, dev))
 }
 
-fn refuses_mounted() -> Result<(), Failed> {
+fn refuses_a_mounted_device() -> Result<(), Failed> {
     let (_image, dev) = fresh_device()?;
     let _mnt = Mount::new(dev.path(), "btrfs", "")?;
     let mut o = MkfsOptions::default();
@@ -265,7 +244,7 @@ fn refuses_mounted() -> Result<(), Failed> {
     expect_busy(mkfs(dev.path(), &o), "mounted device")
 }
 
-fn refuses_exclusive() -> Result<(), Failed> {
+fn refuses_a_device_open_exclusively() -> Result<(), Failed> {
     let image = SparseFile::new(256 * MIB)?;
     let dev = LoopDevice::attach(image.path())?;
     let _held = std::fs::OpenOptions::new()
@@ -281,7 +260,7 @@ fn refuses_exclusive() -> Result<(), Failed> {
     Ok(())
 }
 
-fn refuses_backing_file() -> Result<(), Failed> {
+fn refuses_the_file_behind_a_mounted_loop() -> Result<(), Failed> {
     let (image, dev) = fresh_device()?;
     let _mnt = Mount::new(dev.path(), "btrfs", "")?;
     let mut o = MkfsOptions::default();
@@ -289,11 +268,11 @@ fn refuses_backing_file() -> Result<(), Failed> {
     expect_busy(mkfs(image.path(), &o), "file behind a mounted loop device")
 }
 
-fn refuses_signatures() -> Result<(), Failed> {
+fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     let (_image, dev) = fresh_device()?;
     match mkfs(dev.path(), &MkfsOptions::default()) {
         Err(Error::ExistingFilesystem { found, .. }) => {
-            check(found == "btrfs", format!("found {found}"))?
+            ensure!(found == "btrfs", "found {found}")
         }
         other => return Err(format!("expected ExistingFilesystem, got {other:?}").into()),
     }
@@ -302,13 +281,16 @@ fn refuses_signatures() -> Result<(), Failed> {
     let second = mkfs(dev.path(), &o)?;
     let mnt = Mount::new(dev.path(), "btrfs", "")?;
     let fs = Filesystem::open(mnt.path())?;
-    check(
-        fs.info()?.fsid == second.fsid,
-        "the forced mkfs is not what got mounted",
-    )
+    {
+        ensure!(
+            fs.info()?.fsid == second.fsid,
+            "the forced mkfs is not what got mounted"
+        );
+        Ok(())
+    }
 }
 
-fn fresh_images_pass_check() -> Result<(), Failed> {
+fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
     let image = SparseFile::new(300 * MIB)?;
     for m in PROFILES {
         for c in ChecksumType::ALL {
@@ -336,7 +318,7 @@ fn fresh_images_pass_check() -> Result<(), Failed> {
 
 /// Each of the 16 combinations of optional features mounts, takes a file, and remounts with the
 /// file intact, with no btrfs warning logged.
-fn feature_sets_mount() -> Result<(), Failed> {
+fn every_feature_set_mounts_and_takes_writes() -> Result<(), Failed> {
     let image = SparseFile::new(256 * MIB)?;
     let dev = LoopDevice::attach(image.path()).map_err(|e| format!("attach loop: {e}"))?;
     let name = device_name(dev.path());
@@ -355,22 +337,21 @@ fn feature_sets_mount() -> Result<(), Failed> {
             .map_err(|e| format!("{:?}: unmount: {e}", o.features))?;
         let mnt = Mount::new(dev.path(), "btrfs", "")?;
         let got = sha256_of(std::fs::File::open(mnt.path().join("f"))?)?;
-        check(
-            got == sum,
-            format!("{:?}: file changed across remount", o.features),
-        )?;
+        ensure!(got == sum, "{:?}: file changed across remount", o.features);
         drop(mnt);
         let problems = kmsg.problems(&name)?;
-        check(
+        ensure!(
             problems.is_empty(),
-            format!("{:?}: kernel logged:\n{}", o.features, problems.join("\n")),
-        )?;
+            "{:?}: kernel logged:\n{}",
+            o.features,
+            problems.join("\n")
+        );
     }
     Ok(())
 }
 
 /// The kernel-log filter of the round trips flags what it must and nothing else.
-fn kmsg_filter() -> Result<(), Failed> {
+fn kmsg_filter_flags_btrfs_warnings_on_our_device() -> Result<(), Failed> {
     use crate::kmsg::problem_in;
     let tag = "(device loop7";
     let flagged = [
@@ -388,13 +369,10 @@ fn kmsg_filter() -> Result<(), Failed> {
         "not a record",
     ];
     for r in flagged {
-        check(problem_in(r, tag).is_some(), format!("not flagged: {r}"))?;
+        ensure!(problem_in(r, tag).is_some(), "not flagged: {r}");
     }
     for r in ignored {
-        check(
-            problem_in(r, tag).is_none(),
-            format!("wrongly flagged: {r}"),
-        )?;
+        ensure!(problem_in(r, tag).is_none(), "wrongly flagged: {r}");
     }
     Ok(())
 }

@@ -1,21 +1,20 @@
 //! Quotas on a real kernel: enable, qgroups, limits (EDQUOT past the limit), usage against
 //! `btrfs qgroup show --raw`, inheritance on create, disable.
 
-use crate::oracle_test;
-use crate::util::{check, progs, write_file, MIB};
+use crate::util::{progs, write_file, MIB};
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
-    vec![oracle_test(
-        "quota::oracle::limit_gives_edquot_and_usage_matches_btrfs_progs",
-        limit_and_usage,
-    )]
+    testkit::trials![
+        oracle: limit_gives_edquot_and_usage_matches_btrfs_progs;
+    ]
 }
 
 /// `btrfs qgroup show --raw -r -e`: qgroup → (referenced, exclusive, max rfer, max excl).
@@ -52,29 +51,26 @@ fn write_until_error(path: &Path, size: u64) -> Result<Option<i32>, Failed> {
     Ok(None)
 }
 
-fn limit_and_usage() -> Result<(), Failed> {
+fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();
     let fs = Filesystem::open(m)?;
-    check(fs.quota_status()?.is_none(), "quotas start off")?;
-    check(
+    ensure!(fs.quota_status()?.is_none(), "quotas start off");
+    ensure!(
         matches!(fs.qgroups(), Err(Error::QuotaNotEnabled { .. })),
-        "listing qgroups with quotas off",
-    )?;
-    check(
+        "listing qgroups with quotas off"
+    );
+    ensure!(
         matches!(
             fs.create_qgroup(QgroupId::new(1, 100)),
             Err(Error::QuotaNotEnabled { .. })
         ),
-        "creating a qgroup with quotas off",
-    )?;
+        "creating a qgroup with quotas off"
+    );
     fs.enable_quota()?;
     fs.wait_quota_rescan()?;
     let status = fs.quota_status()?.ok_or("no status after enable")?;
-    check(
-        status.enabled && !status.rescan_running,
-        format!("{status:?}"),
-    )?;
+    ensure!(status.enabled && !status.rescan_running, "{status:?}");
 
     // A higher-level qgroup, and a subvolume created into it.
     let group = QgroupId::new(1, 100);
@@ -84,12 +80,12 @@ fn limit_and_usage() -> Result<(), Failed> {
     let a = QgroupId::subvolume(subvolume::subvolume_id(m.join("a"))?);
     let b = QgroupId::subvolume(subvolume::subvolume_id(m.join("b"))?);
     let relations = progs(&["qgroup", "show", "-p"], m)?;
-    check(
+    ensure!(
         relations
             .lines()
             .any(|l| l.starts_with(&a.to_string()) && l.contains("1/100")),
-        format!("0/a inherited into 1/100:\n{relations}"),
-    )?;
+        "0/a inherited into 1/100:\n{relations}"
+    );
     fs.assign_qgroup(b, group)?;
 
     let cap = 32 * MIB;
@@ -101,10 +97,10 @@ fn limit_and_usage() -> Result<(), Failed> {
         },
     )?;
     let stopped = write_until_error(&m.join("a/big"), 4 * cap)?;
-    check(
+    ensure!(
         stopped == Some(Errno::EDQUOT as i32),
-        format!("writing past the limit stopped with {stopped:?}, not EDQUOT"),
-    )?;
+        "writing past the limit stopped with {stopped:?}, not EDQUOT"
+    );
     write_file(&m.join("b/data"), 8 * MIB, 3)?;
     fs.sync()?;
 
@@ -124,20 +120,22 @@ fn limit_and_usage() -> Result<(), Failed> {
         })
         .collect();
     let theirs = progs_qgroups(m)?;
-    check(
+    ensure!(
         ours == theirs,
-        format!("qgroups differ:\nours  {ours:?}\nprogs {theirs:?}"),
-    )?;
+        "qgroups differ:\nours  {ours:?}\nprogs {theirs:?}"
+    );
     let (a_ref, _, a_max, _) = ours[&a.to_string()];
-    check(
+    ensure!(
         a_max == Some(cap) && a_ref <= cap + MIB && a_ref > MIB,
-        format!("a: {:?}", ours[&a.to_string()]),
-    )?;
+        "a: {:?}",
+        ours[&a.to_string()]
+    );
     let (b_ref, b_excl, ..) = ours[&b.to_string()];
-    check(
+    ensure!(
         b_ref >= 8 * MIB && b_excl >= 8 * MIB,
-        format!("b: {:?}", ours[&b.to_string()]),
-    )?;
+        "b: {:?}",
+        ours[&b.to_string()]
+    );
 
     // Clearing the limit lets writes through again.
     fs.limit_qgroup(
@@ -147,26 +145,26 @@ fn limit_and_usage() -> Result<(), Failed> {
             ..Default::default()
         },
     )?;
-    check(
+    ensure!(
         write_until_error(&m.join("a/more"), 2 * cap)?.is_none(),
-        "writes succeed after clearing the limit",
-    )?;
+        "writes succeed after clearing the limit"
+    );
     let cleared = fs
         .qgroups()?
         .into_iter()
         .find(|q| q.id == a)
         .ok_or("a vanished")?;
-    check(cleared.max_referenced.is_none(), format!("{cleared:?}"))?;
+    ensure!(cleared.max_referenced.is_none(), "{cleared:?}");
 
     fs.rescan_quota()?;
     fs.wait_quota_rescan()?;
-    check(
+    ensure!(
         fs.quota_rescan_progress()?.is_none(),
-        "no rescan after waiting",
-    )?;
+        "no rescan after waiting"
+    );
     fs.unassign_qgroup(b, group)?;
     subvolume::delete(m.join("a"), subvolume::Recursion::No)?;
     fs.disable_quota()?;
-    check(fs.quota_status()?.is_none(), "quotas off again")?;
+    ensure!(fs.quota_status()?.is_none(), "quotas off again");
     Ok(())
 }

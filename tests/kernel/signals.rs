@@ -13,11 +13,11 @@
 //! own anyway, for kernels where it does.
 
 use crate::examples::example;
-use crate::root_test;
-use crate::util::{check, MIB};
+use crate::util::MIB;
 use btrfs_kit::balance::BalanceStatus;
 use btrfs_kit::Filesystem;
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::Write;
@@ -26,19 +26,11 @@ use std::time::{Duration, Instant};
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        root_test(
-            "signals::sigterm_pauses_the_balance_and_says_how_to_resume",
-            sigterm_pauses,
-        ),
-        root_test(
-            "signals::sigterm_then_sigint_cancels",
+    testkit::trials![
+        root:
+            sigterm_pauses_the_balance_and_says_how_to_resume,
             sigterm_then_sigint_cancels,
-        ),
-        root_test(
-            "signals::second_ctrl_c_0_3_s_later_cancels",
-            two_sigints_cancel,
-        ),
+            second_ctrl_c_0_3_s_later_cancels;
     ]
 }
 
@@ -68,10 +60,7 @@ fn big_chunks() -> Result<(Scratch, Filesystem), Failed> {
         .map(|g| g.length.bytes())
         .max()
         .unwrap_or(0);
-    check(
-        biggest >= 1024 * MIB,
-        format!("largest chunk {biggest} bytes: expected 1 GiB data chunks"),
-    )?;
+    ensure!(biggest >= 1024 * MIB, "largest chunk {biggest} bytes: expected 1 GiB data chunks");
     Ok((scratch, fs))
 }
 
@@ -133,30 +122,24 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
-fn sigterm_pauses() -> Result<(), Failed> {
+fn sigterm_pauses_the_balance_and_says_how_to_resume() -> Result<(), Failed> {
     let (scratch, fs) = big_chunks()?;
     let _cancel = CancelOnDrop(&fs);
     let child = start_balance(&fs, scratch.path())?;
     send(&child, Signal::SIGTERM)?;
     let out = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
-        out.status.code() == Some(3),
-        format!("exit: {}", report(&out)),
-    )?;
-    check(
-        stderr.contains("SIGTERM: pausing") && stderr.contains("--resume"),
-        format!("no pause message and resume hint: {}", report(&out)),
-    )?;
+    ensure!(out.status.code() == Some(3), "exit: {}", report(&out));
+    ensure!(stderr.contains("SIGTERM: pausing") && stderr.contains("--resume"), "no pause message and resume hint: {}", report(&out));
     let status = fs.balance_status()?.ok_or("no balance left: not paused")?;
-    check(!status.running, format!("still running: {status:?}"))?;
+    ensure!(!status.running, "still running: {status:?}");
     // The JSON of --status says the same.
     let status_out = Command::new(example("balance")?)
         .arg(scratch.path())
         .args(["--status", "--json"])
         .output()?;
     let json: serde_json::Value = serde_json::from_slice(&status_out.stdout)?;
-    check(json["state"] == "paused", format!("--status: {json}"))?;
+    ensure!(json["state"] == "paused", "--status: {json}");
     Ok(())
 }
 
@@ -179,22 +162,11 @@ fn second_signal_cancels(first: Signal, second: Signal, gap: Duration) -> Result
     let sent = Instant::now();
     let out = child.wait_with_output()?;
     let took = sent.elapsed();
-    check(
-        out.status.code() == Some(4),
-        format!("exit (expected 4, cancelled): {}", report(&out)),
-    )?;
-    check(
-        String::from_utf8_lossy(&out.stderr).contains("cancelling"),
-        format!("no cancel message: {}", report(&out)),
-    )?;
+    ensure!(out.status.code() == Some(4), "exit (expected 4, cancelled): {}", report(&out));
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("cancelling"), "no cancel message: {}", report(&out));
     let left = fs.balance_status()?;
-    check(
-        left.is_none(),
-        format!(
-            "a balance is left after the cancel: {left:?}; {}",
-            report(&out)
-        ),
-    )?;
+    ensure!(left.is_none(), "a balance is left after the cancel: {left:?}; {}",
+            report(&out));
     let state = match &seen {
         Some(s) if s.running => "pause requested, chunk still relocating",
         Some(_) => "already paused",
@@ -210,6 +182,6 @@ fn sigterm_then_sigint_cancels() -> Result<(), Failed> {
     second_signal_cancels(Signal::SIGTERM, Signal::SIGINT, Duration::ZERO)
 }
 
-fn two_sigints_cancel() -> Result<(), Failed> {
+fn second_ctrl_c_0_3_s_later_cancels() -> Result<(), Failed> {
     second_signal_cancels(Signal::SIGINT, Signal::SIGINT, Duration::from_millis(300))
 }

@@ -1,25 +1,17 @@
 //! Space info, filesystem info and device usage against btrfs-progs (the oracle).
 
-use crate::oracle_test;
-use crate::util::{check, number_after, progs, write_file, MIB};
+use crate::util::{number_after, progs, write_file, MIB};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Filesystem, Profile};
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        oracle_test(
-            "space::oracle::info_matches_mkfs_and_superblock",
+    testkit::trials![
+        oracle:
             info_matches_mkfs_and_superblock,
-        ),
-        oracle_test(
-            "space::oracle::space_info_matches_btrfs_filesystem_df",
-            space_info_matches_df,
-        ),
-        oracle_test(
-            "space::oracle::usage_matches_btrfs_filesystem_usage",
-            usage_matches_usage,
-        ),
+            space_info_matches_btrfs_filesystem_df,
+            usage_matches_btrfs_filesystem_usage;
     ]
 }
 
@@ -41,44 +33,49 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
     let info = fs.info()?;
-    check(info.label == "docker", format!("label {:?}", info.label))?;
-    check(
+    ensure!(info.label == "docker", "label {:?}", info.label);
+    ensure!(
         info.checksum == ChecksumType::Crc32c,
-        format!("checksum {}", info.checksum),
-    )?;
+        "checksum {}",
+        info.checksum
+    );
     let dump = progs(&["inspect-internal", "dump-super"], scratch.device())?;
     let field = |name: &str| {
         dump.lines()
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
             .unwrap_or_default()
     };
-    check(
+    ensure!(
         info.fsid.to_string() == field("fsid"),
-        format!("fsid {} vs dump-super {}", info.fsid, field("fsid")),
-    )?;
-    check(
+        "fsid {} vs dump-super {}",
+        info.fsid,
+        field("fsid")
+    );
+    ensure!(
         info.nodesize.bytes().to_string() == field("nodesize"),
-        "nodesize differs from dump-super",
-    )?;
-    check(
+        "nodesize differs from dump-super"
+    );
+    ensure!(
         info.sectorsize.bytes().to_string() == field("sectorsize"),
-        "sectorsize differs from dump-super",
-    )?;
+        "sectorsize differs from dump-super"
+    );
     let devices = fs.devices()?;
-    check(devices.len() == 1, format!("{} devices", devices.len()))?;
-    check(
+    ensure!(devices.len() == 1, "{} devices", devices.len());
+    ensure!(
         devices[0].path == scratch.device(),
-        format!("device path {:?}", devices[0].path),
-    )?;
-    check(
+        "device path {:?}",
+        devices[0].path
+    );
+    ensure!(
         devices[0].total_bytes.bytes() == 1024 * MIB,
-        format!("device size {}", devices[0].total_bytes),
-    )?;
-    check(info.generation > 0, "generation is zero")?;
+        "device size {}",
+        devices[0].total_bytes
+    );
+    ensure!(info.generation > 0, "generation is zero");
     Ok(())
 }
 
-fn space_info_matches_df() -> Result<(), Failed> {
+fn space_info_matches_btrfs_filesystem_df() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
     let ours = fs.space_info()?;
@@ -106,24 +103,27 @@ fn space_info_matches_df() -> Result<(), Failed> {
             .iter()
             .find(|s| s.kind == kind && s.profile == profile)
             .ok_or(format!("we have no entry for {line:?}; ours: {ours:?}"))?;
-        check(
+        ensure!(
             entry.total.bytes() == total,
-            format!("{line}: our total {}", entry.total.bytes()),
-        )?;
-        check(
+            "{line}: our total {}",
+            entry.total.bytes()
+        );
+        ensure!(
             entry.used.bytes() == used,
-            format!("{line}: our used {}", entry.used.bytes()),
-        )?;
+            "{line}: our used {}",
+            entry.used.bytes()
+        );
         seen += 1;
     }
-    check(
+    ensure!(
         seen == ours.len() && seen >= 4,
-        format!("df has {seen} lines, we have {}", ours.len()),
-    )?;
+        "df has {seen} lines, we have {}",
+        ours.len()
+    );
     Ok(())
 }
 
-fn usage_matches_usage() -> Result<(), Failed> {
+fn usage_matches_btrfs_filesystem_usage() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
     let ours = fs.usage()?;
@@ -141,10 +141,10 @@ fn usage_matches_usage() -> Result<(), Failed> {
     ];
     for (key, value) in pairs {
         let theirs = get(key)?;
-        check(
+        ensure!(
             theirs == value,
-            format!("{key} btrfs-progs says {theirs}, we say {value}"),
-        )?;
+            "{key} btrfs-progs says {theirs}, we say {value}"
+        );
     }
     let ratio = |key: &str| -> Result<f64, Failed> {
         let line = text
@@ -153,14 +153,14 @@ fn usage_matches_usage() -> Result<(), Failed> {
             .ok_or(format!("no {key}"))?;
         Ok(line.split_whitespace().last().unwrap_or_default().parse()?)
     };
-    check(
+    ensure!(
         (ratio("Data ratio:")? - ours.data_ratio).abs() < 0.01,
-        "data ratio differs",
-    )?;
-    check(
+        "data ratio differs"
+    );
+    ensure!(
         (ratio("Metadata ratio:")? - ours.metadata_ratio).abs() < 0.01,
-        "metadata ratio differs",
-    )?;
+        "metadata ratio differs"
+    );
     // Per-device sections: "Data,single: Size:..." followed by "   /dev/loopN\t<bytes>".
     let device = scratch.device().to_string_lossy().to_string();
     let dev = &ours.devices[0];
@@ -176,10 +176,11 @@ fn usage_matches_usage() -> Result<(), Failed> {
         };
         if header == "Unallocated" {
             let theirs = per_device(&mut lines).ok_or("no unallocated line for our device")?;
-            check(
+            ensure!(
                 theirs == dev.unallocated.bytes(),
-                format!("unallocated: theirs {theirs}, ours {}", dev.unallocated),
-            )?;
+                "unallocated: theirs {theirs}, ours {}",
+                dev.unallocated
+            );
             sections += 1;
         } else if let Some((kind, profile)) =
             header.split_once(',').filter(|_| line.contains("Size:"))
@@ -192,16 +193,16 @@ fn usage_matches_usage() -> Result<(), Failed> {
                 .find(|a| a.kind.to_string() == kind && a.profile == profile)
                 .map(|a| a.bytes.bytes())
                 .ok_or(format!("we have no allocation for {line:?}"))?;
-            check(
+            ensure!(
                 theirs == ours_bytes,
-                format!("{line}: theirs {theirs}, ours {ours_bytes}"),
-            )?;
+                "{line}: theirs {theirs}, ours {ours_bytes}"
+            );
             sections += 1;
         }
     }
-    check(
+    ensure!(
         sections == dev.allocated.len() + 1,
-        format!("compared {sections} sections"),
-    )?;
+        "compared {sections} sections"
+    );
     Ok(())
 }

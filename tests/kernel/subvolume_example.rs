@@ -1,38 +1,39 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
 use crate::examples::run;
-use crate::root_test;
-use crate::util::{check, MIB};
+use crate::util::MIB;
 use btrfs_kit::subvolume;
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::process::Output;
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
-    vec![root_test(
-        "subvolume_example::create_snapshot_list_show_delete_sync",
-        end_to_end,
-    )]
+    testkit::trials![
+        root: create_snapshot_list_show_delete_sync;
+    ]
 }
 
 fn ok(out: &Output, what: &str) -> Result<String, Failed> {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    check(
+    ensure!(
         out.status.success(),
-        format!("{what}: {}{text}", String::from_utf8_lossy(&out.stderr)),
-    )?;
+        "{what}: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(text)
 }
 
 fn failed(out: &Output, what: &str, needle: &str) -> Result<(), Failed> {
     let err = String::from_utf8_lossy(&out.stderr);
-    check(
-        out.status.code() == Some(1) && err.contains(needle),
-        format!(
+    {
+        ensure!(
+            out.status.code() == Some(1) && err.contains(needle),
             "{what} should fail naming {needle:?}: {:?} {err}",
             out.status
-        ),
-    )
+        );
+        Ok(())
+    }
 }
 
 fn json_lines(text: &str) -> Result<Vec<serde_json::Value>, Failed> {
@@ -41,7 +42,7 @@ fn json_lines(text: &str) -> Result<Vec<serde_json::Value>, Failed> {
         .collect()
 }
 
-fn end_to_end() -> Result<(), Failed> {
+fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
     let p = |rel: &str| m.join(rel).to_string_lossy().into_owned();
@@ -68,18 +69,18 @@ fn end_to_end() -> Result<(), Failed> {
         "list --json",
     )?)?;
     let paths: Vec<&str> = all.iter().filter_map(|v| v["path"].as_str()).collect();
-    check(
+    ensure!(
         paths == ["a", "a/dir/b", "ro", "deep", "deep/dir/b"],
-        format!("listed paths (pre-order, id order): {paths:?}"),
-    )?;
+        "listed paths (pre-order, id order): {paths:?}"
+    );
     let ro = json_lines(&ok(
         &run("subvolume", &["list", &p(""), "--json", "-r"])?,
         "list -r",
     )?)?;
-    check(
+    ensure!(
         ro.len() == 1 && ro[0]["path"] == "ro" && ro[0]["info"]["read_only"] == true,
-        format!("read-only only: {ro:?}"),
-    )?;
+        "read-only only: {ro:?}"
+    );
     let table = ok(
         &run("subvolume", &["list", &p(""), "--sort=path"])?,
         "list table",
@@ -89,21 +90,21 @@ fn end_to_end() -> Result<(), Failed> {
         .skip(1)
         .filter_map(|l| l.split_whitespace().last())
         .collect();
-    check(
+    ensure!(
         rows == ["a", "a/dir/b", "deep", "deep/dir/b", "ro"],
-        format!("table sorted by path:\n{table}"),
-    )?;
+        "table sorted by path:\n{table}"
+    );
     let shown: serde_json::Value = serde_json::from_str(&ok(
         &run("subvolume", &["show", &p("ro"), "--json"])?,
         "show",
     )?)?;
     let a = subvolume::info(m.join("a"))?;
-    check(
+    ensure!(
         shown["parent_uuid"] == a.uuid.map(|u| u.to_string()).unwrap_or_default()
             && shown["read_only"] == true
             && shown["path"] == "ro",
-        format!("show ro: {shown}"),
-    )?;
+        "show ro: {shown}"
+    );
 
     failed(
         &run("subvolume", &["delete", &p("")])?,
@@ -128,12 +129,12 @@ fn end_to_end() -> Result<(), Failed> {
         "delete --id",
     )?;
     let synced = ok(&run("subvolume", &["sync", &p("")])?, "sync")?;
-    check(synced.contains("cleaned"), synced.clone())?;
+    ensure!(synced.contains("cleaned"), "{synced}");
     let left = json_lines(&ok(
         &run("subvolume", &["list", &p(""), "--json"])?,
         "list after",
     )?)?;
     let paths: Vec<&str> = left.iter().filter_map(|v| v["path"].as_str()).collect();
-    check(paths == ["deep", "deep/dir/b"], format!("left: {paths:?}"))?;
+    ensure!(paths == ["deep", "deep/dir/b"], "left: {paths:?}");
     Ok(())
 }

@@ -2,11 +2,11 @@
 //! unprivileged modes, pre- and post-order, from the top level, a plain directory and a nested
 //! subvolume, and as an unprivileged uid in a child process.
 
-use crate::oracle_test;
-use crate::util::{check, progs, MIB};
+use crate::util::{progs, MIB};
 use btrfs_kit::subvolume::{self, Entry, Mode, Order, SnapshotOptions, UnreachableReason};
 use btrfs_kit::Filesystem;
-use libtest_mimic::{Failed, Trial};
+use testkit::ensure;
+use testkit::harness::{Failed, Trial};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -18,15 +18,8 @@ const PROBE_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PROBE";
 const PROBE_PATHS_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PATHS";
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        oracle_test(
-            "subvolume_list::oracle::matches_btrfs_progs_in_both_modes",
-            matches_progs,
-        ),
-        oracle_test(
-            "subvolume_list::oracle::unprivileged_uid_sees_what_it_can_reach",
-            unprivileged_uid,
-        ),
+    testkit::trials![
+        oracle: matches_btrfs_progs_in_both_modes, unprivileged_uid_sees_what_it_can_reach;
     ]
 }
 
@@ -135,10 +128,7 @@ fn check_order(rows: &[Row], order: Order) -> Result<(), Failed> {
                 Order::PreOrder => p < i,
                 Order::PostOrder => p > i,
             };
-            check(
-                ok,
-                format!("{order:?}: {} at {i}, its parent at {p}", r.path),
-            )?;
+            ensure!(ok, "{order:?}: {} at {i}, its parent at {p}", r.path);
         }
     }
     Ok(())
@@ -155,15 +145,12 @@ fn progs_show(path: &Path) -> Result<BTreeMap<String, String>, Failed> {
         .collect())
 }
 
-fn matches_progs() -> Result<(), Failed> {
+fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();
     populate(m)?;
     let expected = progs_rows(m)?;
-    check(
-        expected.len() > 350,
-        format!("{} subvolumes made", expected.len()),
-    )?;
+    ensure!(expected.len() > 350, "{} subvolumes made", expected.len());
     let mut sequences = Vec::new();
     for mode in [Mode::Privileged, Mode::Unprivileged, Mode::Auto] {
         for order in [Order::PreOrder, Order::PostOrder] {
@@ -171,18 +158,22 @@ fn matches_progs() -> Result<(), Failed> {
             check_order(&rows, order)?;
             let mut sorted = rows.clone();
             sorted.sort();
-            check(
+            ensure!(
                 sorted == expected,
-                format!(
-                    "{mode:?} {order:?}: ours and btrfs-progs differ:\nonly ours {:?}\nonly progs {:?}",
-                    sorted.iter().filter(|r| !expected.contains(r)).collect::<Vec<_>>(),
-                    expected.iter().filter(|r| !sorted.contains(r)).collect::<Vec<_>>()
-                ),
-            )?;
-            check(
+                "{mode:?} {order:?}: ours and btrfs-progs differ:\nonly ours {:?}\nonly progs {:?}",
+                sorted
+                    .iter()
+                    .filter(|r| !expected.contains(r))
+                    .collect::<Vec<_>>(),
+                expected
+                    .iter()
+                    .filter(|r| !sorted.contains(r))
+                    .collect::<Vec<_>>()
+            );
+            ensure!(
                 mode != Mode::Auto || used == Mode::Privileged,
-                format!("as root, auto picks privileged, not {used:?}"),
-            )?;
+                "as root, auto picks privileged, not {used:?}"
+            );
             sequences.push((order, rows));
         }
     }
@@ -193,10 +184,10 @@ fn matches_progs() -> Result<(), Failed> {
             .filter(|(o, _)| *o == order)
             .map(|(_, r)| r);
         let first = same.next().ok_or("no sequence")?;
-        check(
+        ensure!(
             same.all(|r| r == first),
-            format!("{order:?} sequences differ between modes"),
-        )?;
+            "{order:?} sequences differ between modes"
+        );
     }
 
     // From a plain directory and from a nested subvolume: the part below, paths relative.
@@ -217,10 +208,10 @@ fn matches_progs() -> Result<(), Failed> {
             })
             .collect();
         want.sort();
-        check(
+        ensure!(
             !want.is_empty() && rows == want,
-            format!("listing {below} ({mode:?}): {rows:?}\nwant {want:?}"),
-        )?;
+            "listing {below} ({mode:?}): {rows:?}\nwant {want:?}"
+        );
     }
 
     // Info against `btrfs subvolume show`, for a sample including every nested one.
@@ -244,19 +235,19 @@ fn matches_progs() -> Result<(), Failed> {
                 ),
             ];
             for (key, value) in ours {
-                check(
+                ensure!(
                     shown.get(key) == Some(&value),
-                    format!(
-                        "{}: {key} is {value:?}, btrfs-progs says {:?}",
-                        row.path,
-                        shown.get(key)
-                    ),
-                )?;
+                    "{}: {key} is {value:?}, btrfs-progs says {:?}",
+                    row.path,
+                    shown.get(key)
+                );
             }
-            check(
+            ensure!(
                 info.path.as_deref() == Some(Path::new(&row.path)),
-                format!("path {:?} vs {}", info.path, row.path),
-            )?;
+                "path {:?} vs {}",
+                info.path,
+                row.path
+            );
         }
     }
     Ok(())
@@ -298,7 +289,7 @@ pub fn child_probe() -> Option<i32> {
     })
 }
 
-fn unprivileged_uid() -> Result<(), Failed> {
+fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
     let mode = |p: &str, bits: u32| {
@@ -332,13 +323,11 @@ fn unprivileged_uid() -> Result<(), Failed> {
         (PROBE_PATHS_ENV, list.as_os_str()),
     ])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    check(
+    ensure!(
         out.status.success(),
-        format!(
-            "probe failed: {}{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )?;
+        "probe failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ids = |kind: &str, third: Option<&str>| -> BTreeSet<u64> {
         stdout
             .lines()
@@ -349,26 +338,27 @@ fn unprivileged_uid() -> Result<(), Failed> {
             })
             .collect()
     };
-    check(
+    ensure!(
         stdout.lines().any(|l| l == "mode Unprivileged"),
-        format!("auto mode as nobody:\n{stdout}"),
-    )?;
+        "auto mode as nobody:\n{stdout}"
+    );
     let openable = ids("open", Some("ok"));
     let found = ids("found", None);
     let unreachable = ids("unreachable", None);
-    check(
+    ensure!(
         found == openable,
-        format!("found {found:?}, but nobody can open exactly {openable:?}\n{stdout}"),
-    )?;
+        "found {found:?}, but nobody can open exactly {openable:?}\n{stdout}"
+    );
     // Every found path is the one btrfs-progs names.
     for r in &all {
         if found.contains(&r.id) {
-            check(
+            ensure!(
                 stdout
                     .lines()
                     .any(|l| l == format!("found {} {}", r.id, r.path)),
-                format!("path of {}", r.path),
-            )?;
+                "path of {}",
+                r.path
+            );
         }
     }
     // Every other subvolume is reported unreachable, or hidden below one that is.
@@ -383,18 +373,20 @@ fn unprivileged_uid() -> Result<(), Failed> {
             hidden |= unreachable.contains(&p.id);
             up = p.parent;
         }
-        check(
+        ensure!(
             hidden,
-            format!("{} ({}) neither found nor reported\n{stdout}", r.path, r.id),
-        )?;
+            "{} ({}) neither found nor reported\n{stdout}",
+            r.path,
+            r.id
+        );
     }
-    check(
+    ensure!(
         unreachable.len() >= 3 && unreachable.is_disjoint(&found),
-        format!("secret/s1, secret/s2 and closed are unreachable:\n{stdout}"),
-    )?;
-    check(
+        "secret/s1, secret/s2 and closed are unreachable:\n{stdout}"
+    );
+    ensure!(
         ids("unreachable", Some("true")) == unreachable,
-        format!("all for permission reasons:\n{stdout}"),
-    )?;
+        "all for permission reasons:\n{stdout}"
+    );
     Ok(())
 }

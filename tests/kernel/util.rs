@@ -1,23 +1,15 @@
 //! Helpers shared by the kernel tests.
 
 use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
-use libtest_mimic::Failed;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
+use testkit::ensure;
+use testkit::harness::Failed;
 
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;
-
-/// Fails the test with `msg` unless `cond` holds.
-pub fn check(cond: bool, msg: impl Into<String>) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(msg.into().into())
-    }
-}
 
 /// Writes `size` bytes of seeded pseudo-random data to `path`, fsyncs, returns its SHA-256.
 pub fn write_file(path: &Path, size: u64, seed: u64) -> std::io::Result<[u8; 32]> {
@@ -93,13 +85,11 @@ pub fn progs(args: &[&str], path: &Path) -> Result<String, Failed> {
         .arg(path)
         .output()
         .map_err(|e| format!("run btrfs {args:?} (the oracle; is btrfs-progs installed?): {e}"))?;
-    check(
+    ensure!(
         out.status.success(),
-        format!(
-            "btrfs {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )?;
+        "btrfs {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -129,4 +119,19 @@ pub fn run_as_nobody(envs: &[(&str, &std::ffi::OsStr)]) -> std::io::Result<std::
         cmd.env(key, value);
     }
     cmd.uid(NOBODY).gid(NOBODY).output()
+}
+
+/// SHA-256 of the file at `path`.
+pub fn hash(path: &Path) -> Result<[u8; 32], Failed> {
+    Ok(sha256_of(std::fs::File::open(path)?)?)
+}
+
+/// Bytes used in data block groups, as SPACE_INFO reports them.
+pub fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
+    Ok(fs
+        .space_info()?
+        .iter()
+        .filter(|s| s.kind == BlockGroupKind::Data)
+        .map(|s| s.used.bytes())
+        .sum())
 }

@@ -1,13 +1,13 @@
 //! A private lvmdbusd: its own dbus-daemon on a socket in a temporary directory, and an
 //! `LVM_SYSTEM_DIR` whose lvm.conf has a `global_filter` admitting only the given devices.
 
-use super::{ctx, first_existing};
-use libtest_mimic::Failed;
+use super::first_existing;
 use lvm_kit::{Confinement, DbusBackend};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::harness::{ctx, Failed};
 
 /// A running private dbus-daemon plus lvmdbusd; both are killed on Drop.
 pub struct PrivateLvmDbusd {
@@ -68,7 +68,7 @@ impl PrivateLvmDbusd {
         let etc = dir.path().join("etc");
         ctx("mkdir etc", std::fs::create_dir(&etc))?;
         let confinement = ctx("confine", Confinement::new(devices.iter().cloned()))?;
-        let activation = if lvm_kit::cli::device_mapper_loaded() {
+        let activation = if lvm_kit::device_mapper_loaded() {
             ""
         } else {
             "global { activation = 0 }\n"

@@ -1,12 +1,11 @@
 //! Runs `examples/lvm.rs` (built by `cargo test` next to the test binaries) end to end.
 
-use super::ctx;
 use super::fixture::Sandbox;
-use crate::ensure;
-use libtest_mimic::Failed;
 use lvm_kit::{Bytes, LvmBackend};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use testkit::ensure;
+use testkit::harness::{ctx, Failed};
 
 /// The `lvm` example binary, built by `cargo test` next to this test binary.
 pub fn binary() -> Result<PathBuf, Failed> {
@@ -26,7 +25,8 @@ pub fn binary() -> Result<PathBuf, Failed> {
     Ok(path)
 }
 
-fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
+/// Runs the example with `backend_args` then `args`; returns what it did, whatever its status.
+pub fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
     ctx(
         "run examples/lvm",
         Command::new(binary()?)
@@ -37,7 +37,8 @@ fn run(backend_args: &[String], args: &[&str]) -> Result<Output, Failed> {
     )
 }
 
-fn ok(out: &Output, what: &str) -> Result<String, Failed> {
+/// The example's stdout, or a failure naming `what` with its stderr.
+pub fn ok(out: &Output, what: &str) -> Result<String, Failed> {
     ensure!(
         out.status.success(),
         "{what} failed ({}): {}",

@@ -1,13 +1,12 @@
 //! Sandboxes: sparse files on fresh loop devices, an lvm2 CLI confined to them, and cleanup on
 //! Drop (also during a panic) of exactly what the test created.
 
-use super::ctx;
-use libtest_mimic::Failed;
 use lvm_kit::{CliBackend, Confinement, LvmBackend};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::fixture::{LoopDevice, SparseFile};
+use testkit::harness::{ctx, Failed};
 
 /// A sparse file on a loop device (the shared fixture's), detached and deleted on Drop.
 pub struct LoopDisk {
@@ -93,15 +92,15 @@ impl Sandbox {
         format!("{}{tag}", self.id)
     }
 
-    /// Runs the lvm2 tool directly with text output, confined to this sandbox: an oracle
-    /// independent of the crate's JSON parsing. Returns trimmed stdout.
-    pub fn lvm_text(&self, args: &[&str]) -> Result<String, Failed> {
+    /// Runs the lvm2 tool directly, confined to this sandbox, and returns what it did whatever
+    /// its exit status: the oracle for tests that compare refusals.
+    pub fn lvm_output(&self, args: &[&str]) -> Result<Output, Failed> {
         let devices: Vec<String> = self
             .paths()
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let out = ctx(
+        ctx(
             "run lvm",
             Command::new(lvm_binary())
                 .args(args)
@@ -109,13 +108,19 @@ impl Sandbox {
                     "--devices",
                     &devices.join(","),
                     "--config",
-                    "global{activation=0}",
+                    "global{activation=0} backup{backup=0 archive=0}",
                 ])
                 .env("LC_ALL", "C")
                 .env("LVM_SUPPRESS_FD_WARNINGS", "1")
                 .stdin(Stdio::null())
                 .output(),
-        )?;
+        )
+    }
+
+    /// Runs the lvm2 tool directly with text output, confined to this sandbox: an oracle
+    /// independent of the crate's JSON parsing. Returns trimmed stdout.
+    pub fn lvm_text(&self, args: &[&str]) -> Result<String, Failed> {
+        let out = self.lvm_output(args)?;
         if !out.status.success() {
             return Err(format!(
                 "lvm {args:?} failed: {}",

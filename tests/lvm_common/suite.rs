@@ -2,12 +2,11 @@
 //! (`LvCreate::inactive`), so no device-mapper is needed.
 
 use super::fixture::Sandbox;
-use super::{ctx, root_trial};
-use crate::ensure;
-use libtest_mimic::{Failed, Trial};
 use lvm_kit::{Bytes, Error, LvCreate, LvmBackend, NewSize, ObjectKind, MIB};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use testkit::harness::{self, ctx, Failed, Trial};
+use testkit::{ensure, named};
 
 /// Makes a backend confined to the given devices; the second value keeps whatever the backend
 /// needs alive (e.g. a private lvmdbusd) and is dropped after it.
@@ -21,27 +20,25 @@ const DISK: u64 = 256 * MIB;
 
 /// The suite's trials for one backend, named `PREFIX::case`.
 pub fn trials(prefix: &str, factory: Factory) -> Vec<Trial> {
-    let cases: [(&str, Case, usize); 10] = [
-        ("lifecycle", lifecycle, 2),
-        ("sizes_round_up_to_extents", sizes_round_up_to_extents, 1),
-        (
-            "same_size_resize_is_a_no_op",
-            same_size_resize_is_a_no_op,
-            1,
-        ),
-        ("invalid_names_are_rejected", invalid_names_are_rejected, 1),
-        ("missing_vg_is_not_found", missing_vg_is_not_found, 1),
-        ("insufficient_space", insufficient_space, 1),
-        ("already_exists", already_exists, 1),
-        ("concurrent_lvcreate", concurrent_lvcreate, 1),
-        ("confinement_hides_other_devices", confinement, 2),
-        ("missing_pv", missing_pv, 2),
+    // (name and function, disks)
+    let cases: [((&str, Case), usize); 11] = [
+        (named!(lifecycle), 2),
+        (named!(sizes_round_up_to_extents), 1),
+        (named!(same_size_resize_is_a_no_op), 1),
+        (named!(invalid_names_are_rejected), 1),
+        (named!(missing_vg_is_not_found), 1),
+        (named!(insufficient_space), 1),
+        (named!(already_exists), 1),
+        (named!(concurrent_lvcreate), 1),
+        (named!(confinement_hides_other_devices), 2),
+        (named!(missing_pv), 2),
+        (named!(extend_beyond_lvm2s_extent_count), 1),
     ];
     cases
         .into_iter()
-        .map(|(name, case, disks)| {
+        .map(|((name, case), disks)| {
             let factory = factory.clone();
-            root_trial(format!("{prefix}::{name}"), move || {
+            harness::root(format!("{prefix}::{name}"), move || {
                 let sandbox = Sandbox::new(disks, DISK)?;
                 let (backend, guard) = factory(&sandbox.paths())?;
                 let result = case(&sandbox, backend.as_ref(), &factory);
@@ -467,7 +464,11 @@ fn concurrent_lvcreate(sb: &Sandbox, lvm: &dyn LvmBackend, _: &Factory) -> Resul
 }
 
 /// A VG on a device outside the confinement is never seen or touched.
-fn confinement(sb: &Sandbox, lvm: &dyn LvmBackend, factory: &Factory) -> Result<(), Failed> {
+fn confinement_hides_other_devices(
+    sb: &Sandbox,
+    lvm: &dyn LvmBackend,
+    factory: &Factory,
+) -> Result<(), Failed> {
     // `lvm` sees both disks: put a VG on disk 1 only.
     let hidden = sb.vg_name("hidden");
     ctx("pv_create", lvm.pv_create(sb.disk(1)))?;
@@ -538,6 +539,32 @@ fn missing_pv(sb: &Sandbox, lvm: &dyn LvmBackend, factory: &Factory) -> Result<(
     ensure!(
         after.seqno == seqno && after.missing_pv_count == 0,
         "VG changed: {after:?}"
+    );
+    Ok(())
+}
+
+/// lvm2 counts extents in 32 bits and truncates larger absolute sizes (an extend by 1 EiB in
+/// 4 MiB extents "matches existing size"): such an extend is refused, the LV unchanged.
+fn extend_beyond_lvm2s_extent_count(
+    sb: &Sandbox,
+    lvm: &dyn LvmBackend,
+    _: &Factory,
+) -> Result<(), Failed> {
+    let vg = new_vg(sb, lvm, "count")?;
+    ctx(
+        "lv",
+        lvm.lv_create(&vg, "lv", LvCreate::size(Bytes::mib(8)).inactive()),
+    )?;
+    for huge in [Bytes(1 << 60), Bytes(1 << 54)] {
+        let r = lvm.lv_extend(&vg, "lv", NewSize::Add(huge));
+        ensure!(
+            matches!(r, Err(Error::InvalidRequest { .. })),
+            "extend by {huge}: {r:?}"
+        );
+    }
+    ensure!(
+        sb.lvm_bytes("lvs", "lv_size", &format!("{vg}/lv"))? == 8 * MIB,
+        "a refused extend changed the LV"
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! A balance running on its own thread, controllable from any thread.
 
 use super::request::Balance;
-use super::run::{BalanceOutcome, BalanceProgress, BalanceStatus};
+use super::run::{BalanceCall, BalanceOutcome, BalanceProgress, BalanceStatus};
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use std::sync::Arc;
@@ -71,30 +71,21 @@ impl Filesystem {
     /// Starts a balance on its own thread and returns at once. The request is checked before
     /// the thread starts, so invalid arguments fail here.
     pub fn balance_background(&self, request: &Balance) -> Result<BalanceHandle> {
-        request.validate()?;
-        let args = request.to_sys();
-        self.spawn_balance("balance", args)
+        self.spawn_balance(BalanceCall::start(request)?)
     }
 
     /// Resumes a paused balance on its own thread.
     pub fn balance_resume_background(&self) -> Result<BalanceHandle> {
-        let args = btrfs_sys::btrfs_ioctl_balance_args {
-            flags: btrfs_sys::BTRFS_BALANCE_RESUME as u64,
-            ..Default::default()
-        };
-        self.spawn_balance("balance resume", args)
+        self.spawn_balance(BalanceCall::resume())
     }
 
-    fn spawn_balance(
-        &self,
-        op: &'static str,
-        args: btrfs_sys::btrfs_ioctl_balance_args,
-    ) -> Result<BalanceHandle> {
+    fn spawn_balance(&self, call: BalanceCall) -> Result<BalanceHandle> {
+        let op = call.op();
         let fs = Arc::new(self.try_clone()?);
         let runner = Arc::clone(&fs);
         let thread = std::thread::Builder::new()
             .name("btrfs-balance".into())
-            .spawn(move || runner.run_balance_ioctl(op, args))
+            .spawn(move || runner.run_balance(call))
             .map_err(|e| Error::Sys {
                 op,
                 path: self.path().into(),

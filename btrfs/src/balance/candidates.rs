@@ -7,21 +7,32 @@ use super::request::Balance;
 use crate::chunk::BlockGroup;
 use crate::error::Result;
 use crate::fs::Filesystem;
-use crate::profile::BlockGroupKind;
 
 impl ChunkFilters {
     /// Whether these filters select `group`, or `None` when that depends on filters this
     /// prediction does not evaluate (devid, drange, vrange, stripes, limit).
     pub fn selects(&self, group: &BlockGroup) -> Option<bool> {
-        if self.devid.is_some()
-            || self.drange.is_some()
-            || self.vrange.is_some()
-            || self.stripes.is_some()
-            || self.limit.is_some()
+        // Every filter is named, so a new one cannot be ignored by oversight.
+        let ChunkFilters {
+            profiles,
+            usage,
+            devid,
+            drange,
+            vrange,
+            limit,
+            stripes,
+            convert,
+            soft,
+        } = self;
+        if devid.is_some()
+            || drange.is_some()
+            || vrange.is_some()
+            || stripes.is_some()
+            || limit.is_some()
         {
             return None;
         }
-        if !self.profiles.is_empty() && !self.profiles.contains(&group.profile) {
+        if !profiles.is_empty() && !profiles.contains(&group.profile) {
             return Some(false);
         }
         let (used, length) = (
@@ -29,7 +40,7 @@ impl ChunkFilters {
             u128::from(group.length.bytes()),
         );
         let percent_of = |p: u8| length * u128::from(p) / 100;
-        let by_usage = match self.usage {
+        let by_usage = match *usage {
             // The kernel's rules: usage=0 selects chunks with nothing used; above 100 all.
             Some(UsageFilter::Below(0)) => used < 1,
             Some(UsageFilter::Below(p)) if p > 100 => used < length,
@@ -39,20 +50,8 @@ impl ChunkFilters {
             }
             None => true,
         };
-        let converted_already = self.soft && self.convert == Some(group.profile);
+        let converted_already = *soft && *convert == Some(group.profile);
         Some(by_usage && !converted_already)
-    }
-}
-
-impl Balance {
-    /// The filters that apply to a block group of `kind` (system follows metadata unless set).
-    fn filters_for(&self, kind: BlockGroupKind) -> Option<&ChunkFilters> {
-        match kind {
-            BlockGroupKind::Data | BlockGroupKind::Mixed => self.data.as_ref(),
-            BlockGroupKind::Metadata => self.metadata.as_ref(),
-            BlockGroupKind::System => self.system.as_ref().or(self.metadata.as_ref()),
-            BlockGroupKind::GlobalReserve => None,
-        }
     }
 }
 
@@ -82,7 +81,7 @@ impl Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Profile;
+    use crate::profile::{BlockGroupKind, Profile};
     use crate::size::ByteSize;
 
     fn group(used: u64) -> BlockGroup {

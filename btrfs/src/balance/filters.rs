@@ -1,4 +1,10 @@
 //! Per-kind balance filters, their checks, and their encoding into `struct btrfs_balance_args`.
+//!
+//! Adding a filter: add its field to [`ChunkFilters`]; every function that reads or builds the
+//! filters names each field (no `..`), so the compiler then lists each place to handle it:
+//! `validate`, `to_sys`, `from_sys` and `Display` here, `FromStr` in `parse.rs` (plus its name
+//! in `FILTER_NAMES`, which the all-filters test there checks), and `selects` in
+//! `candidates.rs`.
 
 use crate::profile::Profile;
 use btrfs_sys as sys;
@@ -99,13 +105,25 @@ impl ChunkFilters {
 
     /// The checks btrfs-progs makes before calling the kernel. `Err` holds the reason.
     pub fn validate(&self) -> Result<(), String> {
-        if self.soft && self.convert.is_none() {
+        // Every filter is named, so a new one cannot be left unchecked by oversight.
+        let ChunkFilters {
+            profiles: _,
+            usage,
+            devid,
+            drange,
+            vrange,
+            limit,
+            stripes,
+            convert,
+            soft,
+        } = self;
+        if *soft && convert.is_none() {
             return Err("'soft' can be used only together with 'convert'".into());
         }
-        if self.drange.is_some() && self.devid.is_none() {
+        if drange.is_some() && devid.is_none() {
             return Err("'drange' needs 'devid' (the device the physical range is on)".into());
         }
-        match self.usage {
+        match *usage {
             Some(UsageFilter::Below(n)) if n > 100 => {
                 return Err(format!("usage={n} is above 100 %"));
             }
@@ -114,21 +132,21 @@ impl ChunkFilters {
             }
             _ => {}
         }
-        if let Some(LimitFilter::Range { min, max }) = self.limit {
+        if let Some(LimitFilter::Range { min, max }) = *limit {
             if min > max {
                 return Err(format!(
                     "limit={min}..{max}: the minimum exceeds the maximum"
                 ));
             }
         }
-        if let Some((min, max)) = self.stripes {
+        if let Some((min, max)) = *stripes {
             if min > max {
                 return Err(format!(
                     "stripes={min}..{max}: the minimum exceeds the maximum"
                 ));
             }
         }
-        for (name, range) in [("drange", self.drange), ("vrange", self.vrange)] {
+        for (name, range) in [("drange", drange), ("vrange", vrange)] {
             if let Some(r) = range {
                 if r.start > r.end {
                     return Err(format!(
@@ -143,13 +161,24 @@ impl ChunkFilters {
 
     /// Encodes the filters; exactly one of USAGE / USAGE_RANGE and of LIMIT / LIMIT_RANGE is set.
     pub(crate) fn to_sys(&self) -> sys::btrfs_balance_args {
+        let ChunkFilters {
+            profiles,
+            usage,
+            devid,
+            drange,
+            vrange,
+            limit,
+            stripes,
+            convert,
+            soft,
+        } = self;
         let mut a = sys::btrfs_balance_args::default();
         let mut flags = 0u64;
-        if !self.profiles.is_empty() {
+        if !profiles.is_empty() {
             flags |= sys::BTRFS_BALANCE_ARGS_PROFILES as u64;
-            a.profiles = self.profiles.iter().fold(0, |m, p| m | p.balance_bit());
+            a.profiles = profiles.iter().fold(0, |m, p| m | p.balance_bit());
         }
-        match self.usage {
+        match *usage {
             Some(UsageFilter::Below(n)) => {
                 flags |= sys::BTRFS_BALANCE_ARGS_USAGE as u64;
                 a.__bindgen_anon_1.usage = n.into();
@@ -164,21 +193,21 @@ impl ChunkFilters {
             }
             None => {}
         }
-        if let Some(devid) = self.devid {
+        if let Some(devid) = *devid {
             flags |= sys::BTRFS_BALANCE_ARGS_DEVID as u64;
             a.devid = devid;
         }
-        if let Some(r) = self.drange {
+        if let Some(r) = drange {
             flags |= sys::BTRFS_BALANCE_ARGS_DRANGE as u64;
             a.pstart = r.start;
             a.pend = r.end;
         }
-        if let Some(r) = self.vrange {
+        if let Some(r) = vrange {
             flags |= sys::BTRFS_BALANCE_ARGS_VRANGE as u64;
             a.vstart = r.start;
             a.vend = r.end;
         }
-        match self.limit {
+        match *limit {
             Some(LimitFilter::AtMost(n)) => {
                 flags |= sys::BTRFS_BALANCE_ARGS_LIMIT as u64;
                 a.__bindgen_anon_2.limit = n;
@@ -193,16 +222,16 @@ impl ChunkFilters {
             }
             None => {}
         }
-        if let Some((min, max)) = self.stripes {
+        if let Some((min, max)) = *stripes {
             flags |= sys::BTRFS_BALANCE_ARGS_STRIPES_RANGE as u64;
             a.stripes_min = min;
             a.stripes_max = max;
         }
-        if let Some(target) = self.convert {
+        if let Some(target) = convert {
             flags |= sys::BTRFS_BALANCE_ARGS_CONVERT as u64;
             a.target = target.balance_bit();
         }
-        if self.soft {
+        if *soft {
             flags |= sys::BTRFS_BALANCE_ARGS_SOFT as u64;
         }
         a.flags = flags;
@@ -274,37 +303,48 @@ fn split_word(word: u64) -> (u32, u32) {
 impl fmt::Display for ChunkFilters {
     /// Formats the filters in btrfs-progs' syntax, e.g. `usage=0..50,limit=4`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ChunkFilters {
+            profiles,
+            usage,
+            devid,
+            drange,
+            vrange,
+            limit,
+            stripes,
+            convert,
+            soft,
+        } = self;
         let mut parts: Vec<String> = Vec::new();
-        if !self.profiles.is_empty() {
-            let names: Vec<&str> = self.profiles.iter().map(|p| p.name()).collect();
+        if !profiles.is_empty() {
+            let names: Vec<&str> = profiles.iter().map(|p| p.name()).collect();
             parts.push(format!("profiles={}", names.join("|")));
         }
-        match self.usage {
+        match usage {
             Some(UsageFilter::Below(n)) => parts.push(format!("usage={n}")),
             Some(UsageFilter::Range { min, max }) => parts.push(format!("usage={min}..{max}")),
             None => {}
         }
-        if let Some(d) = self.devid {
+        if let Some(d) = devid {
             parts.push(format!("devid={d}"));
         }
-        if let Some(r) = self.drange {
+        if let Some(r) = drange {
             parts.push(format!("drange={}..{}", r.start, r.end));
         }
-        if let Some(r) = self.vrange {
+        if let Some(r) = vrange {
             parts.push(format!("vrange={}..{}", r.start, r.end));
         }
-        match self.limit {
+        match limit {
             Some(LimitFilter::AtMost(n)) => parts.push(format!("limit={n}")),
             Some(LimitFilter::Range { min, max }) => parts.push(format!("limit={min}..{max}")),
             None => {}
         }
-        if let Some((a, b)) = self.stripes {
+        if let Some((a, b)) = stripes {
             parts.push(format!("stripes={a}..{b}"));
         }
-        if let Some(p) = self.convert {
+        if let Some(p) = convert {
             parts.push(format!("convert={p}"));
         }
-        if self.soft {
+        if *soft {
             parts.push("soft".into());
         }
         f.write_str(&parts.join(","))

@@ -47,6 +47,11 @@ fn range<T: FromStr + Copy>(
     }
 }
 
+/// The filter names [`ChunkFilters`]' parser knows, as btrfs-progs spells them.
+const FILTER_NAMES: [&str; 9] = [
+    "profiles", "usage", "devid", "drange", "vrange", "limit", "stripes", "convert", "soft",
+];
+
 impl FromStr for ChunkFilters {
     type Err = FilterParseError;
 
@@ -54,7 +59,9 @@ impl FromStr for ChunkFilters {
     /// string means no filter. Semantic checks (soft without convert...) are
     /// [`ChunkFilters::validate`]'s job, run when the balance starts.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut f = ChunkFilters::default();
+        let mut profiles = Vec::new();
+        let (mut usage, mut devid, mut drange, mut vrange) = (None, None, None, None);
+        let (mut limit, mut stripes, mut convert, mut soft) = (None, None, None, false);
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = match part.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -67,59 +74,86 @@ impl FromStr for ChunkFilters {
             };
             match name {
                 "profiles" => {
-                    f.profiles = need()?
+                    profiles = need()?
                         .split('|')
                         .map(|p| p.parse::<Profile>().map_err(|e| bad(part, e.to_string())))
                         .collect::<Result<_, _>>()?;
                 }
                 "usage" => {
                     let (min, max, is_range) = range::<u8>(part, need()?, 0, 100)?;
-                    f.usage = Some(if is_range { UsageFilter::Range { min, max } } else { UsageFilter::Below(min) });
+                    usage = Some(if is_range {
+                        UsageFilter::Range { min, max }
+                    } else {
+                        UsageFilter::Below(min)
+                    });
                 }
                 "devid" => {
                     let v = need()?;
-                    f.devid = Some(v.parse().map_err(|_| bad(part, "devid must be a device id number"))?);
+                    devid = Some(
+                        v.parse()
+                            .map_err(|_| bad(part, "devid must be a device id number"))?,
+                    );
                 }
                 "drange" | "vrange" => {
                     let (start, end, _) = range::<u64>(part, need()?, 0, u64::MAX)?;
                     let r = Some(AddressRange { start, end });
                     if name == "drange" {
-                        f.drange = r;
+                        drange = r;
                     } else {
-                        f.vrange = r;
+                        vrange = r;
                     }
                 }
                 "limit" => {
                     let v = need()?;
-                    f.limit = Some(if v.contains("..") {
+                    limit = Some(if v.contains("..") {
                         let (min, max, _) = range::<u32>(part, v, 0, u32::MAX)?;
                         LimitFilter::Range { min, max }
                     } else {
-                        LimitFilter::AtMost(v.parse().map_err(|_| bad(part, "limit must be a number"))?)
+                        LimitFilter::AtMost(
+                            v.parse().map_err(|_| bad(part, "limit must be a number"))?,
+                        )
                     });
                 }
                 "stripes" => {
                     let (min, max, _) = range::<u32>(part, need()?, 0, u32::MAX)?;
-                    f.stripes = Some((min, max));
+                    stripes = Some((min, max));
                 }
                 "convert" => {
-                    f.convert = Some(need()?.parse::<Profile>().map_err(|e| bad(part, e.to_string()))?);
+                    convert = Some(
+                        need()?
+                            .parse::<Profile>()
+                            .map_err(|e| bad(part, e.to_string()))?,
+                    );
                 }
                 "soft" => {
                     if value.is_some() {
                         return Err(bad(part, "soft takes no value"));
                     }
-                    f.soft = true;
+                    soft = true;
                 }
                 other => {
                     return Err(bad(
                         part,
-                        format!("unknown filter {other:?}; known: profiles, usage, devid, drange, vrange, limit, stripes, convert, soft"),
+                        format!(
+                            "unknown filter {other:?}; known: {}",
+                            FILTER_NAMES.join(", ")
+                        ),
                     ))
                 }
             }
         }
-        Ok(f)
+        // Every field named (no `..`): a new filter cannot be forgotten here.
+        Ok(ChunkFilters {
+            profiles,
+            usage,
+            devid,
+            drange,
+            vrange,
+            limit,
+            stripes,
+            convert,
+            soft,
+        })
     }
 }
 
@@ -170,6 +204,33 @@ mod tests {
             assert_eq!(f.to_string(), text);
             assert_eq!(ChunkFilters::from_sys(&f.to_sys()), f, "{text}");
         }
+    }
+
+    #[test]
+    fn every_filter_round_trips_and_is_known_by_name() {
+        // Every field set (no `..`): a new filter must be added here, and then to the parser,
+        // Display and the kernel encoding, or this test fails.
+        let all = ChunkFilters {
+            // In the kernel's bit order, which from_sys gives back.
+            profiles: vec![Profile::Dup, Profile::Raid1],
+            usage: Some(UsageFilter::Range { min: 5, max: 50 }),
+            devid: Some(2),
+            drange: Some(AddressRange { start: 1, end: 9 }),
+            vrange: Some(AddressRange { start: 3, end: 7 }),
+            limit: Some(LimitFilter::Range { min: 1, max: 4 }),
+            stripes: Some((1, 3)),
+            convert: Some(Profile::Raid10),
+            soft: true,
+        };
+        assert_eq!(all.validate(), Ok(()));
+        let text = all.to_string();
+        assert_eq!(text.parse::<ChunkFilters>(), Ok(all.clone()), "{text}");
+        assert_eq!(ChunkFilters::from_sys(&all.to_sys()), all);
+        let names: Vec<&str> = text
+            .split(',')
+            .map(|part| part.split('=').next().unwrap_or(part))
+            .collect();
+        assert_eq!(names, FILTER_NAMES, "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::filters::ChunkFilters;
 use crate::error::{Error, Result};
+use crate::profile::BlockGroupKind;
 use btrfs_sys as sys;
 
 /// A balance request. Build a filtered one with [`Balance::data`], [`Balance::metadata`] and
@@ -88,7 +89,7 @@ impl Balance {
         }
         if !self.full && self.system.is_some() && !self.force {
             return Err(invalid(
-                "refusing to balance system chunks explicitly without force; metadata filters already apply to system chunks".into(),
+                "refusing to balance system chunks explicitly without Balance::force(true); metadata filters already apply to system chunks".into(),
             ));
         }
         for (kind, filters) in kinds {
@@ -100,21 +101,43 @@ impl Balance {
         Ok(())
     }
 
+    /// The filters that apply to chunks of `kind`, if that kind is balanced at all. System
+    /// chunks follow the metadata filters unless system filters are given, as in btrfs-progs;
+    /// mixed chunks follow the data filters.
+    pub fn filters_for(&self, kind: BlockGroupKind) -> Option<&ChunkFilters> {
+        match kind {
+            BlockGroupKind::Data | BlockGroupKind::Mixed => self.data.as_ref(),
+            BlockGroupKind::Metadata => self.metadata.as_ref(),
+            BlockGroupKind::System => self.system.as_ref().or(self.metadata.as_ref()),
+            BlockGroupKind::GlobalReserve => None,
+        }
+    }
+
     /// Encodes the request as the kernel's `btrfs_ioctl_balance_args`.
     pub(crate) fn to_sys(&self) -> sys::btrfs_ioctl_balance_args {
         let mut args = sys::btrfs_ioctl_balance_args::default();
         let mut flags = 0u64;
-        if let Some(f) = &self.data {
-            flags |= sys::BTRFS_BALANCE_DATA as u64;
-            args.data = f.to_sys();
-        }
-        if let Some(f) = &self.metadata {
-            flags |= sys::BTRFS_BALANCE_METADATA as u64;
-            args.meta = f.to_sys();
-        }
-        if let Some(f) = self.system.as_ref().or(self.metadata.as_ref()) {
-            flags |= sys::BTRFS_BALANCE_SYSTEM as u64;
-            args.sys = f.to_sys();
+        for (kind, flag, slot) in [
+            (
+                BlockGroupKind::Data,
+                sys::BTRFS_BALANCE_DATA,
+                &mut args.data,
+            ),
+            (
+                BlockGroupKind::Metadata,
+                sys::BTRFS_BALANCE_METADATA,
+                &mut args.meta,
+            ),
+            (
+                BlockGroupKind::System,
+                sys::BTRFS_BALANCE_SYSTEM,
+                &mut args.sys,
+            ),
+        ] {
+            if let Some(f) = self.filters_for(kind) {
+                flags |= u64::from(flag);
+                *slot = f.to_sys();
+            }
         }
         if self.force {
             flags |= sys::BTRFS_BALANCE_FORCE as u64;

@@ -109,7 +109,7 @@ fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
         Errno::EINVAL => Error::KernelRejected {
             op,
             path,
-            hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs force; mixed filesystems need the same data and metadata filters"),
+            hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; mixed filesystems need the same data and metadata filters"),
         },
         errno => Error::from_errno(op, path, errno),
     }
@@ -126,28 +126,55 @@ fn control_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
     }
 }
 
+/// One BALANCE_V2 call, blocking ([`Filesystem::balance`]) or on its own thread
+/// ([`Filesystem::balance_background`]): its operation name and its arguments.
+pub(crate) struct BalanceCall {
+    op: &'static str,
+    args: sys::btrfs_ioctl_balance_args,
+}
+
+impl BalanceCall {
+    /// Starts `request`, which is checked here, before anything reaches the kernel.
+    pub(crate) fn start(request: &Balance) -> Result<Self> {
+        request.validate()?;
+        Ok(BalanceCall {
+            op: "balance",
+            args: request.to_sys(),
+        })
+    }
+
+    /// Resumes the paused balance.
+    pub(crate) fn resume() -> Self {
+        BalanceCall {
+            op: "balance resume",
+            args: sys::btrfs_ioctl_balance_args {
+                flags: sys::BTRFS_BALANCE_RESUME as u64,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The operation, for errors.
+    pub(crate) fn op(&self) -> &'static str {
+        self.op
+    }
+}
+
 impl Filesystem {
     /// Runs a balance and blocks until it ends. Pause or cancel from another thread (or
     /// process) ends it early with [`BalanceOutcome::Paused`] or [`BalanceOutcome::Cancelled`].
     pub fn balance(&self, request: &Balance) -> Result<BalanceOutcome> {
-        request.validate()?;
-        self.run_balance_ioctl("balance", request.to_sys())
+        self.run_balance(BalanceCall::start(request)?)
     }
 
     /// Resumes a paused balance and blocks until it ends.
     pub fn balance_resume(&self) -> Result<BalanceOutcome> {
-        let args = sys::btrfs_ioctl_balance_args {
-            flags: sys::BTRFS_BALANCE_RESUME as u64,
-            ..Default::default()
-        };
-        self.run_balance_ioctl("balance resume", args)
+        self.run_balance(BalanceCall::resume())
     }
 
-    pub(crate) fn run_balance_ioctl(
-        &self,
-        op: &'static str,
-        mut args: sys::btrfs_ioctl_balance_args,
-    ) -> Result<BalanceOutcome> {
+    /// Makes `call` and maps what the kernel returns to an outcome or an error.
+    pub(crate) fn run_balance(&self, call: BalanceCall) -> Result<BalanceOutcome> {
+        let BalanceCall { op, mut args } = call;
         match ioctl::balance_v2(self.fd(), &mut args) {
             Ok(0) => Ok(BalanceOutcome::Completed {
                 considered: args.stat.considered,

@@ -7,8 +7,10 @@
 use super::consts::{HEADER_FLAG_WRITTEN, MIXED_BACKREF_REV};
 use super::csum::CSUM_SIZE;
 use super::key::{Key, KeyPtr};
-use super::le::{get_u32, get_u64, get_u8, get_uuid, put_bytes, put_u32, put_u64, put_u8};
 use crate::info::ChecksumType;
+use crate::le::{
+    array_at, put_bytes, put_u32, put_u64, put_u8, u32_at, u64_at, u8_at, uuid_at, ShortRead,
+};
 use uuid::Uuid;
 
 /// The header at the start of every tree block.
@@ -53,19 +55,20 @@ impl Header {
         put_u8(buf, 100, self.level);
     }
 
-    /// Reads the header at the start of `buf`, which must hold [`Header::SIZE`] bytes.
-    pub fn decode(buf: &[u8]) -> Self {
-        Header {
-            csum: buf[..CSUM_SIZE].try_into().expect("32 bytes"),
-            fsid: get_uuid(buf, 32),
-            bytenr: get_u64(buf, 48),
-            flags: get_u64(buf, 56),
-            chunk_tree_uuid: get_uuid(buf, 64),
-            generation: get_u64(buf, 80),
-            owner: get_u64(buf, 88),
-            nritems: get_u32(buf, 96),
-            level: get_u8(buf, 100),
-        }
+    /// Reads the header at the start of `buf`; an error when `buf` is shorter than
+    /// [`Header::SIZE`].
+    pub fn decode(buf: &[u8]) -> Result<Self, ShortRead> {
+        Ok(Header {
+            csum: array_at(buf, 0)?,
+            fsid: uuid_at(buf, 32)?,
+            bytenr: u64_at(buf, 48)?,
+            flags: u64_at(buf, 56)?,
+            chunk_tree_uuid: uuid_at(buf, 64)?,
+            generation: u64_at(buf, 80)?,
+            owner: u64_at(buf, 88)?,
+            nritems: u32_at(buf, 96)?,
+            level: u8_at(buf, 100)?,
+        })
     }
 }
 const _: () = assert!(Header::SIZE == 101);
@@ -92,13 +95,13 @@ impl Item {
         put_u32(buf, off + Key::SIZE + 4, self.size);
     }
 
-    /// Reads an item at `off`.
-    pub fn decode(buf: &[u8], off: usize) -> Self {
-        Item {
-            key: Key::decode(buf, off),
-            offset: get_u32(buf, off + Key::SIZE),
-            size: get_u32(buf, off + Key::SIZE + 4),
-        }
+    /// Reads an item at `off`; an error when `buf` ends before it does.
+    pub fn decode(buf: &[u8], off: usize) -> Result<Self, ShortRead> {
+        Ok(Item {
+            key: Key::decode(buf, off)?,
+            offset: u32_at(buf, off + Key::SIZE)?,
+            size: u32_at(buf, off + Key::SIZE + 4)?,
+        })
     }
 }
 const _: () = assert!(Item::SIZE == 25);
@@ -222,15 +225,16 @@ pub fn parse_block(block: &[u8]) -> Result<(Header, BlockContents), BadBlock> {
     if block.len() < Header::SIZE {
         return Err(bad(0, format!("only {} bytes", block.len())));
     }
-    let header = Header::decode(block);
+    let header = Header::decode(block).map_err(|e| bad(0, e.to_string()))?;
+    let short = |e: ShortRead| bad(header.bytenr, e.to_string());
     let n = header.nritems as usize;
     if header.level > 0 {
         if Header::SIZE + n * KeyPtr::SIZE > block.len() {
             return Err(bad(header.bytenr, format!("{n} key pointers overflow")));
         }
         let ptrs = (0..n)
-            .map(|i| KeyPtr::decode(block, Header::SIZE + i * KeyPtr::SIZE))
-            .collect();
+            .map(|i| KeyPtr::decode(block, Header::SIZE + i * KeyPtr::SIZE).map_err(short))
+            .collect::<Result<_, _>>()?;
         return Ok((header, BlockContents::Node(ptrs)));
     }
     if Header::SIZE + n * Item::SIZE > block.len() {
@@ -238,7 +242,7 @@ pub fn parse_block(block: &[u8]) -> Result<(Header, BlockContents), BadBlock> {
     }
     let mut items = Vec::with_capacity(n);
     for i in 0..n {
-        let item = Item::decode(block, Header::SIZE + i * Item::SIZE);
+        let item = Item::decode(block, Header::SIZE + i * Item::SIZE).map_err(short)?;
         let start = Header::SIZE + item.offset as usize;
         let end = start + item.size as usize;
         if end > block.len() || start < Header::SIZE + n * Item::SIZE {
@@ -274,7 +278,7 @@ mod tests {
         ];
         let leaf = build_leaf(&id, &mut items, 4096, ChecksumType::Crc32c).unwrap();
         assert!(checksum_ok(&leaf, ChecksumType::Crc32c));
-        let first = Item::decode(&leaf, Header::SIZE);
+        let first = Item::decode(&leaf, Header::SIZE).unwrap();
         // The first item's data sits at the very end of the block.
         assert_eq!(first.offset as usize + 10 + Header::SIZE, 4096);
         let (h, c) = parse_block(&leaf).unwrap();

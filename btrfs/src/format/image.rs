@@ -48,10 +48,8 @@ pub fn parse_sys_chunk_array(array: &[u8]) -> Result<Vec<(u64, Chunk)>, ImageErr
     let mut out = Vec::new();
     let mut off = 0;
     while off < array.len() {
-        if off + Key::SIZE > array.len() {
-            return Err(corrupt("truncated key in sys_chunk_array"));
-        }
-        let k = Key::decode(array, off);
+        let k = Key::decode(array, off)
+            .map_err(|e| corrupt(format!("truncated key in sys_chunk_array: {e}")))?;
         if k.item_type != key::CHUNK_ITEM {
             return Err(corrupt(format!(
                 "sys_chunk_array holds item type {}",

@@ -1,6 +1,6 @@
 //! Item keys (17 bytes) and key pointers of interior nodes (33 bytes).
 
-use super::le::{get_u64, get_u8, put_u64, put_u8};
+use crate::le::{put_u64, put_u8, u64_at, u8_at, ShortRead};
 
 /// An item key: `(objectid, type, offset)`, ordered field by field as in every btrfs tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -33,13 +33,13 @@ impl Key {
         put_u64(buf, off + 9, self.offset);
     }
 
-    /// Reads a key at `off`; `buf` must hold [`Key::SIZE`] bytes there.
-    pub fn decode(buf: &[u8], off: usize) -> Self {
-        Key {
-            objectid: get_u64(buf, off),
-            item_type: get_u8(buf, off + 8),
-            offset: get_u64(buf, off + 9),
-        }
+    /// Reads a key at `off`; an error when `buf` holds fewer than [`Key::SIZE`] bytes there.
+    pub fn decode(buf: &[u8], off: usize) -> Result<Self, ShortRead> {
+        Ok(Key {
+            objectid: u64_at(buf, off)?,
+            item_type: u8_at(buf, off + 8)?,
+            offset: u64_at(buf, off + 9)?,
+        })
     }
 }
 const _: () = assert!(Key::SIZE == 17);
@@ -66,13 +66,13 @@ impl KeyPtr {
         put_u64(buf, off + Key::SIZE + 8, self.generation);
     }
 
-    /// Reads a pointer at `off`.
-    pub fn decode(buf: &[u8], off: usize) -> Self {
-        KeyPtr {
-            key: Key::decode(buf, off),
-            blockptr: get_u64(buf, off + Key::SIZE),
-            generation: get_u64(buf, off + Key::SIZE + 8),
-        }
+    /// Reads a pointer at `off`; an error when `buf` ends before it does.
+    pub fn decode(buf: &[u8], off: usize) -> Result<Self, ShortRead> {
+        Ok(KeyPtr {
+            key: Key::decode(buf, off)?,
+            blockptr: u64_at(buf, off + Key::SIZE)?,
+            generation: u64_at(buf, off + Key::SIZE + 8)?,
+        })
     }
 }
 const _: () = assert!(KeyPtr::SIZE == 33);
@@ -95,7 +95,8 @@ mod tests {
             generation: 7,
         };
         p.encode(&mut buf, 0);
-        assert_eq!(KeyPtr::decode(&buf, 0), p);
+        assert_eq!(KeyPtr::decode(&buf, 0), Ok(p));
+        assert!(KeyPtr::decode(&buf, 1).is_err());
         assert_eq!(buf[8], 1);
     }
 }

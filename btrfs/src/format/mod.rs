@@ -11,6 +11,9 @@
 //! * [`items`]: item payloads (root, inode, device, chunk, extent, block group...);
 //! * [`csum`]: the four checksum algorithms;
 //! * [`image`]: reading a whole single-device image back, for self-checks.
+//!
+//! Decoders read with checked field reads: bytes too short for a field are a [`ShortRead`]
+//! (or `None`, for item decoders documented so), never a panic.
 
 pub mod block;
 pub mod consts;
@@ -18,9 +21,9 @@ pub mod csum;
 pub mod image;
 pub mod items;
 pub mod key;
-pub(crate) mod le;
 pub mod superblock;
 
+pub use crate::le::ShortRead;
 pub use block::{BlockContents, BlockId, Header, Item, LeafItems};
 pub use key::{Key, KeyPtr};
 pub use superblock::{BackupRoot, Superblock};

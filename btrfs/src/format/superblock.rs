@@ -8,10 +8,10 @@
 use super::consts::{SUPER_MAGIC, SUPER_SIZE};
 use super::csum::CSUM_SIZE;
 use super::items::DevItem;
-use super::le::{
-    get_u16, get_u32, get_u64, get_u8, get_uuid, put_bytes, put_u16, put_u32, put_u64, put_u8,
-};
 use crate::info::ChecksumType;
+use crate::le::{
+    bytes_at, put_bytes, put_u16, put_u32, put_u64, put_u8, u16_at, u32_at, u64_at, u8_at, uuid_at,
+};
 use uuid::Uuid;
 
 /// Offsets of the superblock's fields.
@@ -251,59 +251,63 @@ impl Superblock {
 
     /// Decodes a superblock, verifying magic and checksum. Backup roots are not decoded.
     pub fn decode(b: &[u8]) -> Result<Self, BadSuperblock> {
-        if b.len() < SUPER_SIZE {
-            return Err(BadSuperblock::Field("short superblock"));
-        }
-        if get_u64(b, off::MAGIC) != SUPER_MAGIC {
+        let short = |_| BadSuperblock::Field("short superblock");
+        // Every field lies inside these SUPER_SIZE bytes (the layout is asserted above).
+        let b = bytes_at(b, 0, SUPER_SIZE).map_err(short)?;
+        if u64_at(b, off::MAGIC).map_err(short)? != SUPER_MAGIC {
             return Err(BadSuperblock::NoMagic);
         }
-        let raw = get_u16(b, off::CSUM_TYPE);
+        let raw = u16_at(b, off::CSUM_TYPE).map_err(short)?;
         let csum_type = ChecksumType::from_raw(raw);
         let sum = csum_type
-            .checksum(&b[CSUM_SIZE..SUPER_SIZE])
+            .checksum(&b[CSUM_SIZE..])
             .ok_or(BadSuperblock::UnknownChecksum(raw))?;
         if b[..CSUM_SIZE] != sum {
             return Err(BadSuperblock::Checksum);
         }
-        let array_size = get_u32(b, off::SYS_CHUNK_ARRAY_SIZE) as usize;
+        let array_size = u32_at(b, off::SYS_CHUNK_ARRAY_SIZE).map_err(short)? as usize;
         if array_size > SYS_CHUNK_ARRAY_SIZE {
             return Err(BadSuperblock::Field("sys_chunk_array_size too large"));
         }
-        let label = &b[off::LABEL..off::LABEL + LABEL_SIZE];
+        let label = bytes_at(b, off::LABEL, LABEL_SIZE).map_err(short)?;
         let label_len = label.iter().position(|&c| c == 0).unwrap_or(LABEL_SIZE);
+        let u64_field = |at: usize| u64_at(b, at).map_err(short);
+        let u32_field = |at: usize| u32_at(b, at).map_err(short);
         Ok(Superblock {
-            fsid: get_uuid(b, off::FSID),
-            bytenr: get_u64(b, off::BYTENR),
-            flags: get_u64(b, off::FLAGS),
-            generation: get_u64(b, off::GENERATION),
-            root: get_u64(b, off::ROOT),
-            chunk_root: get_u64(b, off::CHUNK_ROOT),
-            total_bytes: get_u64(b, off::TOTAL_BYTES),
-            bytes_used: get_u64(b, off::BYTES_USED),
-            root_dir_objectid: get_u64(b, off::ROOT_DIR_OBJECTID),
-            num_devices: get_u64(b, off::NUM_DEVICES),
-            sectorsize: get_u32(b, off::SECTORSIZE),
-            nodesize: get_u32(b, off::NODESIZE),
-            stripesize: get_u32(b, off::STRIPESIZE),
-            chunk_root_generation: get_u64(b, off::CHUNK_ROOT_GENERATION),
-            compat_flags: get_u64(b, off::COMPAT_FLAGS),
-            compat_ro_flags: get_u64(b, off::COMPAT_RO_FLAGS),
-            incompat_flags: get_u64(b, off::INCOMPAT_FLAGS),
+            fsid: uuid_at(b, off::FSID).map_err(short)?,
+            bytenr: u64_field(off::BYTENR)?,
+            flags: u64_field(off::FLAGS)?,
+            generation: u64_field(off::GENERATION)?,
+            root: u64_field(off::ROOT)?,
+            chunk_root: u64_field(off::CHUNK_ROOT)?,
+            total_bytes: u64_field(off::TOTAL_BYTES)?,
+            bytes_used: u64_field(off::BYTES_USED)?,
+            root_dir_objectid: u64_field(off::ROOT_DIR_OBJECTID)?,
+            num_devices: u64_field(off::NUM_DEVICES)?,
+            sectorsize: u32_field(off::SECTORSIZE)?,
+            nodesize: u32_field(off::NODESIZE)?,
+            stripesize: u32_field(off::STRIPESIZE)?,
+            chunk_root_generation: u64_field(off::CHUNK_ROOT_GENERATION)?,
+            compat_flags: u64_field(off::COMPAT_FLAGS)?,
+            compat_ro_flags: u64_field(off::COMPAT_RO_FLAGS)?,
+            incompat_flags: u64_field(off::INCOMPAT_FLAGS)?,
             csum_type,
-            root_level: get_u8(b, off::ROOT_LEVEL),
-            chunk_root_level: get_u8(b, off::CHUNK_ROOT_LEVEL),
-            dev_item: DevItem::decode(b, off::DEV_ITEM),
+            root_level: u8_at(b, off::ROOT_LEVEL).map_err(short)?,
+            chunk_root_level: u8_at(b, off::CHUNK_ROOT_LEVEL).map_err(short)?,
+            dev_item: DevItem::decode(b, off::DEV_ITEM).map_err(short)?,
             label: String::from_utf8_lossy(&label[..label_len]).into_owned(),
-            cache_generation: get_u64(b, off::CACHE_GENERATION),
-            uuid_tree_generation: get_u64(b, off::UUID_TREE_GENERATION),
-            sys_chunk_array: b[off::SYS_CHUNK_ARRAY..off::SYS_CHUNK_ARRAY + array_size].to_vec(),
+            cache_generation: u64_field(off::CACHE_GENERATION)?,
+            uuid_tree_generation: u64_field(off::UUID_TREE_GENERATION)?,
+            sys_chunk_array: bytes_at(b, off::SYS_CHUNK_ARRAY, array_size)
+                .map_err(short)?
+                .to_vec(),
             backup_roots: Default::default(),
         })
     }
 
     /// Whether `b` (at least 72 bytes from a superblock offset) carries the btrfs magic.
     pub fn has_magic(b: &[u8]) -> bool {
-        b.len() >= off::MAGIC + 8 && get_u64(b, off::MAGIC) == SUPER_MAGIC
+        u64_at(b, off::MAGIC) == Ok(SUPER_MAGIC)
     }
 }
 

@@ -21,12 +21,22 @@ pub(crate) struct Target {
     pub size: u64,
 }
 
+/// What formatting needs when the kernel answers EACCES or EPERM: file permissions, not a
+/// capability (any user may format a device or file they can write).
+const NEEDS_ACCESS: &str = "read and write access to the device or file (a block device is \
+usually writable by root and the disk group only), search access to its directories, and write \
+access to its directory to create a new file";
+
 fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::from_errno(
-        OP,
-        path,
-        Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())),
-    )
+    match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {
+        errno @ (Errno::EACCES | Errno::EPERM) => Error::PermissionDenied {
+            op: OP,
+            path: path.to_path_buf(),
+            errno,
+            needs: NEEDS_ACCESS,
+        },
+        errno => Error::from_errno(OP, path, errno),
+    }
 }
 
 fn libc_eio() -> i32 {

@@ -20,8 +20,8 @@ use crate::format::items::{
     free_space_info_count, BlockGroupItem, DevExtent, DevItem, EXTENT_ITEM_SIZE,
     TREE_BLOCK_INFO_SIZE,
 };
-use crate::format::le::get_u8;
 use crate::format::Key;
+use crate::le::{u64_at, u8_at};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek};
 
@@ -108,16 +108,14 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
                 } else {
                     0
                 };
-                let is_tree =
-                    d.len() >= 24 && u64::from_le_bytes(d[16..24].try_into().expect("8")) & 2 != 0;
+                let is_tree = u64_at(d, 16).is_ok_and(|flags| flags & 2 != 0);
                 if is_tree {
                     let ref_at = EXTENT_ITEM_SIZE + info;
                     // The first inline reference, when it names a tree, must be a tree that
                     // reaches the block (others may be shared or keyed references).
-                    let owner = (d.len() >= ref_at + 9 && get_u8(d, ref_at) == key::TREE_BLOCK_REF)
-                        .then(|| {
-                            u64::from_le_bytes(d[ref_at + 1..ref_at + 9].try_into().expect("8"))
-                        });
+                    let owner = (u8_at(d, ref_at) == Ok(key::TREE_BLOCK_REF))
+                        .then(|| u64_at(d, ref_at + 1).ok())
+                        .flatten();
                     extent_blocks.insert(k.objectid, owner);
                 }
             }
@@ -213,7 +211,7 @@ pub fn self_check<R: Read + Seek>(dev: R) -> Result<CheckReport, SelfCheckError>
     let chunk_dev = tree(objectid::CHUNK_TREE)
         .iter()
         .find(|(k, _)| k.item_type == key::DEV_ITEM)
-        .map(|(_, d)| DevItem::decode(d, 0));
+        .and_then(|(_, d)| DevItem::decode(d, 0).ok());
     for (what, used) in [
         ("chunk tree", chunk_dev.map(|d| d.bytes_used)),
         ("superblock", Some(sb.dev_item.bytes_used)),

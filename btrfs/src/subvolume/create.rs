@@ -1,7 +1,7 @@
 //! Creating subvolumes and snapshots, including recursive snapshots.
 
 use super::delete::unreachable_err;
-use super::iter::{Entry, Order};
+use super::entry::{Entry, Order};
 use super::paths::{check_btrfs, id_of, open, open_subvolume, split, subvol_err};
 use crate::error::Result;
 use crate::fs::Filesystem;

@@ -1,6 +1,6 @@
 //! Deleting subvolumes: by path, by id, recursively.
 
-use super::iter::{Entry, Order, Unreachable};
+use super::entry::{Entry, Order, Unreachable};
 use super::paths::{containing_root, id_of, open, open_subvolume, split, subvol_err};
 use super::TOP_LEVEL_ID;
 use crate::error::{Error, Result};

@@ -2,9 +2,9 @@
 //! subvolume by descriptor) and the root tree's ROOT_ITEM/ROOT_REF items (privileged, by id).
 
 use super::TOP_LEVEL_ID;
-use crate::tree_search::le;
+use crate::le::{self, ShortRead};
 use btrfs_sys as sys;
-use std::mem::offset_of;
+use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -118,37 +118,49 @@ pub(crate) struct RootRef {
 }
 
 impl RootRef {
-    /// Decodes `struct btrfs_root_ref` followed by the name; `None` when truncated.
-    pub(crate) fn decode(data: &[u8]) -> Option<RootRef> {
-        let header = std::mem::size_of::<sys::btrfs_root_ref>();
-        let dir_id = le::u64_at(data, offset_of!(sys::btrfs_root_ref, dirid));
-        let len = le::u16_at(data, offset_of!(sys::btrfs_root_ref, name_len)) as usize;
-        let name = data.get(header..header + len)?.to_vec();
-        Some(RootRef { dir_id, name })
+    /// Decodes `struct btrfs_root_ref` followed by the name; an error when truncated.
+    pub(crate) fn decode(data: &[u8]) -> Result<RootRef, ShortRead> {
+        type R = sys::btrfs_root_ref;
+        let dir_id = le::u64_at(data, offset_of!(R, dirid))?;
+        let len = le::u16_at(data, offset_of!(R, name_len))? as usize;
+        let name = le::bytes_at(data, size_of::<R>(), len)?.to_vec();
+        Ok(RootRef { dir_id, name })
     }
 }
 
 /// Decodes a ROOT_ITEM of subvolume `id`, hanging at `parent` (id and ref), into info;
 /// `path` is left unknown.
-pub(crate) fn from_root_item(id: u64, parent: Option<(u64, &RootRef)>, d: &[u8]) -> SubvolumeInfo {
+///
+/// Kernels before 3.x wrote *legacy* root items that stop before `generation_v2` (the tree
+/// checker accepts exactly that size or the whole struct); like the kernel, such an item (or
+/// one whose `generation_v2` is stale) has no uuids, times or transids beyond `generation`.
+pub(crate) fn from_root_item(
+    id: u64,
+    parent: Option<(u64, &RootRef)>,
+    d: &[u8],
+) -> Result<SubvolumeInfo, ShortRead> {
     type R = sys::btrfs_root_item;
-    let u64_at = |off: usize| le::u64_at(d, off);
-    let uuid_at = |off: usize| {
-        d.get(off..off + 16)
-            .and_then(|b| uuid_of(b.try_into().ok()?))
+    let generation = le::u64_at(d, offset_of!(R, generation))?;
+    let flags = le::u64_at(d, offset_of!(R, flags))?;
+    let v2 =
+        d.len() >= size_of::<R>() && le::u64_at(d, offset_of!(R, generation_v2))? == generation;
+    // The fields below exist (and are read) only in a current item.
+    let u64_v2 = |off: usize| if v2 { le::u64_at(d, off) } else { Ok(0) };
+    let uuid_v2 = |off: usize| -> Result<Option<Uuid>, ShortRead> {
+        if !v2 {
+            return Ok(None);
+        }
+        le::array_at(d, off).map(uuid_of)
     };
-    let time_at = |off: usize| {
-        let nsec = d
-            .get(off + 8..off + 12)
-            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
-        time_of(u64_at(off), nsec)
+    let time_v2 = |off: usize| -> Result<Option<SystemTime>, ShortRead> {
+        if !v2 {
+            return Ok(None);
+        }
+        let sec = le::u64_at(d, off + offset_of!(sys::btrfs_timespec, sec))?;
+        let nsec = le::u32_at(d, off + offset_of!(sys::btrfs_timespec, nsec))?;
+        Ok(time_of(sec, nsec))
     };
-    // Items written by kernels before 3.x stop before generation_v2; their v2 fields are
-    // meaningless unless generation_v2 matches generation.
-    let generation = u64_at(offset_of!(R, generation));
-    let v2 = u64_at(offset_of!(R, generation_v2)) == generation;
-    let if_v2 = |v: Option<SystemTime>| v.filter(|_| v2);
-    SubvolumeInfo {
+    Ok(SubvolumeInfo {
         id,
         parent_id: parent.map(|(p, _)| p),
         dir_id: parent.map(|(_, r)| r.dir_id),
@@ -156,28 +168,20 @@ pub(crate) fn from_root_item(id: u64, parent: Option<(u64, &RootRef)>, d: &[u8])
             .map(|(_, r)| String::from_utf8_lossy(&r.name).into_owned())
             .unwrap_or_default(),
         path: (id == TOP_LEVEL_ID).then(PathBuf::new),
-        uuid: uuid_at(offset_of!(R, uuid)).filter(|_| v2),
-        parent_uuid: uuid_at(offset_of!(R, parent_uuid)).filter(|_| v2),
-        received_uuid: uuid_at(offset_of!(R, received_uuid)).filter(|_| v2),
+        uuid: uuid_v2(offset_of!(R, uuid))?,
+        parent_uuid: uuid_v2(offset_of!(R, parent_uuid))?,
+        received_uuid: uuid_v2(offset_of!(R, received_uuid))?,
         generation,
-        ctransid: if v2 {
-            u64_at(offset_of!(R, ctransid))
-        } else {
-            0
-        },
-        otransid: if v2 {
-            u64_at(offset_of!(R, otransid))
-        } else {
-            0
-        },
-        stransid: nonzero(u64_at(offset_of!(R, stransid))).filter(|_| v2),
-        rtransid: nonzero(u64_at(offset_of!(R, rtransid))).filter(|_| v2),
-        ctime: if_v2(time_at(offset_of!(R, ctime))),
-        otime: if_v2(time_at(offset_of!(R, otime))),
-        stime: if_v2(time_at(offset_of!(R, stime))),
-        rtime: if_v2(time_at(offset_of!(R, rtime))),
-        read_only: root_flags_read_only(u64_at(offset_of!(R, flags))),
-    }
+        ctransid: u64_v2(offset_of!(R, ctransid))?,
+        otransid: u64_v2(offset_of!(R, otransid))?,
+        stransid: nonzero(u64_v2(offset_of!(R, stransid))?),
+        rtransid: nonzero(u64_v2(offset_of!(R, rtransid))?),
+        ctime: time_v2(offset_of!(R, ctime))?,
+        otime: time_v2(offset_of!(R, otime))?,
+        stime: time_v2(offset_of!(R, stime))?,
+        rtime: time_v2(offset_of!(R, rtime))?,
+        read_only: root_flags_read_only(flags),
+    })
 }
 
 #[cfg(test)]
@@ -192,7 +196,7 @@ mod tests {
         d.extend_from_slice(b"abc");
         let r = RootRef::decode(&d).unwrap();
         assert_eq!((r.dir_id, r.name.as_slice()), (300, &b"abc"[..]));
-        assert_eq!(RootRef::decode(&d[..20]), None);
+        assert!(RootRef::decode(&d[..20]).is_err());
     }
 
     #[test]
@@ -211,7 +215,7 @@ mod tests {
             dir_id: 256,
             name: b"x".to_vec(),
         };
-        let info = from_root_item(300, Some((5, &r)), &d);
+        let info = from_root_item(300, Some((5, &r)), &d).unwrap();
         assert_eq!(info.generation, 42);
         assert!(info.read_only);
         assert_eq!(info.otransid, 7);
@@ -226,8 +230,17 @@ mod tests {
                 .as_secs(),
             1_700_000_000
         );
+        // A legacy-sized item has no v2 fields, but its generation and flags still count.
+        let legacy = from_root_item(300, None, &d[..offset_of!(R, generation_v2)]).unwrap();
+        assert_eq!(
+            (legacy.uuid, legacy.otransid, legacy.otime),
+            (None, 0, None)
+        );
+        assert_eq!((legacy.generation, legacy.read_only), (42, true));
+        // Shorter than that: the caller hears of it.
+        assert!(from_root_item(300, None, &d[..offset_of!(R, flags)]).is_err());
         // An old item (generation_v2 stale) hides its v2 fields.
         put(&mut d, offset_of!(R, generation_v2), 0);
-        assert_eq!(from_root_item(300, None, &d).uuid, None);
+        assert_eq!(from_root_item(300, None, &d).unwrap().uuid, None);
     }
 }

@@ -1,5 +1,6 @@
 //! Privileged lookups in the root tree (CAP_SYS_ADMIN): a subvolume's ROOT_ITEM, its
-//! ROOT_BACKREF, its path from the top level, and its full info by id.
+//! ROOT_BACKREF, its path from the top level, and its full info by id
+//! ([`Filesystem::subvolume_info_by_id`]).
 
 use super::info::{from_root_item, RootRef, SubvolumeInfo};
 use super::paths::join_bytes;
@@ -34,10 +35,11 @@ pub(crate) fn backref(fs: &Filesystem, id: u64) -> Result<Option<(u64, RootRef)>
     let Some((parent, data)) = first_item(fs, id, sys::BTRFS_ROOT_BACKREF_KEY)? else {
         return Ok(None);
     };
-    let r = RootRef::decode(&data).ok_or_else(|| Error::Decode {
-        op: "read root backref",
-        path: fs.path().into(),
-        detail: format!("truncated ROOT_BACKREF of subvolume {id}"),
+    let r = RootRef::decode(&data).map_err(|e| {
+        fs.decode_err(
+            "read root backref",
+            format!("ROOT_BACKREF of subvolume {id}: {e}"),
+        )
     })?;
     Ok(Some((parent, r)))
 }
@@ -73,19 +75,23 @@ pub(crate) fn top_path(fs: &Filesystem, id: u64) -> Result<PathBuf> {
         .fold(PathBuf::new(), |p, (dir, name)| join_bytes(&p, dir, name)))
 }
 
-/// Full info of subvolume `id`, path included.
-pub(crate) fn info_by_id(fs: &Filesystem, id: u64) -> Result<SubvolumeInfo> {
-    let not_found = || Error::SubvolumeNotFound {
-        op: "subvolume info",
-        path: fs.path().into(),
-        id,
-    };
-    let item = root_item(fs, id)?.ok_or_else(not_found)?;
-    let parent = backref(fs, id)?;
-    if parent.is_none() && id != TOP_LEVEL_ID {
-        return Err(not_found());
+impl Filesystem {
+    /// Info of subvolume `id`, with its path from the top level (CAP_SYS_ADMIN).
+    pub fn subvolume_info_by_id(&self, id: u64) -> Result<SubvolumeInfo> {
+        const OP: &str = "subvolume info";
+        let not_found = || Error::SubvolumeNotFound {
+            op: OP,
+            path: self.path().into(),
+            id,
+        };
+        let item = root_item(self, id)?.ok_or_else(not_found)?;
+        let parent = backref(self, id)?;
+        if parent.is_none() && id != TOP_LEVEL_ID {
+            return Err(not_found());
+        }
+        let mut info = from_root_item(id, parent.as_ref().map(|(p, r)| (*p, r)), &item)
+            .map_err(|e| self.decode_err(OP, format!("ROOT_ITEM of subvolume {id}: {e}")))?;
+        info.path = Some(top_path(self, id)?);
+        Ok(info)
     }
-    let mut info = from_root_item(id, parent.as_ref().map(|(p, r)| (*p, r)), &item);
-    info.path = Some(top_path(fs, id)?);
-    Ok(info)
 }

@@ -22,22 +22,22 @@
 
 mod clean;
 mod create;
-mod cursor;
 mod delete;
+mod entry;
 mod info;
 mod iter;
 mod lookup;
 mod paths;
+mod privileged;
 mod props;
-mod source;
-mod window;
+mod unprivileged;
+mod walk;
 
 pub use create::{create, create_with, snapshot, SnapshotOptions};
 pub use delete::{delete, Recursion};
+pub use entry::{Entry, Mode, Order, Subvolume, Unreachable, UnreachableReason};
 pub use info::SubvolumeInfo;
-pub use iter::{
-    Entry, Mode, Order, Subvolume, SubvolumeIter, SubvolumeList, Unreachable, UnreachableReason,
-};
+pub use iter::{SubvolumeIter, SubvolumeList};
 pub use paths::{is_subvolume, subvolume_id};
 pub use props::{force_read_write, info, is_read_only, set_read_only, set_received, Received};
 /// The uuid type of [`SubvolumeInfo`]'s uuids (re-exported from the `uuid` crate).

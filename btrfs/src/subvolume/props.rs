@@ -8,7 +8,8 @@ use super::TOP_LEVEL_ID;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
-use crate::tree_search::{le, SearchRange};
+use crate::le;
+use crate::tree_search::SearchRange;
 use btrfs_sys as sys;
 use std::fs::File;
 use std::mem::{offset_of, size_of};
@@ -139,16 +140,23 @@ impl Filesystem {
             let item = item?;
             // One item can pack several entries whose names hash alike.
             let mut d = item.data.as_slice();
-            while d.len() >= size_of::<D>() {
-                let name_len = le::u16_at(d, offset_of!(D, name_len)) as usize;
-                let data_len = le::u16_at(d, offset_of!(D, data_len)) as usize;
-                let name = d.get(size_of::<D>()..size_of::<D>() + name_len);
-                if name == Some(b"default") {
-                    return Ok(le::u64_at(d, offset_of!(D, location)));
+            while !d.is_empty() {
+                let entry = || -> Result<(&[u8], u64, usize), le::ShortRead> {
+                    let name_len = le::u16_at(d, offset_of!(D, name_len))? as usize;
+                    let data_len = le::u16_at(d, offset_of!(D, data_len))? as usize;
+                    let name = le::bytes_at(d, size_of::<D>(), name_len)?;
+                    let location = le::u64_at(d, offset_of!(D, location))?;
+                    let end = size_of::<D>() + name_len + data_len;
+                    le::bytes_at(d, 0, end)?;
+                    Ok((name, location, end))
+                };
+                let (name, location, end) = entry().map_err(|e| {
+                    self.decode_err("read default subvolume", format!("root tree DIR_ITEM: {e}"))
+                })?;
+                if name == b"default" {
+                    return Ok(location);
                 }
-                d = d
-                    .get(size_of::<D>() + name_len + data_len..)
-                    .unwrap_or_default();
+                d = &d[end..];
             }
         }
         Ok(TOP_LEVEL_ID)

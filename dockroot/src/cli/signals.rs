@@ -147,4 +147,16 @@ impl Interrupts {
         }
         state.received.len()
     }
+
+    /// A flag that turns true at the first signal (set by a thread of its own), for loops
+    /// that stop at their next clean point.
+    pub fn first_signal_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(self.count() > 0));
+        let (me, set) = (self.clone(), std::sync::Arc::clone(&flag));
+        std::thread::spawn(move || {
+            me.wait_beyond(0, Duration::MAX);
+            set.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        flag
+    }
 }

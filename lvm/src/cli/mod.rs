@@ -5,14 +5,13 @@ mod version;
 
 pub use version::LvmVersion;
 
-use crate::backend::{
-    resize_target, Confinement, LvCreate, LvSize, LvmBackend, NewSize, ThinPoolCreate,
-};
+use crate::change::{device_mapper_loaded, Change, Driver};
 use crate::classify::{self, is_same_size, Target};
-use crate::error::{Error, Result};
-use crate::model::{LogicalVolume, PhysicalVolume, Report, VolumeGroup};
-use crate::name::{validate_lv_name, validate_vg_name};
-use crate::size::Bytes;
+use crate::error::Result;
+use crate::model::Report;
+use crate::name::validate_vg_name;
+use crate::request::{Confinement, LvSize};
+use crate::size::{Bytes, SECTOR};
 use runner::{Failed, Settings};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -31,30 +30,111 @@ impl Default for CliBackend {
     }
 }
 
-/// Size as an lvm2 argument in 512-byte sectors (`24s`), rounded up: lvm2 rejects byte sizes
-/// that are not a multiple of 512 ("Size is not a multiple of 512").
+/// A size as an lvm2 argument in 512-byte sectors (`24s`). The front has rounded it to whole
+/// sectors: lvm2 refuses byte sizes that are not a multiple of 512.
 fn size_arg(size: Bytes) -> OsString {
-    format!("{}s", size.get().div_ceil(512)).into()
+    format!("{}s", size.get() / SECTOR).into()
 }
 
-fn check_device(operation: &str, device: &Path) -> Result<()> {
-    let text = device.to_str().unwrap_or("");
-    if !device.is_absolute() || text.starts_with('-') || text.is_empty() {
-        return Err(Error::InvalidRequest {
-            operation: operation.to_owned(),
-            reason: format!("device {device:?} must be an absolute UTF-8 path"),
-        });
+/// The lvm2 subcommand and arguments that carry out `change`.
+fn command(change: &Change<'_>) -> (&'static str, Vec<OsString>) {
+    let os = |s: &str| OsString::from(s);
+    let lv = |vg: &str, name: &str| OsString::from(format!("{vg}/{name}"));
+    let with_devices = |mut args: Vec<OsString>, devices: &[&Path]| {
+        args.extend(devices.iter().map(|d| d.as_os_str().to_owned()));
+        args
+    };
+    match *change {
+        Change::PvCreate { device } => ("pvcreate", vec![device.into()]),
+        Change::PvRemove { device } => ("pvremove", vec![device.into()]),
+        Change::VgCreate {
+            vg,
+            devices,
+            extent_size,
+        } => {
+            let mut args = Vec::new();
+            if let Some(size) = extent_size {
+                args.extend([os("-s"), size_arg(size)]);
+            }
+            args.push(os(vg));
+            ("vgcreate", with_devices(args, devices))
+        }
+        Change::VgExtend { vg, devices } => ("vgextend", with_devices(vec![os(vg)], devices)),
+        Change::VgRemove { vg } => ("vgremove", vec![os(vg)]),
+        Change::LvCreate { vg, name, request } => {
+            let mut args = vec![os("--type"), os("linear")];
+            match request.size {
+                LvSize::Bytes(b) => args.extend([os("-L"), size_arg(b)]),
+                LvSize::Extents(n) => args.extend([os("-l"), n.to_string().into()]),
+                LvSize::PercentFree(p) => args.extend([os("-l"), format!("{p}%FREE").into()]),
+            }
+            args.push(os(if request.activate { "-ay" } else { "-an" }));
+            args.push(os(if request.zero { "-Zy" } else { "-Zn" }));
+            args.extend([os("-n"), os(name), os(vg)]);
+            ("lvcreate", args)
+        }
+        Change::LvResize {
+            vg,
+            name,
+            target,
+            mode,
+        } => (
+            mode.command(),
+            vec![os("-L"), size_arg(target), lv(vg, name)],
+        ),
+        Change::LvRemove { vg, name } => ("lvremove", vec![lv(vg, name)]),
+        Change::LvActivation { vg, name, active } => (
+            "lvchange",
+            vec![os(if active { "-ay" } else { "-an" }), lv(vg, name)],
+        ),
+        Change::Snapshot {
+            vg,
+            origin,
+            name,
+            size,
+        } => (
+            "lvcreate",
+            vec![
+                os("-s"),
+                os("-L"),
+                size_arg(size),
+                os("-n"),
+                os(name),
+                lv(vg, origin),
+            ],
+        ),
+        Change::ThinPool { vg, name, size } => (
+            "lvcreate",
+            vec![
+                os("--type"),
+                os("thin-pool"),
+                os("-L"),
+                size_arg(size),
+                os("-n"),
+                os(name),
+                os(vg),
+            ],
+        ),
+        Change::Thin {
+            vg,
+            pool,
+            name,
+            virtual_size,
+        } => (
+            "lvcreate",
+            vec![
+                os("--type"),
+                os("thin"),
+                os("-V"),
+                size_arg(virtual_size),
+                os("--thinpool"),
+                os(pool),
+                os("-n"),
+                os(name),
+                os(vg),
+            ],
+        ),
     }
-    Ok(())
-}
-
-/// Whether the kernel's device-mapper driver is loaded.
-///
-/// `/dev/mapper/control` is no proof: libdevmapper creates that node itself, so it can exist on
-/// a kernel without device-mapper (opening it then fails with ENODEV). The driver's misc device
-/// in sysfs is the reliable sign.
-pub fn device_mapper_loaded() -> bool {
-    Path::new("/sys/class/misc/device-mapper").exists()
 }
 
 impl CliBackend {
@@ -94,7 +174,7 @@ impl CliBackend {
     }
 
     /// Overrides device-mapper detection. Without it, activation is refused with
-    /// [`Error::DeviceMapperUnavailable`] and lvm2 runs with `global/activation=0`.
+    /// [`Error::DeviceMapperUnavailable`](crate::Error::DeviceMapperUnavailable) and lvm2 runs with `global/activation=0`.
     pub fn with_device_mapper(mut self, available: bool) -> Self {
         self.settings.device_mapper = available;
         self
@@ -108,7 +188,7 @@ impl CliBackend {
     }
 
     /// Whether a command waits for a VG lock held by another LVM command (lvm2's default, `true`)
-    /// or fails at once with [`Error::Busy`] (`false`).
+    /// or fails at once with [`Error::Busy`](crate::Error::Busy) (`false`).
     pub fn with_lock_wait(mut self, wait: bool) -> Self {
         self.settings.wait_for_locks = wait;
         self
@@ -159,18 +239,6 @@ impl CliBackend {
         .map(|o| o.doc)
     }
 
-    fn require_device_mapper(&self, operation: &str) -> Result<()> {
-        if self.settings.device_mapper {
-            return Ok(());
-        }
-        Err(Error::DeviceMapperUnavailable {
-            operation: operation.to_owned(),
-            detail:
-                "the kernel has no device-mapper driver (/sys/class/misc/device-mapper is missing)"
-                    .into(),
-        })
-    }
-
     /// A snapshot of one VG only (`lvm fullreport VG`).
     pub fn vg_report(&self, vg: &str) -> Result<Report> {
         validate_vg_name(vg)?;
@@ -178,73 +246,14 @@ impl CliBackend {
         let doc = self.run(&operation, &Target::vg(vg), "fullreport", vec![vg.into()])?;
         Ok(Report::from_document(&doc))
     }
-
-    fn created_lv(&self, vg: &str, name: &str) -> Result<LogicalVolume> {
-        self.vg_report(vg)?
-            .lv(vg, name)
-            .cloned()
-            .ok_or_else(|| Error::Parse {
-                operation: format!("read back LV {vg}/{name}"),
-                detail: "lvm2 reported success but the LV is not in the report".into(),
-            })
-    }
-
-    fn lv_and_extent(&self, vg: &str, name: &str) -> Result<(LogicalVolume, Bytes)> {
-        let report = self.vg_report(vg)?;
-        let extent = report.vg(vg).map(|v| v.extent_size).unwrap_or_default();
-        let lv = report.find_lv(vg, name)?.clone();
-        Ok((lv, extent))
-    }
-
-    fn resize(
-        &self,
-        subcommand: &str,
-        vg: &str,
-        name: &str,
-        size: NewSize,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("{subcommand} {vg}/{name}");
-        let (lv, extent) = self.lv_and_extent(vg, name)?;
-        let grow_only = subcommand == "lvextend";
-        let Some(target) = resize_target(&operation, lv.size, extent, size, grow_only)? else {
-            return Ok(lv);
-        };
-        let args = vec!["-L".into(), size_arg(target), format!("{vg}/{name}").into()];
-        let version = self.version()?;
-        match runner::run_raw(&self.settings, version, &operation, subcommand, &args) {
-            Ok(_) => {}
-            // Someone else resized it to this size meanwhile: still the size asked for.
-            Err(Failed::Command { messages, .. }) if is_same_size(&messages) => {}
-            Err(Failed::Command { messages, failure }) => {
-                return Err(classify::classify(
-                    &operation,
-                    &Target::lv(vg, name),
-                    &messages,
-                    failure,
-                ))
-            }
-            Err(Failed::Error(e)) => return Err(e),
-        }
-        self.created_lv(vg, name)
-    }
-
-    fn devices_args(operation: &str, devices: &[&Path]) -> Result<Vec<OsString>> {
-        if devices.is_empty() {
-            return Err(Error::InvalidRequest {
-                operation: operation.to_owned(),
-                reason: "no devices given".into(),
-            });
-        }
-        devices
-            .iter()
-            .map(|d| check_device(operation, d).map(|()| d.as_os_str().to_owned()))
-            .collect()
-    }
 }
 
-impl LvmBackend for CliBackend {
-    fn report(&self) -> Result<Report> {
+impl Driver for CliBackend {
+    fn has_device_mapper(&self) -> bool {
+        self.settings.device_mapper
+    }
+
+    fn read_report(&self) -> Result<Report> {
         let doc = self.run(
             "report all PVs, VGs and LVs",
             &Target::all(),
@@ -254,207 +263,91 @@ impl LvmBackend for CliBackend {
         Ok(Report::from_document(&doc))
     }
 
-    fn vg(&self, name: &str) -> Result<VolumeGroup> {
-        self.vg_report(name)?.find_vg(name).cloned()
+    fn read_vg_report(&self, vg: &str) -> Result<Report> {
+        self.vg_report(vg)
     }
 
-    fn lv(&self, vg: &str, name: &str) -> Result<LogicalVolume> {
-        validate_lv_name(vg, name)?;
-        Ok(self.lv_and_extent(vg, name)?.0)
-    }
-
-    fn pv_create(&self, device: &Path) -> Result<PhysicalVolume> {
-        let operation = format!("pvcreate {}", device.display());
-        check_device(&operation, device)?;
-        self.run(
-            &operation,
-            &Target::pv(&device.display().to_string()),
-            "pvcreate",
-            vec![device.into()],
-        )?;
-        self.pv(device)
-    }
-
-    fn pv_remove(&self, device: &Path) -> Result<()> {
-        let operation = format!("pvremove {}", device.display());
-        check_device(&operation, device)?;
-        self.run(
-            &operation,
-            &Target::pv(&device.display().to_string()),
-            "pvremove",
-            vec![device.into()],
-        )?;
-        Ok(())
-    }
-
-    fn vg_create(
-        &self,
-        name: &str,
-        devices: &[&Path],
-        extent_size: Option<Bytes>,
-    ) -> Result<VolumeGroup> {
-        validate_vg_name(name)?;
-        let operation = format!("vgcreate {name}");
-        let mut args: Vec<OsString> = Vec::new();
-        if let Some(size) = extent_size {
-            args.extend(["-s".into(), size_arg(size)]);
-        }
-        args.push(name.into());
-        args.extend(Self::devices_args(&operation, devices)?);
-        self.run(&operation, &Target::vg(name), "vgcreate", args)?;
-        self.vg(name)
-    }
-
-    fn vg_extend(&self, name: &str, devices: &[&Path]) -> Result<VolumeGroup> {
-        validate_vg_name(name)?;
-        let operation = format!("vgextend {name}");
-        let mut args: Vec<OsString> = vec![name.into()];
-        args.extend(Self::devices_args(&operation, devices)?);
-        self.run(&operation, &Target::vg(name), "vgextend", args)?;
-        self.vg(name)
-    }
-
-    fn vg_remove(&self, name: &str) -> Result<()> {
-        validate_vg_name(name)?;
-        let operation = format!("vgremove {name}");
-        self.run(&operation, &Target::vg(name), "vgremove", vec![name.into()])?;
-        Ok(())
-    }
-
-    fn lv_create(&self, vg: &str, name: &str, request: LvCreate) -> Result<LogicalVolume> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("lvcreate {vg}/{name}");
-        let mut args: Vec<OsString> = vec!["--type".into(), "linear".into()];
-        match request.size {
-            LvSize::Bytes(b) => args.extend(["-L".into(), size_arg(b)]),
-            LvSize::Extents(n) => args.extend(["-l".into(), n.to_string().into()]),
-            LvSize::PercentFree(p) if (1..=100).contains(&p) => {
-                args.extend(["-l".into(), format!("{p}%FREE").into()])
+    fn apply(&self, change: &Change<'_>, operation: &str) -> Result<()> {
+        let (subcommand, args) = command(change);
+        let version = self.version()?;
+        match runner::run_raw(&self.settings, version, operation, subcommand, &args) {
+            Ok(_) => Ok(()),
+            // Someone else resized the LV to this size meanwhile; the front checks the size.
+            Err(Failed::Command { messages, .. })
+                if matches!(change, Change::LvResize { .. }) && is_same_size(&messages) =>
+            {
+                Ok(())
             }
-            LvSize::PercentFree(p) => {
-                return Err(Error::InvalidRequest {
-                    operation,
-                    reason: format!("percent of free space must be 1..=100, not {p}"),
-                })
-            }
+            Err(Failed::Command { messages, failure }) => Err(classify::classify(
+                operation,
+                &change.target(),
+                &messages,
+                failure,
+            )),
+            Err(Failed::Error(e)) => Err(e),
         }
-        if request.activate {
-            self.require_device_mapper(&operation)?;
-            args.extend(["-ay".into(), "-Z".into()]);
-            args.push(if request.zero { "y" } else { "n" }.into());
-        } else {
-            args.extend(["-an", "-Zn"].map(OsString::from));
-        }
-        args.extend(["-n".into(), name.into(), vg.into()]);
-        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
-        self.created_lv(vg, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{LvCreate, ResizeMode};
+
+    fn argv(change: Change<'_>) -> (String, Vec<String>) {
+        let (sub, args) = command(&change);
+        let args = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (sub.to_owned(), args)
     }
 
-    fn lv_extend(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
-        self.resize("lvextend", vg, name, size)
-    }
-
-    fn lv_resize(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
-        self.resize("lvresize", vg, name, size)
-    }
-
-    fn lv_remove(&self, vg: &str, name: &str) -> Result<()> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("lvremove {vg}/{name}");
-        self.run(
-            &operation,
-            &Target::lv(vg, name),
-            "lvremove",
-            vec![format!("{vg}/{name}").into()],
-        )?;
-        Ok(())
-    }
-
-    fn lv_activate(&self, vg: &str, name: &str) -> Result<()> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("activate {vg}/{name}");
-        self.require_device_mapper(&operation)?;
-        let args = vec!["-ay".into(), format!("{vg}/{name}").into()];
-        self.run(&operation, &Target::lv(vg, name), "lvchange", args)?;
-        Ok(())
-    }
-
-    fn lv_deactivate(&self, vg: &str, name: &str) -> Result<()> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("deactivate {vg}/{name}");
-        let args = vec!["-an".into(), format!("{vg}/{name}").into()];
-        self.run(&operation, &Target::lv(vg, name), "lvchange", args)?;
-        Ok(())
-    }
-
-    fn snapshot_create(
-        &self,
-        vg: &str,
-        origin: &str,
-        name: &str,
-        size: Bytes,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, origin)?;
-        validate_lv_name(vg, name)?;
-        let operation = format!("snapshot {vg}/{origin} as {name}");
-        self.require_device_mapper(&operation)?;
-        let args = vec![
-            "-s".into(),
-            "-L".into(),
-            size_arg(size),
-            "-n".into(),
-            name.into(),
-            format!("{vg}/{origin}").into(),
-        ];
-        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
-        self.created_lv(vg, name)
-    }
-
-    fn thin_pool_create(
-        &self,
-        vg: &str,
-        name: &str,
-        request: ThinPoolCreate,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("create thin pool {vg}/{name}");
-        self.require_device_mapper(&operation)?;
-        let args = vec![
-            "--type".into(),
-            "thin-pool".into(),
-            "-L".into(),
-            size_arg(request.size),
-            "-n".into(),
-            name.into(),
-            vg.into(),
-        ];
-        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
-        self.created_lv(vg, name)
-    }
-
-    fn thin_create(
-        &self,
-        vg: &str,
-        pool: &str,
-        name: &str,
-        virtual_size: Bytes,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, pool)?;
-        validate_lv_name(vg, name)?;
-        let operation = format!("create thin LV {vg}/{name} in pool {pool}");
-        self.require_device_mapper(&operation)?;
-        let args = vec![
-            "--type".into(),
-            "thin".into(),
-            "-V".into(),
-            size_arg(virtual_size),
-            "--thinpool".into(),
-            pool.into(),
-            "-n".into(),
-            name.into(),
-            vg.into(),
-        ];
-        self.run(&operation, &Target::lv(vg, name), "lvcreate", args)?;
-        self.created_lv(vg, name)
+    #[test]
+    fn commands_carry_sizes_in_sectors() {
+        let lv = Change::LvCreate {
+            vg: "vg",
+            name: "lv",
+            request: LvCreate::size(Bytes::mib(10)).inactive(),
+        };
+        assert_eq!(
+            argv(lv),
+            (
+                "lvcreate".into(),
+                ["--type", "linear", "-L", "20480s", "-an", "-Zn", "-n", "lv", "vg"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        let grow = Change::LvResize {
+            vg: "vg",
+            name: "lv",
+            target: Bytes::mib(16),
+            mode: ResizeMode::Extend,
+        };
+        assert_eq!(
+            argv(grow),
+            (
+                "lvextend".into(),
+                ["-L", "32768s", "vg/lv"].map(String::from).to_vec()
+            )
+        );
+        let shrink = Change::LvResize {
+            vg: "vg",
+            name: "lv",
+            target: Bytes::mib(8),
+            mode: ResizeMode::Resize,
+        };
+        assert_eq!(argv(shrink).0, "lvresize");
+        let disks = [Path::new("/dev/loop3"), Path::new("/dev/loop4")];
+        let vg = Change::VgCreate {
+            vg: "vg",
+            devices: &disks,
+            extent_size: Some(Bytes::mib(4)),
+        };
+        assert_eq!(
+            argv(vg).1,
+            ["-s", "8192s", "vg", "/dev/loop3", "/dev/loop4"].map(String::from)
+        );
     }
 }

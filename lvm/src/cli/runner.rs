@@ -2,10 +2,10 @@
 //! one merged `--config`, JSON output with the command log.
 
 use super::version::LvmVersion;
-use crate::backend::filter_list;
 use crate::classify::{classify, Target};
 use crate::error::{CommandFailure, Error, Result};
 use crate::report::Document;
+use crate::request::filter_list;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

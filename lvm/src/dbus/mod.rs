@@ -1,4 +1,4 @@
-//! The lvmdbusd backend: the same [`LvmBackend`] API over D-Bus (feature `dbus`).
+//! The lvmdbusd backend: the same [`LvmBackend`](crate::LvmBackend) API over D-Bus (feature `dbus`).
 //!
 //! Uses lvmdbusd's Manager/Vg/Lv/Job object model: every change is called with a `tmo`; if the
 //! daemon hands back a Job, it is waited for, its result read, and the Job removed. The daemon
@@ -11,13 +11,12 @@
 mod job;
 mod value;
 
-use crate::backend::{resize_target, LvCreate, LvSize, LvmBackend, NewSize, ThinPoolCreate};
+use crate::change::{device_mapper_loaded, Change, Driver};
 use crate::classify::Target;
-use crate::cli::device_mapper_loaded;
 use crate::error::{Error, ObjectKind, Result};
-use crate::model::{LogicalVolume, PhysicalVolume, Report, VolumeGroup};
-use crate::name::{validate_lv_name, validate_vg_name};
-use crate::size::Bytes;
+use crate::model::Report;
+use crate::request::LvSize;
+use crate::size::{Bytes, SECTOR};
 use job::{call, finish};
 use std::collections::HashMap;
 use std::path::Path;
@@ -170,46 +169,8 @@ impl DbusBackend {
         )
     }
 
-    /// Calls a method that returns `(object, job)` and finishes the job.
-    fn call_create<B>(
-        &self,
-        operation: &str,
-        target: &Target,
-        path: &str,
-        iface: &str,
-        method: &str,
-        body: &B,
-    ) -> Result<Option<String>>
-    where
-        B: serde::Serialize + zbus::zvariant::DynamicType,
-    {
-        let (object, job): (OwnedObjectPath, OwnedObjectPath) =
-            call(&self.conn, operation, target, path, iface, method, body)?;
-        finish(&self.conn, operation, method, target, object, job)
-    }
-
-    /// Calls a method that creates the LV `vg/name` (returning `(object, job)`), finishes the
-    /// job, and reads the new LV back.
-    #[allow(clippy::too_many_arguments)]
-    fn create_lv<B>(
-        &self,
-        operation: &str,
-        vg: &str,
-        name: &str,
-        path: &str,
-        iface: &str,
-        method: &str,
-        body: &B,
-    ) -> Result<LogicalVolume>
-    where
-        B: serde::Serialize + zbus::zvariant::DynamicType,
-    {
-        self.call_create(operation, &Target::lv(vg, name), path, iface, method, body)?;
-        self.lv(vg, name)
-    }
-
-    /// Calls a method that returns a job path and finishes it.
-    fn call_job<B>(
+    /// Calls a method whose reply ends in a Job path (see [`JobReply`]) and finishes the job.
+    fn call_job<R, B>(
         &self,
         operation: &str,
         target: &Target,
@@ -219,41 +180,49 @@ impl DbusBackend {
         body: &B,
     ) -> Result<()>
     where
+        R: JobReply,
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
-        let job: OwnedObjectPath = call(&self.conn, operation, target, path, iface, method, body)?;
-        let none = OwnedObjectPath::try_from("/").expect("valid path");
-        finish(&self.conn, operation, method, target, none, job).map(drop)
+        let reply: R = call(&self.conn, operation, target, path, iface, method, body)?;
+        let (object, job) = reply.object_and_job();
+        finish(&self.conn, operation, method, target, object, job).map(drop)
     }
 
-    fn require_device_mapper(&self, operation: &str) -> Result<()> {
-        if self.device_mapper {
-            return Ok(());
-        }
-        Err(Error::DeviceMapperUnavailable {
-            operation: operation.to_owned(),
-            detail: "the kernel has no device-mapper driver".into(),
-        })
-    }
-
+    /// The object paths of the PVs on `devices` (checked by the front).
     fn pv_paths(&self, operation: &str, devices: &[&Path]) -> Result<Vec<OwnedObjectPath>> {
-        if devices.is_empty() {
-            return Err(Error::InvalidRequest {
-                operation: operation.to_owned(),
-                reason: "no devices given".into(),
-            });
-        }
         devices
             .iter()
             .map(|d| {
-                let key = d.to_str().ok_or_else(|| Error::InvalidRequest {
-                    operation: operation.to_owned(),
-                    reason: format!("device {d:?} is not UTF-8"),
-                })?;
-                let path = self.lookup(operation, ObjectKind::PhysicalVolume, key)?;
+                let key = d.to_string_lossy();
+                let path = self.lookup(operation, ObjectKind::PhysicalVolume, &key)?;
                 Ok(OwnedObjectPath::try_from(path).expect("lvmdbusd returned a valid path"))
             })
             .collect()
+    }
+}
+
+/// The reply of a call that may hand back a Job: a job path (`o`) for most calls, `(object,
+/// job)` (`(oo)`) for those that create an object. A path of `/` means none.
+trait JobReply: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type {
+    /// The created object (`/` if none) and the job (`/` if the call finished within `tmo`).
+    fn object_and_job(self) -> (OwnedObjectPath, OwnedObjectPath);
+}
+
+/// The reply of a call that changes an object.
+type Job = OwnedObjectPath;
+
+/// The reply of a call that creates an object.
+type Created = (OwnedObjectPath, OwnedObjectPath);
+
+impl JobReply for Job {
+    fn object_and_job(self) -> (OwnedObjectPath, OwnedObjectPath) {
+        (OwnedObjectPath::try_from("/").expect("valid path"), self)
+    }
+}
+
+impl JobReply for Created {
+    fn object_and_job(self) -> (OwnedObjectPath, OwnedObjectPath) {
+        self
     }
 }
 
@@ -264,17 +233,45 @@ fn connect_error(bus: &str, e: zbus::Error) -> Error {
     }
 }
 
-fn inactive_options(activate: bool) -> Options<'static> {
+/// The `(tmo, options)` tail of most lvmdbusd calls, with no options.
+fn plain(tmo: i32) -> (i32, Options<'static>) {
+    (tmo, Options::new())
+}
+
+/// The option dict of `LvCreateLinear`: `-an -Zn` when not activating, `-Zn` when not zeroing.
+fn create_options(activate: bool, zero: bool) -> Options<'static> {
     let mut o = Options::new();
     if !activate {
         o.insert("activate", Value::from("n"));
+    }
+    if !zero {
         o.insert("zero", Value::from("n"));
     }
     o
 }
 
-impl LvmBackend for DbusBackend {
-    fn report(&self) -> Result<Report> {
+impl DbusBackend {
+    /// `LvCreateLinear` takes bytes: extents and percentages are converted with the VG's extent
+    /// size (a percentage rounds down to whole extents, as lvm2's %FREE does).
+    fn linear_size(&self, vg: &str, size: LvSize) -> Result<Bytes> {
+        Ok(match size {
+            LvSize::Bytes(b) => b,
+            LvSize::Extents(n) => Bytes(n * self.read_report()?.find_vg(vg)?.extent_size.get()),
+            LvSize::PercentFree(p) => {
+                let report = self.read_report()?;
+                let v = report.find_vg(vg)?;
+                Bytes(v.free_extent_count * u64::from(p) / 100 * v.extent_size.get())
+            }
+        })
+    }
+}
+
+impl Driver for DbusBackend {
+    fn has_device_mapper(&self) -> bool {
+        self.device_mapper
+    }
+
+    fn read_report(&self) -> Result<Report> {
         self.refresh()?;
         let objects: value::ManagedObjects = call(
             &self.conn,
@@ -288,312 +285,103 @@ impl LvmBackend for DbusBackend {
         Ok(value::report_from_objects(&objects))
     }
 
-    fn pv_create(&self, device: &Path) -> Result<PhysicalVolume> {
-        let operation = format!("pvcreate {}", device.display());
-        let name = device
-            .to_str()
-            .filter(|_| device.is_absolute())
-            .ok_or_else(|| Error::InvalidRequest {
-                operation: operation.clone(),
-                reason: format!("device {device:?} must be an absolute UTF-8 path"),
-            })?;
-        let t = Target::pv(name);
-        self.call_create(
-            &operation,
-            &t,
-            job::MANAGER,
-            MANAGER_IFACE,
-            "PvCreate",
-            &(name, self.tmo, Options::new()),
-        )?;
-        self.pv(device)
-    }
-
-    fn pv_remove(&self, device: &Path) -> Result<()> {
-        let operation = format!("pvremove {}", device.display());
-        let key = device.to_string_lossy();
-        let path = self.lookup(&operation, ObjectKind::PhysicalVolume, &key)?;
-        let t = Target::pv(&key);
-        self.call_job(
-            &operation,
-            &t,
-            &path,
-            PV_IFACE,
-            "Remove",
-            &(self.tmo, Options::new()),
-        )
-    }
-
-    fn vg_create(
-        &self,
-        name: &str,
-        devices: &[&Path],
-        extent_size: Option<Bytes>,
-    ) -> Result<VolumeGroup> {
-        validate_vg_name(name)?;
-        let operation = format!("vgcreate {name}");
-        let pvs = self.pv_paths(&operation, devices)?;
-        let mut options = Options::new();
-        if let Some(size) = extent_size {
-            options.insert(
-                "physicalextentsize",
-                Value::from(format!("{}s", size.get().div_ceil(512))),
-            );
-        }
-        let t = Target::vg(name);
-        self.call_create(
-            &operation,
-            &t,
-            job::MANAGER,
-            MANAGER_IFACE,
-            "VgCreate",
-            &(name, pvs, self.tmo, options),
-        )?;
-        self.vg(name)
-    }
-
-    fn vg_extend(&self, name: &str, devices: &[&Path]) -> Result<VolumeGroup> {
-        validate_vg_name(name)?;
-        let operation = format!("vgextend {name}");
-        let path = self.lookup(&operation, ObjectKind::VolumeGroup, name)?;
-        let pvs = self.pv_paths(&operation, devices)?;
-        let t = Target::vg(name);
-        self.call_job(
-            &operation,
-            &t,
-            &path,
-            VG_IFACE,
-            "Extend",
-            &(pvs, self.tmo, Options::new()),
-        )?;
-        self.vg(name)
-    }
-
-    fn vg_remove(&self, name: &str) -> Result<()> {
-        validate_vg_name(name)?;
-        let operation = format!("vgremove {name}");
-        let path = self.lookup(&operation, ObjectKind::VolumeGroup, name)?;
-        let t = Target::vg(name);
-        self.call_job(
-            &operation,
-            &t,
-            &path,
-            VG_IFACE,
-            "Remove",
-            &(self.tmo, Options::new()),
-        )
-    }
-
-    fn lv_create(&self, vg: &str, name: &str, request: LvCreate) -> Result<LogicalVolume> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("lvcreate {vg}/{name}");
-        if request.activate {
-            self.require_device_mapper(&operation)?;
-        }
-        let vg_path = self.lookup(&operation, ObjectKind::VolumeGroup, vg)?;
-        // LvCreateLinear takes bytes; extents and percentages are converted with the VG's
-        // extent size (a percentage rounds down to whole extents, as lvm2's %FREE does).
-        let size = match request.size {
-            LvSize::Bytes(b) => b,
-            LvSize::Extents(n) => Bytes(n * self.vg(vg)?.extent_size.get()),
-            LvSize::PercentFree(p) if (1..=100).contains(&p) => {
-                let v = self.vg(vg)?;
-                Bytes(v.free_extent_count * u64::from(p) / 100 * v.extent_size.get())
-            }
-            LvSize::PercentFree(p) => {
-                return Err(Error::InvalidRequest {
-                    operation,
-                    reason: format!("percent of free space must be 1..=100, not {p}"),
-                })
-            }
+    fn apply(&self, change: &Change<'_>, op: &str) -> Result<()> {
+        use ObjectKind::{PhysicalVolume as Pv, VolumeGroup as Vg};
+        let t = &change.target();
+        let tmo = self.tmo;
+        let on = |path: &str, iface, method, body: &(i32, Options<'_>)| {
+            self.call_job::<Job, _>(op, t, path, iface, method, body)
         };
-        let mut options = inactive_options(request.activate);
-        if request.activate && !request.zero {
-            options.insert("zero", Value::from("n"));
+        match *change {
+            Change::PvCreate { device } => {
+                let name = device.to_string_lossy();
+                let body = (name.as_ref(), tmo, Options::new());
+                self.call_job::<Created, _>(op, t, job::MANAGER, MANAGER_IFACE, "PvCreate", &body)
+            }
+            Change::PvRemove { device } => {
+                let path = self.lookup(op, Pv, &device.to_string_lossy())?;
+                on(&path, PV_IFACE, "Remove", &plain(tmo))
+            }
+            Change::VgCreate {
+                vg,
+                devices,
+                extent_size,
+            } => {
+                let pvs = self.pv_paths(op, devices)?;
+                let mut options = Options::new();
+                if let Some(size) = extent_size {
+                    let sectors = format!("{}s", size.get() / SECTOR);
+                    options.insert("physicalextentsize", Value::from(sectors));
+                }
+                let body = (vg, pvs, tmo, options);
+                self.call_job::<Created, _>(op, t, job::MANAGER, MANAGER_IFACE, "VgCreate", &body)
+            }
+            Change::VgExtend { vg, devices } => {
+                let path = self.lookup(op, Vg, vg)?;
+                let pvs = self.pv_paths(op, devices)?;
+                self.call_job::<Job, _>(
+                    op,
+                    t,
+                    &path,
+                    VG_IFACE,
+                    "Extend",
+                    &(pvs, tmo, Options::new()),
+                )
+            }
+            Change::VgRemove { vg } => {
+                let path = self.lookup(op, Vg, vg)?;
+                on(&path, VG_IFACE, "Remove", &plain(tmo))
+            }
+            Change::LvCreate { vg, name, request } => {
+                let path = self.lookup(op, Vg, vg)?;
+                let bytes = self.linear_size(vg, request.size)?.get();
+                let options = create_options(request.activate, request.zero);
+                let body = (name, bytes, false, tmo, options);
+                self.call_job::<Created, _>(op, t, &path, VG_IFACE, "LvCreateLinear", &body)
+            }
+            Change::LvResize {
+                vg, name, target, ..
+            } => {
+                let path = self.lv_lookup(op, vg, name)?;
+                let no_pvs: Vec<(OwnedObjectPath, u64, u64)> = Vec::new();
+                let body = (target.get(), no_pvs, tmo, Options::new());
+                self.call_job::<Job, _>(op, t, &path, LV_IFACE, "Resize", &body)
+            }
+            Change::LvRemove { vg, name } => {
+                let path = self.lv_lookup(op, vg, name)?;
+                on(&path, LV_IFACE, "Remove", &plain(tmo))
+            }
+            Change::LvActivation { vg, name, active } => {
+                let path = self.lv_lookup(op, vg, name)?;
+                let method = if active { "Activate" } else { "Deactivate" };
+                let body = (0u64, tmo, Options::new());
+                self.call_job::<Job, _>(op, t, &path, LV_IFACE, method, &body)
+            }
+            Change::Snapshot {
+                vg,
+                origin,
+                name,
+                size,
+            } => {
+                let path = self.lv_lookup(op, vg, origin)?;
+                let body = (name, size.get(), tmo, Options::new());
+                self.call_job::<Created, _>(op, t, &path, LV_IFACE, "Snapshot", &body)
+            }
+            Change::ThinPool { vg, name, size } => {
+                let path = self.lookup(op, Vg, vg)?;
+                let body = (name, size.get(), true, tmo, Options::new());
+                self.call_job::<Created, _>(op, t, &path, VG_IFACE, "LvCreateLinear", &body)
+            }
+            Change::Thin {
+                vg,
+                pool,
+                name,
+                virtual_size,
+            } => {
+                let path = self.lv_lookup(op, vg, pool)?;
+                let body = (name, virtual_size.get(), tmo, Options::new());
+                self.call_job::<Created, _>(op, t, &path, THIN_POOL_IFACE, "LvCreate", &body)
+            }
         }
-        self.create_lv(
-            &operation,
-            vg,
-            name,
-            &vg_path,
-            VG_IFACE,
-            "LvCreateLinear",
-            &(name, size.get(), false, self.tmo, options),
-        )
     }
-
-    fn lv_extend(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
-        resize(self, "lvextend", vg, name, size, true)
-    }
-
-    fn lv_resize(&self, vg: &str, name: &str, size: NewSize) -> Result<LogicalVolume> {
-        resize(self, "lvresize", vg, name, size, false)
-    }
-
-    fn lv_remove(&self, vg: &str, name: &str) -> Result<()> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("lvremove {vg}/{name}");
-        let path = self.lv_lookup(&operation, vg, name)?;
-        let t = Target::lv(vg, name);
-        self.call_job(
-            &operation,
-            &t,
-            &path,
-            LV_IFACE,
-            "Remove",
-            &(self.tmo, Options::new()),
-        )
-    }
-
-    fn lv_activate(&self, vg: &str, name: &str) -> Result<()> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("activate {vg}/{name}");
-        self.require_device_mapper(&operation)?;
-        let path = self.lv_lookup(&operation, vg, name)?;
-        let t = Target::lv(vg, name);
-        self.call_job(
-            &operation,
-            &t,
-            &path,
-            LV_IFACE,
-            "Activate",
-            &(0u64, self.tmo, Options::new()),
-        )
-    }
-
-    fn lv_deactivate(&self, vg: &str, name: &str) -> Result<()> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("deactivate {vg}/{name}");
-        let path = self.lv_lookup(&operation, vg, name)?;
-        let t = Target::lv(vg, name);
-        self.call_job(
-            &operation,
-            &t,
-            &path,
-            LV_IFACE,
-            "Deactivate",
-            &(0u64, self.tmo, Options::new()),
-        )
-    }
-
-    fn snapshot_create(
-        &self,
-        vg: &str,
-        origin: &str,
-        name: &str,
-        size: Bytes,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, origin)?;
-        validate_lv_name(vg, name)?;
-        let operation = format!("snapshot {vg}/{origin} as {name}");
-        self.require_device_mapper(&operation)?;
-        let path = self.lv_lookup(&operation, vg, origin)?;
-        self.create_lv(
-            &operation,
-            vg,
-            name,
-            &path,
-            LV_IFACE,
-            "Snapshot",
-            &(
-                name,
-                size.round_up_to(Bytes(512)).get(),
-                self.tmo,
-                Options::new(),
-            ),
-        )
-    }
-
-    fn thin_pool_create(
-        &self,
-        vg: &str,
-        name: &str,
-        request: ThinPoolCreate,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, name)?;
-        let operation = format!("create thin pool {vg}/{name}");
-        self.require_device_mapper(&operation)?;
-        let vg_path = self.lookup(&operation, ObjectKind::VolumeGroup, vg)?;
-        self.create_lv(
-            &operation,
-            vg,
-            name,
-            &vg_path,
-            VG_IFACE,
-            "LvCreateLinear",
-            &(
-                name,
-                request.size.round_up_to(Bytes(512)).get(),
-                true,
-                self.tmo,
-                Options::new(),
-            ),
-        )
-    }
-
-    fn thin_create(
-        &self,
-        vg: &str,
-        pool: &str,
-        name: &str,
-        virtual_size: Bytes,
-    ) -> Result<LogicalVolume> {
-        validate_lv_name(vg, pool)?;
-        validate_lv_name(vg, name)?;
-        let operation = format!("create thin LV {vg}/{name} in pool {pool}");
-        self.require_device_mapper(&operation)?;
-        let pool_path = self.lv_lookup(&operation, vg, pool)?;
-        self.create_lv(
-            &operation,
-            vg,
-            name,
-            &pool_path,
-            THIN_POOL_IFACE,
-            "LvCreate",
-            &(
-                name,
-                virtual_size.round_up_to(Bytes(512)).get(),
-                self.tmo,
-                Options::new(),
-            ),
-        )
-    }
-}
-
-/// lvextend/lvresize through `Lv.Resize`, with the same rounding and no-op rule as the CLI.
-fn resize(
-    backend: &DbusBackend,
-    verb: &str,
-    vg: &str,
-    name: &str,
-    size: NewSize,
-    grow_only: bool,
-) -> Result<LogicalVolume> {
-    validate_lv_name(vg, name)?;
-    let operation = format!("{verb} {vg}/{name}");
-    let path = backend.lv_lookup(&operation, vg, name)?;
-    let report = backend.report()?;
-    let extent = report.vg(vg).map(|v| v.extent_size).unwrap_or_default();
-    let lv = report
-        .lv(vg, name)
-        .cloned()
-        .ok_or_else(|| Error::NotFound {
-            operation: operation.clone(),
-            object: ObjectKind::LogicalVolume,
-            name: format!("{vg}/{name}"),
-        })?;
-    let Some(target_size) = resize_target(&operation, lv.size, extent, size, grow_only)? else {
-        return Ok(lv);
-    };
-    let t = Target::lv(vg, name);
-    let no_pvs: Vec<(OwnedObjectPath, u64, u64)> = Vec::new();
-    backend.call_job(
-        &operation,
-        &t,
-        &path,
-        LV_IFACE,
-        "Resize",
-        &(target_size.get(), no_pvs, backend.tmo, Options::new()),
-    )?;
-    backend.lv(vg, name)
 }

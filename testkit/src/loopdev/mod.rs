@@ -17,7 +17,8 @@ mod ioctl;
     non_upper_case_globals,
     dead_code,
     unsafe_code,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
 )]
 pub mod sys {
     include!("bindings.rs");

@@ -2,7 +2,7 @@
 
 use crate::format::consts::{key, EXTENT_FLAG_TREE_BLOCK};
 use crate::format::key::Key;
-use crate::format::le::{get_u32, get_u64, put_u32, put_u64, put_u8};
+use crate::le::{put_u32, put_u64, put_u8, u32_at, u64_at};
 use btrfs_sys as sys;
 use core::mem::size_of;
 
@@ -30,9 +30,9 @@ impl BlockGroupItem {
 
     /// Decodes the item, `None` if too short.
     pub fn decode(b: &[u8]) -> Option<Self> {
-        (b.len() >= Self::SIZE).then(|| BlockGroupItem {
-            used: get_u64(b, 0),
-            flags: get_u64(b, 16),
+        Some(BlockGroupItem {
+            used: u64_at(b, 0).ok()?,
+            flags: u64_at(b, 16).ok()?,
         })
     }
 }
@@ -86,7 +86,11 @@ pub fn free_space_info(extent_count: u32) -> Vec<u8> {
 }
 const _: () = assert!(8 == size_of::<sys::btrfs_free_space_info>());
 
-/// Reads the extent count of a free-space info item.
+/// Reads the extent count of a free-space info item, `None` if shorter than the item (count
+/// and flags).
 pub fn free_space_info_count(b: &[u8]) -> Option<u32> {
-    (b.len() >= 8).then(|| get_u32(b, 0))
+    if b.len() < size_of::<sys::btrfs_free_space_info>() {
+        return None;
+    }
+    u32_at(b, 0).ok()
 }

@@ -2,7 +2,7 @@
 
 use crate::format::consts::FT_DIR;
 use crate::format::key::Key;
-use crate::format::le::{put_bytes, put_u16, put_u32, put_u64, put_u8};
+use crate::le::{put_bytes, put_u16, put_u32, put_u64, put_u8};
 use btrfs_sys as sys;
 use core::mem::size_of;
 

@@ -20,7 +20,7 @@ mod tests {
     use super::*;
     use crate::format::consts::key;
     use crate::format::key::Key;
-    use crate::format::le::{get_u32, get_u64};
+    use crate::le::{u32_at, u64_at};
     use uuid::Uuid;
 
     #[test]
@@ -59,7 +59,8 @@ mod tests {
             uuid: Uuid::from_u128(7),
             fsid: Uuid::from_u128(8),
         };
-        assert_eq!(DevItem::decode(&d.to_bytes(), 0), d);
+        assert_eq!(DevItem::decode(&d.to_bytes(), 0), Ok(d));
+        assert!(DevItem::decode(&d.to_bytes()[..97], 0).is_err());
     }
 
     #[test]
@@ -74,8 +75,8 @@ mod tests {
         let b = r.to_bytes();
         assert_eq!(RootItem::decode_location(&b), Some((1 << 22, 0)));
         // generation_v2 sits right after the level byte.
-        assert_eq!(get_u64(&b, 239), 1);
-        assert_eq!(get_u32(&b, 216), 1);
+        assert_eq!(u64_at(&b, 239), Ok(1));
+        assert_eq!(u32_at(&b, 216), Ok(1));
     }
 
     #[test]

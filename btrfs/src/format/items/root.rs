@@ -2,7 +2,7 @@
 
 use super::inode::{InodeItem, Timespec};
 use crate::format::key::Key;
-use crate::format::le::{get_u64, get_u8, put_bytes, put_u32, put_u64, put_u8};
+use crate::le::{put_bytes, put_u32, put_u64, put_u8, u64_at, u8_at};
 use btrfs_sys as sys;
 use core::mem::size_of;
 use uuid::Uuid;
@@ -65,9 +65,13 @@ impl RootItem {
         b
     }
 
-    /// Reads the root block's address and level.
+    /// Reads the root block's address and level; `None` unless `b` is a whole (not legacy-sized)
+    /// root item.
     pub fn decode_location(b: &[u8]) -> Option<(u64, u8)> {
-        (b.len() >= Self::SIZE).then(|| (get_u64(b, Self::BYTENR), get_u8(b, Self::LEVEL)))
+        if b.len() < Self::SIZE {
+            return None;
+        }
+        Some((u64_at(b, Self::BYTENR).ok()?, u8_at(b, Self::LEVEL).ok()?))
     }
 }
 const _: () = assert!(RootItem::SIZE == 439);

@@ -1,8 +1,6 @@
 //! Devices, chunks with their stripes, and device extents.
 
-use crate::format::le::{
-    get_u16, get_u32, get_u64, get_uuid, put_bytes, put_u16, put_u32, put_u64,
-};
+use crate::le::{put_bytes, put_u16, put_u32, put_u64, u16_at, u32_at, u64_at, uuid_at, ShortRead};
 use btrfs_sys as sys;
 use core::mem::size_of;
 use uuid::Uuid;
@@ -40,16 +38,16 @@ impl DevItem {
         put_bytes(buf, off + 82, self.fsid.as_bytes());
     }
 
-    /// Reads the item at `off`.
-    pub fn decode(buf: &[u8], off: usize) -> Self {
-        DevItem {
-            devid: get_u64(buf, off),
-            total_bytes: get_u64(buf, off + 8),
-            bytes_used: get_u64(buf, off + 16),
-            sector_size: get_u32(buf, off + 32),
-            uuid: get_uuid(buf, off + 66),
-            fsid: get_uuid(buf, off + 82),
-        }
+    /// Reads the item at `off`; an error when `buf` ends before it does.
+    pub fn decode(buf: &[u8], off: usize) -> Result<Self, ShortRead> {
+        Ok(DevItem {
+            devid: u64_at(buf, off)?,
+            total_bytes: u64_at(buf, off + 8)?,
+            bytes_used: u64_at(buf, off + 16)?,
+            sector_size: u32_at(buf, off + 32)?,
+            uuid: uuid_at(buf, off + 66)?,
+            fsid: uuid_at(buf, off + 82)?,
+        })
     }
 
     /// The encoded bytes.
@@ -125,32 +123,28 @@ impl Chunk {
         b
     }
 
-    /// Reads a chunk at `off`, `None` if `buf` is too short for its stripes.
+    /// Reads a chunk at `off`, `None` if `buf` is too short for its stripes or it has none.
     pub fn decode(buf: &[u8], off: usize) -> Option<Self> {
-        if buf.len() < off + Self::BASE_SIZE {
-            return None;
-        }
-        let n = get_u16(buf, off + 44) as usize;
-        if n == 0 || buf.len() < off + Self::BASE_SIZE + n * Stripe::SIZE {
-            return None;
-        }
+        let n = u16_at(buf, off + 44).ok()? as usize;
         let stripes = (0..n)
             .map(|i| {
                 let o = off + Self::BASE_SIZE + i * Stripe::SIZE;
-                Stripe {
-                    devid: get_u64(buf, o),
-                    offset: get_u64(buf, o + 8),
-                    dev_uuid: get_uuid(buf, o + 16),
-                }
+                Ok(Stripe {
+                    devid: u64_at(buf, o)?,
+                    offset: u64_at(buf, o + 8)?,
+                    dev_uuid: uuid_at(buf, o + 16)?,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, ShortRead>>()
+            .ok()?;
         Some(Chunk {
-            length: get_u64(buf, off),
-            stripe_len: get_u64(buf, off + 16),
-            flags: get_u64(buf, off + 24),
-            sector_size: get_u32(buf, off + 40),
+            length: u64_at(buf, off).ok()?,
+            stripe_len: u64_at(buf, off + 16).ok()?,
+            flags: u64_at(buf, off + 24).ok()?,
+            sector_size: u32_at(buf, off + 40).ok()?,
             stripes,
         })
+        .filter(|c| !c.stripes.is_empty())
     }
 }
 const _: () = assert!(Chunk::BASE_SIZE == 48);
@@ -184,10 +178,10 @@ impl DevExtent {
 
     /// Decodes the item, `None` if too short.
     pub fn decode(b: &[u8]) -> Option<Self> {
-        (b.len() >= Self::SIZE).then(|| DevExtent {
-            chunk_offset: get_u64(b, 16),
-            length: get_u64(b, 24),
-            chunk_tree_uuid: get_uuid(b, 32),
+        Some(DevExtent {
+            chunk_offset: u64_at(b, 16).ok()?,
+            length: u64_at(b, 24).ok()?,
+            chunk_tree_uuid: uuid_at(b, 32).ok()?,
         })
     }
 }

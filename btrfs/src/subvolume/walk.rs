@@ -1,26 +1,27 @@
-//! The two sources of the subvolume iterator: one [`Frame`] per subvolume being walked.
+//! The walk behind the subvolume iterator: one [`Frame`] per subvolume being walked, each
+//! producing its children as [`Step`]s from one of the two sources ([`PrivilegedRefs`],
+//! [`UnprivilegedRefs`]), and the [`Listing`] every frame of one listing shares.
 
+use super::entry::{Mode, Subvolume, Unreachable, UnreachableReason};
 use super::info::{from_ioctl, from_root_item, RootRef};
-use super::iter::{Mode, Step, Subvolume, Unreachable, UnreachableReason};
 use super::lookup;
 use super::paths::{id_of, join_bytes, open};
-use super::window::{refs_cursor, PrivRefs};
+use super::privileged::PrivilegedRefs;
+use super::unprivileged::UnprivilegedRefs;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
-use btrfs_sys as sys;
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode as FileMode;
-use std::collections::VecDeque;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const OP: &str = "list subvolumes";
 
-/// What every frame of one listing shares.
-pub(crate) struct Ctx<'a> {
+/// What every frame of one listing shares: the filesystem and where the listed path lies.
+pub(crate) struct Listing<'a> {
     fs: &'a Filesystem,
     /// The listed path relative to the subvolume holding it (empty when it is that root).
     prefix: PathBuf,
@@ -28,13 +29,14 @@ pub(crate) struct Ctx<'a> {
     top: Option<PathBuf>,
 }
 
-impl Ctx<'_> {
+impl Listing<'_> {
     /// The path shown for `rel` (relative to the walked root), or `None` if it lies outside
     /// the listed directory.
     fn shown(&self, rel: &Path) -> Option<PathBuf> {
         rel.strip_prefix(&self.prefix).ok().map(Path::to_path_buf)
     }
 
+    /// The path from the top level for `rel`, when the walked root's is known.
     fn top_path(&self, rel: &Path) -> Option<PathBuf> {
         self.top.as_ref().map(|t| t.join(rel))
     }
@@ -46,30 +48,35 @@ pub(crate) struct Frame<'a> {
     id: u64,
     rel: PathBuf,
     depth: usize,
-    kind: Kind<'a>,
+    children: ChildSource<'a>,
 }
 
-enum Kind<'a> {
-    /// A subvolume known to have no children: nothing to ask the kernel.
+/// Where a frame's children come from.
+enum ChildSource<'a> {
+    /// None: the subvolume is known to have no children, nothing to ask the kernel.
     Leaf,
     /// ROOT_REF items of this subvolume in the root tree.
-    Privileged(Box<PrivRefs<'a>>),
+    Privileged(Box<PrivilegedRefs<'a>>),
     /// GET_SUBVOL_ROOTREF on an open descriptor of this subvolume.
-    Unprivileged(Box<RootRefs>),
+    Unprivileged(Box<UnprivilegedRefs>),
 }
 
-struct RootRefs {
-    fd: OwnedFd,
-    args: sys::btrfs_ioctl_get_subvol_rootref_args,
-    next: usize,
-    started: bool,
-    more: bool,
+/// What a frame's next child turned out to be.
+// Found is the common case; boxing it would cost an allocation per subvolume.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Step<'a> {
+    /// A resolved subvolume and the frame to descend into it.
+    Found(Subvolume, Frame<'a>),
+    /// An unresolvable one.
+    Unreachable(Unreachable),
+    /// One outside the listed directory (only at the first level): skip it.
+    Skip,
 }
 
-/// The start of a listing: the walked root's frame, the shared context and the mode chosen.
-pub(crate) struct Start<'a> {
-    pub(crate) ctx: Ctx<'a>,
-    pub(crate) frame: Frame<'a>,
+/// A walk just begun: the walked root's frame, the listing it belongs to and the mode chosen.
+pub(crate) struct Walk<'a> {
+    pub(crate) listing: Listing<'a>,
+    pub(crate) root: Frame<'a>,
     pub(crate) mode: Mode,
 }
 
@@ -82,9 +89,9 @@ fn reason(errno: Option<Errno>) -> UnreachableReason {
     }
 }
 
-impl<'a> Start<'a> {
-    /// Opens the walk at subvolume root `root_path`, listing what lies below `prefix` in it.
-    pub(crate) fn open(
+impl<'a> Walk<'a> {
+    /// Begins the walk at subvolume root `root_path`, listing what lies below `prefix` in it.
+    pub(crate) fn begin(
         fs: &'a Filesystem,
         root_path: &Path,
         prefix: PathBuf,
@@ -101,80 +108,44 @@ impl<'a> Start<'a> {
                 Err(e) => return Err(e),
             },
         };
-        let (top, kind, mode) = if privileged {
+        let (top, children, mode) = if privileged {
             let top = lookup::top_path(fs, id)?;
-            (
-                Some(top),
-                Kind::Privileged(PrivRefs::new(VecDeque::new(), Some(refs_cursor(fs, id, 0)))),
-                Mode::Privileged,
-            )
+            let children = ChildSource::Privileged(PrivilegedRefs::of(fs, id));
+            (Some(top), children, Mode::Privileged)
         } else {
             let top = (id == super::TOP_LEVEL_ID).then(PathBuf::new);
-            (
-                top,
-                Kind::Unprivileged(RootRefs::new(root.into())),
-                Mode::Unprivileged,
-            )
+            let children = ChildSource::Unprivileged(UnprivilegedRefs::new(root.into()));
+            (top, children, Mode::Unprivileged)
         };
-        Ok(Start {
-            ctx: Ctx { fs, prefix, top },
-            frame: Frame {
+        Ok(Walk {
+            listing: Listing { fs, prefix, top },
+            root: Frame {
                 id,
                 rel: PathBuf::new(),
                 depth: 0,
-                kind,
+                children,
             },
             mode,
         })
     }
 }
 
-impl RootRefs {
-    fn new(fd: OwnedFd) -> Box<Self> {
-        Box::new(RootRefs {
-            fd,
-            args: Default::default(),
-            next: 0,
-            started: false,
-            more: false,
-        })
-    }
-
-    /// The next (child id, directory id), fetching up to 255 at a time.
-    fn next_ref(&mut self, ctx: &Ctx<'_>) -> Result<Option<(u64, u64)>> {
-        loop {
-            if self.next < self.args.num_items as usize {
-                let r = self.args.rootref[self.next];
-                self.next += 1;
-                return Ok(Some((r.treeid, r.dirid)));
-            }
-            if self.started && !self.more {
-                return Ok(None);
-            }
-            self.more = ioctl::get_subvol_rootref(self.fd.as_fd(), &mut self.args)
-                .map_err(|e| ctx.fs.err("list child subvolumes", e))?;
-            self.started = true;
-            self.next = 0;
-        }
-    }
-}
-
 impl<'a> Frame<'a> {
     /// The next child of this subvolume.
-    pub(crate) fn next_child(&mut self, ctx: &Ctx<'a>) -> Result<Option<Step<'a>>> {
-        match &mut self.kind {
-            Kind::Leaf => Ok(None),
-            Kind::Privileged(refs) => {
-                let Some((child, r)) = refs.next_ref(ctx.fs)? else {
+    pub(crate) fn next_child(&mut self, listing: &Listing<'a>) -> Result<Option<Step<'a>>> {
+        match &mut self.children {
+            ChildSource::Leaf => Ok(None),
+            ChildSource::Privileged(refs) => {
+                let Some((child, r)) = refs.next_ref(listing.fs)? else {
                     return Ok(None);
                 };
-                self.privileged_child(ctx, child, r).map(Some)
+                self.privileged_child(listing, child, r).map(Some)
             }
-            Kind::Unprivileged(refs) => {
-                let Some((child, dir_id)) = refs.next_ref(ctx)? else {
+            ChildSource::Unprivileged(refs) => {
+                let Some((child, dir_id)) = refs.next_ref(listing.fs)? else {
                     return Ok(None);
                 };
-                Ok(Some(self.unprivileged_child(ctx, child, dir_id)))
+                Ok(Some(self.unprivileged_child(listing, child, dir_id)))
             }
         }
     }
@@ -188,35 +159,46 @@ impl<'a> Frame<'a> {
         })
     }
 
-    fn child_frame(&self, id: u64, rel: PathBuf, kind: Kind<'a>) -> Frame<'a> {
+    fn child_frame(&self, id: u64, rel: PathBuf, children: ChildSource<'a>) -> Frame<'a> {
         Frame {
             id,
             rel,
             depth: self.depth + 1,
-            kind,
+            children,
         }
     }
 
-    fn privileged_child(&mut self, ctx: &Ctx<'a>, child: u64, r: RootRef) -> Result<Step<'a>> {
-        let Kind::Privileged(refs) = &mut self.kind else {
+    fn privileged_child(
+        &mut self,
+        listing: &Listing<'a>,
+        child: u64,
+        r: RootRef,
+    ) -> Result<Step<'a>> {
+        let ChildSource::Privileged(refs) = &mut self.children else {
             unreachable!("called on privileged frames only")
         };
-        let dir = match refs.dir_path(ctx.fs, self.id, r.dir_id) {
+        let dir = match refs.dir_path(listing.fs, self.id, r.dir_id) {
             Ok(dir) => dir,
             Err(e) => return Ok(self.unreachable(child, None, e.errno())),
         };
         let rel = join_bytes(&self.rel, &dir, &r.name);
-        let Some(shown) = ctx.shown(&rel) else {
+        let Some(shown) = listing.shown(&rel) else {
             return Ok(Step::Skip);
         };
-        let items = refs.child_items(ctx.fs, child)?;
+        let items = refs.child_items(listing.fs, child)?;
         let Some(item) = items.root_item else {
             return Ok(self.unreachable(child, Some(shown), Some(Errno::ENOENT)));
         };
-        let mut info = from_root_item(child, Some((self.id, &r)), &item);
-        info.path = ctx.top_path(&rel);
-        let kind = items.children.map_or(Kind::Leaf, Kind::Privileged);
-        let frame = self.child_frame(child, rel, kind);
+        let mut info = from_root_item(child, Some((self.id, &r)), &item).map_err(|e| {
+            listing
+                .fs
+                .decode_err(OP, format!("ROOT_ITEM of subvolume {child}: {e}"))
+        })?;
+        info.path = listing.top_path(&rel);
+        let children = items
+            .children
+            .map_or(ChildSource::Leaf, ChildSource::Privileged);
+        let frame = self.child_frame(child, rel, children);
         let sub = Subvolume {
             path: shown,
             depth: frame.depth,
@@ -225,8 +207,8 @@ impl<'a> Frame<'a> {
         Ok(Step::Found(sub, frame))
     }
 
-    fn unprivileged_child(&self, ctx: &Ctx<'a>, child: u64, dir_id: u64) -> Step<'a> {
-        let Kind::Unprivileged(refs) = &self.kind else {
+    fn unprivileged_child(&self, listing: &Listing<'a>, child: u64, dir_id: u64) -> Step<'a> {
+        let ChildSource::Unprivileged(refs) = &self.children else {
             unreachable!("called on unprivileged frames only")
         };
         let (dir, name) = match ioctl::ino_lookup_user(refs.fd.as_fd(), dir_id, child) {
@@ -234,7 +216,7 @@ impl<'a> Frame<'a> {
             Err(e) => return self.unreachable(child, None, Some(e)),
         };
         let rel = join_bytes(&self.rel, &dir, &name);
-        let Some(shown) = ctx.shown(&rel) else {
+        let Some(shown) = listing.shown(&rel) else {
             return Step::Skip;
         };
         let below = join_bytes(Path::new(""), &dir, &name);
@@ -261,8 +243,9 @@ impl<'a> Frame<'a> {
             });
         }
         let mut info = from_ioctl(&args);
-        info.path = ctx.top_path(&rel);
-        let frame = self.child_frame(child, rel, Kind::Unprivileged(RootRefs::new(fd)));
+        info.path = listing.top_path(&rel);
+        let children = ChildSource::Unprivileged(UnprivilegedRefs::new(fd));
+        let frame = self.child_frame(child, rel, children);
         let sub = Subvolume {
             path: shown,
             depth: frame.depth,

@@ -1,12 +1,12 @@
-//! The privileged source of one subvolume's children: its ROOT_REF items, and a *window*
-//! search that describes several children (ROOT_ITEM, and their own ROOT_REFs) per ioctl.
+//! The privileged source of one subvolume's children (CAP_SYS_ADMIN): its ROOT_REF items in
+//! the root tree, and a *window* search that describes several children (ROOT_ITEM, and their
+//! own ROOT_REFs) per ioctl.
 
-use super::cursor::Cursor;
 use super::info::RootRef;
-use super::lookup;
-use crate::error::{Error, Result};
+use super::lookup::{self, ROOT_TREE};
+use crate::error::Result;
 use crate::fs::Filesystem;
-use crate::tree_search::TreeItem;
+use crate::tree_search::{SearchRange, TreeItem, TreeSearch};
 use btrfs_sys as sys;
 use std::collections::VecDeque;
 
@@ -25,13 +25,13 @@ const ROOT_ITEM: u8 = sys::BTRFS_ROOT_ITEM_KEY as u8;
 const ROOT_REF: u8 = sys::BTRFS_ROOT_REF_KEY as u8;
 
 /// The privileged source of one subvolume's children.
-pub(crate) struct PrivRefs<'a> {
+pub(crate) struct PrivilegedRefs<'a> {
     /// Child refs known ahead, in id order.
     pending: VecDeque<(u64, RootRef)>,
     /// Where more child refs come from, when `pending` does not hold them all.
-    refs: Option<Cursor<'a>>,
+    refs: Option<TreeSearch<'a>>,
     /// ROOT_ITEM..ROOT_REF items of ids up to the window's end, in key order.
-    window: Option<(u64, Cursor<'a>)>,
+    window: Option<(u64, TreeSearch<'a>)>,
     /// The last directory path looked up: children often share a directory.
     last_dir: Option<(u64, Vec<u8>)>,
 }
@@ -41,24 +41,36 @@ pub(crate) struct ChildItems<'a> {
     /// The child's ROOT_ITEM, unless it vanished meanwhile.
     pub(crate) root_item: Option<Vec<u8>>,
     /// The source of the child's own children; `None` when it has none.
-    pub(crate) children: Option<Box<PrivRefs<'a>>>,
+    pub(crate) children: Option<Box<PrivilegedRefs<'a>>>,
 }
 
-pub(crate) fn refs_cursor(fs: &Filesystem, id: u64, from: u64) -> Cursor<'_> {
-    Cursor::new(fs, (id, id), (ROOT_REF, ROOT_REF), from, MAX_REF)
+/// The ROOT_REF items of subvolume `id` (its children), from child id `from` on.
+fn child_refs(fs: &Filesystem, id: u64, from: u64) -> TreeSearch<'_> {
+    let range = SearchRange {
+        offsets: (from, u64::MAX),
+        ..SearchRange::items(ROOT_TREE, (id, id), ROOT_REF)
+    };
+    fs.tree_search(range).items_at_most(MAX_REF)
 }
 
 fn decode_ref(fs: &Filesystem, item: &TreeItem) -> Result<RootRef> {
-    RootRef::decode(&item.data).ok_or_else(|| Error::Decode {
-        op: OP,
-        path: fs.path().into(),
-        detail: format!("truncated ROOT_REF {} -> {}", item.objectid, item.offset),
+    RootRef::decode(&item.data).map_err(|e| {
+        fs.decode_err(
+            OP,
+            format!("ROOT_REF {} -> {}: {e}", item.objectid, item.offset),
+        )
     })
 }
 
-impl<'a> PrivRefs<'a> {
-    pub(crate) fn new(pending: VecDeque<(u64, RootRef)>, refs: Option<Cursor<'a>>) -> Box<Self> {
-        Box::new(PrivRefs {
+impl<'a> PrivilegedRefs<'a> {
+    /// Every child of subvolume `id`.
+    pub(crate) fn of(fs: &'a Filesystem, id: u64) -> Box<Self> {
+        Self::new(VecDeque::new(), Some(child_refs(fs, id, 0)))
+    }
+
+    /// The children in `pending`, then those `refs` finds.
+    fn new(pending: VecDeque<(u64, RootRef)>, refs: Option<TreeSearch<'a>>) -> Box<Self> {
+        Box::new(PrivilegedRefs {
             pending,
             refs,
             window: None,
@@ -70,7 +82,7 @@ impl<'a> PrivRefs<'a> {
     pub(crate) fn next_ref(&mut self, fs: &'a Filesystem) -> Result<Option<(u64, RootRef)>> {
         if let Some(refs) = self.refs.as_mut() {
             while self.pending.len() < LOOKAHEAD {
-                let Some(item) = refs.next_item()? else {
+                let Some(item) = refs.next().transpose()? else {
                     self.refs = None;
                     break;
                 };
@@ -87,8 +99,13 @@ impl<'a> PrivRefs<'a> {
         if self.window.as_ref().is_none_or(|(end, _)| child > *end) {
             let ahead = self.pending.back().map_or(child, |(id, _)| *id);
             let end = ahead.min(child.saturating_add(WINDOW - 1)).max(child);
-            let cursor = Cursor::new(fs, (child, end), (ROOT_ITEM, ROOT_REF), 0, MAX_WINDOW_ITEM);
-            self.window = Some((end, cursor));
+            let range = SearchRange {
+                objectids: (child, end),
+                types: (ROOT_ITEM, ROOT_REF),
+                ..SearchRange::whole_tree(ROOT_TREE)
+            };
+            let search = fs.tree_search(range).items_at_most(MAX_WINDOW_ITEM);
+            self.window = Some((end, search));
         }
         let Some((_, items)) = self.window.as_mut() else {
             unreachable!("set above")
@@ -100,13 +117,13 @@ impl<'a> PrivRefs<'a> {
             if next.objectid > child {
                 break;
             }
-            let item = items.next_item()?.expect("peeked");
+            let item = items.next().expect("peeked")?;
             match (item.objectid == child, item.item_type) {
                 (true, ROOT_ITEM) if root_item.is_none() => root_item = Some(item.data),
                 (true, ROOT_REF) if more.is_none() => {
                     if grandchildren.len() == LOOKAHEAD {
                         // Too many to hold: the child's frame searches for the rest.
-                        more = Some(refs_cursor(fs, child, item.offset));
+                        more = Some(child_refs(fs, child, item.offset));
                     } else {
                         grandchildren.push_back((item.offset, decode_ref(fs, &item)?));
                     }
@@ -114,7 +131,8 @@ impl<'a> PrivRefs<'a> {
                 _ => {}
             }
         }
-        let children = (!grandchildren.is_empty()).then(|| PrivRefs::new(grandchildren, more));
+        let children =
+            (!grandchildren.is_empty()).then(|| PrivilegedRefs::new(grandchildren, more));
         Ok(ChildItems {
             root_item,
             children,
