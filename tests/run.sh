@@ -15,8 +15,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # What the tests use, by tier: btrfs-progs is the oracle only; e2fsprogs makes the ext4
 # comparison filesystem; lvm2, lvm2-dbusd and dbus are the LVM backends under test;
+# docker.io is the real dockerd the operator tool checks and refuses to work under;
 # thin-provisioning-tools, qemu-system-x86, busybox-static, kmod and cpio make the VM.
-packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools
+packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools docker.io
           qemu-system-x86 busybox-static kmod cpio)
 
 step() { echo; echo "=== $* ==="; }

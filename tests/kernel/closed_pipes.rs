@@ -88,6 +88,7 @@ fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed>
     for i in 0..40 {
         btrfs_kit::subvolume::create(scratch.path().join(format!("sv{i}")))?;
     }
+    write_file(&scratch.path().join("file"), MIB, 1)?;
     let pv = LoopPv::new()?;
     let pv_dev = pv.device.path().to_str().ok_or("device path")?.to_string();
     let image_dir = tempfile::tempdir()?;
@@ -105,6 +106,10 @@ fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed>
         ("lvm", vec!["--devices", &pv_dev, "report"]),
         ("lvm", vec!["--devices", &pv_dev, "report", "--json"]),
         ("mkfs", vec!["--size", &size, image]),
+        ("trim", vec![path]),
+        ("trim", vec![path, "--json"]),
+        ("defrag", vec!["--dry-run", path]),
+        ("defrag", vec!["--dry-run", "--json", path]),
     ];
     for (name, args) in cases {
         let out = run_into_closed_pipe(&example(name)?, &args)?;
