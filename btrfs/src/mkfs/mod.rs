@@ -169,10 +169,11 @@ pub enum Probe {
     Other(String),
 }
 
-/// Reads the first MiB of `path` (read-only; it may be mounted) and names what it holds.
+/// Reads the first MiB of `path` and its btrfs superblock copies (read-only; it may be
+/// mounted) and names what it holds, as [`mkfs`] would judge it.
 pub fn probe(path: impl AsRef<Path>) -> Result<Probe, Error> {
     use crate::format::consts::{SUPER_OFFSET, SUPER_SIZE};
-    use std::io::Read;
+    use std::io::{Seek, SeekFrom};
     let path = path.as_ref();
     let io_err = |e: std::io::Error| {
         Error::from_errno(
@@ -181,14 +182,13 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, Error> {
             nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)),
         )
     };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    let mut head = Vec::with_capacity(1 << 20);
-    file.take(1 << 20).read_to_end(&mut head).map_err(io_err)?;
-    let Some(found) = device::signature_in(&head) else {
-        return Ok(Probe::Empty);
-    };
-    if found != "btrfs" {
-        return Ok(Probe::Other(found.to_string()));
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let size = file.seek(SeekFrom::End(0)).map_err(io_err)?;
+    let (head, found) = device::find_signature(&mut file, size).map_err(io_err)?;
+    match found {
+        None => return Ok(Probe::Empty),
+        Some("btrfs") => {}
+        Some(other) => return Ok(Probe::Other(other.to_string())),
     }
     let start = SUPER_OFFSET as usize;
     Ok(

@@ -19,14 +19,21 @@ pub fn backend(devices: &[PathBuf]) -> Result<lvm_kit::CliBackend, lvm_kit::Erro
     Ok(cli.with_confinement(&lvm_kit::Confinement::new(devices.iter().cloned())?))
 }
 
-/// The LV whose device is `device` (compared after resolving symlinks: `/dev/vg/lv`,
+/// The device number of a block device node.
+fn rdev(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(path).ok()?;
+    meta.file_type().is_block_device().then(|| meta.rdev())
+}
+
+/// The LV whose device is `device` (compared by device number: `/dev/vg/lv`,
 /// `/dev/mapper/vg-lv` and `/dev/dm-N` name the same node).
 pub fn lv_of_device<'r>(report: &'r Report, device: &Path) -> Option<&'r LogicalVolume> {
-    let target = device.canonicalize().ok()?;
+    let target = rdev(device)?;
     report.lvs.iter().find(|lv| {
         [&lv.path, &lv.dm_path]
             .iter()
-            .any(|p| p.canonicalize().is_ok_and(|c| c == target))
+            .any(|p| rdev(p) == Some(target))
     })
 }
 
@@ -50,14 +57,18 @@ type Found = (LogicalVolume, VolumeGroup, u64);
 /// Whether the block device `device` is an LVM logical volume, from sysfs (a device-mapper
 /// device whose dm uuid starts with `LVM-`): no lvm2 process needed to rule LVM out.
 pub fn is_lvm_device(device: &Path) -> bool {
-    let Some(name) = device
-        .canonicalize()
-        .ok()
-        .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
-    else {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(meta) = std::fs::metadata(device) else {
         return false;
     };
-    std::fs::read_to_string(format!("/sys/class/block/{name}/dm/uuid"))
+    if !meta.file_type().is_block_device() {
+        return false;
+    }
+    let (major, minor) = (
+        nix::sys::stat::major(meta.rdev()),
+        nix::sys::stat::minor(meta.rdev()),
+    );
+    std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/dm/uuid"))
         .is_ok_and(|u| u.starts_with("LVM-"))
 }
 

@@ -78,6 +78,9 @@ pub enum Action {
         label: String,
         /// The fsid it will get.
         fsid: Uuid,
+        /// The LV is created by this run: whatever its extents held before (a filesystem of a
+        /// removed LV) is not data, and is overwritten.
+        new_lv: bool,
     },
     /// `mkdir -p`.
     CreateMountPoint {
@@ -348,20 +351,29 @@ pub fn plan(req: &Request) -> Result<Plan, ProvisionError> {
     if active {
         match mkfs::probe(&device).map_err(|e| refuse(e.to_string(), "check the LV's device"))? {
             Probe::Empty => {}
-            Probe::Btrfs { fsid: id, label, .. } if label == req.label => {
+            Probe::Btrfs {
+                fsid: id, label, ..
+            } if label == req.label => {
                 fsid = Some(id);
                 formatted = true;
             }
             Probe::Btrfs { label, .. } => {
                 return Err(refuse(
-                    format!("{} already holds a btrfs filesystem labelled {label:?}, not {:?}", device.display(), req.label),
+                    format!(
+                        "{} already holds a btrfs filesystem labelled {label:?}, not {:?}",
+                        device.display(),
+                        req.label
+                    ),
                     format!("give --label {label:?} to adopt it, or choose another --lv"),
                 ))
             }
             Probe::Other(found) => {
                 return Err(refuse(
-                    format!("{} holds {found}: mkfs does not overwrite existing signatures", device.display()),
-                    format!("choose another --lv, or, if its data is not needed, wipe it yourself (`wipefs -a {}`) and run again", device.display()),
+                    format!(
+                        "{} holds {found}: mkfs does not overwrite existing signatures",
+                        device.display()
+                    ),
+                    wipe_hint(&device, &found),
                 ))
             }
         }
@@ -374,18 +386,28 @@ pub fn plan(req: &Request) -> Result<Plan, ProvisionError> {
     };
     steps.push(Step {
         description: if formatted {
-            format!("{} holds btrfs {planned} labelled {:?}: kept", device.display(), req.label)
-        } else {
             format!(
-                "format {} as btrfs, label {:?}, fsid {planned} (native mkfs; refuses existing signatures)",
+                "{} holds btrfs {planned} labelled {:?}: kept",
                 device.display(),
                 req.label
+            )
+        } else {
+            format!(
+                "format {} as btrfs, label {:?}, fsid {planned} (native mkfs; {})",
+                device.display(),
+                req.label,
+                if existing.is_none() {
+                    "the new LV is overwritten, whatever its extents held before"
+                } else {
+                    "refuses existing signatures"
+                }
             )
         },
         action: Action::Format {
             device: device.clone(),
             label: req.label.clone(),
             fsid: planned,
+            new_lv: existing.is_none(),
         },
         done: formatted,
         undo: format!("`wipefs -a {}` (or lvremove the LV)", device.display()),
@@ -652,35 +674,49 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             let lvm = lvm(req).map_err(|e| e.to_string())?;
             lvm.lv_activate(vg, lv).map_err(|e| e.to_string())?;
         }
-        Action::Format { device, label, fsid: planned } => {
+        Action::Format {
+            device,
+            label,
+            fsid: planned,
+            new_lv,
+        } => {
+            let make = |force: bool| -> Result<Uuid, String> {
+                let mut opts = MkfsOptions::default();
+                opts.label = label.clone();
+                opts.fsid = Some(*planned);
+                opts.force = force;
+                Ok(mkfs::mkfs(device, &opts).map_err(|e| e.to_string())?.fsid)
+            };
+            // A new LV may hold what its extents held under a removed LV (lvcreate zeroes
+            // 4 KiB only): never adopt that, overwrite it.
+            if *new_lv {
+                *fsid = Some(make(true)?);
+                return Ok(());
+            }
             match mkfs::probe(device).map_err(|e| e.to_string())? {
-                Probe::Empty => {
-                    let mut opts = MkfsOptions::default();
-                    opts.label = label.clone();
-                    opts.fsid = Some(*planned);
-                    let made = mkfs::mkfs(device, &opts).map_err(|e| e.to_string())?;
-                    *fsid = Some(made.fsid);
-                }
-                Probe::Btrfs { fsid: id, label: found, .. } if &found == label => *fsid = Some(id),
+                Probe::Empty => *fsid = Some(make(false)?),
+                Probe::Btrfs {
+                    fsid: id,
+                    label: found,
+                    ..
+                } if &found == label => *fsid = Some(id),
                 Probe::Btrfs { label: found, .. } => {
                     return Err(format!(
                         "{} holds a btrfs labelled {found:?}, not {label:?}: give --label {found:?} to adopt it, or choose another --lv",
                         device.display()
                     ))
                 }
-                Probe::Other(found) => {
-                    return Err(format!(
-                        "{} holds {found}: mkfs does not overwrite it; choose another --lv, or wipe it (`wipefs -a {}`) if its data is not needed",
-                        device.display(),
-                        device.display()
-                    ))
-                }
+                Probe::Other(found) => return Err(other_signature(device, &found)),
             }
         }
         Action::CreateMountPoint { path } => {
             std::fs::create_dir_all(path).map_err(|e| io("create", path, e))?;
         }
-        Action::Mount { device, mount_point, options } => {
+        Action::Mount {
+            device,
+            mount_point,
+            options,
+        } => {
             mount(device, mount_point, options)?;
             let fs = btrfs_kit::Filesystem::open(mount_point).map_err(|e| e.to_string())?;
             let found = fs.info().map_err(|e| e.to_string())?.fsid;
@@ -693,7 +729,11 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             }
             *fsid = Some(found);
         }
-        Action::MountUnit { unit, wants, dropin } => {
+        Action::MountUnit {
+            unit,
+            wants,
+            dropin,
+        } => {
             let id = fsid.ok_or("the filesystem's uuid is unknown")?;
             let mp = &req.mount_point;
             let text = permanent::render_unit(id, mp, &req.mount_options);
@@ -708,7 +748,9 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
                     std::fs::remove_file(wants).map_err(|e| io("replace", wants, e))?;
                     std::os::unix::fs::symlink(&target, wants).map_err(|e| io("link", wants, e))?;
                 }
-                Err(_) => std::os::unix::fs::symlink(&target, wants).map_err(|e| io("link", wants, e))?,
+                Err(_) => {
+                    std::os::unix::fs::symlink(&target, wants).map_err(|e| io("link", wants, e))?
+                }
             }
             write_new(dropin, &permanent::render_docker_dropin(mp))?;
         }
@@ -725,9 +767,14 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&permanent::fstab_line(id, &req.mount_point, &req.mount_options));
+            text.push_str(&permanent::fstab_line(
+                id,
+                &req.mount_point,
+                &req.mount_options,
+            ));
             text.push('\n');
-            files::write_atomically(fstab, text.as_bytes(), 0o644).map_err(|e| io("write", fstab, e))?;
+            files::write_atomically(fstab, text.as_bytes(), 0o644)
+                .map_err(|e| io("write", fstab, e))?;
         }
         Action::StorageDriver { .. } => {
             let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
@@ -737,6 +784,24 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
         }
     }
     Ok(())
+}
+
+/// How to clear an existing signature the operator has decided to lose.
+fn wipe_hint(device: &Path, found: &str) -> String {
+    let d = device.display();
+    if found.contains("superblock copy") {
+        format!("choose another --lv, or, if its data is not needed, zero the stale btrfs superblock copy (`dd if=/dev/zero of={d} bs=4096 seek=16384 count=1`, the copy at 64 MiB) and run again")
+    } else {
+        format!("choose another --lv, or, if its data is not needed, wipe it yourself (`wipefs -a {d}`) and run again")
+    }
+}
+
+fn other_signature(device: &Path, found: &str) -> String {
+    format!(
+        "{} holds {found}: mkfs does not overwrite it; {}",
+        device.display(),
+        wipe_hint(device, found)
+    )
 }
 
 /// Writes a generated file atomically, creating its directory.

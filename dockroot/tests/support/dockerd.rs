@@ -27,6 +27,18 @@ impl Dockerd {
         socket: &Path,
         pidfile: &Path,
     ) -> Result<Dockerd, Failed> {
+        Self::start_with(data_root, Some(driver), None, socket, pidfile)
+    }
+
+    /// Starts dockerd reading `config_file` (an empty configuration of its own when `None`),
+    /// with `--storage-driver` only when `driver` is given (else daemon.json decides).
+    pub fn start_with(
+        data_root: &Path,
+        driver: Option<&str>,
+        config_file: Option<&Path>,
+        socket: &Path,
+        pidfile: &Path,
+    ) -> Result<Dockerd, Failed> {
         let exec_root = tempfile::Builder::new()
             .prefix("dockroot-dockerd-")
             .tempdir()?;
@@ -35,8 +47,15 @@ impl Dockerd {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        // An empty configuration of its own: never the host's /etc/docker/daemon.json.
-        std::fs::write(exec_root.path().join("daemon.json"), "{}")?;
+        // Never the host's /etc/docker/daemon.json.
+        let config = match config_file {
+            Some(c) => c.to_path_buf(),
+            None => {
+                let c = exec_root.path().join("daemon.json");
+                std::fs::write(&c, "{}")?;
+                c
+            }
+        };
         let log = std::fs::File::create(exec_root.path().join("dockerd.log"))?;
         let child = Command::new("dockerd")
             .arg("--data-root")
@@ -47,14 +66,15 @@ impl Dockerd {
             .arg(pidfile)
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
-            .args([
-                "--storage-driver",
-                driver,
-                "--iptables=false",
-                "--bridge=none",
-            ])
+            .args(
+                driver
+                    .map(|d| ["--storage-driver", d])
+                    .into_iter()
+                    .flatten(),
+            )
+            .args(["--iptables=false", "--bridge=none"])
             .arg("--config-file")
-            .arg(exec_root.path().join("daemon.json"))
+            .arg(&config)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
