@@ -1,11 +1,10 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
 use crate::root_test;
-use crate::util::{check, write_file, MIB};
+use crate::util::{check, run, write_file, MIB};
 use btrfs_kit::Filesystem;
 use libtest_mimic::{Failed, Trial};
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
@@ -20,28 +19,6 @@ pub fn trials() -> Vec<Trial> {
         ),
         root_test("examples::usage_reports_json_and_warns", usage_warns),
     ]
-}
-
-/// An example binary built by `cargo test` next to this test binary.
-pub fn example(name: &str) -> Result<PathBuf, Failed> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .ok_or("no target dir")?;
-    let path = dir.join("examples").join(name);
-    check(
-        path.exists(),
-        format!(
-            "{} is missing: build it with `cargo test` or `cargo build --examples`",
-            path.display()
-        ),
-    )?;
-    Ok(path)
-}
-
-pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
-    Ok(Command::new(example(name)?).args(args).output()?)
 }
 
 fn json(out: &Output) -> Result<serde_json::Value, Failed> {

@@ -12,7 +12,6 @@ mod balance_background;
 mod balance_filters;
 mod examples;
 mod fill;
-mod kmsg;
 mod loop_device;
 mod mkfs;
 mod quota;

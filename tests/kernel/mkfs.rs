@@ -7,7 +7,6 @@
 //! remount, verify the files' checksums. Any btrfs warning or error the kernel logs about the
 //! device fails the test.
 
-use crate::kmsg::KmsgWatch;
 use crate::util::{check, sha256_of, write_file, MIB};
 use crate::{oracle_test, root_test};
 use btrfs_kit::balance::{Balance, ChunkFilters};
@@ -19,6 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
 use testkit::fixture::{LoopDevice, Mount, SparseFile};
+use testkit::kmsg::{device_name, KmsgWatch};
 
 const NODESIZES: [u32; 3] = [4096, 16384, 65536];
 const PROFILES: [MetadataProfile; 2] = [MetadataProfile::Dup, MetadataProfile::Single];
@@ -110,12 +110,6 @@ fn btrfs_check(target: &Path) -> Result<(), Failed> {
         )?;
     }
     Ok(())
-}
-
-fn device_name(dev: &Path) -> String {
-    dev.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn metadata_profiles(fs: &Filesystem) -> Result<Vec<(BlockGroupKind, Profile)>, Failed> {
@@ -371,7 +365,7 @@ fn feature_sets_mount() -> Result<(), Failed> {
 
 /// The kernel-log filter of the round trips flags what it must and nothing else.
 fn kmsg_filter() -> Result<(), Failed> {
-    use crate::kmsg::problem_in;
+    use testkit::kmsg::problem_in;
     let tag = "(device loop7";
     let flagged = [
         "4,1021,5550,-;BTRFS warning (device loop7): csum failed root 5 ino 257",

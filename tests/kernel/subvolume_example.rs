@@ -1,8 +1,7 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
-use crate::examples::run;
 use crate::root_test;
-use crate::util::{check, MIB};
+use crate::util::{check, run, MIB};
 use btrfs_kit::subvolume;
 use libtest_mimic::{Failed, Trial};
 use std::process::Output;

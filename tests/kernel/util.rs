@@ -4,8 +4,8 @@ use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
 use libtest_mimic::Failed;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;
@@ -129,4 +129,27 @@ pub fn run_as_nobody(envs: &[(&str, &std::ffi::OsStr)]) -> std::io::Result<std::
         cmd.env(key, value);
     }
     cmd.uid(NOBODY).gid(NOBODY).output()
+}
+
+/// An example binary built by `cargo test` next to this test binary.
+pub fn example(name: &str) -> Result<PathBuf, Failed> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .ok_or("no target dir")?;
+    let path = dir.join("examples").join(name);
+    check(
+        path.exists(),
+        format!(
+            "{} is missing: build it with `cargo test` or `cargo build --examples`",
+            path.display()
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Runs the example `name` with `args` and returns its output.
+pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
+    Ok(Command::new(example(name)?).args(args).output()?)
 }
