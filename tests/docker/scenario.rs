@@ -10,7 +10,7 @@ use crate::image::{self, PAGE};
 use crate::layout::{expected_orphans, subvolumes_dir, Layout};
 use crate::report::Report;
 use crate::root_test;
-use crate::util::{check, run, write_until_full, MIB};
+use crate::util::{check, json, run, write_until_full, MIB};
 use btrfs_kit::{subvolume, Filesystem};
 use libtest_mimic::{Failed, Trial};
 use nix::fcntl::{fallocate, FallocateFlags};
@@ -442,17 +442,6 @@ fn policy_outcome(out: &Output) -> Result<(u64, String), Failed> {
         .collect::<Vec<_>>()
         .join(", ");
     Ok((json["relocated"].as_u64().unwrap_or_default(), steps))
-}
-
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "bad JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into()
-    })
 }
 
 /// How many `layerdb/mounts/*/mount-id` files are empty.

@@ -1,10 +1,9 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
 use crate::root_test;
-use crate::util::{check, run, write_file, MIB};
+use crate::util::{check, json, run, write_file, MIB};
 use btrfs_kit::Filesystem;
 use libtest_mimic::{Failed, Trial};
-use std::process::Output;
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
@@ -19,17 +18,6 @@ pub fn trials() -> Vec<Trial> {
         ),
         root_test("examples::usage_reports_json_and_warns", usage_warns),
     ]
-}
-
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "bad JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into()
-    })
 }
 
 fn scratch_with_holes() -> Result<Scratch, Failed> {

@@ -153,3 +153,15 @@ pub fn example(name: &str) -> Result<PathBuf, Failed> {
 pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
     Ok(Command::new(example(name)?).args(args).output()?)
 }
+
+/// A program's stdout parsed as one JSON document (the error shows stdout and stderr).
+pub fn json(out: &Output) -> Result<serde_json::Value, Failed> {
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "bad JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into()
+    })
+}
