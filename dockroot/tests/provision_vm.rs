@@ -243,9 +243,12 @@ fn ensure_cgroups() -> Result<(), Failed> {
 fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     let g = Guest::new(disk, "dockrootvm")?;
     let mp = g.mount_point();
-    let old_json =
-        r#"{"log-level": "warn", "storage-driver": "overlay2", "max-concurrent-downloads": 2}"#;
-    std::fs::write(g.daemon_json(), old_json)?;
+    // The trust key dockerd 20.10 writes goes to the environment, not the guest's /etc.
+    let old_json = format!(
+        r#"{{"log-level": "warn", "storage-driver": "overlay2", "deprecated-key-path": "{}"}}"#,
+        g.root().join("key.json").display()
+    );
+    std::fs::write(g.daemon_json(), &old_json)?;
     let mut transcript = String::new();
     let mut record = |cmd: &str, out: &Output| {
         transcript.push_str(&format!(
@@ -326,11 +329,11 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
         serde_json::from_str(&std::fs::read_to_string(g.daemon_json())?)?;
     let keys: Vec<&str> = json.keys().map(String::as_str).collect();
     ensure!(
-        keys == ["log-level", "storage-driver", "max-concurrent-downloads"],
+        keys == ["log-level", "storage-driver", "deprecated-key-path"],
         "{keys:?}"
     );
     ensure!(
-        json["storage-driver"] == "btrfs" && json["max-concurrent-downloads"] == 2,
+        json["storage-driver"] == "btrfs" && json["log-level"] == "warn",
         "{json:?}"
     );
     let backups: Vec<PathBuf> = std::fs::read_dir(g.root().join("etc/docker"))?

@@ -6,8 +6,8 @@
 //! Before `dockroot::cli` each of these panicked ("failed printing to stdout: Broken pipe",
 //! exit 101), and the policy died between its first and second step.
 
-use crate::examples::example;
-use crate::kmsg::KmsgWatch;
+use crate::util::example;
+use testkit::kmsg::KmsgWatch;
 use crate::util::{write_file, MIB};
 use btrfs_kit::Filesystem;
 use testkit::ensure;

@@ -2,7 +2,7 @@
 
 use crate::defrag::write_interleaved;
 use testkit::ensure;
-use crate::examples::{json, run};
+use crate::util::{json, run};
 use crate::trim::RamfsBacked;
 use crate::util::{MIB};
 use testkit::harness::{Failed, Trial};

@@ -7,7 +7,6 @@
 //! Each module lists its trials in `trials()` with `testkit::trials!`; a new module is added
 //! once, to the list below.
 
-mod kmsg;
 mod util;
 
 /// Declares the test modules and collects their trials.

@@ -12,7 +12,7 @@
 //! call never blocks for long here; the runner issues pause and cancel from threads of their
 //! own anyway, for kernels where it does.
 
-use crate::examples::example;
+use crate::util::example;
 use crate::util::MIB;
 use btrfs_kit::balance::BalanceStatus;
 use btrfs_kit::Filesystem;

@@ -1,7 +1,6 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
-use crate::examples::run;
-use crate::util::MIB;
+use crate::util::{run, MIB};
 use btrfs_kit::subvolume;
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};

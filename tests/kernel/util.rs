@@ -3,8 +3,8 @@
 use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use testkit::ensure;
 use testkit::harness::Failed;
 
@@ -134,4 +134,37 @@ pub fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
         .filter(|s| s.kind == BlockGroupKind::Data)
         .map(|s| s.used.bytes())
         .sum())
+}
+
+/// An example binary built by `cargo test` next to this test binary.
+pub fn example(name: &str) -> Result<PathBuf, Failed> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .ok_or("no target dir")?;
+    let path = dir.join("examples").join(name);
+    ensure!(
+        path.exists(),
+        "{} is missing: build it with `cargo test` or `cargo build --examples`",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Runs the example `name` with `args` and returns its output.
+pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
+    Ok(Command::new(example(name)?).args(args).output()?)
+}
+
+/// A program's stdout parsed as one JSON document (the error shows stdout and stderr).
+pub fn json(out: &Output) -> Result<serde_json::Value, Failed> {
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "bad JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into()
+    })
 }

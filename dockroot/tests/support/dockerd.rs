@@ -18,6 +18,12 @@ pub struct Dockerd {
     pub pidfile: PathBuf,
 }
 
+/// A daemon.json body that keeps dockerd 20.10's trust key in `dir` (by default it writes
+/// `/etc/docker/key.json` on the host).
+pub fn key_config(dir: &Path) -> String {
+    serde_json::json!({ "deprecated-key-path": dir.join("key.json") }).to_string()
+}
+
 impl Dockerd {
     /// Starts dockerd with `data_root`, `driver`, and its socket and pidfile where given;
     /// waits until it answers.
@@ -30,7 +36,8 @@ impl Dockerd {
         Self::start_with(data_root, Some(driver), None, socket, pidfile)
     }
 
-    /// Starts dockerd reading `config_file` (an empty configuration of its own when `None`),
+    /// Starts dockerd reading `config_file` (one of its own when `None`; a given one must set
+    /// `deprecated-key-path`, see [`key_config`]),
     /// with `--storage-driver` only when `driver` is given (else daemon.json decides).
     pub fn start_with(
         data_root: &Path,
@@ -52,7 +59,7 @@ impl Dockerd {
             Some(c) => c.to_path_buf(),
             None => {
                 let c = exec_root.path().join("daemon.json");
-                std::fs::write(&c, "{}")?;
+                std::fs::write(&c, key_config(exec_root.path()))?;
                 c
             }
         };
