@@ -528,36 +528,10 @@ const GUEST_TESTS: [(&str, GuestTest); 3] = [
 
 /// Host side: boot the guest, run the guest trials, check they all passed, keep the transcript.
 fn in_qemu() -> Result<(), Failed> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/lvm-vm.sh");
     let exe = std::env::current_exe()?;
-    let started = std::time::Instant::now();
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["run", "--disk-size", "4G", "--"])
-        .arg(&exe)
-        .args(["--test-threads=1", "--color=never", "--nocapture"])
-        .output()?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(
-        out.status.success(),
-        "VM run failed ({}):\n{log}",
-        out.status
-    );
-    for (name, _) in GUEST_TESTS {
-        ensure!(
-            log.contains(&format!("test {name} ")),
-            "{name} did not run in the VM:\n{log}"
-        );
-    }
-    let summary = format!("test result: ok. {} passed; 0 failed", GUEST_TESTS.len());
-    ensure!(
-        log.contains(&summary),
-        "no {summary:?} in the VM output:\n{log}"
-    );
+    let names: Vec<String> = GUEST_TESTS.iter().map(|(n, _)| n.to_string()).collect();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let log = testkit::vm::run_guest_trials(&workspace, &exe, Some("4G"), &names)?;
     if let (Some(a), Some(b)) = (log.find(TRANSCRIPT_START), log.find(TRANSCRIPT_END)) {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         std::fs::write(
@@ -565,16 +539,11 @@ fn in_qemu() -> Result<(), Failed> {
             &log[a + TRANSCRIPT_START.len()..b],
         )?;
     }
-    eprintln!(
-        "provision_vm: {} guest tests passed in {:.1} s (boot included)",
-        GUEST_TESTS.len(),
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }
 
 fn main() {
-    if let Ok(disk) = std::env::var("LVM_KIT_VM_DISK") {
+    if let Ok(disk) = std::env::var(testkit::vm::DISK_VAR) {
         let disk = PathBuf::from(disk);
         let trials: Vec<Trial> = GUEST_TESTS
             .iter()

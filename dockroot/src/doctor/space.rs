@@ -36,40 +36,84 @@ fn sum(fill: &Fill, pick: fn(BlockGroupKind) -> bool) -> (u64, u64) {
         })
 }
 
+/// How full one kind of space is, judged against its thresholds.
+struct Fullness<'a> {
+    id: &'static str,
+    /// `data` or `metadata`, for the summary.
+    what: &'static str,
+    /// Extra words after the figures.
+    note: &'static str,
+    /// The byte figure's label.
+    label: &'static str,
+    percent: f64,
+    used: u64,
+    capacity: u64,
+    warn: f64,
+    crit: f64,
+    /// What to do when not ok.
+    action: &'static str,
+    fill: &'a Fill,
+}
+
+impl Fullness<'_> {
+    fn check(self) -> Check {
+        let status = judge(self.percent, self.warn, self.crit, Direction::Above);
+        let check = Check::new(
+            self.id,
+            status,
+            format!(
+                "{} {:.1} % used ({} of {}{}){}",
+                self.what,
+                self.percent,
+                ByteSize(self.used),
+                ByteSize(self.capacity),
+                self.note,
+                basis(self.fill)
+            ),
+        )
+        .figure(
+            Figure::bytes(self.label, self.used, Some(self.capacity)).alert_above(
+                self.capacity as f64 * self.warn / 100.0,
+                self.capacity as f64 * self.crit / 100.0,
+            ),
+        );
+        if status == Status::Ok {
+            check
+        } else {
+            check.action(self.action)
+        }
+    }
+}
+
 /// `space.used`.
 pub fn used(ctx: &Context) -> Result<Check, Check> {
     const ID: &str = "space.used";
     let fill = ctx.fill(ID)?;
     let t = &ctx.target.thresholds;
-    let pct = fill.data_used_ratio * 100.0;
+    let percent = fill.data_used_ratio * 100.0;
     let (used, capacity) = data_bytes(fill);
-    let status = judge(pct, t.used_warn, t.used_crit, Direction::Above);
-    let mut check = Check::new(
-        ID,
-        status,
-        format!(
-            "data {pct:.1} % used ({} of {}){}",
-            ByteSize(used),
-            ByteSize(capacity),
-            basis(fill)
-        ),
-    )
-    .figure(Figure::bytes("used", used, Some(capacity)).alert_above(
-        capacity as f64 * t.used_warn / 100.0,
-        capacity as f64 * t.used_crit / 100.0,
-    ))
-    .figure(
+    let check = Fullness {
+        id: ID,
+        what: "data",
+        note: "",
+        label: "used",
+        percent,
+        used,
+        capacity,
+        warn: t.used_warn,
+        crit: t.used_crit,
+        action: FREE_SPACE_HINT,
+        fill,
+    }
+    .check();
+    Ok(check.figure(
         Figure {
             min: Some(0.0),
             max: Some(100.0),
-            ..Figure::new("used_percent", pct, Unit::Percent)
+            ..Figure::new("used_percent", percent, Unit::Percent)
         }
         .alert_above(t.used_warn, t.used_crit),
-    );
-    if status != Status::Ok {
-        check = check.action(FREE_SPACE_HINT);
-    }
-    Ok(check)
+    ))
 }
 
 /// `space.unallocated`: the real cause of "no space left while df shows free": data chunks
@@ -112,7 +156,6 @@ pub fn metadata(ctx: &Context) -> Result<Check, Check> {
     const ID: &str = "space.metadata";
     let fill = ctx.fill(ID)?;
     let t = &ctx.target.thresholds;
-    let pct = fill.metadata_used_ratio * 100.0;
     let (used, capacity) = match &fill.usage {
         Some(u) => {
             let (used, capacity) = u.metadata_fill();
@@ -122,26 +165,20 @@ pub fn metadata(ctx: &Context) -> Result<Check, Check> {
             matches!(k, BlockGroupKind::Metadata | BlockGroupKind::Mixed)
         }),
     };
-    let status = judge(pct, t.metadata_warn, t.metadata_crit, Direction::Above);
-    let check = Check::new(
-        ID,
-        status,
-        format!(
-            "metadata {pct:.1} % used ({} of {}, global reserve included){}",
-            ByteSize(used),
-            ByteSize(capacity),
-            basis(fill)
-        ),
-    )
-    .figure(Figure::bytes("metadata", used, Some(capacity)).alert_above(
-        capacity as f64 * t.metadata_warn / 100.0,
-        capacity as f64 * t.metadata_crit / 100.0,
-    ));
-    Ok(if status == Status::Ok {
-        check
-    } else {
-        check.action("metadata grows with files and snapshots: remove unused images and containers (each layer is a subvolume), orphans (`dockroot doctor --fix-orphans`), or grow the filesystem")
-    })
+    Ok(Fullness {
+        id: ID,
+        what: "metadata",
+        note: ", global reserve included",
+        label: "metadata",
+        percent: fill.metadata_used_ratio * 100.0,
+        used,
+        capacity,
+        warn: t.metadata_warn,
+        crit: t.metadata_crit,
+        action: "metadata grows with files and snapshots: remove unused images and containers (each layer is a subvolume), orphans (`dockroot doctor --fix-orphans`), or grow the filesystem",
+        fill,
+    }
+    .check())
 }
 
 /// `space.global-reserve`: the kernel dips into it only when metadata is exhausted.
