@@ -11,10 +11,16 @@ use nix::errno::Errno;
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+mod device;
+mod inspect;
 mod quota;
+mod scrub;
 mod subvol;
 
+pub(crate) use device::*;
+pub(crate) use inspect::*;
 pub(crate) use quota::*;
+pub(crate) use scrub::*;
 pub(crate) use subvol::*;
 
 /// The outcome of one ioctl call: the kernel's non-negative return value, or its errno.

@@ -31,19 +31,24 @@
 
 pub mod balance;
 mod chunk;
+mod device;
+pub mod devstats;
 mod error;
 pub mod format;
 mod fs;
 mod fstype;
 mod info;
+pub mod inspect;
 mod ioctl;
 pub mod mkfs;
 mod profile;
 pub mod quota;
 mod resize;
+pub mod scrub;
 mod size;
 mod space;
 pub mod subvolume;
+pub mod sysfs;
 mod tree_search;
 mod usage;
 

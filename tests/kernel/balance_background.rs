@@ -3,6 +3,7 @@
 use crate::root_test;
 use crate::util::{check, write_file, MIB};
 use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
+use btrfs_kit::sysfs::ExclusiveOperation;
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
 use libtest_mimic::{Failed, Trial};
 use std::time::Duration;
@@ -186,8 +187,8 @@ fn resize_then_balance() -> Result<Option<String>, Failed> {
     let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)));
     let resized = resize.join().map_err(|_| "resize thread panicked")??;
     check(resized == target, format!("resized to {resized}"))?;
-    match (running.as_deref(), outcome) {
-        (Some("resize"), Err(e @ Error::ExclusiveOperationRunning { .. })) => {
+    match (running, outcome) {
+        (Some(ExclusiveOperation::Resize), Err(e @ Error::ExclusiveOperationRunning { .. })) => {
             check(e.to_string().contains("resize"), e.to_string())?;
             Ok(None)
         }

@@ -38,6 +38,8 @@ pub use info::SubvolumeInfo;
 pub use iter::{
     Entry, Mode, Order, Subvolume, SubvolumeIter, SubvolumeList, Unreachable, UnreachableReason,
 };
+pub(crate) use lookup::top_path;
+pub(crate) use paths::containing_root;
 pub use paths::{is_subvolume, subvolume_id};
 pub use props::{force_read_write, info, is_read_only, set_read_only, set_received, Received};
 /// The uuid type of [`SubvolumeInfo`]'s uuids (re-exported from the `uuid` crate).
