@@ -5,3 +5,4 @@
 
 pub mod fixture;
 pub mod loopdev;
+mod multi;

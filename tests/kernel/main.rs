@@ -10,12 +10,14 @@
 mod bad_input;
 mod balance_background;
 mod balance_filters;
+mod corrupt;
 mod examples;
 mod fill;
 mod kmsg;
 mod loop_device;
 mod mkfs;
 mod quota;
+mod scrub;
 mod space;
 mod subvolume;
 mod subvolume_example;
@@ -85,6 +87,7 @@ fn main() {
         subvolume_example::trials(),
         mkfs::trials(),
         loop_device::trials(),
+        scrub::trials(),
     ]
     .into_iter()
     .flatten()
