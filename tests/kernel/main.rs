@@ -11,6 +11,7 @@ mod bad_input;
 mod balance_background;
 mod balance_filters;
 mod corrupt;
+mod devstats;
 mod examples;
 mod fill;
 mod kmsg;
@@ -22,6 +23,7 @@ mod space;
 mod subvolume;
 mod subvolume_example;
 mod subvolume_list;
+mod sysfs;
 mod util;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -73,6 +75,9 @@ fn main() {
     if let Some(code) = subvolume_list::child_probe() {
         std::process::exit(code);
     }
+    if let Some(code) = devstats::child_probe() {
+        std::process::exit(code);
+    }
     let args = Arguments::from_args();
     let trials: Vec<Trial> = [
         space::trials(),
@@ -88,6 +93,8 @@ fn main() {
         mkfs::trials(),
         loop_device::trials(),
         scrub::trials(),
+        devstats::trials(),
+        sysfs::trials(),
     ]
     .into_iter()
     .flatten()

@@ -57,8 +57,13 @@ impl FsSysfs {
 
     /// Resets the maximum commit duration (needs CAP_SYS_RESOURCE).
     pub fn reset_commit_stats(&self) -> Result<()> {
-        self.knob("commit_stats")
-            .write("reset commit_stats", "0", "Linux 6.0 (commit_stats)", "0")
+        self.knob("commit_stats").write_needing(
+            "reset commit_stats",
+            "0",
+            "Linux 6.0 (commit_stats)",
+            "0",
+            "CAP_SYS_RESOURCE (which some containers drop even for root)",
+        )
     }
 }
 

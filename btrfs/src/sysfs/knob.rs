@@ -55,15 +55,28 @@ impl Knob {
         })
     }
 
-    /// Writes `value` (one write, as sysfs wants). `since` names the kernel that added the
-    /// knob, for the error when it is missing; `invalid` says what the kernel accepts, for the
-    /// error when it answers EINVAL.
+    /// Writes `value` (one write, as sysfs wants) with root's usual rights; see
+    /// [`write_needing`](Self::write_needing).
     pub fn write(
         &self,
         op: &'static str,
         value: &str,
         since: &'static str,
         invalid: &'static str,
+    ) -> Result<()> {
+        self.write_needing(op, value, since, invalid, "root to write sysfs knobs")
+    }
+
+    /// Writes `value`. `since` names the kernel that added the knob, for the error when it is
+    /// missing; `invalid` says what the kernel accepts, for EINVAL; `needs` what privilege the
+    /// kernel checks, for EPERM/EACCES.
+    pub fn write_needing(
+        &self,
+        op: &'static str,
+        value: &str,
+        since: &'static str,
+        invalid: &'static str,
+        needs: &'static str,
     ) -> Result<()> {
         let result = std::fs::OpenOptions::new()
             .write(true)
@@ -83,7 +96,7 @@ impl Knob {
                 op,
                 path,
                 errno,
-                needs: "root (CAP_SYS_ADMIN) to write sysfs knobs",
+                needs,
             },
             Errno::EINVAL => Error::KernelRejected {
                 op,

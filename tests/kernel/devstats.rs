@@ -1,0 +1,224 @@
+//! Device error counters and the health calls without privileges, and the oracle tier:
+//! scrub counters against `btrfs scrub start -BRd -r`, device counters against
+//! `btrfs device stats`, multi-device usage against `btrfs filesystem usage -b`.
+
+use crate::corrupt::{copies, corrupt, logical_of};
+use crate::space::usage_matches_btrfs_filesystem_usage;
+use crate::util::{check, progs, run_as_nobody, write_file, MIB};
+use crate::{oracle_test, root_test};
+use btrfs_kit::scrub::ScrubRequest;
+use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
+use btrfs_kit::{Error, Filesystem, Profile};
+use libtest_mimic::{Failed, Trial};
+use std::collections::BTreeMap;
+use testkit::fixture::MultiScratch;
+
+/// The environment variable that makes the test binary act as the unprivileged probe.
+const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        root_test(
+            "devstats::unprivileged_reads_counters_but_cannot_reset_or_scrub",
+            unprivileged,
+        ),
+        oracle_test(
+            "devstats::oracle::scrub_and_device_stats_match_btrfs_progs",
+            scrub_and_stats_match_progs,
+        ),
+        oracle_test("devstats::oracle::usage_matches_progs_raid1", || {
+            usage_matches(2, Profile::Raid1, Profile::Raid1)
+        }),
+        oracle_test("devstats::oracle::usage_matches_progs_raid10", || {
+            usage_matches(4, Profile::Raid10, Profile::Raid10)
+        }),
+    ]
+}
+
+/// In the child: what each call gives an unprivileged caller, one `name=result` per line.
+pub fn child_probe() -> Option<i32> {
+    let path = std::env::var_os(PROBE_ENV)?;
+    let describe = |r: Result<(), Error>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(Error::PermissionDenied { .. }) => "permission-denied".to_string(),
+        Err(e) => format!("other: {e}"),
+    };
+    let fs = match Filesystem::open(&path) {
+        Ok(fs) => fs,
+        Err(e) => {
+            println!("open={}", describe(Err(e)));
+            return Some(0);
+        }
+    };
+    println!("device_stats={}", describe(fs.device_stats(1).map(drop)));
+    println!(
+        "reset_device_stats={}",
+        describe(fs.reset_device_stats(1).map(drop))
+    );
+    println!("scrub_status={}", describe(fs.scrub_status().map(drop)));
+    println!(
+        "scrub={}",
+        describe(fs.scrub(&ScrubRequest::new().no_state()).map(drop))
+    );
+    println!(
+        "files_at_logical={}",
+        describe(fs.files_at_logical(0).map(drop))
+    );
+    let sysfs = FsSysfs::for_fs(&fs);
+    println!(
+        "sysfs_read={}",
+        describe(
+            sysfs
+                .as_ref()
+                .map_err(|e| Error::InvalidArguments {
+                    op: "sysfs",
+                    reason: e.to_string()
+                })
+                .and_then(|s| s.allocations())
+                .map(drop)
+        )
+    );
+    if let Ok(s) = sysfs {
+        println!(
+            "sysfs_write={}",
+            describe(s.set_bg_reclaim_threshold(AllocationKind::Data, 0))
+        );
+    }
+    Some(0)
+}
+
+fn unprivileged() -> Result<(), Failed> {
+    let scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
+    let out = run_as_nobody(&[(PROBE_ENV, scratch.path().as_os_str())])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    check(
+        out.status.success(),
+        format!("probe failed: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
+    for (call, expected) in [
+        ("device_stats", "ok"),
+        ("reset_device_stats", "permission-denied"),
+        ("scrub_status", "permission-denied"),
+        ("scrub", "permission-denied"),
+        ("files_at_logical", "permission-denied"),
+        ("sysfs_read", "ok"),
+        ("sysfs_write", "permission-denied"),
+    ] {
+        let line = format!("{call}={expected}");
+        check(
+            text.lines().any(|l| l == line),
+            format!("expected {line:?} in probe output:\n{text}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// `btrfs scrub start -BRd` output: per device id, the raw counters.
+fn progs_scrub_counters(text: &str) -> Result<BTreeMap<u64, BTreeMap<String, u64>>, Failed> {
+    let mut out: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(rest) = line.split_once("(id ").map(|(_, r)| r) {
+            current = rest.split(')').next().and_then(|n| n.parse().ok());
+            continue;
+        }
+        if let (Some(devid), Some((key, value))) = (current, line.trim().split_once(':')) {
+            if let Ok(v) = value.trim().parse::<u64>() {
+                out.entry(devid)
+                    .or_default()
+                    .insert(key.trim().to_string(), v);
+            }
+        }
+    }
+    check(
+        !out.is_empty(),
+        format!("no per-device counters in:\n{text}"),
+    )?;
+    Ok(out)
+}
+
+fn scrub_and_stats_match_progs() -> Result<(), Failed> {
+    let mut scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
+    let file = scratch.path().join("f");
+    write_file(&file, 4 * MIB, 9)?;
+    for i in 0..4 {
+        write_file(&scratch.path().join(format!("g{i}")), 8 * MIB, i)?;
+    }
+    let fs = Filesystem::open(scratch.path())?;
+    fs.sync()?;
+    let (devid, physical) = copies(&fs, logical_of(&file, MIB)?)?[1];
+    let dev_path = fs
+        .devices()?
+        .into_iter()
+        .find(|d| d.devid == devid)
+        .ok_or("no such device")?
+        .path;
+    let image = scratch.image_of(&dev_path).ok_or("no image")?.to_path_buf();
+    drop(fs);
+    scratch.unmount()?;
+    corrupt(&image, physical, 3 * 4096)?;
+    scratch.mount()?;
+    let fs = Filesystem::open(scratch.path())?;
+    // Read-only on both sides, so the damage stays for the second scrub.
+    let ours = fs.scrub(&ScrubRequest::new().no_state().read_only(true))?;
+    let text = progs(&["scrub", "start", "-B", "-R", "-d", "-r"], scratch.path())?;
+    let theirs = progs_scrub_counters(&text)?;
+    check(
+        theirs.len() == ours.devices.len(),
+        format!("devices: theirs {:?}", theirs.keys()),
+    )?;
+    for d in &ours.devices {
+        let t = theirs
+            .get(&d.devid)
+            .ok_or(format!("progs has no device {}", d.devid))?;
+        for (name, value) in d.this_run.named() {
+            let their = t.get(name).copied();
+            check(
+                their == Some(value),
+                format!(
+                    "device {} {name}: btrfs-progs {their:?}, ours {value}",
+                    d.devid
+                ),
+            )?;
+        }
+    }
+    check(
+        ours.total.csum_errors == 3,
+        format!("our counters: {:?}", ours.total),
+    )?;
+    // Device counters after both scrubs.
+    let text = progs(&["device", "stats"], scratch.path())?;
+    for s in fs.device_stats_all()? {
+        let path = fs
+            .devices()?
+            .into_iter()
+            .find(|d| d.devid == s.devid)
+            .ok_or("device vanished")?
+            .path;
+        for (name, value) in s.named() {
+            let key = format!("[{}].{name}", path.display());
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&key))
+                .ok_or(format!("no {key} in:\n{text}"))?;
+            let their: u64 = line.split_whitespace().last().unwrap_or("").parse()?;
+            check(
+                their == value,
+                format!("{key}: btrfs-progs {their}, ours {value}"),
+            )?;
+        }
+    }
+    check(
+        fs.device_stats(devid)?.corruption_errs >= 6,
+        "two scrubs of three bad sectors",
+    )
+}
+
+fn usage_matches(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
+    let scratch = MultiScratch::new(devices, 512 * MIB, data, meta)?;
+    for i in 0..5 {
+        write_file(&scratch.path().join(format!("f{i}")), 16 * MIB, i)?;
+    }
+    Filesystem::open(scratch.path())?.sync()?;
+    usage_matches_btrfs_filesystem_usage(scratch.path())
+}
