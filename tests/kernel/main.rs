@@ -19,6 +19,7 @@ mod loop_device;
 mod mkfs;
 mod quota;
 mod scrub;
+mod scrub_example;
 mod space;
 mod subvolume;
 mod subvolume_example;
@@ -93,6 +94,7 @@ fn main() {
         mkfs::trials(),
         loop_device::trials(),
         scrub::trials(),
+        scrub_example::trials(),
         devstats::trials(),
         sysfs::trials(),
     ]
