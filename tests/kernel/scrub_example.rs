@@ -1,5 +1,6 @@
 //! The `scrub` example end to end on multi-device loop filesystems: repair (exit 3), damage
-//! named (exit 4), Ctrl-C cancels and says how to resume (exit 5), resume, status, files.
+//! named (exit 4), Ctrl-C cancels and says how to resume (exit 5), resume, status, files; the
+//! `usage` example's device error counters (exit 4).
 
 use crate::corrupt::{copies, corrupt, logical_of};
 use crate::examples::example;
@@ -103,6 +104,25 @@ fn repairs_raid1() -> Result<(), Failed> {
             && doc["running"].is_null()
             && doc["recorded"]["last_completed"]["verdict"] == "corrected",
         format!("status: {doc}"),
+    )?;
+    // The usage example now sees the device's errors: exit 4, named in JSON and in text.
+    let out = Command::new(example("usage")?)
+        .args([path, "--json"])
+        .output()?;
+    let doc = json(&out)?;
+    check(
+        out.status.code() == Some(4)
+            && doc["device_errors"] == true
+            && doc["device_stats"]
+                .as_array()
+                .is_some_and(|d| d.len() == 2 && d.iter().any(|s| s["corruption_errs"] == 2)),
+        format!("usage: {:?} {doc}", out.status),
+    )?;
+    let out = Command::new(example("usage")?).arg(path).output()?;
+    check(
+        out.status.code() == Some(4)
+            && String::from_utf8_lossy(&out.stdout).contains("corruption_errs 2"),
+        format!("usage text: {}", String::from_utf8_lossy(&out.stdout)),
     )?;
     // Text output: the verdict and both devices.
     let out = scrub(&["start", path, "--no-state"])?;
