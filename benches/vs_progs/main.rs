@@ -17,6 +17,7 @@
 #[path = "../common/counting_alloc.rs"]
 mod counting_alloc;
 mod fsbuild;
+mod health;
 mod measure;
 mod profile;
 mod progs;
@@ -33,7 +34,7 @@ use std::sync::atomic::Ordering;
 static ALLOC: Counting = Counting;
 
 /// Every scenario's name for `--only` (`relocation` includes the full balance).
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 9] = [
     "noop",
     "policy",
     "relocation",
@@ -41,6 +42,8 @@ const SCENARIOS: [&str; 7] = [
     "status",
     "space",
     "usage",
+    "scrub",
+    "health-status",
 ];
 
 struct Args {
@@ -155,6 +158,14 @@ fn run(args: &Args) -> BenchResult<Vec<Row>> {
     if wanted("relocation") {
         step("real relocation and full balance");
         rows.extend(scenarios::relocation(config)?);
+    }
+    if wanted("scrub") {
+        step("scrub");
+        rows.extend(health::scrub(config)?);
+    }
+    if wanted("health-status") {
+        step("scrub status and device stats polls");
+        rows.extend(health::status_polls(config)?);
     }
     Ok(rows)
 }
