@@ -11,7 +11,7 @@ use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
 use btrfs_kit::{Error, Filesystem, Profile};
 use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeMap;
-use testkit::fixture::MultiScratch;
+use testkit::fixture::{FsKind, LoopDevice, MultiScratch, Scratch, SparseFile};
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
@@ -21,6 +21,10 @@ pub fn trials() -> Vec<Trial> {
         root_test(
             "devstats::unprivileged_reads_counters_but_cannot_reset_or_scrub",
             unprivileged,
+        ),
+        root_test(
+            "devstats::add_device_refuses_signatures_busy_devices_and_files",
+            add_device_refusals,
         ),
         oracle_test(
             "devstats::oracle::scrub_and_device_stats_match_btrfs_progs",
@@ -221,4 +225,44 @@ fn usage_matches(devices: usize, data: Profile, meta: Profile) -> Result<(), Fai
     }
     Filesystem::open(scratch.path())?.sync()?;
     usage_matches_btrfs_filesystem_usage(scratch.path())
+}
+
+fn add_device_refusals() -> Result<(), Failed> {
+    let scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
+    let fs = Filesystem::open(scratch.path())?;
+    // A device of this very filesystem: mounted, so refused before the kernel is asked.
+    match fs.add_device(scratch.device(1)) {
+        Err(e @ Error::DeviceBusy { .. }) => {
+            check(e.to_string().contains("mounted"), e.to_string())?
+        }
+        other => return Err(format!("adding a member device: {other:?}").into()),
+    }
+    // A device holding another filesystem: refused unless overwriting is asked for.
+    let ext4 = Scratch::new(256 * MIB, FsKind::Ext4)?.into_image()?;
+    let loop_dev = LoopDevice::attach(ext4.path())?;
+    match fs.add_device(loop_dev.path()) {
+        Err(e @ Error::ExistingFilesystem { .. }) => {
+            check(e.to_string().contains("ext"), e.to_string())?
+        }
+        other => return Err(format!("adding an ext4 device: {other:?}").into()),
+    }
+    // A regular file is not a block device.
+    let file = SparseFile::new(256 * MIB)?;
+    match fs.add_device(file.path()) {
+        Err(Error::InvalidArguments { reason, .. }) => {
+            check(reason.contains("loop device"), reason)?
+        }
+        other => return Err(format!("adding a regular file: {other:?}").into()),
+    }
+    // Overwriting: the ext4 device joins, and the kernel lists it with its size.
+    let added = fs.add_device_overwriting(loop_dev.path())?;
+    let devices = fs.devices()?.len();
+    // Unmount before the added loop device is detached.
+    drop(fs);
+    drop(scratch);
+    drop(loop_dev);
+    check(
+        added.devid == 3 && added.total_bytes.bytes() == 256 * MIB && devices == 3,
+        format!("added {added:?}, {devices} devices"),
+    )
 }
