@@ -5,7 +5,8 @@
 use btrfs_kit::{Chunk, Filesystem, Profile};
 use libtest_mimic::Failed;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use testkit::fixture::MultiScratch;
 
 /// `BTRFS_STRIPE_LEN`: the unit striped profiles rotate over devices in.
 const STRIPE: u64 = 64 << 10;
@@ -84,4 +85,38 @@ pub fn expected_damage_message(msg: &str) -> bool {
     ]
     .iter()
     .any(|m| msg.contains(m))
+}
+
+/// The image file holding device `devid` of the filesystem of `scratch`.
+pub fn image_of(scratch: &MultiScratch, fs: &Filesystem, devid: u64) -> Result<PathBuf, Failed> {
+    let dev = fs
+        .devices()?
+        .into_iter()
+        .find(|d| d.devid == devid)
+        .ok_or(format!("no device {devid}"))?;
+    Ok(scratch
+        .image_of(&dev.path)
+        .ok_or(format!("no image for {}", dev.path.display()))?
+        .to_path_buf())
+}
+
+/// Corrupts `sectors` sectors at byte `offset` of `file` in its copy number `copy` (see
+/// [`copies`]) with the filesystem unmounted, then mounts it again; the logical address.
+pub fn damage_copy(
+    scratch: &mut MultiScratch,
+    file: &Path,
+    offset: u64,
+    copy: usize,
+    sectors: usize,
+) -> Result<u64, Failed> {
+    let fs = Filesystem::open(scratch.path())?;
+    fs.sync()?;
+    let logical = logical_of(file, offset)?;
+    let (devid, physical) = copies(&fs, logical)?[copy];
+    let image = image_of(scratch, &fs, devid)?;
+    drop(fs);
+    scratch.unmount()?;
+    corrupt(&image, physical, sectors * 4096)?;
+    scratch.mount()?;
+    Ok(logical)
 }

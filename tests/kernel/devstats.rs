@@ -2,9 +2,9 @@
 //! scrub counters against `btrfs scrub start -BRd -r`, device counters against
 //! `btrfs device stats`, multi-device usage against `btrfs filesystem usage -b`.
 
-use crate::corrupt::{copies, corrupt, logical_of};
+use crate::corrupt::{copies, damage_copy};
 use crate::space::usage_matches_btrfs_filesystem_usage;
-use crate::util::{check, progs, run_as_nobody, write_file, MIB};
+use crate::util::{check, expect_probe, probe_open, probe_result, progs, write_file, MIB};
 use crate::{oracle_test, root_test};
 use btrfs_kit::scrub::ScrubRequest;
 use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
@@ -42,17 +42,9 @@ pub fn trials() -> Vec<Trial> {
 /// In the child: what each call gives an unprivileged caller, one `name=result` per line.
 pub fn child_probe() -> Option<i32> {
     let path = std::env::var_os(PROBE_ENV)?;
-    let describe = |r: Result<(), Error>| match r {
-        Ok(()) => "ok".to_string(),
-        Err(Error::PermissionDenied { .. }) => "permission-denied".to_string(),
-        Err(e) => format!("other: {e}"),
-    };
-    let fs = match Filesystem::open(&path) {
-        Ok(fs) => fs,
-        Err(e) => {
-            println!("open={}", describe(Err(e)));
-            return Some(0);
-        }
+    let describe = probe_result;
+    let Some(fs) = probe_open(&path) else {
+        return Some(0);
     };
     println!("device_stats={}", describe(fs.device_stats(1).map(drop)));
     println!(
@@ -93,28 +85,18 @@ pub fn child_probe() -> Option<i32> {
 
 fn unprivileged() -> Result<(), Failed> {
     let scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
-    let out = run_as_nobody(&[(PROBE_ENV, scratch.path().as_os_str())])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    check(
-        out.status.success(),
-        format!("probe failed: {}", String::from_utf8_lossy(&out.stderr)),
-    )?;
-    for (call, expected) in [
-        ("device_stats", "ok"),
-        ("reset_device_stats", "permission-denied"),
-        ("scrub_status", "permission-denied"),
-        ("scrub", "permission-denied"),
-        ("files_at_logical", "permission-denied"),
-        ("sysfs_read", "ok"),
-        ("sysfs_write", "permission-denied"),
-    ] {
-        let line = format!("{call}={expected}");
-        check(
-            text.lines().any(|l| l == line),
-            format!("expected {line:?} in probe output:\n{text}"),
-        )?;
-    }
-    Ok(())
+    expect_probe(
+        &[(PROBE_ENV, scratch.path().as_os_str())],
+        &[
+            ("device_stats", "ok"),
+            ("reset_device_stats", "permission-denied"),
+            ("scrub_status", "permission-denied"),
+            ("scrub", "permission-denied"),
+            ("files_at_logical", "permission-denied"),
+            ("sysfs_read", "ok"),
+            ("sysfs_write", "permission-denied"),
+        ],
+    )
 }
 
 /// `btrfs scrub start -BRd` output: per device id, the raw counters.
@@ -148,20 +130,9 @@ fn scrub_and_stats_match_progs() -> Result<(), Failed> {
     for i in 0..4 {
         write_file(&scratch.path().join(format!("g{i}")), 8 * MIB, i)?;
     }
+    let logical = damage_copy(&mut scratch, &file, MIB, 1, 3)?;
     let fs = Filesystem::open(scratch.path())?;
-    fs.sync()?;
-    let (devid, physical) = copies(&fs, logical_of(&file, MIB)?)?[1];
-    let dev_path = fs
-        .devices()?
-        .into_iter()
-        .find(|d| d.devid == devid)
-        .ok_or("no such device")?
-        .path;
-    let image = scratch.image_of(&dev_path).ok_or("no image")?.to_path_buf();
-    drop(fs);
-    scratch.unmount()?;
-    corrupt(&image, physical, 3 * 4096)?;
-    scratch.mount()?;
+    let devid = copies(&fs, logical)?[1].0;
     let fs = Filesystem::open(scratch.path())?;
     // Read-only on both sides, so the damage stays for the second scrub.
     let ours = fs.scrub(&ScrubRequest::new().no_state().read_only(true))?;

@@ -44,7 +44,7 @@ pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
     Ok(Command::new(example(name)?).args(args).output()?)
 }
 
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
+pub fn json(out: &Output) -> Result<serde_json::Value, Failed> {
     serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(
             "bad JSON ({e}): {}{}",

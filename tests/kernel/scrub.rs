@@ -2,7 +2,7 @@
 //! dup, raid1, raid10 and raid5; real damage repaired (dup, raid1, raid10) or named with every
 //! snapshot holding it (single); cancel and resume from the recorded position; refusals.
 
-use crate::corrupt::{copies, corrupt, expected_damage_message, logical_of, read_image};
+use crate::corrupt::{copies, corrupt, expected_damage_message, image_of, logical_of, read_image};
 use crate::kmsg::KmsgWatch;
 use crate::root_test;
 use crate::util::{check, sha256_of, write_file, MIB};
@@ -170,19 +170,6 @@ fn clean(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
     )?;
     let problems = unexpected_problems(&mut kmsg, &scratch.device_paths(), nothing_allowed)?;
     check(problems.is_empty(), format!("kernel log: {problems:?}"))
-}
-
-/// The image holding device `devid`.
-fn image_of(scratch: &MultiScratch, fs: &Filesystem, devid: u64) -> Result<PathBuf, Failed> {
-    let dev = fs
-        .devices()?
-        .into_iter()
-        .find(|d| d.devid == devid)
-        .ok_or(format!("no device {devid}"))?;
-    Ok(scratch
-        .image_of(&dev.path)
-        .ok_or(format!("no image for {}", dev.path.display()))?
-        .to_path_buf())
 }
 
 fn repairs(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {

@@ -2,8 +2,8 @@
 //! named (exit 4), Ctrl-C cancels and says how to resume (exit 5), resume, status, files; the
 //! `usage` example's device error counters (exit 4).
 
-use crate::corrupt::{copies, corrupt, logical_of};
-use crate::examples::example;
+use crate::corrupt::damage_copy as damage;
+use crate::examples::{example, json, run};
 use crate::root_test;
 use crate::util::{check, write_file, MIB};
 use btrfs_kit::{Filesystem, Profile};
@@ -30,44 +30,7 @@ pub fn trials() -> Vec<Trial> {
 }
 
 fn scrub(args: &[&str]) -> Result<Output, Failed> {
-    Ok(Command::new(example("scrub")?).args(args).output()?)
-}
-
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "bad JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into()
-    })
-}
-
-/// Corrupts `sectors` sectors at byte `offset` of `file` in copy `copy` and remounts.
-fn damage(
-    scratch: &mut MultiScratch,
-    file: &std::path::Path,
-    offset: u64,
-    copy: usize,
-    sectors: usize,
-) -> Result<u64, Failed> {
-    let fs = Filesystem::open(scratch.path())?;
-    fs.sync()?;
-    let logical = logical_of(file, offset)?;
-    let (devid, physical) = copies(&fs, logical)?[copy];
-    let path = fs
-        .devices()?
-        .into_iter()
-        .find(|d| d.devid == devid)
-        .ok_or("no device")?
-        .path;
-    let image = scratch.image_of(&path).ok_or("no image")?.to_path_buf();
-    drop(fs);
-    scratch.unmount()?;
-    corrupt(&image, physical, sectors * 4096)?;
-    scratch.mount()?;
-    Ok(logical)
+    run("scrub", args)
 }
 
 fn repairs_raid1() -> Result<(), Failed> {
@@ -118,7 +81,7 @@ fn repairs_raid1() -> Result<(), Failed> {
                 .is_some_and(|d| d.len() == 2 && d.iter().any(|s| s["corruption_errs"] == 2)),
         format!("usage: {:?} {doc}", out.status),
     )?;
-    let out = Command::new(example("usage")?).arg(path).output()?;
+    let out = run("usage", &[path])?;
     check(
         out.status.code() == Some(4)
             && String::from_utf8_lossy(&out.stdout).contains("corruption_errs 2"),

@@ -194,11 +194,10 @@ impl FsSysfs {
 
     /// Turns dynamic reclaim on or off for this kind.
     pub fn set_dynamic_reclaim(&self, kind: AllocationKind, on: bool) -> Result<()> {
-        self.alloc_knob(kind, "dynamic_reclaim").write(
+        self.alloc_knob(kind, "dynamic_reclaim").write_flag(
             "set dynamic_reclaim",
-            if on { "1" } else { "0" },
+            on,
             DYNAMIC_SINCE,
-            "0 or 1",
         )
     }
 
@@ -210,11 +209,10 @@ impl FsSysfs {
 
     /// Turns periodic reclaim on or off for this kind.
     pub fn set_periodic_reclaim(&self, kind: AllocationKind, on: bool) -> Result<()> {
-        self.alloc_knob(kind, "periodic_reclaim").write(
+        self.alloc_knob(kind, "periodic_reclaim").write_flag(
             "set periodic_reclaim",
-            if on { "1" } else { "0" },
+            on,
             PERIODIC_SINCE,
-            "0 or 1",
         )
     }
 }

@@ -2,7 +2,7 @@
 
 use super::FsSysfs;
 use crate::devstats::DeviceStats;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::size::ByteSize;
 use std::fmt;
 
@@ -72,24 +72,11 @@ fn parse_error_stats(devid: u64, text: &str) -> Option<DeviceStats> {
 impl FsSysfs {
     /// The device ids listed under `devinfo/`, ascending; `None` before Linux 5.9.
     pub fn devids(&self) -> Result<Option<Vec<u64>>> {
-        let dir = self.path().join("devinfo");
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::from_errno(
-                    "read sysfs devinfo",
-                    &dir,
-                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                ))
-            }
-        };
-        let mut ids: Vec<u64> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        ids.sort_unstable();
-        Ok(Some(ids))
+        Ok(self.knob("devinfo").dir_names()?.map(|names| {
+            let mut ids: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
+            ids.sort_unstable();
+            ids
+        }))
     }
 
     /// The error counters of device `devid` as sysfs shows them (the same the kernel returns

@@ -1,7 +1,7 @@
 //! `features/`: the on-disk features this filesystem has enabled.
 
 use super::FsSysfs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::fmt;
 
 /// An on-disk feature, by the name sysfs gives it.
@@ -112,23 +112,9 @@ impl FsSysfs {
     /// also lists features that could be turned on online, reading `0`), sorted; `None` when
     /// there is no `features/` directory.
     pub fn features(&self) -> Result<Option<Vec<Feature>>> {
-        let dir = self.path().join("features");
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::from_errno(
-                    "read sysfs features",
-                    &dir,
-                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                ))
-            }
+        let Some(names) = self.knob("features").dir_names()? else {
+            return Ok(None);
         };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
         let mut enabled = Vec::new();
         for name in names {
             if self.knob(format!("features/{name}")).flag()? == Some(true) {

@@ -55,6 +55,26 @@ impl Knob {
         })
     }
 
+    /// Writes a `0`/`1` flag.
+    pub fn write_flag(&self, op: &'static str, on: bool, since: &'static str) -> Result<()> {
+        self.write(op, if on { "1" } else { "0" }, since, "0 or 1")
+    }
+
+    /// The names in this directory, sorted; `None` when it does not exist.
+    pub fn dir_names(&self) -> Result<Option<Vec<String>>> {
+        let entries = match std::fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::from_errno("read sysfs", &self.path, errno_of(&e))),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(Some(names))
+    }
+
     /// Writes `value` (one write, as sysfs wants) with root's usual rights; see
     /// [`write_needing`](Self::write_needing).
     pub fn write(
