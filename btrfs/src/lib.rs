@@ -9,7 +9,11 @@
 //! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`;
 //! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
 //!   default subvolume, waiting for the cleaner;
-//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage.
+//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage;
+//! * [`scrub`]: scrub in the background with progress, cancel and durable resume, naming the
+//!   files of uncorrectable errors; [`inspect`]: which files hold a logical address;
+//! * [`devstats`]: device error counters; [`sysfs`]: the typed knobs of `/sys/fs/btrfs/<fsid>/`;
+//! * [`Filesystem::add_device`]: grow a filesystem onto another device.
 //!
 //! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
 //!

@@ -30,7 +30,8 @@ pub struct ScrubRequest {
     /// scrubs whole device extents: one that overlaps `start` is scrubbed from its beginning.
     pub range: Option<(u64, u64)>,
     /// Speed limit per device, set through sysfs (`devinfo/<devid>/scrub_speed_max`) for the
-    /// scrub and restored afterwards; `None` leaves the current limit.
+    /// scrub and restored afterwards; `None` leaves the current limit. If the process is
+    /// killed the limit stays until changed or the filesystem is unmounted.
     pub speed_limit: Option<SpeedLimit>,
     /// Where the per-filesystem state file lives (`<fsid>.scrub`), for resuming and for the
     /// last completed scrub; `None` records nothing (and then nothing can be resumed).
