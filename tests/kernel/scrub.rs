@@ -406,6 +406,33 @@ fn cancel_then_resume() -> Result<(), Failed> {
     check(data_chunks >= 3, format!("{data_chunks} data chunks"))?;
     let full = expected_scrub_bytes(&fs, true)?;
     let first_end = first_data_chunk_end(&fs)?;
+    // A physical range: only the first data chunk's device extent (the kernel scrubs whole
+    // device extents that overlap the range), so exactly its used bytes.
+    let (first_chunk, first_start) = fs
+        .chunks()?
+        .into_iter()
+        .filter(|c| c.kind == BlockGroupKind::Data)
+        .find_map(|c| {
+            let s = c.stripes.iter().find(|s| s.devid == 1)?.offset;
+            (s + c.stripe_size().bytes() == first_end).then_some((c, s))
+        })
+        .ok_or("no first data chunk")?;
+    let first_used = fs
+        .block_groups()?
+        .into_iter()
+        .find(|g| g.logical == first_chunk.logical)
+        .ok_or("no block group of the first data chunk")?
+        .used;
+    let ranged = fs.scrub(&ScrubRequest::new().no_state().range(first_start, first_end))?;
+    check(
+        ranged.verdict == ScrubVerdict::Clean
+            && ranged.total.data_bytes == first_used
+            && ranged.total.data_bytes.bytes() < full,
+        format!(
+            "range {first_start}..{first_end}: {} data bytes, the chunk has {first_used}",
+            ranged.total.data_bytes
+        ),
+    )?;
     let sysfs = FsSysfs::for_fs(&fs)?;
     let limit_before = sysfs.scrub_speed_max(1)?.ok_or("no scrub_speed_max")?;
     let state = tempfile::tempdir()?;
