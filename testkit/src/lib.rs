@@ -12,3 +12,4 @@ pub mod fixture;
 pub mod harness;
 pub mod kmsg;
 pub mod loopdev;
+mod multi;
