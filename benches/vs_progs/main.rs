@@ -19,6 +19,7 @@
 mod counting_alloc;
 mod defrag_plan;
 mod fsbuild;
+mod health;
 mod measure;
 mod profile;
 mod progs;
@@ -35,7 +36,7 @@ use std::sync::atomic::Ordering;
 static ALLOC: Counting = Counting;
 
 /// Every scenario's name for `--only` (`relocation` includes the full balance).
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 10] = [
     "defrag",
     "noop",
     "policy",
@@ -44,6 +45,8 @@ const SCENARIOS: [&str; 8] = [
     "status",
     "space",
     "usage",
+    "scrub",
+    "health-status",
 ];
 
 struct Args {
@@ -162,6 +165,14 @@ fn run(args: &Args) -> BenchResult<Vec<Row>> {
     if wanted("relocation") {
         step("real relocation and full balance");
         rows.extend(scenarios::relocation(config)?);
+    }
+    if wanted("scrub") {
+        step("scrub");
+        rows.extend(health::scrub(config)?);
+    }
+    if wanted("health-status") {
+        step("scrub status and device stats polls");
+        rows.extend(health::status_polls(config)?);
     }
     Ok(rows)
 }

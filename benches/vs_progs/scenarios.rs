@@ -68,7 +68,7 @@ impl Config {
     }
 
     /// Calls per timed batch for the micro rows.
-    fn batch(&self, full: u32) -> u32 {
+    pub fn batch(&self, full: u32) -> u32 {
         self.pick(full, 10)
     }
 }

@@ -61,14 +61,63 @@ pub enum Error {
     },
     /// Another exclusive operation (device add/remove/replace, resize, swapfile...) is running.
     #[error("{op} on {}: another exclusive operation is running{}; wait for it to finish, then retry",
-        path.display(), running.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+        path.display(), running.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     ExclusiveOperationRunning {
         /// The operation that was attempted.
         op: &'static str,
         /// The path given.
         path: PathBuf,
         /// What runs, from `/sys/fs/btrfs/<fsid>/exclusive_operation`, when readable.
-        running: Option<String>,
+        running: Option<crate::sysfs::ExclusiveOperation>,
+    },
+    /// The filesystem has no device with this id (ENODEV).
+    #[error("{op} on {}: no device with id {devid} (ENODEV); list the devices (Filesystem::devices) for valid ids", path.display())]
+    NoSuchDevice {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The device id asked for.
+        devid: u64,
+    },
+    /// A scrub already runs on this device (EINPROGRESS), or another btrfs-kit scrub holds the
+    /// filesystem's scrub lock.
+    #[error("{op} on {}: a scrub is already running{}; watch it with scrub_status, or cancel it with scrub_cancel", path.display(), devid.map(|d| format!(" on device {d}")).unwrap_or_default())]
+    ScrubAlreadyRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The device it runs on, when the kernel said so.
+        devid: Option<u64>,
+    },
+    /// No scrub runs on this filesystem (ENOTCONN).
+    #[error("{op} on {}: no scrub is running (ENOTCONN); start one first, or resume a cancelled one", path.display())]
+    ScrubNotRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The running kernel lacks a knob or feature this call needs.
+    #[error("{op} on {}: the running kernel lacks this (it needs {needs}); upgrade the kernel or leave this setting alone", path.display())]
+    KernelLacks {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path (e.g. the missing sysfs file).
+        path: PathBuf,
+        /// What is needed, e.g. `Linux 5.19 (bg_reclaim_threshold)`.
+        needs: &'static str,
+    },
+    /// A scrub state file could not be read or written.
+    #[error("{op} on {}: {detail}", path.display())]
+    StateFile {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The state file (or its directory).
+        path: PathBuf,
+        /// What went wrong and what to do.
+        detail: String,
     },
     /// The kernel ran out of unallocated space.
     #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as `usage=5` (ChunkFilters::usage_below(5))", path.display())]
@@ -359,6 +408,9 @@ impl Error {
             Error::ReadOnlySubvolume { .. } => Some(Errno::EROFS),
             Error::ActiveSwapfile { .. } => Some(Errno::ETXTBSY),
             Error::DiscardUnsupported { .. } => Some(Errno::EOPNOTSUPP),
+            Error::NoSuchDevice { .. } => Some(Errno::ENODEV),
+            Error::ScrubNotRunning { .. } => Some(Errno::ENOTCONN),
+            Error::ScrubAlreadyRunning { .. } => Some(Errno::EINPROGRESS),
             _ => None,
         }
     }

@@ -13,14 +13,20 @@ use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 mod defrag;
+mod device;
 mod fiemap;
+mod inspect;
 mod quota;
+mod scrub;
 mod subvol;
 mod trim;
 
 pub(crate) use defrag::*;
+pub(crate) use device::*;
 pub(crate) use fiemap::*;
+pub(crate) use inspect::*;
 pub(crate) use quota::*;
+pub(crate) use scrub::*;
 pub(crate) use subvol::*;
 pub(crate) use trim::*;
 

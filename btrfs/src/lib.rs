@@ -14,6 +14,10 @@
 //! * [`defrag`]: defragment files and trees, with a dry run that shows shared extents first;
 //! * [`fiemap`]: a file's extent map (`FS_IOC_FIEMAP`), with shared extents flagged;
 //! * [`Filesystem::trim`]: discard unused space (`FITRIM`).
+//! * [`scrub`]: scrub in the background with progress, cancel and durable resume, naming the
+//!   files of uncorrectable errors; [`inspect`]: which files hold a logical address;
+//! * [`devstats`]: device error counters; [`sysfs`]: the typed knobs of `/sys/fs/btrfs/<fsid>/`;
+//! * [`Filesystem::add_device`]: grow a filesystem onto another device.
 //!
 //! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
 //!
@@ -40,21 +44,26 @@
 pub mod balance;
 mod chunk;
 pub mod defrag;
+mod device;
+pub mod devstats;
 mod error;
 pub mod fiemap;
 pub mod format;
 mod fs;
 mod fstype;
 mod info;
+pub mod inspect;
 mod ioctl;
 mod le;
 pub mod mkfs;
 mod profile;
 pub mod quota;
 mod resize;
+pub mod scrub;
 mod size;
 mod space;
 pub mod subvolume;
+pub mod sysfs;
 mod tree_search;
 pub mod trim;
 mod usage;

@@ -16,6 +16,7 @@
 //! metadata_crit = 90
 //! quota_subvolumes = 1000            # warn when qgroups are on with more subvolumes
 //! vg_free_warn = "1g"                # warn when the VG has less room to grow
+//! scrub_max_age_days = 35            # warn when the last completed scrub is older
 //!
 //! [provision]
 //! vg = "vg0"
@@ -28,7 +29,7 @@
 //! [paths]
 //! unit_dir = "/etc/systemd/system"
 //! fstab = "/etc/fstab"
-//! scrub_state_dir = "/var/lib/btrfs-kit"
+//! scrub_state_dir = "/var/lib/btrfs-kit"  # btrfs-kit's scrub state (last scrub, resume)
 //!
 //! [lvm]
 //! devices = []                       # confine LVM to these devices (empty: every device)
@@ -102,6 +103,8 @@ pub struct Thresholds {
     pub quota_subvolumes: u64,
     /// Less free space than this in the VG warns (no room to grow the LV).
     pub vg_free_warn: Size,
+    /// A last completed scrub older than this many days warns (monthly scrubs, with slack).
+    pub scrub_max_age_days: u64,
 }
 
 impl Default for Thresholds {
@@ -113,6 +116,7 @@ impl Default for Thresholds {
             metadata_crit: 90.0,
             quota_subvolumes: 1000,
             vg_free_warn: Size(Bytes::gib(1)),
+            scrub_max_age_days: 35,
         }
     }
 }
@@ -227,7 +231,7 @@ impl Default for Paths {
         Paths {
             unit_dir: "/etc/systemd/system".into(),
             fstab: "/etc/fstab".into(),
-            scrub_state_dir: "/var/lib/btrfs-kit".into(),
+            scrub_state_dir: btrfs_kit::scrub::DEFAULT_STATE_DIR.into(),
             mountinfo: "/proc/self/mountinfo".into(),
         }
     }

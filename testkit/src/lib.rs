@@ -13,4 +13,5 @@ pub mod fixture;
 pub mod harness;
 pub mod kmsg;
 pub mod loopdev;
+mod multi;
 pub mod vm;

@@ -7,6 +7,7 @@
 //! Each module lists its trials in `trials()` with `testkit::trials!`; a new module is added
 //! once, to the list below.
 
+mod corrupt;
 mod util;
 
 /// Declares the test modules and collects their trials.
@@ -39,6 +40,10 @@ test_modules![
     fiemap,
     trim,
     defrag_example,
+    scrub,
+    scrub_example,
+    devstats,
+    sysfs,
     closed_pipes,
     signals,
 ];
@@ -51,6 +56,9 @@ fn main() {
         std::process::exit(code);
     }
     if let Some(code) = defrag::child_probe() {
+        std::process::exit(code);
+    }
+    if let Some(code) = devstats::child_probe() {
         std::process::exit(code);
     }
     testkit::harness::run(all_trials())

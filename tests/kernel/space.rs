@@ -4,6 +4,7 @@ use crate::util::{number_after, progs, write_file, MIB};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Filesystem, Profile};
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};
+use std::path::Path;
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 
 pub fn trials() -> Vec<Trial> {
@@ -125,9 +126,27 @@ fn space_info_matches_btrfs_filesystem_df() -> Result<(), Failed> {
 
 fn usage_matches_btrfs_filesystem_usage() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
-    let fs = Filesystem::open(scratch.path())?;
-    let ours = fs.usage()?;
-    let text = progs(&["filesystem", "usage", "-b"], scratch.path())?;
+    usage_equals_progs(scratch.path())
+}
+
+/// Compares `usage()` of the filesystem at `path` with `btrfs filesystem usage -b`: the
+/// overall figures, the ratios, and every device's line in every section.
+pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
+    let fs = Filesystem::open(path)?;
+    // The kernel may still add or drop an empty chunk (the cleaner removes unused block
+    // groups in the background): compare only a btrfs-progs reading bracketed by two equal
+    // readings of ours.
+    let mut attempts = 0;
+    let (ours, text) = loop {
+        let before = fs.usage()?;
+        let text = progs(&["filesystem", "usage", "-b"], path)?;
+        if fs.usage()? == before {
+            break (before, text);
+        }
+        attempts += 1;
+        ensure!(attempts < 20, "the allocation never settled");
+        fs.sync()?;
+    };
     let get = |key: &str| number_after(&text, key).ok_or(format!("no {key:?} in usage output"));
     let pairs = [
         ("Device size:", ours.device_size.bytes()),
@@ -161,48 +180,47 @@ fn usage_matches_btrfs_filesystem_usage() -> Result<(), Failed> {
         (ratio("Metadata ratio:")? - ours.metadata_ratio).abs() < 0.01,
         "metadata ratio differs"
     );
-    // Per-device sections: "Data,single: Size:..." followed by "   /dev/loopN\t<bytes>".
-    let device = scratch.device().to_string_lossy().to_string();
-    let dev = &ours.devices[0];
-    let mut sections = 0;
+    // Sections: "Data,RAID1: Size:..." or "Unallocated:", each followed by one
+    // "   /dev/loopN\t<bytes>" line per device that has bytes there.
+    let mut compared = 0;
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let header = line.split(':').next().unwrap_or_default();
-        let per_device = |lines: &mut std::iter::Peekable<std::str::Lines<'_>>| {
-            lines
-                .next()
-                .filter(|l| l.trim_start().starts_with(&device))
-                .and_then(|l| number_after(l, &device))
-        };
-        if header == "Unallocated" {
-            let theirs = per_device(&mut lines).ok_or("no unallocated line for our device")?;
-            ensure!(
-                theirs == dev.unallocated.bytes(),
-                "unallocated: theirs {theirs}, ours {}",
-                dev.unallocated
-            );
-            sections += 1;
+        let section = if header == "Unallocated" {
+            None
         } else if let Some((kind, profile)) =
             header.split_once(',').filter(|_| line.contains("Size:"))
         {
-            let profile: Profile = profile.to_ascii_lowercase().parse()?;
-            let theirs = per_device(&mut lines).ok_or(format!("no device line under {line:?}"))?;
-            let ours_bytes = dev
-                .allocated
+            Some((
+                kind.to_string(),
+                profile.to_ascii_lowercase().parse::<Profile>()?,
+            ))
+        } else {
+            continue;
+        };
+        while let Some(dev_line) = lines.next_if(|l| l.trim_start().starts_with('/')) {
+            let device = dev_line.split_whitespace().next().unwrap_or_default();
+            let theirs =
+                number_after(dev_line, device).ok_or(format!("no bytes in {dev_line:?}"))?;
+            let dev = ours
+                .devices
                 .iter()
-                .find(|a| a.kind.to_string() == kind && a.profile == profile)
-                .map(|a| a.bytes.bytes())
-                .ok_or(format!("we have no allocation for {line:?}"))?;
-            ensure!(
-                theirs == ours_bytes,
-                "{line}: theirs {theirs}, ours {ours_bytes}"
-            );
-            sections += 1;
+                .find(|d| d.path.to_string_lossy() == device)
+                .ok_or(format!("we have no device {device}"))?;
+            let ours_bytes = match &section {
+                None => dev.unallocated.bytes(),
+                Some((kind, profile)) => dev
+                    .allocated
+                    .iter()
+                    .find(|a| a.kind.to_string() == *kind && a.profile == *profile)
+                    .map(|a| a.bytes.bytes())
+                    .ok_or(format!("we have no allocation on {device} for {line:?}"))?,
+            };
+            ensure!(theirs == ours_bytes, "{line} {device}: theirs {theirs}, ours {ours_bytes}");
+            compared += 1;
         }
     }
-    ensure!(
-        sections == dev.allocated.len() + 1,
-        "compared {sections} sections"
-    );
+    let want: usize = ours.devices.iter().map(|d| d.allocated.len() + 1).sum();
+    ensure!(compared == want, "compared {compared} device lines, we have {want}");
     Ok(())
 }

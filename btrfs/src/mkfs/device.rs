@@ -19,6 +19,8 @@ pub(crate) struct Target {
     pub path: PathBuf,
     /// Size of the device or file.
     pub size: u64,
+    /// The operation errors name (`mkfs`, `add device`).
+    pub op: &'static str,
 }
 
 /// What formatting needs when the kernel answers EACCES or EPERM: file permissions, not a
@@ -27,15 +29,15 @@ const NEEDS_ACCESS: &str = "read and write access to the device or file (a block
 usually writable by root and the disk group only), search access to its directories, and write \
 access to its directory to create a new file";
 
-fn io_err(path: &Path, e: std::io::Error) -> Error {
+fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {
         errno @ (Errno::EACCES | Errno::EPERM) => Error::PermissionDenied {
-            op: OP,
+            op,
             path: path.to_path_buf(),
             errno,
             needs: NEEDS_ACCESS,
         },
-        errno => Error::from_errno(OP, path, errno),
+        errno => Error::from_errno(op, path, errno),
     }
 }
 
@@ -108,13 +110,19 @@ fn loop_devices_backed_by(path: &Path) -> Vec<(String, u64)> {
 /// mounted or held by another program), or a regular file, created when `size` is given.
 /// Refuses anything mounted, directly or through a loop device.
 pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
+    open_for(OP, path, size)
+}
+
+/// [`open`] for operation `op` (which the errors name).
+pub(crate) fn open_for(op: &'static str, path: &Path, size: Option<u64>) -> Result<Target, Error> {
+    let io_err = |path: &Path, e| io_err(op, path, e);
     let meta = match std::fs::metadata(path) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && size.is_some() => None,
         Err(e) => return Err(io_err(path, e)),
     };
     let busy = |detail: String| Error::DeviceBusy {
-        op: OP,
+        op,
         path: path.to_path_buf(),
         detail,
     };
@@ -137,7 +145,7 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
             }
         } else {
             return Err(Error::InvalidArguments {
-                op: OP,
+                op,
                 reason: format!(
                     "{} is neither a block device nor a regular file",
                     path.display()
@@ -164,7 +172,7 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
         if want > dev_size {
             if is_block {
                 return Err(Error::InvalidArguments {
-                    op: OP,
+                    op,
                     reason: format!("size {want} exceeds the device's {dev_size} bytes"),
                 });
             }
@@ -176,6 +184,7 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
         file,
         path: path.to_path_buf(),
         size: dev_size,
+        op,
     })
 }
 
@@ -251,11 +260,11 @@ pub(crate) fn find_signature(
 impl Target {
     /// Refuses a target holding a known signature, in its first MiB or a btrfs superblock copy.
     pub fn refuse_signatures(&mut self) -> Result<(), Error> {
-        let (_, found) =
-            find_signature(&mut self.file, self.size).map_err(|e| io_err(&self.path, e))?;
+        let (_, found) = find_signature(&mut self.file, self.size)
+            .map_err(|e| io_err(self.op, &self.path, e))?;
         match found {
             Some(found) => Err(Error::ExistingFilesystem {
-                op: OP,
+                op: self.op,
                 path: self.path.clone(),
                 found: found.into(),
             }),
@@ -284,15 +293,17 @@ impl Target {
     pub fn write_at(&mut self, off: u64, bytes: &[u8]) -> Result<(), Error> {
         self.file
             .seek(SeekFrom::Start(off))
-            .map_err(|e| io_err(&self.path, e))?;
+            .map_err(|e| io_err(self.op, &self.path, e))?;
         self.file
             .write_all(bytes)
-            .map_err(|e| io_err(&self.path, e))
+            .map_err(|e| io_err(self.op, &self.path, e))
     }
 
     /// Flushes everything written to stable storage.
     pub fn sync(&mut self) -> Result<(), Error> {
-        self.file.sync_all().map_err(|e| io_err(&self.path, e))
+        self.file
+            .sync_all()
+            .map_err(|e| io_err(self.op, &self.path, e))
     }
 }
 

@@ -21,7 +21,7 @@
 //! ```
 
 mod build;
-mod device;
+pub(crate) mod device;
 mod layout;
 mod options;
 pub mod verify;

@@ -19,7 +19,7 @@
 //! | `state.balance` | no balance left paused |
 //! | `state.exclusive-operation` | no other exclusive operation (resize, device add...) |
 //! | `health.device-errors` | device error counters are zero |
-//! | `health.scrub` | the last scrub found nothing uncorrectable |
+//! | `health.scrub` | the last completed scrub (btrfs-kit's state) found nothing, and is recent |
 //! | `docker.orphans` | every layer subvolume is referenced by an image or container |
 //! | `docker.missing-layers` | every referenced layer subvolume exists |
 //! | `quota.subvolumes` | qgroups are not on with very many subvolumes |
@@ -190,8 +190,8 @@ pub fn run(target: &Target, scope: Scope) -> Report {
     if scope == Scope::All {
         checks.push(either(state::balance(&ctx)));
         checks.push(either(state::exclusive_operation(&ctx)));
-        checks.push(health::device_errors(&ctx));
-        checks.push(health::scrub(&ctx));
+        checks.push(either(health::device_errors(&ctx)));
+        checks.push(either(health::scrub(&ctx)));
         let layers = docker::layers(&ctx);
         checks.push(either(docker::orphans(&ctx, &layers)));
         checks.push(either(docker::missing_layers(&layers)));

@@ -179,16 +179,25 @@ pub fn balance(ctx: &Context) -> Result<Check, Check> {
 /// `state.exclusive-operation`: a resize, device add/remove/replace or paused balance blocks
 /// other exclusive operations.
 pub fn exclusive_operation(ctx: &Context) -> Result<Check, Check> {
+    use btrfs_kit::sysfs::{ExclusiveOperation as Op, FsSysfs};
     const ID: &str = "state.exclusive-operation";
     let fs = ctx.btrfs(ID)?;
-    Ok(match fs.exclusive_operation().as_deref() {
-        None => Check::ok(
+    let op = FsSysfs::for_fs(fs)
+        .and_then(|s| s.exclusive_operation())
+        .map_err(|e| Check::unknown(ID, e.to_string()))?;
+    Ok(match op {
+        None => Check::unknown(
             ID,
-            "no exclusive operation running (the kernel reports it in sysfs since 5.10)",
+            "the kernel does not report exclusive operations (sysfs exclusive_operation needs 5.10)",
         ),
-        Some("balance") => Check::ok(ID, "a balance is running (see state.balance)"),
-        Some("balance paused") => Check::new(ID, Status::Warning, "a paused balance holds the exclusive-operation lock: resize and device removal wait for it")
-            .action("resume or cancel the balance"),
+        Some(Op::None) => Check::ok(ID, "no exclusive operation running"),
+        Some(Op::Balance) => Check::ok(ID, "a balance is running (see state.balance)"),
+        Some(Op::BalancePaused) => Check::new(
+            ID,
+            Status::Warning,
+            "a paused balance holds the exclusive-operation lock: resize and device removal wait for it",
+        )
+        .action("resume or cancel the balance"),
         Some(op) => Check::new(
             ID,
             Status::Warning,
