@@ -107,6 +107,8 @@ fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed>
         ("lvm", vec!["--devices", &pv_dev, "report", "--json"]),
         ("mkfs", vec!["--size", &size, image]),
         ("trim", vec![path]),
+        ("scrub", vec!["status", path]),
+        ("scrub", vec!["status", path, "--json"]),
         ("trim", vec![path, "--json"]),
         ("defrag", vec!["--dry-run", path]),
         ("defrag", vec!["--dry-run", "--json", path]),
