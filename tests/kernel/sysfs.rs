@@ -180,7 +180,7 @@ fn absent_knobs_read_as_absent() -> Result<(), Failed> {
     ensure!(sysfs.bg_reclaim_threshold(AllocationKind::Data)?.is_none()
             && sysfs.dynamic_reclaim(AllocationKind::Data)?.is_none(), "reclaim knobs");
     match sysfs.set_bg_reclaim_threshold(AllocationKind::Data, 75) {
-        Err(e @ Error::Unsupported { .. }) => { ensure!(e.to_string().contains("5.19"), "{}", e.to_string()); Ok(()) },
+        Err(e @ Error::KernelLacks { .. }) => { ensure!(e.to_string().contains("5.19"), "{}", e.to_string()); Ok(()) },
         other => Err(format!("setting a missing knob: {other:?}").into()),
     }
 }
