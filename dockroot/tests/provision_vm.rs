@@ -395,6 +395,48 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
         drop(daemon);
     }
 
+    // An lvextend without a filesystem resize, and a VG with less room than wanted: the two
+    // LVM checks warn.
+    let extended = ctx(
+        "lvextend",
+        g.lvm.lv_extend(
+            &g.vg,
+            "docker",
+            lvm_kit::NewSize::Add(lvm_kit::Bytes::mib(512)),
+        ),
+    )?;
+    std::fs::write(
+        g.root().join("dockroot.toml"),
+        "[thresholds]\nvg_free_warn = \"2g\"\n",
+    )?;
+    let json_out = g.run(&["doctor", mp.to_str().ok_or("path")?, "--json"])?;
+    let report: serde_json::Value = serde_json::from_slice(&json_out.stdout)?;
+    let status_of = |id: &str| {
+        report["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id))
+            .map(|c| (c["status"].to_string(), c["summary"].to_string()))
+            .unwrap_or_default()
+    };
+    let (fills, fills_text) = status_of("lvm.fs-fills-lv");
+    ensure!(
+        fills == "\"warning\"" && fills_text.contains("512.00 MiB unused"),
+        "{fills}: {fills_text} (LV {})",
+        extended.size
+    );
+    let (free, free_text) = status_of("lvm.vg-free");
+    ensure!(free == "\"warning\"", "{free}: {free_text}");
+    std::fs::write(g.root().join("dockroot.toml"), "")?;
+    btrfs_kit::Filesystem::open(&mp)?.resize(1, btrfs_kit::ResizeTarget::Max)?;
+    let json_out = g.run(&["doctor", mp.to_str().ok_or("path")?, "--json"])?;
+    let report: serde_json::Value = serde_json::from_slice(&json_out.stdout)?;
+    let fills = report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == "lvm.fs-fills-lv"))
+        .map(|c| c["status"].to_string())
+        .unwrap_or_default();
+    ensure!(fills == "\"ok\"", "after resize max: {fills}");
+
     // Data survives an unmount and a mount of the device the unit names by UUID.
     let data = pattern(8 << 20);
     std::fs::write(mp.join("survivor"), &data)?;

@@ -40,6 +40,7 @@ fn trials() -> Vec<Trial> {
             daemon_json_is_judged,
             a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal,
             a_fresh_data_root_passes_every_check_it_can_judge,
+            a_daemon_running_another_driver_is_critical,
             damaged_data_shows_in_device_errors_and_the_last_scrub;
         plain:
             provision_refuses_names_that_would_inject_options,
@@ -583,6 +584,22 @@ fn a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal() -> Re
     let (report, _) = env.doctor(scratch.path(), &["--fix-orphans"])?;
     let refused = report["fixes"]["orphans"]["refused"].as_str().unwrap_or("");
     ensure!(refused.contains("Docker is running"), "{report}");
+    Ok(())
+}
+
+fn a_daemon_running_another_driver_is_critical() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    let env = Env::new()?;
+    let root = scratch.path().join("docker");
+    std::fs::create_dir(&root)?;
+    let _daemon = support::dockerd::Dockerd::start(&root, "vfs", &env.socket(), &env.pidfile())?;
+    let (report, code) = env.doctor(&root, &[])?;
+    let (status, summary) = check(&report, "docker.storage-driver.running")?;
+    ensure!(
+        status == "critical" && summary.contains("vfs"),
+        "{status}: {summary}"
+    );
+    ensure!(code == 2, "exit {code}");
     Ok(())
 }
 
