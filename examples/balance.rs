@@ -11,21 +11,25 @@
 //!   (`-dusage=0..50,limit=4`, `-mconvert=single,soft`), `--full` for an unfiltered balance,
 //!   `-f` to force;
 //! * `--status`, `--pause`, `--cancel`, `--resume` act on a balance started by anyone;
-//! * Ctrl-C pauses the balance (and says how to resume); a second Ctrl-C cancels it;
-//! * `--json` prints the outcome for scripts.
+//! * Ctrl-C or SIGTERM pauses the balance (and says how to resume); a second one cancels it,
+//!   also while the pause waits for a big chunk; between policy steps it stops the policy;
+//! * `--json` prints the outcome for scripts (one JSON document);
+//! * a closed stdout (`balance | head -1`) never stops a policy half-way: it runs to its end.
 //!
-//! Exit codes: 0 done, 1 error, 2 usage error, 3 paused, 4 cancelled.
+//! Exit codes: 0 done, 1 error, 2 usage error, 3 paused (resume with `--resume`), 4 cancelled
+//! or stopped between steps (nothing left paused), 141 stdout closed (as killed by SIGPIPE).
 
-use btrfs_kit::balance::{Balance, BalanceOutcome, BalanceStatus, ChunkFilters, DailyPolicy};
+use btrfs_kit::balance::{
+    Balance, BalanceStatus, ChunkFilters, DailyPolicy, Sequence, SequenceReport, SequenceState,
+    Step, StepReport, StepRunner,
+};
 use btrfs_kit::{ByteSize, Filesystem};
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
+use dockroot::cli::{self, balance::SignalAwareRunner, Interrupts};
+use dockroot::{errln, outln};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 const EXIT_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -39,7 +43,9 @@ const EXIT_CANCELLED: u8 = 4;
 system chunks), -s[FILTERS] for system (needs -f). FILTERS is a comma list of profiles=a|b, usage=N or usage=A..B, \
 devid=N, drange=A..B, vrange=A..B, limit=N or limit=A..B, stripes=A..B, convert=PROFILE, soft.\n\
 Examples: balance /var/lib/docker;  balance -dusage=0..50,limit=4 /mnt;  balance -mconvert=single,soft -f /mnt\n\
-Exit codes: 0 done, 1 error, 2 usage error, 3 paused, 4 cancelled."
+Ctrl-C or SIGTERM pauses the balance after the current chunk; a second one cancels it.\n\
+--json prints one JSON document at the end.\n\
+Exit codes: 0 done, 1 error, 2 usage error, 3 paused, 4 cancelled or stopped between steps, 141 stdout closed."
 )]
 struct Args {
     /// A path on the mounted btrfs filesystem.
@@ -82,7 +88,7 @@ struct Args {
     /// such steps are skipped: each balance call costs two transaction commits).
     #[arg(long)]
     no_skip: bool,
-    /// Print a machine-readable outcome on stdout.
+    /// Print the outcome on stdout as one JSON document.
     #[arg(long)]
     json: bool,
 }
@@ -102,44 +108,40 @@ fn rewrite_filter_flags(args: impl Iterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
-/// One balance run, as printed and as JSON.
+/// The outcome, as JSON.
 #[derive(Serialize)]
-struct StepReport {
-    request: String,
-    state: &'static str,
+struct Report<'a> {
+    path: &'a PathBuf,
+    mode: Mode,
+    state: SequenceState,
     considered: u64,
     relocated: u64,
-    unallocated_before: u64,
-    unallocated_after: u64,
+    steps: &'a [StepReport],
 }
 
-#[derive(Serialize)]
-struct Report {
-    path: PathBuf,
-    mode: &'static str,
-    state: &'static str,
-    considered: u64,
-    relocated: u64,
-    steps: Vec<StepReport>,
-}
-
-fn state_name(outcome: &BalanceOutcome) -> &'static str {
-    match outcome {
-        BalanceOutcome::Completed { .. } => "completed",
-        BalanceOutcome::Paused(_) => "paused",
-        BalanceOutcome::Cancelled(_) => "cancelled",
-    }
+/// What the command line asked for.
+#[derive(Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    /// The daily policy.
+    Policy,
+    /// One request from -d/-m/-s/--full.
+    Filters,
+    /// Resume the paused balance.
+    Resume,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(rewrite_filter_flags(std::env::args()));
-    match run(&args) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.code)
+    cli::run(|| {
+        let args = Args::parse_from(rewrite_filter_flags(std::env::args()));
+        match run(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                errln!("error: {e}");
+                e.code
+            }
         }
-    }
+    })
 }
 
 /// An error with the exit code it maps to.
@@ -191,7 +193,7 @@ fn usage_error(message: String) -> Failure {
 }
 
 fn run(args: &Args) -> Result<u8, Failure> {
-    let fs = Arc::new(Filesystem::open(&args.path)?);
+    let fs = Filesystem::open(&args.path)?;
     if args.status {
         return print_status(&fs, fs.balance_status()?, args.json);
     }
@@ -203,117 +205,112 @@ fn run(args: &Args) -> Result<u8, Failure> {
         }
         let verb = if args.pause { "pause" } else { "cancel" };
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "path": args.path, "requested": verb })
             );
         } else {
-            println!("{verb} requested on {}", args.path.display());
+            outln!("{verb} requested on {}", args.path.display());
         }
         return Ok(0);
     }
-    let interrupts = install_ctrl_c();
-    let (mode, steps): (&str, Vec<Option<Balance>>) = if args.resume {
-        ("resume", vec![None])
+    let (mode, sequence) = if args.resume {
+        (Mode::Resume, Sequence::single(Step::Resume))
     } else if let Some(request) = filtered_request(args)? {
-        ("filters", vec![Some(request)])
+        (Mode::Filters, Sequence::single(Step::Start(request)))
     } else {
         let policy = DailyPolicy {
             data_usage: args.data_usage.clone(),
             metadata_usage: args.metadata_usage.clone(),
         };
-        (
-            "policy",
-            policy
-                .steps()
-                .into_iter()
-                .map(|s| Some(s.request))
-                .collect(),
-        )
+        let mut sequence = policy.sequence();
+        sequence.skip_unneeded = !args.no_skip;
+        (Mode::Policy, sequence)
     };
-    let mut reports = Vec::new();
-    let mut last_state = "completed";
-    // Each step's "after" is the next step's "before": read the usage once per step.
-    let mut unallocated = fs.usage()?.unallocated();
-    for (i, request) in steps.iter().enumerate() {
-        let label = request
-            .as_ref()
-            .map_or("--resume".to_string(), |r| r.to_string());
-        let before = unallocated;
-        let skip = match request {
-            Some(r) if mode == "policy" && !args.no_skip => fs.balance_candidates(r)? == Some(0),
-            _ => false,
-        };
-        let outcome = if skip {
-            BalanceOutcome::Completed {
-                considered: 0,
-                relocated: 0,
-            }
-        } else {
-            run_one(&fs, request.as_ref(), &label, &interrupts, args.json)?
-        };
-        // A skipped step changed nothing.
-        let after = if skip {
-            before
-        } else {
-            fs.usage()?.unallocated()
-        };
-        unallocated = after;
-        last_state = if skip {
-            "skipped"
-        } else {
-            state_name(&outcome)
-        };
-        if !args.json {
-            println!(
-                "step {}/{} {label}: {last_state}, relocated {} of {} chunks considered; unallocated {before} -> {after}",
-                i + 1,
-                steps.len(),
-                outcome.relocated(),
-                outcome.considered(),
-            );
-        }
-        reports.push(StepReport {
-            request: label,
-            state: last_state,
-            considered: outcome.considered(),
-            relocated: outcome.relocated(),
-            unallocated_before: before.bytes(),
-            unallocated_after: after.bytes(),
-        });
-        if !matches!(outcome, BalanceOutcome::Completed { .. }) {
-            break;
-        }
-    }
-    let report = Report {
-        path: args.path.clone(),
-        mode,
-        state: if last_state == "skipped" {
-            "completed"
-        } else {
-            last_state
-        },
-        considered: reports.iter().map(|r| r.considered).sum(),
-        relocated: reports.iter().map(|r| r.relocated).sum(),
-        steps: reports,
+    let interrupts = Interrupts::install().map_err(|e| Failure {
+        message: format!("cannot handle SIGINT and SIGTERM: {e}"),
+        code: EXIT_ERROR,
+    })?;
+    // From here on a closed stdout must not end the process between two steps.
+    let _keep_going = cli::keep_going();
+    let mut runner = Lines {
+        inner: SignalAwareRunner::new(
+            interrupts,
+            !args.json,
+            format!(
+                "cargo run --example balance -- --resume {}",
+                args.path.display()
+            ),
+        ),
+        print: !args.json,
     };
+    let report = sequence.run(&fs, &mut runner)?;
     if args.json {
-        println!(
+        let json = Report {
+            path: &args.path,
+            mode,
+            state: report.state,
+            considered: report.considered(),
+            relocated: report.relocated(),
+            steps: &report.steps,
+        };
+        outln!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
+            serde_json::to_string_pretty(&json).expect("report serialises")
         );
     }
-    Ok(match last_state {
-        "paused" => {
-            eprintln!(
-                "balance paused; resume with: cargo run --example balance -- --resume {} (or cancel with --cancel)",
-                args.path.display()
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &SequenceReport) -> u8 {
+    match report.state {
+        SequenceState::Completed => 0,
+        SequenceState::Paused => EXIT_PAUSED,
+        SequenceState::Cancelled => EXIT_CANCELLED,
+        SequenceState::Stopped => {
+            errln!(
+                "stopped after {} step(s) on a signal: nothing is paused; run the policy again to continue",
+                report.steps.len()
             );
-            EXIT_PAUSED
+            EXIT_CANCELLED
         }
-        "cancelled" => EXIT_CANCELLED,
-        _ => 0,
-    })
+    }
+}
+
+/// The signal-aware runner, printing one line per step unless `--json`.
+struct Lines {
+    inner: SignalAwareRunner,
+    print: bool,
+}
+
+impl StepRunner for Lines {
+    fn proceed(&mut self) -> bool {
+        self.inner.proceed()
+    }
+
+    fn run(
+        &mut self,
+        fs: &Filesystem,
+        step: &Step,
+        label: &str,
+    ) -> btrfs_kit::Result<btrfs_kit::balance::BalanceOutcome> {
+        self.inner.run(fs, step, label)
+    }
+
+    fn finished(&mut self, index: usize, total: usize, r: &StepReport) {
+        if self.print {
+            outln!(
+                "step {}/{total} {}: {}, relocated {} of {} chunks considered; unallocated {} -> {}",
+                index + 1,
+                r.request,
+                r.state,
+                r.relocated,
+                r.considered,
+                r.unallocated_before,
+                r.unallocated_after,
+            );
+        }
+    }
 }
 
 /// The request of the -d/-m/-s/--full options, or `None` for the daily policy.
@@ -350,86 +347,17 @@ fn filtered_request(args: &Args) -> Result<Option<Balance>, Failure> {
     Ok(Some(request))
 }
 
-/// Counts Ctrl-C presses; the main loop turns them into pause and cancel requests.
-fn install_ctrl_c() -> Arc<AtomicUsize> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let handler_count = Arc::clone(&count);
-    // Without a handler SIGINT is fatal, which the kernel turns into a cancel (5.9+); with
-    // one, we must ask for the pause ourselves.
-    let _ = ctrlc::set_handler(move || {
-        handler_count.fetch_add(1, Ordering::SeqCst);
-    });
-    count
-}
-
-/// Runs one balance (or a resume) in the background with a progress bar and Ctrl-C handling.
-fn run_one(
-    fs: &Filesystem,
-    request: Option<&Balance>,
-    label: &str,
-    interrupts: &AtomicUsize,
-    quiet: bool,
-) -> Result<BalanceOutcome, Failure> {
-    let handle = match request {
-        Some(r) => fs.balance_background(r)?,
-        None => fs.balance_resume_background()?,
-    };
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {pos}/{len} chunks relocated, {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    let mut acted_on = 0;
-    while !handle.is_finished() {
-        let presses = interrupts.load(Ordering::SeqCst);
-        if presses > acted_on {
-            acted_on = presses;
-            let result = if presses == 1 {
-                handle.pause()
-            } else {
-                handle.cancel()
-            };
-            let what = if presses == 1 {
-                "pausing after the current chunk (Ctrl-C again to cancel)"
-            } else {
-                "cancelling"
-            };
-            bar.suspend(|| eprintln!("{what}"));
-            if let Err(e) = result {
-                bar.suspend(|| eprintln!("balance: {e}"));
-            }
-        }
-        if let Ok(Some(p)) = handle.progress() {
-            bar.set_length(p.expected);
-            bar.set_position(p.relocated);
-            bar.set_message(format!("{} considered", p.considered));
-        }
-        bar.tick();
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    bar.finish_and_clear();
-    Ok(handle.wait()?)
-}
-
 fn print_status(fs: &Filesystem, status: Option<BalanceStatus>, json: bool) -> Result<u8, Failure> {
     let path = fs.path().display();
     match (status, json) {
-        (None, true) => println!(
+        (None, true) => outln!(
             "{}",
             serde_json::json!({ "path": fs.path(), "state": "none" })
         ),
-        (None, false) => println!("no balance found on {path}"),
+        (None, false) => outln!("no balance found on {path}"),
         (Some(s), true) => {
             let state = if s.running { "running" } else { "paused" };
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "path": fs.path(), "state": state, "request": s.request.to_string(),
@@ -446,13 +374,15 @@ fn print_status(fs: &Filesystem, status: Option<BalanceStatus>, json: bool) -> R
             } else {
                 0.0
             };
-            println!("balance on {path} is {state} ({})", s.request);
-            println!(
+            outln!("balance on {path} is {state} ({})", s.request);
+            outln!(
                 "{} out of about {} chunks balanced ({} considered), {left:.0}% left",
-                s.progress.relocated, s.progress.expected, s.progress.considered
+                s.progress.relocated,
+                s.progress.expected,
+                s.progress.considered
             );
             let unallocated: ByteSize = fs.usage().map(|u| u.unallocated()).unwrap_or_default();
-            println!("unallocated: {unallocated}");
+            outln!("unallocated: {unallocated}");
         }
     }
     Ok(0)

@@ -27,14 +27,14 @@ use btrfs_kit::defrag::{
 };
 use btrfs_kit::ByteSize;
 use clap::Parser;
+use dockroot::cli::Interrupts;
+use dockroot::{errln, outln};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 const EXIT_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -151,33 +151,22 @@ impl From<btrfs_kit::Error> for Exit {
     }
 }
 
-/// Writes to stdout; a closed pipe ends the program quietly.
+/// Writes a report to stdout (a closed pipe ends the program as `dockroot::cli` says).
 fn emit(text: &str) -> Result<(), Exit> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Exit {
-            message: String::new(),
-            code: 0,
-        }),
-        Err(e) => Err(Exit {
-            message: format!("writing the report: {e}"),
-            code: EXIT_ERROR,
-        }),
-        Ok(()) => Ok(()),
-    }
+    outln!("{}", text.strip_suffix('\n').unwrap_or(text));
+    Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(code) => ExitCode::from(code),
+    dockroot::cli::run(|| match run(&Args::parse()) {
+        Ok(code) => code,
         Err(e) => {
             if !e.message.is_empty() {
-                eprintln!("error: {}", e.message);
+                errln!("error: {}", e.message);
             }
-            ExitCode::from(e.code)
+            e.code
         }
-    }
+    })
 }
 
 fn options(args: &Args) -> DefragOptions {
@@ -288,13 +277,13 @@ fn walk_one(
 }
 
 fn run(args: &Args) -> Result<u8, Exit> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    // SIGINT and SIGTERM (the "termination" feature) stop after the current file.
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).map_err(|e| Exit {
-        message: format!("installing the Ctrl-C handler: {e}"),
-        code: EXIT_ERROR,
-    })?;
+    // SIGINT and SIGTERM stop after the current file.
+    let stop = Interrupts::install()
+        .map_err(|e| Exit {
+            message: format!("cannot handle SIGINT and SIGTERM: {e}"),
+            code: EXIT_ERROR,
+        })?
+        .first_signal_flag();
     let opts = options(args);
 
     // The dry run always comes first.

@@ -12,6 +12,7 @@
 
 use btrfs_kit::{Filesystem, ResizeTarget};
 use clap::{Parser, Subcommand, ValueEnum};
+use dockroot::{errln, outln};
 use lvm_kit::name::parse_lv_name;
 use lvm_kit::{Bytes, CliBackend, Confinement, DbusBackend, LvCreate, LvmBackend, NewSize, Report};
 use std::path::{Path, PathBuf};
@@ -85,14 +86,13 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+    dockroot::cli::run(|| match run(Args::parse()) {
+        Ok(()) => 0,
         Err(e) => {
-            eprintln!("lvm: {e}");
-            ExitCode::FAILURE
+            errln!("lvm: {e}");
+            1
         }
-    }
+    })
 }
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -126,7 +126,7 @@ fn run(args: Args) -> AnyResult<()> {
         Cmd::Report { json } => {
             let report = lvm.report()?;
             if json {
-                println!("{}", report_json(&report)?);
+                outln!("{}", report_json(&report)?);
             } else {
                 print_table(&report);
             }
@@ -142,7 +142,7 @@ fn run(args: Args) -> AnyResult<()> {
                 request = request.inactive();
             }
             let lv = lvm.lv_create(&vg, &name, request)?;
-            println!(
+            outln!(
                 "created {} size {} ({} bytes)",
                 lv.full_name(),
                 lv.size,
@@ -153,7 +153,7 @@ fn run(args: Args) -> AnyResult<()> {
             let (vg, name) = parse_lv_name(&lv)?;
             let before = lvm.lv(&vg, &name)?.size;
             let after = lvm.lv_extend(&vg, &name, size)?;
-            println!(
+            outln!(
                 "{} size {} ({} bytes), was {} bytes",
                 after.full_name(),
                 after.size,
@@ -164,7 +164,7 @@ fn run(args: Args) -> AnyResult<()> {
         Cmd::Remove { lv } => {
             let (vg, name) = parse_lv_name(&lv)?;
             lvm.lv_remove(&vg, &name)?;
-            println!("removed {vg}/{name}");
+            outln!("removed {vg}/{name}");
         }
         Cmd::GrowBtrfs { mountpoint, size } => grow_btrfs(lvm.as_ref(), &mountpoint, size)?,
     }
@@ -180,9 +180,9 @@ fn report_json(report: &Report) -> serde_json::Result<String> {
 }
 
 fn print_table(report: &Report) {
-    println!("{:<24} {:>16} {:>16} {:>8}", "VG", "SIZE", "FREE", "EXTENT");
+    outln!("{:<24} {:>16} {:>16} {:>8}", "VG", "SIZE", "FREE", "EXTENT");
     for vg in &report.vgs {
-        println!(
+        outln!(
             "{:<24} {:>16} {:>16} {:>8}",
             vg.name,
             vg.size.get(),
@@ -190,9 +190,9 @@ fn print_table(report: &Report) {
             vg.extent_size.get()
         );
     }
-    println!("{:<40} {:>16} {:<10} PATH", "LV", "SIZE", "ATTR");
+    outln!("{:<40} {:>16} {:<10} PATH", "LV", "SIZE", "ATTR");
     for lv in report.lvs.iter().filter(|l| l.is_public()) {
-        println!(
+        outln!(
             "{:<40} {:>16} {:<10} {}",
             lv.full_name(),
             lv.size.get(),
@@ -200,9 +200,9 @@ fn print_table(report: &Report) {
             lv.path.display()
         );
     }
-    println!("{:<24} {:<24} {:>16} {:>16}", "PV", "VG", "SIZE", "FREE");
+    outln!("{:<24} {:<24} {:>16} {:>16}", "PV", "VG", "SIZE", "FREE");
     for pv in &report.pvs {
-        println!(
+        outln!(
             "{:<24} {:<24} {:>16} {:>16}",
             pv.name.display(),
             pv.vg_name.as_deref().unwrap_or("-"),
@@ -243,7 +243,7 @@ fn grow_btrfs(lvm: &dyn LvmBackend, mountpoint: &Path, size: NewSize) -> AnyResu
         })?;
     let grown = lvm.lv_extend(&lv.vg_name, &lv.name, size)?;
     let fs_size = fs.resize(device.devid, ResizeTarget::Max)?;
-    println!(
+    outln!(
         "{}: LV {} bytes, btrfs device {} now {} bytes",
         grown.full_name(),
         grown.size.get(),

@@ -10,6 +10,7 @@
 //! `k m g t p e` (powers of 1024, either case) or `b` (bytes), e.g. `300M`, `16k`.
 
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
+use dockroot::{errln, outln};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: mkfs [--label L] [--metadata dup|single] [--nodesize N] \
@@ -82,23 +83,31 @@ fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
 }
 
 fn main() -> ExitCode {
+    dockroot::cli::run(format_and_report)
+}
+
+/// Parses the arguments, formats, prints the layout; returns the exit code.
+fn format_and_report() -> u8 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (opts, target) = match parse(&args) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
+            errln!("{e}");
+            return 2;
         }
     };
     let started = std::time::Instant::now();
     match mkfs(&target, &opts) {
         Ok(made) => {
-            println!("fsid        {}", made.fsid);
-            println!("device uuid {}", made.device_uuid);
-            println!("size        {} bytes", made.total_bytes);
-            println!(
+            outln!("fsid        {}", made.fsid);
+            outln!("device uuid {}", made.device_uuid);
+            outln!("size        {} bytes", made.total_bytes);
+            outln!(
                 "nodesize {}  sectorsize {}  checksum {}  metadata {}",
-                opts.nodesize, opts.sectorsize, opts.checksum, opts.metadata
+                opts.nodesize,
+                opts.sectorsize,
+                opts.checksum,
+                opts.metadata
             );
             for c in made.layout.chunks() {
                 let kind = match c.flags & 7 {
@@ -107,19 +116,19 @@ fn main() -> ExitCode {
                     _ => "metadata",
                 };
                 let stripes: Vec<String> = c.stripes.iter().map(|s| s.to_string()).collect();
-                println!(
+                outln!(
                     "{kind:<9} logical {:>12} length {:>11}  physical {}",
                     c.logical,
                     c.length,
                     stripes.join(", ")
                 );
             }
-            println!("done in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
-            ExitCode::SUCCESS
+            outln!("done in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+            0
         }
         Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+            errln!("{e}");
+            1
         }
     }
 }

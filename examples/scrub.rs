@@ -23,12 +23,11 @@ use btrfs_kit::scrub::{
 use btrfs_kit::sysfs::SpeedLimit;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use clap::{Args, Parser, Subcommand};
+use dockroot::cli::Interrupts;
+use dockroot::{errln, outln};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 const EXIT_ERROR: u8 = 1;
@@ -167,14 +166,9 @@ impl From<Error> for Failure {
     }
 }
 
-/// Writes to stdout; a closed pipe (e.g. `| head`) ends the output quietly.
+/// Writes a report to stdout (a closed pipe ends the program as `dockroot::cli` says).
 fn emit(text: &str) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: writing output: {e}");
-        }
-    }
+    outln!("{}", text.strip_suffix('\n').unwrap_or(text));
 }
 
 fn to_json(value: &impl serde::Serialize) -> String {
@@ -182,14 +176,13 @@ fn to_json(value: &impl serde::Serialize) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(code) => ExitCode::from(code),
+    dockroot::cli::run(|| match run(Cli::parse().command) {
+        Ok(code) => code,
         Err(f) => {
-            eprintln!("error: {}", f.message);
-            ExitCode::from(f.code)
+            errln!("error: {}", f.message);
+            f.code
         }
-    }
+    })
 }
 
 fn run(command: Command) -> Result<u8, Failure> {
@@ -224,24 +217,13 @@ fn run(command: Command) -> Result<u8, Failure> {
     }
 }
 
-/// Counts SIGINT and SIGTERM; the progress loop turns the first into a cancel.
-fn watch_signals() -> Result<Arc<AtomicUsize>, Failure> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .map_err(|e| Failure {
-        message: format!("cannot install signal handlers: {e}"),
+/// SIGINT and SIGTERM, counted on their own threads; the progress loop turns the first into
+/// a cancel.
+fn watch_signals() -> Result<Interrupts, Failure> {
+    Interrupts::install().map_err(|e| Failure {
+        message: format!("cannot handle SIGINT and SIGTERM: {e}"),
         code: EXIT_ERROR,
-    })?;
-    std::thread::spawn(move || {
-        for _ in signals.forever() {
-            seen.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    Ok(count)
+    })
 }
 
 fn request_of(args: &RunArgs) -> ScrubRequest {
@@ -269,7 +251,7 @@ fn scrub(args: &RunArgs, resume: bool) -> Result<u8, Failure> {
         fs.scrub_background(&request)?
     };
     if let ResumeOrigin::NothingToResume { reason } = handle.origin() {
-        eprintln!("nothing to resume ({reason}): scrubbing from the beginning");
+        errln!("nothing to resume ({reason}): scrubbing from the beginning");
     }
     let cancelled = follow(&handle, &signals, args.json)?;
     let outcome = handle.wait()?;
@@ -297,7 +279,7 @@ fn scrub(args: &RunArgs, resume: bool) -> Result<u8, Failure> {
         } else {
             "no state was recorded (--no-state): start it again to scrub everything".into()
         };
-        eprintln!("scrub cancelled; {how}");
+        errln!("scrub cancelled; {how}");
     }
     Ok(match outcome.verdict {
         ScrubVerdict::Clean => 0,
@@ -309,7 +291,7 @@ fn scrub(args: &RunArgs, resume: bool) -> Result<u8, Failure> {
 }
 
 /// Shows progress until the scrub ends; cancels on the first signal. Whether it cancelled.
-fn follow(handle: &ScrubHandle, signals: &AtomicUsize, quiet: bool) -> Result<bool, Failure> {
+fn follow(handle: &ScrubHandle, signals: &Interrupts, quiet: bool) -> Result<bool, Failure> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -322,13 +304,13 @@ fn follow(handle: &ScrubHandle, signals: &AtomicUsize, quiet: bool) -> Result<bo
     );
     let mut cancelled = false;
     while !handle.is_finished() {
-        if signals.load(Ordering::SeqCst) > 0 && !cancelled {
+        if signals.count() > 0 && !cancelled {
             cancelled = true;
-            bar.suspend(|| eprintln!("cancelling the scrub (each device's position is recorded)"));
+            bar.suspend(|| errln!("cancelling the scrub (each device's position is recorded)"));
             if let Err(e) = handle.cancel() {
                 // Not running any more: it ended on its own meanwhile.
                 if !matches!(e, Error::ScrubNotRunning { .. }) {
-                    bar.suspend(|| eprintln!("cancel: {e}"));
+                    bar.suspend(|| errln!("cancel: {e}"));
                 }
             }
         }

@@ -16,6 +16,7 @@
 use btrfs_kit::subvolume::{self, Entry, Mode, Recursion, SnapshotOptions, SubvolumeInfo};
 use btrfs_kit::Filesystem;
 use clap::{Parser, Subcommand, ValueEnum};
+use dockroot::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -99,13 +100,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
-        Ok(()) => ExitCode::SUCCESS,
+    dockroot::cli::run(|| match run(Cli::parse().command) {
+        Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+            errln!("error: {e}");
+            1
         }
-    }
+    })
 }
 
 fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
@@ -120,7 +121,7 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Show { path, json } => {
             let info = subvolume::info(&path)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                outln!("{}", serde_json::to_string_pretty(&info)?);
             } else {
                 show(&info);
             }
@@ -128,7 +129,7 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Create { path } => {
             subvolume::create(&path)?;
-            println!("created {}", path.display());
+            outln!("created {}", path.display());
             Ok(())
         }
         Command::Snapshot {
@@ -143,7 +144,7 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 ..Default::default()
             };
             subvolume::snapshot(&src, &dst, &options)?;
-            println!("snapshot of {} at {}", src.display(), dst.display());
+            outln!("snapshot of {} at {}", src.display(), dst.display());
             Ok(())
         }
         Command::Delete {
@@ -162,12 +163,12 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                     subvolume::delete(&path, recursion)?;
                 }
             }
-            println!("deleted");
+            outln!("deleted");
             Ok(())
         }
         Command::Sync { path } => {
             let ids = Filesystem::open(&path)?.wait_for_deleted_subvolumes()?;
-            println!("{} deleted subvolume(s) cleaned", ids.len());
+            outln!("{} deleted subvolume(s) cleaned", ids.len());
             Ok(())
         }
     }
@@ -190,16 +191,20 @@ fn list(
     let keep = |e: &Entry| !readonly_only || e.subvolume().is_some_and(|s| s.info.read_only);
     let print = |e: &Entry| {
         if json {
-            serde_json::to_string(e).map(|s| println!("{s}"))
+            serde_json::to_string(e).map(|s| outln!("{s}"))
         } else {
             print_row(e);
             Ok(())
         }
     };
     if !json {
-        println!(
+        outln!(
             "{:>8} {:>8} {:>8} {:<3} {:<20} PATH",
-            "ID", "PARENT", "GEN", "RO", "CREATED"
+            "ID",
+            "PARENT",
+            "GEN",
+            "RO",
+            "CREATED"
         );
     }
     match sort {
@@ -237,7 +242,7 @@ fn path_of(e: &Entry) -> Option<PathBuf> {
 
 fn print_row(e: &Entry) {
     match e {
-        Entry::Subvolume(s) => println!(
+        Entry::Subvolume(s) => outln!(
             "{:>8} {:>8} {:>8} {:<3} {:<20} {}",
             s.info.id,
             s.info.parent_id.unwrap_or(0),
@@ -246,7 +251,7 @@ fn print_row(e: &Entry) {
             time(s.info.otime),
             s.path.display()
         ),
-        Entry::Unreachable(u) => println!(
+        Entry::Unreachable(u) => outln!(
             "{:>8} {:>8} {:>8} {:<3} {:<20} {} (unreachable: {})",
             u.id,
             u.parent_id,
@@ -291,7 +296,7 @@ fn show(i: &SubvolumeInfo) {
         v.map_or("-".to_string(), |v| v.to_string())
     }
     let uuid = opt::<btrfs_kit::subvolume::Uuid>;
-    println!(
+    outln!(
         "{}",
         i.path
             .as_ref()
@@ -299,19 +304,19 @@ fn show(i: &SubvolumeInfo) {
                 .display()
                 .to_string())
     );
-    println!("\tName:\t\t\t{}", i.name);
-    println!("\tUUID:\t\t\t{}", uuid(i.uuid));
-    println!("\tParent UUID:\t\t{}", uuid(i.parent_uuid));
-    println!("\tReceived UUID:\t\t{}", uuid(i.received_uuid));
-    println!("\tCreation time:\t\t{}", time(i.otime));
-    println!("\tSubvolume ID:\t\t{}", i.id);
-    println!("\tGeneration:\t\t{}", i.generation);
-    println!("\tGen at creation:\t{}", i.otransid);
-    println!("\tParent ID:\t\t{}", opt(i.parent_id));
-    println!(
+    outln!("\tName:\t\t\t{}", i.name);
+    outln!("\tUUID:\t\t\t{}", uuid(i.uuid));
+    outln!("\tParent UUID:\t\t{}", uuid(i.parent_uuid));
+    outln!("\tReceived UUID:\t\t{}", uuid(i.received_uuid));
+    outln!("\tCreation time:\t\t{}", time(i.otime));
+    outln!("\tSubvolume ID:\t\t{}", i.id);
+    outln!("\tGeneration:\t\t{}", i.generation);
+    outln!("\tGen at creation:\t{}", i.otransid);
+    outln!("\tParent ID:\t\t{}", opt(i.parent_id));
+    outln!(
         "\tFlags:\t\t\t{}",
         if i.read_only { "readonly" } else { "-" }
     );
-    println!("\tSend transid:\t\t{}", opt(i.stransid));
-    println!("\tReceive transid:\t{}", opt(i.rtransid));
+    outln!("\tSend transid:\t\t{}", opt(i.stransid));
+    outln!("\tReceive transid:\t{}", opt(i.rtransid));
 }

@@ -11,7 +11,7 @@
 use btrfs_kit::trim::TrimOptions;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use clap::Parser;
-use std::io::Write;
+use dockroot::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +44,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    dockroot::cli::run(trim_and_report)
+}
+
+/// Trims, prints the outcome; returns the exit code.
+fn trim_and_report() -> u8 {
     let args = Args::parse();
     let result = Filesystem::open(&args.path).and_then(|fs| {
         let mut options = TrimOptions::default().minimum_extent(args.minimum);
@@ -76,23 +81,16 @@ fn main() -> ExitCode {
                 Error::InvalidArguments { .. } => EXIT_USAGE,
                 _ => EXIT_ERROR,
             };
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             if args.json {
                 let json = serde_json::json!({ "path": args.path, "error": e.to_string(),
                     "discard_supported": code != EXIT_NO_DISCARD });
                 (json.to_string(), code)
             } else {
-                return ExitCode::from(code);
+                return code;
             }
         }
     };
-    let mut out = std::io::stdout().lock();
-    // A closed pipe ends the program quietly.
-    if let Err(e) = writeln!(out, "{text}") {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: writing the report: {e}");
-            return ExitCode::from(EXIT_ERROR);
-        }
-    }
-    ExitCode::from(code)
+    outln!("{text}");
+    code
 }

@@ -13,8 +13,9 @@
 //! CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
 
 use btrfs_kit::devstats::DeviceStats;
-use btrfs_kit::{BlockGroupKind, Error, Filesystem, SpaceInfo, Usage};
+use btrfs_kit::{Error, Filesystem, Usage};
 use clap::Parser;
+use dockroot::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,49 +53,24 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(code) => ExitCode::from(code),
+    dockroot::cli::run(|| match run(&Args::parse()) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_ERROR)
+            errln!("error: {e}");
+            EXIT_ERROR
         }
-    }
-}
-
-/// Used ÷ total of allocated chunks of the kinds `pick` selects (the fallback without root).
-fn allocated_ratio(space: &[SpaceInfo], pick: fn(BlockGroupKind) -> bool) -> f64 {
-    let (used, total) = space
-        .iter()
-        .filter(|s| pick(s.kind))
-        .fold((0u64, 0u64), |(u, t), s| {
-            (u + s.used.bytes(), t + s.total.bytes())
-        });
-    if total == 0 {
-        0.0
-    } else {
-        used as f64 / total as f64
-    }
+    })
 }
 
 fn run(args: &Args) -> Result<u8, Error> {
     let fs = Filesystem::open(&args.path)?;
     let info = fs.info()?;
-    let space = fs.space_info()?;
-    let usage = match fs.usage() {
-        Ok(u) => Some(u),
-        Err(Error::PermissionDenied { .. }) => None,
-        Err(e) => return Err(e),
-    };
-    let (data_pct, meta_pct) = match &usage {
-        Some(u) => (u.data_used_ratio() * 100.0, u.metadata_used_ratio() * 100.0),
-        None => (
-            allocated_ratio(&space, BlockGroupKind::holds_data) * 100.0,
-            allocated_ratio(&space, |k| {
-                matches!(k, BlockGroupKind::Metadata | BlockGroupKind::Mixed)
-            }) * 100.0,
-        ),
-    };
+    let fill = fs.fill()?;
+    let (space, usage) = (&fill.space, &fill.usage);
+    let (data_pct, meta_pct) = (
+        fill.data_used_ratio * 100.0,
+        fill.metadata_used_ratio * 100.0,
+    );
     let over = data_pct >= args.warn || meta_pct >= args.warn;
     let stats = fs.device_stats_all()?;
     let device_errors = stats.iter().any(|s| s.total() > 0);
@@ -111,42 +87,45 @@ fn run(args: &Args) -> Result<u8, Error> {
             "device_stats": stats,
             "device_errors": device_errors,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("report serialises")
         );
     } else {
-        println!(
+        outln!(
             "{} (label {:?}, fsid {}, {} checksums)",
             args.path.display(),
             info.label,
             info.fsid,
             info.checksum
         );
-        for s in &space {
-            println!(
+        for s in space {
+            outln!(
                 "{}, {}: total={}, used={}",
-                s.kind, s.profile, s.total, s.used
+                s.kind,
+                s.profile,
+                s.total,
+                s.used
             );
         }
-        match &usage {
+        match usage {
             Some(u) => print_usage(u),
-            None => println!("(per-device usage needs root: CAP_SYS_ADMIN)"),
+            None => outln!("(per-device usage needs root: CAP_SYS_ADMIN)"),
         }
-        println!(
+        outln!(
             "data used: {data_pct:.1}%, metadata used: {meta_pct:.1}% (warn at {:.0}%)",
             args.warn
         );
         print_device_stats(&stats);
         if over {
-            eprintln!(
+            errln!(
                 "warning: {} is above {:.0}% full: free space or run the balance example",
                 args.path.display(),
                 args.warn
             );
         }
         if device_errors {
-            eprintln!(
+            errln!(
                 "warning: a device of {} has errors: check its health (SMART, cables) and run the scrub example to find damaged files",
                 args.path.display()
             );
@@ -163,47 +142,47 @@ fn run(args: &Args) -> Result<u8, Error> {
 
 /// Each device's counters, as `btrfs device stats` names them.
 fn print_device_stats(stats: &[DeviceStats]) {
-    println!("Device errors:");
+    outln!("Device errors:");
     for s in stats {
         let counters: Vec<String> = s
             .named()
             .iter()
             .map(|(name, value)| format!("{name} {value}"))
             .collect();
-        println!("    device {}: {}", s.devid, counters.join(", "));
+        outln!("    device {}: {}", s.devid, counters.join(", "));
     }
 }
 
 fn print_usage(u: &Usage) {
-    println!("Overall:");
-    println!("    Device size:        {:>12}", u.device_size.to_string());
-    println!(
+    outln!("Overall:");
+    outln!("    Device size:        {:>12}", u.device_size.to_string());
+    outln!(
         "    Device allocated:   {:>12}",
         u.device_allocated.to_string()
     );
-    println!(
+    outln!(
         "    Device unallocated: {:>12}",
         u.device_unallocated.to_string()
     );
-    println!(
+    outln!(
         "    Device missing:     {:>12}",
         u.device_missing.to_string()
     );
-    println!("    Used:               {:>12}", u.used.to_string());
-    println!(
+    outln!("    Used:               {:>12}", u.used.to_string());
+    outln!(
         "    Free (estimated):   {:>12}  (min: {})",
         u.free_estimated.to_string(),
         u.free_min
     );
-    println!("    Data ratio:         {:>12.2}", u.data_ratio);
-    println!("    Metadata ratio:     {:>12.2}", u.metadata_ratio);
-    println!(
+    outln!("    Data ratio:         {:>12.2}", u.data_ratio);
+    outln!("    Metadata ratio:     {:>12.2}", u.metadata_ratio);
+    outln!(
         "    Global reserve:     {:>12}  (used: {})",
         u.global_reserve.to_string(),
         u.global_reserve_used
     );
     for d in &u.devices {
-        println!(
+        outln!(
             "Device {} {}: size {}, unallocated {}",
             d.devid,
             d.path.display(),
@@ -211,7 +190,7 @@ fn print_usage(u: &Usage) {
             d.unallocated
         );
         for a in &d.allocated {
-            println!("    {},{}: {}", a.kind, a.profile, a.bytes);
+            outln!("    {},{}: {}", a.kind, a.profile, a.bytes);
         }
     }
 }

@@ -377,50 +377,14 @@ fn activate_deactivate_keeps_data(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<
 
 /// Host side: boot the VM, run this binary's guest trials inside, check they all passed.
 fn activation_in_qemu() -> Result<(), Failed> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/lvm-vm.sh");
     let exe = ctx("current_exe", std::env::current_exe())?;
-    let started = std::time::Instant::now();
-    let out = ctx(
-        "run .ci/lvm-vm.sh",
-        Command::new("bash")
-            .arg(&script)
-            .args(["run", "--"])
-            .arg(&exe)
-            .args(["--test-threads=1", "--color=never"])
-            .output(),
-    )?;
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(
-        out.status.success(),
-        "VM run failed ({}):\n{log}",
-        out.status
-    );
-    let trials = guest_trials();
-    for (name, _, _) in &trials {
-        ensure!(
-            log.contains(&format!("test {name} ")),
-            "{name} did not run in the VM:\n{log}"
-        );
-    }
-    let summary = format!("test result: ok. {} passed; 0 failed", trials.len());
-    ensure!(
-        log.contains(&summary),
-        "no '{summary}' in the VM output:\n{log}"
-    );
-    eprintln!(
-        "vm: {} guest tests passed in {:.1} s (boot included)",
-        trials.len(),
-        started.elapsed().as_secs_f64()
-    );
+    let names: Vec<String> = guest_trials().into_iter().map(|(n, _, _)| n).collect();
+    testkit::vm::run_guest_trials(Path::new(env!("CARGO_MANIFEST_DIR")), &exe, None, &names)?;
     Ok(())
 }
 
 fn main() {
-    if let Ok(disk) = std::env::var("LVM_KIT_VM_DISK") {
+    if let Ok(disk) = std::env::var(testkit::vm::DISK_VAR) {
         // Inside the VM: the guest trials, on the VM's scratch disk (plain trials: the guest
         // runs them as root, and the host checks that each ran and passed).
         let disk = PathBuf::from(disk);

@@ -193,10 +193,14 @@ fn main() -> ExitCode {
             0
         });
     }
-    let _ = ctrlc::set_handler(|| {
-        eprintln!("vs_progs: stopping after the current run, releasing filesystems");
-        measure::STOP.store(true, Ordering::SeqCst);
-    });
+    // SIGINT or SIGTERM: finish the current run, then release every filesystem.
+    if let Ok(interrupts) = dockroot::cli::Interrupts::install() {
+        std::thread::spawn(move || {
+            interrupts.wait_beyond(0, std::time::Duration::MAX);
+            eprintln!("vs_progs: stopping after the current run, releasing filesystems");
+            measure::STOP.store(true, Ordering::SeqCst);
+        });
+    }
     if let Some(op) = &args.profile {
         return match profile::run(op, args.calls) {
             Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 //! * [`Filesystem::info`], [`Filesystem::devices`]: fsid, label, sizes, checksum, devices;
 //! * [`Filesystem::space_info`]: `btrfs filesystem df` (works without root);
 //! * [`Filesystem::usage`]: `btrfs filesystem usage`, per device (needs root);
+//!   [`Filesystem::fill`]: how full data and metadata are, with a fallback without root;
 //! * [`Filesystem::balance`] and friends: filtered balances, progress, pause, cancel, resume;
 //! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`;
 //! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
@@ -78,4 +79,4 @@ pub use resize::ResizeTarget;
 pub use size::{ByteSize, InvalidSize};
 pub use space::SpaceInfo;
 pub use tree_search::{SearchRange, TreeItem, TreeSearch};
-pub use usage::{compute_usage, Allocation, DeviceUsage, Usage};
+pub use usage::{compute_usage, Allocation, DeviceUsage, Fill, Usage};

@@ -77,10 +77,11 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Logical data bytes used, and the data capacity (used + estimated free).
-    fn data_fill(&self) -> (u64, u64) {
+    /// Logical data bytes used, and the data capacity: used + estimated free (free space in
+    /// data chunks plus what unallocated space would give data).
+    pub fn data_fill(&self) -> (ByteSize, ByteSize) {
         let used = self.logical_used(BlockGroupKind::holds_data);
-        (used, used + self.free_estimated.0)
+        (ByteSize(used), ByteSize(used + self.free_estimated.0))
     }
 
     fn logical_used(&self, pick: fn(BlockGroupKind) -> bool) -> u64 {
@@ -95,12 +96,12 @@ impl Usage {
     /// the figure to alarm on: at 1.0 writes fail with ENOSPC.
     pub fn data_used_ratio(&self) -> f64 {
         let (used, capacity) = self.data_fill();
-        ByteSize(used).ratio_of(ByteSize(capacity))
+        used.ratio_of(capacity)
     }
 
-    /// Fraction of the metadata capacity in use: metadata used ÷ (metadata chunks + unallocated
-    /// ÷ metadata ratio). The global reserve lives in metadata and counts as used.
-    pub fn metadata_used_ratio(&self) -> f64 {
+    /// Logical metadata bytes in use (the global reserve, which lives in metadata, counts as
+    /// used), and the metadata capacity: metadata chunks plus unallocated ÷ metadata ratio.
+    pub fn metadata_fill(&self) -> (ByteSize, ByteSize) {
         let kind_is_meta =
             |k: BlockGroupKind| matches!(k, BlockGroupKind::Metadata | BlockGroupKind::Mixed);
         let used = self.logical_used(kind_is_meta) + self.global_reserve.0;
@@ -116,13 +117,74 @@ impl Usage {
             1.0
         };
         let capacity = total + (self.device_unallocated.0 as f64 / ratio) as u64;
-        ByteSize(used.min(capacity)).ratio_of(ByteSize(capacity))
+        (ByteSize(used.min(capacity)), ByteSize(capacity))
+    }
+
+    /// Fraction of the metadata capacity in use ([`metadata_fill`](Self::metadata_fill)).
+    pub fn metadata_used_ratio(&self) -> f64 {
+        let (used, capacity) = self.metadata_fill();
+        used.ratio_of(capacity)
     }
 
     /// Total unallocated bytes, the figure balance is run to recover.
     pub fn unallocated(&self) -> ByteSize {
         self.device_unallocated
     }
+
+    /// The raw (on-device) bytes the kernel's allocator takes for the next regular chunk of
+    /// `kind` (data, metadata or system; mixed counts as data): its stripe limit (data 1 GiB;
+    /// metadata 256 MiB, 1 GiB above 50 GiB of devices; system 32 MiB), cut to 10 % of the
+    /// devices rounded up to 16 MiB as the allocator does, times the copies the kind's profile
+    /// keeps (an estimate: near full the kernel also makes smaller chunks). Below this
+    /// much unallocated space the kernel can still make smaller chunks, but it is the point
+    /// where "no space left" starts while free space shows in data chunks.
+    pub fn next_chunk_raw(&self, kind: BlockGroupKind) -> ByteSize {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        let total = self.device_size.0;
+        let (stripe_max, ratio) = match kind {
+            BlockGroupKind::Metadata if total > 50 * GIB => (GIB, self.metadata_ratio),
+            BlockGroupKind::Metadata | BlockGroupKind::GlobalReserve => {
+                (256 * MIB, self.metadata_ratio)
+            }
+            BlockGroupKind::System => (32 * MIB, self.metadata_ratio),
+            BlockGroupKind::Data | BlockGroupKind::Mixed => (GIB, self.data_ratio),
+        };
+        let logical = stripe_max.min((total / 10).div_ceil(16 * MIB) * (16 * MIB));
+        ByteSize((logical as f64 * ratio.max(1.0)) as u64)
+    }
+}
+
+/// How full data and metadata are, the figures to alarm on: from [`Filesystem::usage`] when the
+/// caller may read the chunk tree (root), else from space info alone (allocated chunks only).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Fill {
+    /// [`Usage::data_used_ratio`], or data used ÷ data chunks without root.
+    pub data_used_ratio: f64,
+    /// [`Usage::metadata_used_ratio`], or metadata used ÷ metadata chunks without root.
+    pub metadata_used_ratio: f64,
+    /// The space info entries.
+    pub space: Vec<SpaceInfo>,
+    /// The full usage figures, when the caller could read them (root).
+    pub usage: Option<Usage>,
+}
+
+impl Fill {
+    /// Whether the ratios count unallocated space as capacity ([`Filesystem::usage`] was
+    /// readable); without root they are relative to allocated chunks and overstate fullness.
+    pub fn is_exact(&self) -> bool {
+        self.usage.is_some()
+    }
+}
+
+/// Used ÷ total of the allocated chunks of the kinds `pick` selects.
+fn allocated_used_ratio(space: &[SpaceInfo], pick: fn(BlockGroupKind) -> bool) -> f64 {
+    let (used, total) = space
+        .iter()
+        .filter(|s| pick(s.kind))
+        .fold((0u64, 0u64), |(u, t), s| (u + s.used.0, t + s.total.0));
+    ByteSize(used).ratio_of(ByteSize(total))
 }
 
 /// Computes the usage figures from their three sources, as btrfs-progs does.
@@ -260,6 +322,31 @@ pub fn compute_usage(space: Vec<SpaceInfo>, devices: &[DeviceInfo], chunks: &[Ch
 }
 
 impl Filesystem {
+    /// How full data and metadata are ([`Fill`]): exact as root, from allocated chunks
+    /// otherwise. Fails only on errors other than the missing privilege.
+    pub fn fill(&self) -> Result<Fill> {
+        match self.usage() {
+            Ok(usage) => Ok(Fill {
+                data_used_ratio: usage.data_used_ratio(),
+                metadata_used_ratio: usage.metadata_used_ratio(),
+                space: usage.space.clone(),
+                usage: Some(usage),
+            }),
+            Err(crate::Error::PermissionDenied { .. }) => {
+                let space = self.space_info()?;
+                Ok(Fill {
+                    data_used_ratio: allocated_used_ratio(&space, BlockGroupKind::holds_data),
+                    metadata_used_ratio: allocated_used_ratio(&space, |k| {
+                        matches!(k, BlockGroupKind::Metadata | BlockGroupKind::Mixed)
+                    }),
+                    space,
+                    usage: None,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The figures of `btrfs filesystem usage`: overall allocation, used, free estimate, ratios,
     /// and per-device allocation per kind and profile. Needs CAP_SYS_ADMIN (it reads the chunk
     /// tree); without it the error is [`Error::PermissionDenied`](crate::Error::PermissionDenied).

@@ -25,12 +25,29 @@ impl KmsgWatch {
     /// (e.g. `loop7`) or come from btrfs code (`fs/btrfs/` in a WARNING).
     pub fn problems(&mut self, device: &str) -> std::io::Result<Vec<String>> {
         let tag = format!("(device {device}");
+        self.read_new(|record| problem_in(record, &tag))
+    }
+
+    /// Every btrfs message about `device` logged since `start` (or the last read), any level,
+    /// e.g. `BTRFS info (device loop7): balance: start -dusage=5`.
+    pub fn btrfs_messages(&mut self, device: &str) -> std::io::Result<Vec<String>> {
+        let tag = format!("(device {device}");
+        self.read_new(|record| {
+            let msg = record.split_once(';')?.1.lines().next()?;
+            let ours = msg.contains("BTRFS")
+                && (msg.contains(&format!("{tag})")) || msg.contains(&format!("{tag} ")));
+            ours.then(|| msg.to_string())
+        })
+    }
+
+    /// Reads the records logged since the last read and keeps what `pick` returns.
+    fn read_new(&mut self, pick: impl Fn(&str) -> Option<String>) -> std::io::Result<Vec<String>> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 8192];
         loop {
             match self.file.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => out.extend(problem_in(&String::from_utf8_lossy(&buf[..n]), &tag)),
+                Ok(n) => out.extend(pick(&String::from_utf8_lossy(&buf[..n]))),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 // EPIPE: records were overwritten before we read them; keep reading.
                 Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,

@@ -2,7 +2,8 @@
 //! examples users run): fixtures on real kernel parts ([`fixture`]), a small loop-device layer
 //! ([`loopdev`]) over committed bindings of `linux/loop.h` (so nothing here needs libclang), the
 //! one test harness of the integration tests ([`harness`]: tiers, root gate, trial names,
-//! `ensure!`), and a watch on the kernel log for btrfs problems during a test ([`kmsg`]).
+//! `ensure!`), a watch on the kernel log for btrfs problems during a test ([`kmsg`]), and the
+//! host side of the tiers that run in the QEMU guest ([`vm`]).
 // Unsafe code lives only in the loop ioctl layer (`loopdev/ioctl.rs`) and the generated
 // bindings; every hand-written `unsafe` block carries a `// SAFETY:` comment.
 #![deny(unsafe_code)]
@@ -13,3 +14,4 @@ pub mod harness;
 pub mod kmsg;
 pub mod loopdev;
 mod multi;
+pub mod vm;

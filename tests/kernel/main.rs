@@ -44,6 +44,8 @@ test_modules![
     scrub_example,
     devstats,
     sysfs,
+    closed_pipes,
+    signals,
 ];
 
 fn main() {

@@ -7,7 +7,9 @@
 //! * [`Filesystem::balance_status`], [`Filesystem::balance_pause`],
 //!   [`Filesystem::balance_cancel`] and [`Filesystem::balance_resume`] act on a balance started
 //!   by anyone.
-//! * [`DailyPolicy`] is btrfsmaintenance's daily usage-filtered sequence.
+//! * [`DailyPolicy`] is btrfsmaintenance's daily usage-filtered sequence; a [`Sequence`] runs
+//!   it (or any list of requests) step by step through a [`StepRunner`], skipping steps no
+//!   chunk qualifies for, and reports each step in a [`SequenceReport`].
 //!
 //! All of it needs CAP_SYS_ADMIN.
 //!
@@ -25,6 +27,7 @@ mod parse;
 mod policy;
 mod request;
 mod run;
+mod sequence;
 
 pub use background::BalanceHandle;
 pub use filters::{AddressRange, ChunkFilters, LimitFilter, UsageFilter};
@@ -32,3 +35,6 @@ pub use parse::FilterParseError;
 pub use policy::{DailyPolicy, PolicyStep};
 pub use request::Balance;
 pub use run::{BalanceOutcome, BalanceProgress, BalanceStatus};
+pub use sequence::{
+    Blocking, Sequence, SequenceReport, SequenceState, Step, StepReport, StepRunner, StepState,
+};

@@ -3,6 +3,7 @@
 
 use super::filters::ChunkFilters;
 use super::request::Balance;
+use super::sequence::{Sequence, Step};
 use crate::profile::BlockGroupKind;
 
 /// A sequence of usage-filtered balances, data first, then metadata. The default is
@@ -51,6 +52,19 @@ impl DailyPolicy {
             request: Balance::new().metadata(ChunkFilters::usage_below(usage)),
         });
         data.chain(meta).collect()
+    }
+
+    /// The steps as a [`Sequence`] that skips a step no chunk qualifies for (run it with
+    /// [`Sequence::run`]).
+    pub fn sequence(&self) -> Sequence {
+        Sequence {
+            steps: self
+                .steps()
+                .into_iter()
+                .map(|s| Step::Start(s.request))
+                .collect(),
+            skip_unneeded: true,
+        }
     }
 }
 

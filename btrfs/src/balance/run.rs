@@ -183,15 +183,25 @@ impl Filesystem {
             Ok(code) => Err(self.btrfs_error_code(op, code)),
             Err(Errno::ECANCELED) => {
                 let progress = BalanceProgress::from_sys(&args.stat);
-                let state = args.state;
-                // A cancel wins over a pause; a fatal signal cancels without setting either.
-                if state & sys::BTRFS_BALANCE_STATE_CANCEL_REQ as u64 == 0
-                    && state & sys::BTRFS_BALANCE_STATE_PAUSE_REQ as u64 != 0
-                {
-                    Ok(BalanceOutcome::Paused(progress))
+                let has = |bit: u32| args.state & u64::from(bit) != 0;
+                let (cancel, pause) = (
+                    has(sys::BTRFS_BALANCE_STATE_CANCEL_REQ),
+                    has(sys::BTRFS_BALANCE_STATE_PAUSE_REQ),
+                );
+                let paused = match (pause, cancel) {
+                    (true, false) => true,
+                    // Both asked for (a cancel while a pause waits for its chunk): the kernel
+                    // (seen on 6.18) honours the pause and keeps the balance, although the
+                    // cancel call returns 0. Say what the kernel did.
+                    (true, true) => self.balance_status()?.is_some_and(|s| !s.running),
+                    // A cancel, or a fatal signal (which sets neither bit).
+                    (false, _) => false,
+                };
+                Ok(if paused {
+                    BalanceOutcome::Paused(progress)
                 } else {
-                    Ok(BalanceOutcome::Cancelled(progress))
-                }
+                    BalanceOutcome::Cancelled(progress)
+                })
             }
             Err(errno) => Err(balance_error(self, op, errno)),
         }

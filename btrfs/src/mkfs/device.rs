@@ -237,22 +237,31 @@ fn read_up_to(file: &mut File, off: u64, len: usize) -> std::io::Result<Vec<u8>>
     Ok(buf)
 }
 
+/// The first MiB of `file` (of `size` bytes) and the name of a known signature in it or in a
+/// btrfs superblock copy, if any.
+pub(crate) fn find_signature(
+    file: &mut File,
+    size: u64,
+) -> std::io::Result<(Vec<u8>, Option<&'static str>)> {
+    let head = read_up_to(file, 0, MIB as usize)?;
+    let mut found = signature_in(&head);
+    for mirror in 1..SUPER_MIRRORS {
+        let off = super_mirror_offset(mirror);
+        if found.is_none() && off + SUPER_SIZE as u64 <= size {
+            let b = read_up_to(file, off, SUPER_SIZE)?;
+            if crate::format::Superblock::has_magic(&b) {
+                found = Some("btrfs (superblock copy)");
+            }
+        }
+    }
+    Ok((head, found))
+}
+
 impl Target {
     /// Refuses a target holding a known signature, in its first MiB or a btrfs superblock copy.
     pub fn refuse_signatures(&mut self) -> Result<(), Error> {
-        let head = read_up_to(&mut self.file, 0, MIB as usize)
+        let (_, found) = find_signature(&mut self.file, self.size)
             .map_err(|e| io_err(self.op, &self.path, e))?;
-        let mut found = signature_in(&head);
-        for mirror in 1..SUPER_MIRRORS {
-            let off = super_mirror_offset(mirror);
-            if found.is_none() && off + SUPER_SIZE as u64 <= self.size {
-                let b = read_up_to(&mut self.file, off, SUPER_SIZE)
-                    .map_err(|e| io_err(self.op, &self.path, e))?;
-                if crate::format::Superblock::has_magic(&b) {
-                    found = Some("btrfs (superblock copy)");
-                }
-            }
-        }
         match found {
             Some(found) => Err(Error::ExistingFilesystem {
                 op: self.op,

@@ -150,6 +150,63 @@ pub fn mkfs(target: impl AsRef<Path>, opts: &MkfsOptions) -> Result<Formatted, E
     })
 }
 
+/// What a device or file holds, judged as [`mkfs`] judges it before refusing to overwrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// No known signature in the first MiB.
+    Empty,
+    /// A btrfs filesystem with a valid primary superblock.
+    Btrfs {
+        /// Its uuid.
+        fsid: Uuid,
+        /// Its label.
+        label: String,
+        /// Its size.
+        total_bytes: u64,
+    },
+    /// Another filesystem, volume or partition signature (or a damaged btrfs superblock),
+    /// by name, e.g. `ext2/ext3/ext4`.
+    Other(String),
+}
+
+/// Reads the first MiB of `path` and its btrfs superblock copies (read-only; it may be
+/// mounted) and names what it holds, as [`mkfs`] would judge it.
+pub fn probe(path: impl AsRef<Path>) -> Result<Probe, Error> {
+    use crate::format::consts::{SUPER_OFFSET, SUPER_SIZE};
+    use std::io::{Seek, SeekFrom};
+    let path = path.as_ref();
+    let io_err = |e: std::io::Error| {
+        Error::from_errno(
+            "probe",
+            path,
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)),
+        )
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let size = file.seek(SeekFrom::End(0)).map_err(io_err)?;
+    let (head, found) = device::find_signature(&mut file, size).map_err(io_err)?;
+    match found {
+        None => return Ok(Probe::Empty),
+        Some("btrfs") => {}
+        Some(other) => return Ok(Probe::Other(other.to_string())),
+    }
+    let start = SUPER_OFFSET as usize;
+    Ok(
+        match head
+            .get(start..start + SUPER_SIZE)
+            .map(crate::format::Superblock::decode)
+        {
+            Some(Ok(sb)) => Probe::Btrfs {
+                fsid: sb.fsid,
+                label: sb.label,
+                total_bytes: sb.total_bytes,
+            },
+            Some(Err(e)) => Probe::Other(format!("btrfs with a bad superblock ({e})")),
+            None => Probe::Other("btrfs (truncated superblock)".into()),
+        },
+    )
+}
+
 fn is_super_offset(off: u64) -> bool {
     (0..crate::format::consts::SUPER_MIRRORS)
         .any(|m| crate::format::consts::super_mirror_offset(m) == off)

@@ -1,0 +1,12 @@
+//! What this tool knows about Docker: its configuration file, its Engine API, whether the
+//! daemon runs, and the btrfs layout of its data root. None of it lives in the storage crates.
+
+pub mod daemon;
+pub mod daemon_json;
+pub mod engine;
+pub mod layout;
+
+pub use daemon::DaemonPresence;
+pub use daemon_json::DaemonJson;
+pub use engine::{Engine, EngineError, Info};
+pub use layout::{LayerReport, Reference};

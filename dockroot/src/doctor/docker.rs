@@ -1,0 +1,241 @@
+//! Docker's side: the configured and the running storage driver, and the layer subvolumes.
+
+use super::Context;
+use crate::docker::{layout, DaemonJson, Engine, EngineError, LayerReport};
+use crate::status::{Check, Figure, Status, Unit};
+use btrfs_kit::ByteSize;
+use std::collections::BTreeMap;
+
+/// `docker.storage-driver.configured`: daemon.json.
+pub fn driver_configured(ctx: &Context) -> Check {
+    const ID: &str = "docker.storage-driver.configured";
+    let dir = &ctx.target.docker.config_dir;
+    let config = match DaemonJson::read(dir) {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::new(ID, Status::Critical, e.to_string())
+                .action("dockerd refuses to start with an invalid daemon.json: fix the file")
+        }
+    };
+    let path = config.path.display();
+    if config.containerd_snapshotter() {
+        return Check::new(
+            ID,
+            Status::Warning,
+            format!("{path} turns on the containerd image store (features.containerd-snapshotter): image layers then live under containerd's root, not on this btrfs"),
+        )
+        .action("set \"features\": {\"containerd-snapshotter\": false} to keep layers on the btrfs data root");
+    }
+    match config.storage_driver() {
+        Some("btrfs") => Check::ok(ID, format!("{path} selects the btrfs storage driver")),
+        Some(other) => Check::new(
+            ID,
+            Status::Critical,
+            format!("{path} selects the {other} storage driver, not btrfs"),
+        )
+        .action("set \"storage-driver\": \"btrfs\" (`dockroot provision` does, keeping the other keys) and restart Docker; images stored by another driver must be pulled again"),
+        None => Check::new(
+            ID,
+            Status::Warning,
+            format!("{path} sets no storage driver: dockerd picks the first that works of overlay2, fuse-overlayfs, btrfs, ... (overlay2, also on btrfs) unless the data root already holds state of one driver"),
+        )
+        .action("pin it: \"storage-driver\": \"btrfs\" (`dockroot provision` writes it)"),
+    }
+}
+
+/// `docker.storage-driver.running`: what the daemon says over its socket.
+pub fn driver_running(ctx: &Context) -> Check {
+    const ID: &str = "docker.storage-driver.running";
+    let engine = Engine::new(&ctx.target.docker.socket);
+    let info = match engine.info() {
+        Ok(info) => info,
+        Err(EngineError::Unreachable { socket, source }) => {
+            return Check::unknown(
+                ID,
+                format!(
+                    "the Docker daemon does not answer on {} ({source}): the driver it runs cannot be checked",
+                    socket.display()
+                ),
+            )
+            .action("start Docker (or give its socket with --docker-socket)")
+        }
+        Err(e) => return Check::unknown(ID, e.to_string()),
+    };
+    let root = ctx.root.as_ref().ok();
+    let daemon_root = info
+        .docker_root_dir
+        .canonicalize()
+        .unwrap_or(info.docker_root_dir.clone());
+    if info.driver != "btrfs" {
+        return Check::new(
+            ID,
+            Status::Critical,
+            format!(
+                "dockerd {} runs the {} storage driver on {}",
+                info.server_version,
+                info.driver,
+                info.docker_root_dir.display()
+            ),
+        )
+        .action("set \"storage-driver\": \"btrfs\" in daemon.json and restart Docker");
+    }
+    if root.is_some_and(|r| r != &daemon_root) {
+        return Check::new(
+            ID,
+            Status::Critical,
+            format!(
+                "dockerd runs btrfs, but on {}, not on {}",
+                info.docker_root_dir.display(),
+                ctx.path().display()
+            ),
+        )
+        .action("set \"data-root\" in daemon.json (or --data-root) to this path, or examine the daemon's path instead");
+    }
+    if info.uses_containerd_snapshotter() {
+        return Check::new(
+            ID,
+            Status::Warning,
+            "dockerd uses the containerd image store: image layers live under containerd's root, not on this filesystem",
+        )
+        .action("turn off features.containerd-snapshotter in daemon.json and restart Docker");
+    }
+    Check::ok(
+        ID,
+        format!(
+            "dockerd {} runs the btrfs storage driver on {}",
+            info.server_version,
+            info.docker_root_dir.display()
+        ),
+    )
+}
+
+/// The layer analysis, shared by the orphan and missing-layer checks.
+pub fn layers(ctx: &Context) -> Result<LayerReport, String> {
+    layout::analyse(ctx.path()).map_err(|e| {
+        format!(
+            "cannot read Docker's layout under {}: {e}",
+            ctx.path().display()
+        )
+    })
+}
+
+/// The exclusive bytes of the subvolumes named `names` under the driver directory, when quotas
+/// are on and consistent (the figure what deleting them frees).
+fn exclusive_bytes(ctx: &Context, names: &[String]) -> Option<u64> {
+    let fs = ctx.fs.as_ref().ok()?;
+    let status = fs.quota_status().ok()??;
+    if !status.enabled || status.inconsistent {
+        return None;
+    }
+    let by_id: BTreeMap<u64, u64> = fs
+        .qgroups()
+        .ok()?
+        .into_iter()
+        .filter(|q| q.id.level() == 0)
+        .map(|q| (q.id.id(), q.exclusive.bytes()))
+        .collect();
+    let dir = ctx.path().join(layout::SUBVOLUMES_DIR);
+    names.iter().try_fold(0u64, |sum, name| {
+        let id = btrfs_kit::subvolume::subvolume_id(dir.join(name)).ok()?;
+        Some(sum + by_id.get(&id).copied().unwrap_or(0))
+    })
+}
+
+/// `docker.orphans`: layer subvolumes no image or container references.
+pub fn orphans(ctx: &Context, layers: &Result<LayerReport, String>) -> Result<Check, Check> {
+    const ID: &str = "docker.orphans";
+    let report = layers.as_ref().map_err(|e| Check::unknown(ID, e.clone()))?;
+    if !report.driver_dir {
+        return Ok(Check::ok(
+            ID,
+            "no btrfs/subvolumes yet: Docker has not run with the btrfs driver here",
+        ));
+    }
+    let count = report.orphans.len();
+    let mut figures =
+        vec![Figure::new("orphans", count as f64, Unit::Count).alert_above(1.0, f64::INFINITY)];
+    let pending = if report.pending_removal.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} more are being removed by Docker (it finishes at its next clean shutdown)",
+            report.pending_removal.len()
+        )
+    };
+    if count == 0 {
+        return Ok(Check {
+            figures,
+            ..Check::ok(
+                ID,
+                format!(
+                    "{} layer subvolumes, each referenced by an image or container{pending}",
+                    report.subvolumes
+                ),
+            )
+        });
+    }
+    let bytes = exclusive_bytes(ctx, &report.orphans);
+    let size = match bytes {
+        Some(b) => {
+            figures.push(Figure::bytes("orphan_exclusive", b, None));
+            format!(", holding {} of their own", ByteSize(b))
+        }
+        None => String::new(),
+    };
+    let broken = if report.unloadable.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} reference file(s) Docker skips, e.g. {}: {})",
+            report.unloadable.len(),
+            report.unloadable[0].path.display(),
+            report.unloadable[0].reason
+        )
+    };
+    let examples: Vec<&str> = report.orphans.iter().take(3).map(String::as_str).collect();
+    Ok(Check {
+        figures,
+        ..Check::new(
+            ID,
+            Status::Warning,
+            format!(
+                "{count} of {} layer subvolumes are orphans{size}: no image or container references them, so `docker system prune` never frees them{broken}{pending}; e.g. {}",
+                report.subvolumes,
+                examples.join(", ")
+            ),
+        )
+        .action(format!(
+            "stop Docker, then `dockroot doctor --fix-orphans {}` deletes them and lists what it deleted",
+            ctx.path().display()
+        ))
+    })
+}
+
+/// `docker.missing-layers`: references whose subvolume is gone (images or containers Docker
+/// cannot use any more).
+pub fn missing_layers(layers: &Result<LayerReport, String>) -> Result<Check, Check> {
+    const ID: &str = "docker.missing-layers";
+    let report = layers.as_ref().map_err(|e| Check::unknown(ID, e.clone()))?;
+    let figure = Figure::new("missing_layers", report.missing.len() as f64, Unit::Count)
+        .alert_above(f64::INFINITY, 1.0);
+    if report.missing.is_empty() {
+        return Ok(Check::ok(ID, "every referenced layer subvolume exists").figure(figure));
+    }
+    let list: Vec<String> = report
+        .missing
+        .iter()
+        .take(3)
+        .map(|(name, who)| format!("{who} needs {name}"))
+        .collect();
+    Ok(Check::new(
+        ID,
+        Status::Critical,
+        format!(
+            "{} reference(s) name layer subvolumes that do not exist: {}",
+            report.missing.len(),
+            list.join("; ")
+        ),
+    )
+    .action("remove the broken images and containers (`docker rmi -f`, `docker rm -f`) and pull or build them again")
+    .figure(figure))
+}

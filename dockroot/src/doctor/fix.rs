@@ -1,0 +1,113 @@
+//! What `doctor` repairs when asked: orphaned layer subvolumes (`--fix-orphans`, never while
+//! Docker runs) and inconsistent qgroups (`--fix`: a rescan).
+
+use super::Target;
+use crate::docker::{layout, DaemonPresence};
+use btrfs_kit::subvolume::{self, Recursion};
+use btrfs_kit::Filesystem;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Why a fix was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum FixError {
+    /// Docker runs: it could create or use a subvolume while we look.
+    #[error("Docker is running ({0}): orphans are only removed while it is stopped, since it may be creating layers; stop it (`systemctl stop docker docker.socket`), run this again, then start it")]
+    DockerRunning(String),
+    /// The layout could not be read.
+    #[error("cannot read Docker's layout under {}: {source}", path.display())]
+    Layout {
+        /// The data root.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A library call failed.
+    #[error(transparent)]
+    Btrfs(#[from] btrfs_kit::Error),
+}
+
+/// One deleted orphan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedOrphan {
+    /// Its name under `btrfs/subvolumes`.
+    pub name: String,
+    /// Its subvolume id.
+    pub id: u64,
+    /// Its exclusive bytes when quotas were on and consistent (what deleting it frees once the
+    /// cleaner has run).
+    pub exclusive: Option<u64>,
+}
+
+/// What `--fix-orphans` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct OrphanFix {
+    /// Deleted subvolumes.
+    pub removed: Vec<RemovedOrphan>,
+    /// Orphans that could not be deleted, with the error.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Deletes every orphaned layer subvolume of `target` (recursively: a container layer may hold
+/// nested subvolumes of its own), refusing while Docker runs: its pidfile names a live dockerd
+/// or its socket answers. Returns what was deleted; the space comes back when the filesystem's
+/// cleaner has run.
+pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
+    let presence = DaemonPresence::detect(&target.docker.pidfile, &target.docker.socket);
+    if presence.running() {
+        return Err(FixError::DockerRunning(presence.evidence()));
+    }
+    let root = &target.data_root;
+    let report = layout::analyse(root).map_err(|source| FixError::Layout {
+        path: root.clone(),
+        source,
+    })?;
+    let fs = Filesystem::open(root)?;
+    let exclusive = exclusive_by_id(&fs);
+    let dir = root.join(layout::SUBVOLUMES_DIR);
+    let mut fix = OrphanFix::default();
+    for name in report.orphans {
+        let path = dir.join(&name);
+        let result = subvolume::subvolume_id(&path)
+            .and_then(|id| subvolume::delete(&path, Recursion::Yes).map(|()| id));
+        match result {
+            Ok(id) => fix.removed.push(RemovedOrphan {
+                exclusive: exclusive.as_ref().map(|m| m.get(&id).copied().unwrap_or(0)),
+                name,
+                id,
+            }),
+            Err(e) => fix.failed.push((name, e.to_string())),
+        }
+    }
+    Ok(fix)
+}
+
+/// Exclusive bytes per subvolume id, when quotas are on and consistent.
+fn exclusive_by_id(fs: &Filesystem) -> Option<std::collections::BTreeMap<u64, u64>> {
+    let status = fs.quota_status().ok()??;
+    if !status.enabled || status.inconsistent {
+        return None;
+    }
+    Some(
+        fs.qgroups()
+            .ok()?
+            .into_iter()
+            .filter(|q| q.id.level() == 0)
+            .map(|q| (q.id.id(), q.exclusive.bytes()))
+            .collect(),
+    )
+}
+
+/// Runs a quota rescan and waits for it when the counts are marked inconsistent; returns
+/// whether it ran.
+pub fn rescan_quota(target: &Target) -> Result<bool, FixError> {
+    let fs = Filesystem::open(&target.data_root)?;
+    match fs.quota_status()? {
+        Some(s) if s.enabled && s.inconsistent => {
+            fs.rescan_quota()?;
+            fs.wait_quota_rescan()?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}

@@ -1,0 +1,14 @@
+//! dockroot: keep Docker's data root healthy on LVM + btrfs.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod docker;
+pub mod doctor;
+pub mod files;
+pub mod kernel;
+pub mod mounts;
+pub mod probe;
+pub mod provision;
+pub mod status;
