@@ -6,6 +6,9 @@
 use nix::errno::Errno;
 use std::path::PathBuf;
 
+/// What most btrfs ioctls need: the capability, and how a caller usually gets it.
+pub(crate) const NEEDS_ADMIN: &str = "CAP_SYS_ADMIN (run as root)";
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -31,8 +34,8 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
-    /// The caller lacks a capability the kernel requires.
-    #[error("{op} on {}: permission denied ({errno}); this needs {needs}: run as root", path.display())]
+    /// The caller lacks a right the operation requires: a capability, or access to a file.
+    #[error("{op} on {}: permission denied ({errno}); this needs {needs}", path.display())]
     PermissionDenied {
         /// The operation that was attempted.
         op: &'static str,
@@ -40,7 +43,8 @@ pub enum Error {
         path: PathBuf,
         /// The errno the kernel returned (EPERM or EACCES).
         errno: Errno,
-        /// What the kernel requires, e.g. `CAP_SYS_ADMIN`.
+        /// What the operation requires and how to get it, e.g. `CAP_SYS_ADMIN (run as root)`
+        /// for an ioctl, or file access for formatting a file: each operation says its own.
         needs: &'static str,
     },
     /// A balance is already running (or paused) on this filesystem.
@@ -267,7 +271,7 @@ impl Error {
                 op,
                 path,
                 errno,
-                needs: "CAP_SYS_ADMIN",
+                needs: NEEDS_ADMIN,
             },
             Errno::EROFS => Error::ReadOnly { op, path },
             Errno::ENOSPC => Error::NoSpace { op, path },

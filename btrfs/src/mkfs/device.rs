@@ -25,7 +25,8 @@ pub(crate) struct Target {
 /// capability (any user may format a device or file they can write).
 const NEEDS_ACCESS: &str = "read and write access to the device or file (a block device is \
 usually writable by root and the disk group only), search access to its directories, and write \
-access to its directory to create a new file";
+access to its directory to create a new file: check their permissions and ownership, or run as \
+a user who has them";
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {

@@ -10,8 +10,8 @@ use nix::errno::Errno;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-const NEEDS: &str =
-    "CAP_SYS_ADMIN, or the user_subvol_rm_allowed mount option and write access to the parent directory";
+const NEEDS: &str = "CAP_SYS_ADMIN (run as root), or the user_subvol_rm_allowed mount option and \
+write access to the parent directory";
 
 const RDONLY: u64 = btrfs_sys::BTRFS_SUBVOL_RDONLY as u64;
 
