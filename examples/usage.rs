@@ -5,10 +5,14 @@
 //! cargo run --example usage -- [PATH] [--json] [--warn PERCENT]   # PATH: /var/lib/docker
 //! ```
 //!
+//! Devices btrfs knows no path for (a degraded mount) show as `<missing>` (`"missing": true` in
+//! JSON); device slack is the part of a device beyond what btrfs uses.
+//!
 //! Exit codes: 0 below the threshold, 1 error, 2 usage error, 3 data or metadata usage at or
 //! above `--warn` (default 80 %). Without root only space info is available (the per-device
 //! figures need CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
 
+use btrfs_kit::name::escaped;
 use btrfs_kit::{BlockGroupKind, Error, Filesystem, SpaceInfo, Usage};
 use clap::Parser;
 use std::path::PathBuf;
@@ -150,6 +154,7 @@ fn print_usage(u: &Usage) {
         "    Device missing:     {:>12}",
         u.device_missing.to_string()
     );
+    println!("    Device slack:       {:>12}", u.device_slack.to_string());
     println!("    Used:               {:>12}", u.used.to_string());
     println!(
         "    Free (estimated):   {:>12}  (min: {})",
@@ -164,12 +169,14 @@ fn print_usage(u: &Usage) {
         u.global_reserve_used
     );
     for d in &u.devices {
+        let path = if d.missing {
+            "<missing>".to_string()
+        } else {
+            escaped(d.path.as_os_str()).to_string()
+        };
         println!(
-            "Device {} {}: size {}, unallocated {}",
-            d.devid,
-            d.path.display(),
-            d.size,
-            d.unallocated
+            "Device {} {path}: size {}, slack {}, unallocated {}",
+            d.devid, d.size, d.slack, d.unallocated
         );
         for a in &d.allocated {
             println!("    {},{}: {}", a.kind, a.profile, a.bytes);

@@ -59,6 +59,7 @@ mod raw {
     nix::ioctl_read_bad!(start_sync, req::BTRFS_IOC_START_SYNC, u64);
     nix::ioctl_write_ptr_bad!(wait_sync, req::BTRFS_IOC_WAIT_SYNC, u64);
     nix::ioctl_write_ptr_bad!(resize, req::BTRFS_IOC_RESIZE, sys::btrfs_ioctl_vol_args);
+    nix::ioctl_read_bad!(blkgetsize64, req::BLKGETSIZE64, u64);
 }
 
 /// `BTRFS_IOC_FS_INFO`, asking for checksum info and generation too.
@@ -185,6 +186,14 @@ pub(crate) fn wait_sync(fd: BorrowedFd<'_>, transid: u64) -> IoctlResult {
 pub(crate) fn resize(fd: BorrowedFd<'_>, args: &sys::btrfs_ioctl_vol_args) -> IoctlResult {
     // SAFETY: `args` is a correctly sized btrfs_ioctl_vol_args the kernel only reads.
     unsafe { raw::resize(fd.as_raw_fd(), args) }
+}
+
+/// `BLKGETSIZE64` on an open block device: its size in bytes.
+pub(crate) fn block_device_size(fd: BorrowedFd<'_>) -> IoctlResult<u64> {
+    let mut size = 0u64;
+    // SAFETY: the kernel writes one u64 into `size` (BLKGETSIZE64 always stores 8 bytes).
+    unsafe { raw::blkgetsize64(fd.as_raw_fd(), &mut size) }?;
+    Ok(size)
 }
 
 /// The two anonymous unions of a balance filter as raw words: (usage, limit). Each holds one
