@@ -47,7 +47,7 @@ impl fmt::Display for Escaped<'_> {
 mod json {
     use super::escaped;
     use serde::ser::{SerializeMap, Serializer};
-    use std::ffi::OsStr;
+    use std::ffi::{OsStr, OsString};
     use std::path::PathBuf;
 
     /// Writes `key` (the string, or the escaped form) and, for a name that is not UTF-8,
@@ -77,10 +77,28 @@ mod json {
     pub(crate) fn path_field<S: Serializer>(path: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
         entries(s, "path", "path_bytes", Some(path.as_os_str()))
     }
+
+    /// As [`path_field`], for `path: Option<PathBuf>` (`None` is `"path": null`).
+    pub(crate) fn opt_path_field<S: Serializer>(
+        path: &Option<PathBuf>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        entries(
+            s,
+            "path",
+            "path_bytes",
+            path.as_deref().map(|p| p.as_os_str()),
+        )
+    }
+
+    /// As [`path_field`], for `name: OsString`: `name`, plus `name_bytes` when not UTF-8.
+    pub(crate) fn name_field<S: Serializer>(name: &OsString, s: S) -> Result<S::Ok, S::Error> {
+        entries(s, "name", "name_bytes", Some(name))
+    }
 }
 
 #[cfg(feature = "serde")]
-pub(crate) use json::path_field;
+pub(crate) use json::{name_field, opt_path_field, path_field};
 
 #[cfg(test)]
 mod tests {
@@ -109,6 +127,11 @@ mod tests {
             #[serde(flatten, serialize_with = "path_field")]
             path: std::path::PathBuf,
         }
+        #[derive(serde::Serialize)]
+        struct Maybe {
+            #[serde(flatten, serialize_with = "opt_path_field")]
+            path: Option<std::path::PathBuf>,
+        }
         fn json(v: &impl serde::Serialize) -> serde_json::Value {
             serde_json::to_value(v).unwrap()
         }
@@ -125,6 +148,10 @@ mod tests {
                 path: OsStr::from_bytes(b"a/\xff").into()
             }),
             serde_json::json!({"id": 2, "path": "a/\\xff", "path_bytes": [97, 47, 255]})
+        );
+        assert_eq!(
+            json(&Maybe { path: None }),
+            serde_json::json!({"path": null})
         );
     }
 }
