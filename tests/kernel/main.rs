@@ -36,6 +36,7 @@ test_modules![
     mkfs,
     mkfs_example,
     loop_device,
+    mixed,
 ];
 
 fn main() {
