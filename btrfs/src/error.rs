@@ -160,13 +160,38 @@ pub enum Error {
         /// The subvolume's id.
         id: u64,
     },
-    /// The subvolume is in use (EBUSY): mounted elsewhere, or holding an active swapfile.
-    #[error("{op} on {}: the subvolume is in use (EBUSY: mounted, or holds an active swapfile); unmount it or swapoff first", path.display())]
+    /// The subvolume is in use: mounted, holding an active swapfile (EBUSY), or being sent by
+    /// `btrfs send` (EPERM for a caller with CAP_SYS_ADMIN).
+    #[error("{op} on {}: the subvolume is in use ({errno}: mounted, holding an active swapfile, or being sent); wait for a send to finish, unmount it or swapoff first", path.display())]
     SubvolumeBusy {
         /// The operation that was attempted.
         op: &'static str,
         /// The path given.
         path: PathBuf,
+        /// What the kernel said: EBUSY, or EPERM for a send in progress.
+        errno: Errno,
+    },
+    /// A delete was refused before anything was deleted: each problem would have stopped it
+    /// part-way, and says what to do.
+    #[error("{op} on {}: refused, nothing deleted: {}", path.display(), join(problems))]
+    DeleteRefused {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The subvolume given.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<crate::subvolume::DeleteProblem>,
+    },
+    /// A recursive delete failed part-way, after the checks: what was deleted and what was
+    /// not; the read-only subvolumes it had made writable are read-only again.
+    #[error("{op} on {}: {progress}", path.display())]
+    DeleteIncomplete {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The subvolume given.
+        path: PathBuf,
+        /// Where it failed, why, and what it had done.
+        progress: Box<crate::subvolume::DeleteProgress>,
     },
     /// No subvolume with this id exists.
     #[error("{op} on {}: no subvolume with id {id}; list subvolumes to find the right id", path.display())]
@@ -260,6 +285,15 @@ pub enum Error {
     },
 }
 
+/// `a; b; c`.
+fn join(items: &[impl std::fmt::Display]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl Error {
     /// Maps an errno from `op` on `path` to the most specific error, for errnos whose meaning
     /// does not depend on the operation.
@@ -298,7 +332,7 @@ impl Error {
             Error::KernelRejected { .. } => Some(Errno::EINVAL),
             Error::AlreadyExists { .. } => Some(Errno::EEXIST),
             Error::SubvolumeNotEmpty { .. } => Some(Errno::ENOTEMPTY),
-            Error::SubvolumeBusy { .. } => Some(Errno::EBUSY),
+            Error::SubvolumeBusy { errno, .. } => Some(*errno),
             Error::QuotaExceeded { .. } => Some(Errno::EDQUOT),
             Error::DefaultSubvolume { .. } => Some(Errno::EPERM),
             Error::QuotaNotEnabled { .. } => Some(Errno::ENOTCONN),

@@ -43,6 +43,7 @@ mod info;
 mod ioctl;
 mod le;
 pub mod mkfs;
+mod mounts;
 pub mod name;
 mod profile;
 pub mod quota;

@@ -30,6 +30,7 @@ test_modules![
     fill,
     examples,
     subvolume,
+    subvolume_delete,
     quota,
     subvolume_list,
     subvolume_example,
