@@ -262,7 +262,7 @@ pub enum Error {
         found: String,
     },
     /// The device or requested size is too small for the layout.
-    #[error("{op} on {}: {size} bytes is too small; need at least {minimum} bytes: use a larger device or size", path.display())]
+    #[error("{op} on {}: {size} bytes is too small; need at least {minimum} bytes with these options (on less, the metadata chunk cannot hold the tree blocks a mounted filesystem needs to create its first file): use a larger device or size, or a smaller node size", path.display())]
     TooSmall {
         /// The operation that was attempted.
         op: &'static str,
