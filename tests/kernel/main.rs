@@ -47,5 +47,8 @@ fn main() {
     if let Some(code) = subvolume_list::child_probe() {
         std::process::exit(code);
     }
+    if let Some(code) = subvolume_delete::child_probe() {
+        std::process::exit(code);
+    }
     testkit::harness::run(all_trials())
 }

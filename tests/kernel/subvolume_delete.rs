@@ -3,13 +3,13 @@
 //! failure part-way (a `btrfs send` in progress, which cannot be seen beforehand) makes
 //! read-only again what was made writable and says what was deleted and what was not.
 
-use crate::util::{write_file, MIB};
+use crate::util::{run_as_nobody, write_file, MIB, NOBODY};
 use btrfs_kit::subvolume::{self, DeleteProblem, Recursion};
 use btrfs_kit::{Error, Filesystem};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use testkit::ensure;
-use testkit::fixture::{Mount, Scratch};
+use testkit::fixture::{BtrfsOptions, FsKind, Mount, Scratch};
 use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
@@ -18,7 +18,8 @@ pub fn trials() -> Vec<Trial> {
             a_tree_holding_the_default_subvolume_is_refused_whole,
             mounted_subvolumes_and_mounts_inside_are_refused,
             a_read_only_holder_is_refused_before_the_nested_ones_go,
-            append_only_and_immutable_attributes_are_refused;
+            append_only_and_immutable_attributes_are_refused,
+            an_unprivileged_caller_is_told_what_it_lacks_before_anything_goes;
         oracle: a_send_in_progress_fails_part_way_and_read_only_comes_back;
     ]
 }
@@ -269,5 +270,77 @@ fn a_send_in_progress_fails_part_way_and_read_only_comes_back() -> Result<(), Fa
         "left: {:?}",
         still_there(&all)?
     );
+    Ok(())
+}
+
+/// The environment variable that makes the test binary delete, as nobody, the tree it names.
+const PROBE_ENV: &str = "BTRFS_LVM_DELETE_PROBE";
+
+/// In the child (as nobody): what a recursive delete of the tree gives, one line per problem.
+pub fn child_probe() -> Option<i32> {
+    let target = std::env::var_os(PROBE_ENV)?;
+    match subvolume::delete(&target, Recursion::Yes) {
+        Ok(()) => println!("ok"),
+        Err(Error::DeleteRefused { problems, .. }) => {
+            for p in problems {
+                println!("refused {p}");
+            }
+        }
+        Err(e) => println!("other {e}"),
+    }
+    Some(0)
+}
+
+fn delete_as_nobody(target: &Path) -> Result<String, Failed> {
+    let out = run_as_nobody(&[(PROBE_ENV, target.as_os_str())])?;
+    ensure!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// As uid 65534: without the user_subvol_rm_allowed mount option the delete is refused up
+/// front saying so; with it, a directory in the tree the caller may not write is named, and
+/// nothing is deleted until the caller may delete it all.
+fn an_unprivileged_caller_is_told_what_it_lacks_before_anything_goes() -> Result<(), Failed> {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let give = |p: &Path| chown(p, Some(NOBODY), Some(NOBODY));
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    let m = scratch.path();
+    let all = tree(m, &["t", "t/n"])?;
+    for p in &all {
+        give(p)?;
+    }
+    let out = delete_as_nobody(&m.join("t"))?;
+    ensure!(
+        out.lines().any(|l| l.starts_with("refused") && l.contains("user_subvol_rm_allowed")),
+        "without the mount option: {out}"
+    );
+    ensure!(still_there(&all)?.len() == all.len(), "deleted without the rights");
+
+    let options = BtrfsOptions {
+        mount_options: "user_subvol_rm_allowed".into(),
+        ..Default::default()
+    };
+    let scratch = Scratch::new(512 * MIB, FsKind::Btrfs(options))?;
+    let m = scratch.path();
+    std::fs::set_permissions(m, std::fs::Permissions::from_mode(0o777))?;
+    let all = tree(m, &["t", "t/a", "t/dir/n"])?;
+    for p in &all {
+        give(p)?;
+    }
+    let out = delete_as_nobody(&m.join("t"))?;
+    let dir = m.join("t/dir");
+    ensure!(
+        out.lines().any(|l| l.starts_with(&format!("refused {}: this needs write and search access", dir.display()))),
+        "a directory nobody may not write: {out}"
+    );
+    ensure!(still_there(&all)?.len() == all.len(), "deleted part of the tree");
+    give(&dir)?;
+    let out = delete_as_nobody(&m.join("t"))?;
+    ensure!(out.trim() == "ok", "with the rights: {out}");
+    ensure!(still_there(&all)?.is_empty(), "tree left behind");
     Ok(())
 }
