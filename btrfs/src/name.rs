@@ -1,6 +1,6 @@
 //! Names and paths as Linux has them: bytes, not necessarily UTF-8.
 //!
-//! The crate's types carry them as [`PathBuf`] and [`OsString`](std::ffi::OsString), never as
+//! The crate's types carry them as [`PathBuf`](std::path::PathBuf) and [`OsString`](std::ffi::OsString), never as
 //! lossy strings, and nothing fails on a name that is not UTF-8. Two ways to show one:
 //!
 //! * as text, [`escaped`]: valid UTF-8 as it is, except that a backslash is doubled and

@@ -39,7 +39,7 @@ pub(crate) fn unreachable_err(op: &'static str, path: &Path, u: &Unreachable) ->
 /// Deletes the subvolume at `path` and, with [`Recursion::Yes`], every subvolume nested in it.
 ///
 /// Everything that can be checked is checked before anything is deleted (see
-/// [`DeleteProblem`]): the default subvolume, mounts of the tree's subvolumes elsewhere and
+/// [`DeleteProblem`](super::DeleteProblem)): the default subvolume, mounts of the tree's subvolumes elsewhere and
 /// mounts inside it, swap files, a read-only filesystem or holding subvolume, append-only and
 /// immutable attributes, and an unprivileged caller's rights. Any problem fails with
 /// [`Error::DeleteRefused`] listing them all, with nothing deleted. Deleting a plain directory
