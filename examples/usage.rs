@@ -1,5 +1,6 @@
 //! Show space info and device usage like `btrfs filesystem df` and `btrfs filesystem usage`,
-//! and alarm when data or metadata is too full.
+//! each device's error counters like `btrfs device stats`, and alarm when data or metadata is
+//! too full or a device has errors.
 //!
 //! ```text
 //! cargo run --example usage -- [PATH] [--json] [--warn PERCENT]   # PATH: /var/lib/docker
@@ -8,10 +9,13 @@
 //! Devices btrfs knows no path for (a degraded mount) show as `<missing>` (`"missing": true` in
 //! JSON); device slack is the part of a device beyond what btrfs uses.
 //!
-//! Exit codes: 0 below the threshold, 1 error, 2 usage error, 3 data or metadata usage at or
-//! above `--warn` (default 80 %). Without root only space info is available (the per-device
-//! figures need CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
+//! Exit codes: 0 below the threshold and no device errors, 1 error, 2 usage error, 3 data or
+//! metadata usage at or above `--warn` (default 80 %), 4 a device has nonzero error counters
+//! (read, write, flush, corruption or generation errors; this wins over 3). Without root only
+//! space info and the error counters are available (the per-device figures need
+//! CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
 
+use btrfs_kit::devstats::DeviceStats;
 use btrfs_kit::name::escaped;
 use btrfs_kit::{BlockGroupKind, Error, Filesystem, SpaceInfo, Usage};
 use clap::Parser;
@@ -20,9 +24,14 @@ use std::process::ExitCode;
 
 const EXIT_ERROR: u8 = 1;
 const EXIT_OVER_THRESHOLD: u8 = 3;
+const EXIT_DEVICE_ERRORS: u8 = 4;
 
 #[derive(Parser, Debug)]
-#[command(about = "Show btrfs space usage and warn when data or metadata is too full")]
+#[command(
+    about = "Show btrfs space usage and device error counters; warn when data or metadata is too full",
+    after_help = "Exit codes: 0 fine, 1 error, 2 usage error, 3 data or metadata at or above --warn, \
+4 a device has nonzero error counters (wins over 3). --json prints one JSON document."
+)]
 struct Args {
     /// A path on the mounted btrfs filesystem.
     #[arg(default_value = "/var/lib/docker")]
@@ -91,6 +100,8 @@ fn run(args: &Args) -> Result<u8, Error> {
         ),
     };
     let over = data_pct >= args.warn || meta_pct >= args.warn;
+    let stats = fs.device_stats_all()?;
+    let device_errors = stats.iter().any(|s| s.total() > 0);
     if args.json {
         let report = serde_json::json!({
             "path": args.path,
@@ -101,6 +112,8 @@ fn run(args: &Args) -> Result<u8, Error> {
             "metadata_used_percent": meta_pct,
             "warn_percent": args.warn,
             "over_threshold": over,
+            "device_stats": stats,
+            "device_errors": device_errors,
         });
         println!(
             "{}",
@@ -128,6 +141,7 @@ fn run(args: &Args) -> Result<u8, Error> {
             "data used: {data_pct:.1}%, metadata used: {meta_pct:.1}% (warn at {:.0}%)",
             args.warn
         );
+        print_device_stats(&stats);
         if over {
             eprintln!(
                 "warning: {} is above {:.0}% full: free space or run the balance example",
@@ -135,8 +149,33 @@ fn run(args: &Args) -> Result<u8, Error> {
                 args.warn
             );
         }
+        if device_errors {
+            eprintln!(
+                "warning: a device of {} has errors: check its health (SMART, cables) and run the scrub example to find damaged files",
+                args.path.display()
+            );
+        }
     }
-    Ok(if over { EXIT_OVER_THRESHOLD } else { 0 })
+    Ok(if device_errors {
+        EXIT_DEVICE_ERRORS
+    } else if over {
+        EXIT_OVER_THRESHOLD
+    } else {
+        0
+    })
+}
+
+/// Each device's counters, as `btrfs device stats` names them.
+fn print_device_stats(stats: &[DeviceStats]) {
+    println!("Device errors:");
+    for s in stats {
+        let counters: Vec<String> = s
+            .named()
+            .iter()
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        println!("    device {}: {}", s.devid, counters.join(", "));
+    }
 }
 
 fn print_usage(u: &Usage) {

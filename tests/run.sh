@@ -4,8 +4,9 @@
 # As root (a fresh Debian 12 machine with only the Rust toolchain is enough) it first installs
 # what the tests need and is missing, then runs every tier:
 #   1. the default suite (`cargo test --workspace`: kernel tests on loop devices, LVM through the
-#      lvm2 CLI and through a private lvmdbusd, the QEMU guest with device-mapper), with no
-#      btrfs-progs binary on PATH, proving the library and examples never call it;
+#      lvm2 CLI and through a private lvmdbusd, the QEMU guest with device-mapper, Docker's btrfs
+#      driver on our filesystem through a private dockerd), with no btrfs-progs binary on PATH,
+#      proving the library and examples never call it;
 #   2. the oracle tier: the same figures compared with btrfs-progs' answers.
 # Unprivileged it installs nothing and runs `cargo test --workspace`: the root tests are listed
 # as skipped. Exit status: that of the first tier that fails.
@@ -14,10 +15,16 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # What the tests use, by tier: btrfs-progs is the oracle only; e2fsprogs makes the ext4
-# comparison filesystem and has chattr (append-only/immutable subvolume delete tests); lvm2, lvm2-dbusd and dbus are the LVM backends under test;
-# thin-provisioning-tools, qemu-system-x86, busybox-static, kmod and cpio make the VM.
+# comparison filesystem and has chattr (the append-only/immutable subvolume delete tests);
+# lvm2, lvm2-dbusd and dbus are the LVM backends under test;
+# thin-provisioning-tools, qemu-system-x86, busybox-static, kmod and cpio make the VM;
+# docker.io (dockerd and Debian's client), containerd, runc and tini (`docker run --init`) are
+# the Docker tier, whose images are made from busybox-static (no registry is reachable). docker.io
+# also pulls in iptables, unused (the tier's dockerd runs with --iptables=false). Its postinst
+# asks invoke-rc.d to start a system dockerd: on these machines (no systemd running)
+# policy-rc.d refuses, so none runs; where one runs, the tier shares nothing with it.
 packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools
-          qemu-system-x86 busybox-static kmod cpio)
+          qemu-system-x86 busybox-static kmod cpio docker.io containerd runc tini)
 
 step() { echo; echo "=== $* ==="; }
 
@@ -37,6 +44,7 @@ bash .ci/without-btrfs-progs cargo test --locked --workspace
 
 step "oracle tier: compare with btrfs-progs"
 BTRFS_ORACLE=1 cargo test --locked --test kernel -- oracle --test-threads=1
+BTRFS_ORACLE=1 cargo test --locked --test docker -- oracle
 
 echo
 echo "all test tiers passed in $((SECONDS - start)) s"

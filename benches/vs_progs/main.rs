@@ -17,7 +17,9 @@
 
 #[path = "../common/counting_alloc.rs"]
 mod counting_alloc;
+mod defrag_plan;
 mod fsbuild;
+mod health;
 mod measure;
 mod profile;
 mod progs;
@@ -34,7 +36,8 @@ use std::sync::atomic::Ordering;
 static ALLOC: Counting = Counting;
 
 /// Every scenario's name for `--only` (`relocation` includes the full balance).
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 10] = [
+    "defrag",
     "noop",
     "policy",
     "relocation",
@@ -42,6 +45,8 @@ const SCENARIOS: [&str; 7] = [
     "status",
     "space",
     "usage",
+    "scrub",
+    "health-status",
 ];
 
 struct Args {
@@ -153,9 +158,21 @@ fn run(args: &Args) -> BenchResult<Vec<Row>> {
         step("convert metadata");
         rows.extend(scenarios::convert(config)?);
     }
+    if wanted("defrag") {
+        step("defrag dry run vs filefrag");
+        rows.extend(defrag_plan::defrag_dry_run(config)?);
+    }
     if wanted("relocation") {
         step("real relocation and full balance");
         rows.extend(scenarios::relocation(config)?);
+    }
+    if wanted("scrub") {
+        step("scrub");
+        rows.extend(health::scrub(config)?);
+    }
+    if wanted("health-status") {
+        step("scrub status and device stats polls");
+        rows.extend(health::status_polls(config)?);
     }
     Ok(rows)
 }

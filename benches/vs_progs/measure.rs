@@ -90,14 +90,24 @@ pub struct ProgsRun {
 
 /// Spawns `btrfs ARGS... PATH`, reads its output and reaps it with `wait4` for its rusage.
 pub fn spawn_btrfs(args: &[&str], path: &Path) -> BenchResult<ProgsRun> {
-    let mut child = Command::new("btrfs")
+    spawn_program("btrfs", args, &[path.as_os_str()])
+}
+
+/// Spawns `PROGRAM ARGS... OPERANDS...`, reads its output and reaps it with `wait4` for its
+/// rusage.
+pub fn spawn_program(
+    program: &str,
+    args: &[&str],
+    operands: &[&std::ffi::OsStr],
+) -> BenchResult<ProgsRun> {
+    let mut child = Command::new(program)
         .args(args)
-        .arg(path)
+        .args(operands)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("spawn btrfs {args:?}: {e} (is btrfs-progs installed?)"))?;
+        .map_err(|e| format!("spawn {program} {args:?}: {e} (is it installed?)"))?;
     let mut stdout = String::new();
     child
         .stdout
@@ -119,7 +129,7 @@ pub fn spawn_btrfs(args: &[&str], path: &Path) -> BenchResult<ProgsRun> {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     if rc != pid {
         return Err(format!(
-            "wait4 for btrfs {args:?}: {}",
+            "wait4 for {program} {args:?}: {}",
             std::io::Error::last_os_error()
         )
         .into());
@@ -157,8 +167,18 @@ pub fn progs<T>(
     path: &Path,
     parse: impl FnOnce(&ProgsRun) -> BenchResult<T>,
 ) -> BenchResult<(Sample, T)> {
+    program("btrfs", args, &[path.as_os_str()], parse)
+}
+
+/// Times one spawn of `PROGRAM ARGS... OPERANDS...` plus `parse` of its output.
+pub fn program<T>(
+    program: &str,
+    args: &[&str],
+    operands: &[&std::ffi::OsStr],
+    parse: impl FnOnce(&ProgsRun) -> BenchResult<T>,
+) -> BenchResult<(Sample, T)> {
     let start = Instant::now();
-    let run = spawn_btrfs(args, path)?;
+    let run = spawn_program(program, args, operands)?;
     let parsed = parse(&run)?;
     let wall = start.elapsed();
     Ok((

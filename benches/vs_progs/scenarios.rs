@@ -50,7 +50,7 @@ pub struct Config {
 }
 
 impl Config {
-    fn pairs(&self, default: usize) -> usize {
+    pub(crate) fn pairs(&self, default: usize) -> usize {
         if self.smoke {
             1
         } else {
@@ -59,7 +59,7 @@ impl Config {
     }
 
     /// `full` normally, `smoke` in smoke mode.
-    fn pick<T>(&self, full: T, smoke: T) -> T {
+    pub(crate) fn pick<T>(&self, full: T, smoke: T) -> T {
         if self.smoke {
             smoke
         } else {
@@ -68,7 +68,7 @@ impl Config {
     }
 
     /// Calls per timed batch for the micro rows.
-    fn batch(&self, full: u32) -> u32 {
+    pub fn batch(&self, full: u32) -> u32 {
         self.pick(full, 10)
     }
 }

@@ -65,14 +65,63 @@ pub enum Error {
     },
     /// Another exclusive operation (device add/remove/replace, resize, swapfile...) is running.
     #[error("{op} on {}: another exclusive operation is running{}; wait for it to finish, then retry",
-        path.display(), running.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+        path.display(), running.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     ExclusiveOperationRunning {
         /// The operation that was attempted.
         op: &'static str,
         /// The path given.
         path: PathBuf,
         /// What runs, from `/sys/fs/btrfs/<fsid>/exclusive_operation`, when readable.
-        running: Option<String>,
+        running: Option<crate::sysfs::ExclusiveOperation>,
+    },
+    /// The filesystem has no device with this id (ENODEV).
+    #[error("{op} on {}: no device with id {devid} (ENODEV); list the devices (Filesystem::devices) for valid ids", path.display())]
+    NoSuchDevice {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The device id asked for.
+        devid: u64,
+    },
+    /// A scrub already runs on this device (EINPROGRESS), or another btrfs-kit scrub holds the
+    /// filesystem's scrub lock.
+    #[error("{op} on {}: a scrub is already running{}; watch it with scrub_status, or cancel it with scrub_cancel", path.display(), devid.map(|d| format!(" on device {d}")).unwrap_or_default())]
+    ScrubAlreadyRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The device it runs on, when the kernel said so.
+        devid: Option<u64>,
+    },
+    /// No scrub runs on this filesystem (ENOTCONN).
+    #[error("{op} on {}: no scrub is running (ENOTCONN); start one first, or resume a cancelled one", path.display())]
+    ScrubNotRunning {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The running kernel lacks a knob or feature this call needs.
+    #[error("{op} on {}: the running kernel lacks this (it needs {needs}); upgrade the kernel or leave this setting alone", path.display())]
+    KernelLacks {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path (e.g. the missing sysfs file).
+        path: PathBuf,
+        /// What is needed, e.g. `Linux 5.19 (bg_reclaim_threshold)`.
+        needs: &'static str,
+    },
+    /// A scrub state file could not be read or written.
+    #[error("{op} on {}: {detail}", path.display())]
+    StateFile {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The state file (or its directory).
+        path: PathBuf,
+        /// What went wrong and what to do.
+        detail: String,
     },
     /// The kernel ran out of unallocated space.
     #[error("{op} on {}: no space left to relocate chunks (ENOSPC); free space (delete files or snapshots) or add a device, then retry with a low usage filter such as `usage=5` (ChunkFilters::usage_below(5))", path.display())]
@@ -273,6 +322,55 @@ pub enum Error {
         /// The smallest size that works with these options.
         minimum: u64,
     },
+    /// Defragmenting would unshare extents this file shares with snapshots or reflinks, and
+    /// the caller did not opt in.
+    #[error("{op} on {}: {shared_extents} extents are shared with snapshots or reflinks; defragmenting would unshare up to {would_unshare} (used space grows by that much); leave the file alone, or opt in to unsharing (DefragOptions::allow_shared)", path.display())]
+    SharedExtents {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// How many of its extents are shared.
+        shared_extents: u64,
+        /// The bytes that defragmenting would rewrite out of shared extents (the dry run's
+        /// estimate).
+        would_unshare: crate::ByteSize,
+    },
+    /// The file lives in a read-only subvolume (e.g. a read-only snapshot).
+    #[error("{op} on {}: the file is in a read-only subvolume (EROFS), which this would change; skip it, or make the subvolume writable first", path.display())]
+    ReadOnlySubvolume {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is busy (ETXTBSY): an active swap file, or an executable mapped with
+    /// transparent huge pages.
+    #[error("{op} on {}: the file is busy (ETXTBSY): an active swap file (swapoff it first) or an executable mapped with huge pages (stop it first); or leave it alone", path.display())]
+    ActiveSwapfile {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// None of the filesystem's devices supports discard (EOPNOTSUPP from FITRIM).
+    #[error("{op} on {}: no device of this filesystem supports discard (EOPNOTSUPP), so there is nothing to trim; this is normal for devices without TRIM/UNMAP (and loop devices over files that cannot punch holes)", path.display())]
+    DiscardUnsupported {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The filesystem or the running kernel does not implement the request.
+    #[error("{op} on {}: not supported here: {what}", path.display())]
+    Unsupported {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What is missing.
+        what: &'static str,
+    },
     /// The kernel returned data this crate could not decode.
     #[error("{op} on {}: unexpected data from the kernel: {detail}; please report this", path.display())]
     Decode {
@@ -320,6 +418,15 @@ impl Error {
         }
     }
 
+    /// Maps an `std::io::Error` from `op` on `path` (EIO when it carries no errno).
+    pub(crate) fn from_io(op: &'static str, path: impl Into<PathBuf>, e: &std::io::Error) -> Self {
+        Self::from_errno(
+            op,
+            path,
+            Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
+        )
+    }
+
     /// The errno behind this error, where there is one.
     pub fn errno(&self) -> Option<Errno> {
         match self {
@@ -336,6 +443,12 @@ impl Error {
             Error::QuotaExceeded { .. } => Some(Errno::EDQUOT),
             Error::DefaultSubvolume { .. } => Some(Errno::EPERM),
             Error::QuotaNotEnabled { .. } => Some(Errno::ENOTCONN),
+            Error::ReadOnlySubvolume { .. } => Some(Errno::EROFS),
+            Error::ActiveSwapfile { .. } => Some(Errno::ETXTBSY),
+            Error::DiscardUnsupported { .. } => Some(Errno::EOPNOTSUPP),
+            Error::NoSuchDevice { .. } => Some(Errno::ENODEV),
+            Error::ScrubNotRunning { .. } => Some(Errno::ENOTCONN),
+            Error::ScrubAlreadyRunning { .. } => Some(Errno::EINPROGRESS),
             _ => None,
         }
     }

@@ -12,11 +12,23 @@ use nix::errno::Errno;
 use std::ffi::c_int;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+mod defrag;
+mod device;
+mod fiemap;
+mod inspect;
 mod quota;
+mod scrub;
 mod subvol;
+mod trim;
 
+pub(crate) use defrag::*;
+pub(crate) use device::*;
+pub(crate) use fiemap::*;
+pub(crate) use inspect::*;
 pub(crate) use quota::*;
+pub(crate) use scrub::*;
 pub(crate) use subvol::*;
+pub(crate) use trim::*;
 
 /// The outcome of one ioctl call: the kernel's non-negative return value, or its errno.
 pub(crate) type IoctlResult<T = c_int> = Result<T, Errno>;

@@ -9,7 +9,14 @@
 //! * [`Filesystem::tree_search`]: a safe iterator over `BTRFS_IOC_TREE_SEARCH`;
 //! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
 //!   default subvolume, waiting for the cleaner;
-//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage.
+//! * [`quota`]: enable quotas, qgroups, limits, rescans, usage;
+//! * [`defrag`]: defragment files and trees, with a dry run that shows shared extents first;
+//! * [`fiemap`]: a file's extent map (`FS_IOC_FIEMAP`), with shared extents flagged;
+//! * [`Filesystem::trim`]: discard unused space (`FITRIM`).
+//! * [`scrub`]: scrub in the background with progress, cancel and durable resume, naming the
+//!   files of uncorrectable errors; [`inspect`]: which files hold a logical address;
+//! * [`devstats`]: device error counters; [`sysfs`]: the typed knobs of `/sys/fs/btrfs/<fsid>/`;
+//! * [`Filesystem::add_device`]: grow a filesystem onto another device.
 //!
 //! Errors are [`Error`]s that name the operation, the path, the cause and what to do.
 //!
@@ -35,11 +42,16 @@
 
 pub mod balance;
 mod chunk;
+pub mod defrag;
+mod device;
+pub mod devstats;
 mod error;
+pub mod fiemap;
 pub mod format;
 mod fs;
 mod fstype;
 mod info;
+pub mod inspect;
 mod ioctl;
 mod le;
 pub mod mkfs;
@@ -48,10 +60,13 @@ pub mod name;
 mod profile;
 pub mod quota;
 mod resize;
+pub mod scrub;
 mod size;
 mod space;
 pub mod subvolume;
+pub mod sysfs;
 mod tree_search;
+pub mod trim;
 mod usage;
 
 pub use chunk::{BlockGroup, Chunk, Stripe};
@@ -62,7 +77,7 @@ pub use info::{ChecksumType, DeviceInfo, FsInfo};
 pub use nix::errno::Errno;
 pub use profile::{BlockGroupKind, Profile, UnknownProfile};
 pub use resize::ResizeTarget;
-pub use size::ByteSize;
+pub use size::{ByteSize, InvalidSize};
 pub use space::SpaceInfo;
 pub use tree_search::{SearchRange, TreeItem, TreeSearch};
 pub use usage::{compute_usage, Allocation, DeviceUsage, Usage};

@@ -95,9 +95,70 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// A size that is not a number with an optional binary unit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid size {0:?}: give bytes, or a number with K, M, G, T or P (binary: 1K = 1024), e.g. 256K or 1.5G")]
+pub struct InvalidSize(pub String);
+
+impl std::str::FromStr for ByteSize {
+    type Err = InvalidSize;
+
+    /// Parses `4096`, `256K`, `32MiB`, `1.5G` (units are binary, as btrfs-progs reads them;
+    /// case-insensitive; an optional `B`/`iB` after the unit).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || InvalidSize(s.into());
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let unit = unit.trim().to_ascii_lowercase();
+        let unit = unit
+            .strip_suffix("ib")
+            .or_else(|| unit.strip_suffix('b'))
+            .unwrap_or(&unit);
+        let shift = match unit {
+            "" => 0,
+            "k" => 10,
+            "m" => 20,
+            "g" => 30,
+            "t" => 40,
+            "p" => 50,
+            _ => return Err(bad()),
+        };
+        if let Ok(whole) = number.parse::<u64>() {
+            return whole.checked_mul(1 << shift).map(ByteSize).ok_or_else(bad);
+        }
+        let value: f64 = number.parse().map_err(|_| bad())?;
+        let bytes = value * (1u64 << shift) as f64;
+        if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+            return Err(bad());
+        }
+        Ok(ByteSize(bytes.round() as u64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ByteSize;
+
+    #[test]
+    fn parses_bytes_and_binary_units() {
+        for (text, bytes) in [
+            ("4096", 4096),
+            ("256K", 256 << 10),
+            ("256k", 256 << 10),
+            ("32MiB", 32 << 20),
+            ("1.5G", 3 << 29),
+            ("2 TB", 2 << 40),
+            ("0", 0),
+        ] {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        for bad in ["", "K", "12Q", "-1", "1e3", "99999999999999999999"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn displays_binary_units_and_plain_bytes() {

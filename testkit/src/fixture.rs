@@ -82,11 +82,25 @@ impl Mount {
         let target = tempfile::Builder::new()
             .prefix("btrfs-lvm-mnt-")
             .tempdir()?;
+        let mut m = Mount {
+            target,
+            mounted: false,
+        };
+        m.mount_again(device, fstype, options)?;
+        Ok(m)
+    }
+
+    /// Mounts `device` on the same mount point again after [`unmount`](Self::unmount), so
+    /// paths below it stay valid.
+    pub fn mount_again(&mut self, device: &Path, fstype: &str, options: &str) -> io::Result<()> {
+        if self.mounted {
+            return Err(io::Error::other("already mounted"));
+        }
         let data = (!options.is_empty()).then_some(options);
         retry_while_busy(|| {
             mount(
                 Some(device),
-                target.path(),
+                self.target.path(),
                 Some(fstype),
                 MsFlags::empty(),
                 data,
@@ -96,13 +110,11 @@ impl Mount {
             io::Error::other(format!(
                 "mount {} on {}: {e}",
                 device.display(),
-                target.path().display()
+                self.target.path().display()
             ))
         })?;
-        Ok(Mount {
-            target,
-            mounted: true,
-        })
+        self.mounted = true;
+        Ok(())
     }
 
     /// The mount point.
@@ -301,3 +313,5 @@ impl Scratch {
         Ok(())
     }
 }
+
+pub use crate::multi::MultiScratch;

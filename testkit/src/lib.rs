@@ -1,8 +1,8 @@
 //! Test support for the btrfs-lvm workspace, used only by its tests and benchmarks (never by the
-//! examples users run): fixtures on real kernel parts ([`fixture`]) and a small loop-device layer
-//! ([`loopdev`]) over committed bindings of `linux/loop.h`, so nothing here needs libclang; and
-//! the one test harness of the integration tests ([`harness`]: tiers, root gate, trial names,
-//! `ensure!`).
+//! examples users run): fixtures on real kernel parts ([`fixture`]), a small loop-device layer
+//! ([`loopdev`]) over committed bindings of `linux/loop.h` (so nothing here needs libclang), the
+//! one test harness of the integration tests ([`harness`]: tiers, root gate, trial names,
+//! `ensure!`), and a watch on the kernel log for btrfs problems during a test ([`kmsg`]).
 // Unsafe code lives only in the loop ioctl layer (`loopdev/ioctl.rs`) and the generated
 // bindings; every hand-written `unsafe` block carries a `// SAFETY:` comment.
 #![deny(unsafe_code)]
@@ -10,4 +10,6 @@
 
 pub mod fixture;
 pub mod harness;
+pub mod kmsg;
 pub mod loopdev;
+mod multi;

@@ -1,6 +1,6 @@
 //! Bad input: not btrfs, missing paths, and an unprivileged caller.
 
-use crate::util::{run_as_nobody, MIB};
+use crate::util::{expect_probe, probe_open, probe_result, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;
@@ -50,17 +50,9 @@ fn missing_path_gives_not_found() -> Result<(), Failed> {
 /// In the child: what each call gives an unprivileged caller, one `name=result` per line.
 pub fn child_probe() -> Option<i32> {
     let path = std::env::var_os(PROBE_ENV)?;
-    let describe = |r: Result<(), Error>| match r {
-        Ok(()) => "ok".to_string(),
-        Err(Error::PermissionDenied { .. }) => "permission-denied".to_string(),
-        Err(e) => format!("other: {e}"),
-    };
-    let fs = match Filesystem::open(&path) {
-        Ok(fs) => fs,
-        Err(e) => {
-            println!("open={}", describe(Err(e)));
-            return Some(0);
-        }
+    let describe = probe_result;
+    let Some(fs) = probe_open(&path) else {
+        return Some(0);
     };
     println!("open=ok");
     println!("space_info={}", describe(fs.space_info().map(drop)));
@@ -78,27 +70,16 @@ pub fn child_probe() -> Option<i32> {
 
 fn unprivileged_caller_gets_permission_denied() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
-    let out = run_as_nobody(&[(PROBE_ENV, scratch.path().as_os_str())])?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.success(),
-        "probe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for (call, expected) in [
-        ("open", "ok"),
-        ("space_info", "ok"),
-        ("usage", "permission-denied"),
-        ("balance_status", "permission-denied"),
-        ("balance", "permission-denied"),
-    ] {
-        let line = format!("{call}={expected}");
-        ensure!(
-            text.lines().any(|l| l == line),
-            "expected {line:?} in probe output:\n{text}"
-        );
-    }
-    Ok(())
+    expect_probe(
+        &[(PROBE_ENV, scratch.path().as_os_str())],
+        &[
+            ("open", "ok"),
+            ("space_info", "ok"),
+            ("usage", "permission-denied"),
+            ("balance_status", "permission-denied"),
+            ("balance", "permission-denied"),
+        ],
+    )
 }
 
 fn balance_on_read_only_mount_says_read_only() -> Result<(), Failed> {

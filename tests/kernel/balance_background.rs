@@ -2,6 +2,7 @@
 
 use crate::util::{write_file, MIB};
 use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
+use btrfs_kit::sysfs::ExclusiveOperation;
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};
@@ -185,9 +186,9 @@ fn resize_then_balance() -> Result<Option<String>, Failed> {
     let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)));
     let resized = resize.join().map_err(|_| "resize thread panicked")??;
     ensure!(resized == target, "resized to {resized}");
-    match (running.as_deref(), outcome) {
-        (Some("resize"), Err(e @ Error::ExclusiveOperationRunning { .. })) => {
-            ensure!(e.to_string().contains("resize"), "{e}");
+    match (running, outcome) {
+        (Some(ExclusiveOperation::Resize), Err(e @ Error::ExclusiveOperationRunning { .. })) => {
+            ensure!(e.to_string().contains("resize"), "{}", e.to_string());
             Ok(None)
         }
         (_, Err(e @ Error::ExclusiveOperationRunning { .. })) => {

@@ -306,7 +306,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
         "-d ", "-d  ,  ", "-d,", "-d\u{a0}", "-dusage=..", "-dlimit=..", "-dusage=5, limit=2",
         "-dvrange=..", "-ddevid=0", "-m ", "-m,,",
     ] {
-        let out = crate::examples::run("balance", &[path, "--json", arg])?;
+        let out = crate::util::run("balance", &[path, "--json", arg])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(
             out.status.code() == Some(2) && stderr.contains("bad balance filter"),
@@ -324,7 +324,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
         ("-dprofiles=|single,limit=1", "-dprofiles=single,limit=1"),
         ("-dusage=0 ", "-dusage=0"),
     ] {
-        let out = crate::examples::run("balance", &[path, "--json", accepted])?;
+        let out = crate::util::run("balance", &[path, "--json", accepted])?;
         ensure!(
             out.status.code() == Some(0),
             "balance {accepted:?}: exit {:?}: {}",

@@ -1,11 +1,9 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
-use crate::util::{write_file, MIB};
+use crate::util::{json, run, write_file, MIB};
 use btrfs_kit::Filesystem;
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use testkit::fixture::Scratch;
 
 pub fn trials() -> Vec<Trial> {
@@ -15,37 +13,6 @@ pub fn trials() -> Vec<Trial> {
             balance_filters_status_and_errors,
             usage_reports_json_and_warns;
     ]
-}
-
-/// An example binary built by `cargo test` next to this test binary.
-pub fn example(name: &str) -> Result<PathBuf, Failed> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .ok_or("no target dir")?;
-    let path = dir.join("examples").join(name);
-    ensure!(
-        path.exists(),
-        "{} is missing: build it with `cargo test` or `cargo build --examples`",
-        path.display()
-    );
-    Ok(path)
-}
-
-pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
-    Ok(Command::new(example(name)?).args(args).output()?)
-}
-
-fn json(out: &Output) -> Result<serde_json::Value, Failed> {
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!(
-            "bad JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into()
-    })
 }
 
 fn scratch_with_holes() -> Result<Scratch, Failed> {

@@ -7,7 +7,7 @@
 //! Each module lists its trials in `trials()` with `testkit::trials!`; a new module is added
 //! once, to the list below.
 
-mod kmsg;
+mod corrupt;
 mod util;
 
 /// Declares the test modules and collects their trials.
@@ -38,6 +38,14 @@ test_modules![
     mkfs_example,
     loop_device,
     mixed,
+    defrag,
+    fiemap,
+    trim,
+    defrag_example,
+    scrub,
+    scrub_example,
+    devstats,
+    sysfs,
 ];
 
 fn main() {
@@ -48,6 +56,12 @@ fn main() {
         std::process::exit(code);
     }
     if let Some(code) = subvolume_delete::child_probe() {
+        std::process::exit(code);
+    }
+    if let Some(code) = defrag::child_probe() {
+        std::process::exit(code);
+    }
+    if let Some(code) = devstats::child_probe() {
         std::process::exit(code);
     }
     testkit::harness::run(all_trials())

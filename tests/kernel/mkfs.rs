@@ -7,7 +7,6 @@
 //! remount, verify the files' checksums. Any btrfs warning or error the kernel logs about the
 //! device fails the test.
 
-use crate::kmsg::KmsgWatch;
 use crate::util::{sha256_of, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
@@ -22,6 +21,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
 use testkit::fixture::{LoopDevice, Mount, SparseFile};
+use testkit::kmsg::{device_name, KmsgWatch};
 
 const NODESIZES: [u32; 3] = [4096, 16384, 65536];
 const ALL_NODESIZES: [u32; 5] = [4096, 8192, 16384, 32768, 65536];
@@ -98,12 +98,6 @@ fn btrfs_check(target: &Path) -> Result<(), Failed> {
         );
     }
     Ok(())
-}
-
-fn device_name(dev: &Path) -> String {
-    dev.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn metadata_profiles(fs: &Filesystem) -> Result<Vec<(BlockGroupKind, Profile)>, Failed> {
@@ -367,7 +361,7 @@ fn every_feature_set_mounts_and_takes_writes() -> Result<(), Failed> {
 
 /// The kernel-log filter of the round trips flags what it must and nothing else.
 fn kmsg_filter_flags_btrfs_warnings_on_our_device() -> Result<(), Failed> {
-    use crate::kmsg::problem_in;
+    use testkit::kmsg::problem_in;
     let tag = "(device loop7";
     let flagged = [
         "4,1021,5550,-;BTRFS warning (device loop7): csum failed root 5 ino 257",

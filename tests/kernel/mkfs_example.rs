@@ -1,7 +1,7 @@
 //! `examples/mkfs` from the command line: sizes in mkfs.btrfs's units, and what an
 //! unprivileged caller is told.
 
-use crate::examples::{example, run};
+use crate::util::{example, run};
 use crate::util::{MIB, NOBODY};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

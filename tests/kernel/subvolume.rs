@@ -2,9 +2,9 @@
 //! refusals, the read-only guard for received subvolumes, the default subvolume, and waiting for
 //! the cleaner.
 
-use crate::util::{progs, sha256_of, write_file, MIB};
+use crate::util::{data_used, hash, progs, write_file, MIB};
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
-use btrfs_kit::{BlockGroupKind, Error, Filesystem};
+use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};
 use std::path::Path;
@@ -20,10 +20,6 @@ pub fn trials() -> Vec<Trial> {
             default_subvolume_get_set,
             waiting_for_the_cleaner_frees_space;
     ]
-}
-
-fn hash(path: &Path) -> Result<[u8; 32], Failed> {
-    Ok(sha256_of(std::fs::File::open(path)?)?)
 }
 
 /// The ids `btrfs subvolume list` reports.
@@ -322,15 +318,6 @@ fn default_subvolume_get_set() -> Result<(), Failed> {
     fs.set_default_subvolume(5)?;
     subvolume::delete(m.join("a"), Recursion::No)?;
     Ok(())
-}
-
-fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
-    Ok(fs
-        .space_info()?
-        .iter()
-        .filter(|s| s.kind == BlockGroupKind::Data)
-        .map(|s| s.used.bytes())
-        .sum())
 }
 
 fn waiting_for_the_cleaner_frees_space() -> Result<(), Failed> {

@@ -1,7 +1,6 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
-use crate::examples::{example, run};
-use crate::util::MIB;
+use crate::util::{example, run, MIB};
 use btrfs_kit::subvolume;
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};

@@ -4,7 +4,7 @@ use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use testkit::ensure;
 use testkit::harness::Failed;
 
@@ -102,6 +102,49 @@ pub fn number_after(text: &str, key: &str) -> Option<u64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+/// How an unprivileged probe reports one call: `ok`, `permission-denied` or `other: ...`.
+pub fn probe_result(r: Result<(), btrfs_kit::Error>) -> String {
+    match r {
+        Ok(()) => "ok".to_string(),
+        Err(btrfs_kit::Error::PermissionDenied { .. }) => "permission-denied".to_string(),
+        Err(e) => format!("other: {e}"),
+    }
+}
+
+/// In a probe child: opens `path`, or prints `open=...` and gives `None`.
+pub fn probe_open(path: &std::ffi::OsStr) -> Option<Filesystem> {
+    match Filesystem::open(path) {
+        Ok(fs) => Some(fs),
+        Err(e) => {
+            println!("open={}", probe_result(Err(e)));
+            None
+        }
+    }
+}
+
+/// Runs this binary as `nobody` with `envs` selecting a probe and checks that it printed each
+/// `call=result` line of `expected`.
+pub fn expect_probe(
+    envs: &[(&str, &std::ffi::OsStr)],
+    expected: &[(&str, &str)],
+) -> Result<(), Failed> {
+    let out = run_as_nobody(envs)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (call, result) in expected {
+        let line = format!("{call}={result}");
+        ensure!(
+            text.lines().any(|l| l == line),
+            "expected {line:?} in probe output:\n{text}"
+        );
+    }
+    Ok(())
 }
 
 /// The uid and gid of `nobody`.
@@ -233,4 +276,52 @@ impl Drop for ProgsMultiDevice {
     fn drop(&mut self) {
         let _ = self.unmount_and_forget();
     }
+}
+
+/// SHA-256 of the file at `path`.
+pub fn hash(path: &Path) -> Result<[u8; 32], Failed> {
+    Ok(sha256_of(std::fs::File::open(path)?)?)
+}
+
+/// Bytes used in data block groups, as SPACE_INFO reports them.
+pub fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
+    Ok(fs
+        .space_info()?
+        .iter()
+        .filter(|s| s.kind == BlockGroupKind::Data)
+        .map(|s| s.used.bytes())
+        .sum())
+}
+
+/// An example binary built by `cargo test` next to this test binary.
+pub fn example(name: &str) -> Result<PathBuf, Failed> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .ok_or("no target dir")?;
+    let path = dir.join("examples").join(name);
+    ensure!(
+        path.exists(),
+        "{} is missing: build it with `cargo test` or `cargo build --examples`",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Runs the example `name` with `args` and returns its output.
+pub fn run(name: &str, args: &[&str]) -> Result<Output, Failed> {
+    Ok(Command::new(example(name)?).args(args).output()?)
+}
+
+/// A program's stdout parsed as one JSON document (the error shows stdout and stderr).
+pub fn json(out: &Output) -> Result<serde_json::Value, Failed> {
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "bad JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into()
+    })
 }

@@ -227,17 +227,4 @@ impl Filesystem {
             .map_err(|e| control_error(self, "balance cancel", e))?;
         Ok(())
     }
-
-    /// What `/sys/fs/btrfs/<fsid>/exclusive_operation` says runs (kernel 5.10+), if readable
-    /// and not `none`.
-    pub fn exclusive_operation(&self) -> Option<String> {
-        let fsid = ioctl::fs_info(self.fd()).ok()?.fsid;
-        let path = format!(
-            "/sys/fs/btrfs/{}/exclusive_operation",
-            uuid::Uuid::from_bytes(fsid)
-        );
-        let text = std::fs::read_to_string(path).ok()?;
-        let op = text.trim();
-        (!op.is_empty() && op != "none").then(|| op.to_string())
-    }
 }

@@ -58,7 +58,7 @@ mod raw {
 
 /// Copies `name` into a NUL-terminated C string field; `Err(ENAMETOOLONG)` when it does not fit
 /// with its terminator.
-fn copy_name(dst: &mut [c_char], name: &[u8]) -> IoctlResult<()> {
+pub(crate) fn copy_name(dst: &mut [c_char], name: &[u8]) -> IoctlResult<()> {
     if name.len() >= dst.len() {
         return Err(Errno::ENAMETOOLONG);
     }

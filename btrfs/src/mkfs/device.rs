@@ -19,6 +19,8 @@ pub(crate) struct Target {
     pub path: PathBuf,
     /// Size of the device or file.
     pub size: u64,
+    /// The operation errors name (`mkfs`, `add device`).
+    pub op: &'static str,
 }
 
 /// What formatting needs when the kernel answers EACCES or EPERM: file permissions, not a
@@ -28,15 +30,15 @@ usually writable by root and the disk group only), search access to its director
 access to its directory to create a new file: check their permissions and ownership, or run as \
 a user who has them";
 
-fn io_err(path: &Path, e: std::io::Error) -> Error {
+fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {
         errno @ (Errno::EACCES | Errno::EPERM) => Error::PermissionDenied {
-            op: OP,
+            op,
             path: path.to_path_buf(),
             errno,
             needs: NEEDS_ACCESS,
         },
-        errno => Error::from_errno(OP, path, errno),
+        errno => Error::from_errno(op, path, errno),
     }
 }
 
@@ -106,13 +108,19 @@ fn loop_devices_backed_by(path: &Path) -> Vec<(String, u64)> {
 /// mounted or held by another program), or a regular file, created when `size` is given.
 /// Refuses anything mounted, directly or through a loop device.
 pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
+    open_for(OP, path, size)
+}
+
+/// [`open`] for operation `op` (which the errors name).
+pub(crate) fn open_for(op: &'static str, path: &Path, size: Option<u64>) -> Result<Target, Error> {
+    let io_err = |path: &Path, e| io_err(op, path, e);
     let meta = match std::fs::metadata(path) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && size.is_some() => None,
         Err(e) => return Err(io_err(path, e)),
     };
     let busy = |detail: String| Error::DeviceBusy {
-        op: OP,
+        op,
         path: path.to_path_buf(),
         detail,
     };
@@ -135,7 +143,7 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
             }
         } else {
             return Err(Error::InvalidArguments {
-                op: OP,
+                op,
                 reason: format!(
                     "{} is neither a block device nor a regular file",
                     path.display()
@@ -162,7 +170,7 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
         if want > dev_size {
             if is_block {
                 return Err(Error::InvalidArguments {
-                    op: OP,
+                    op,
                     reason: format!("size {want} exceeds the device's {dev_size} bytes"),
                 });
             }
@@ -174,6 +182,7 @@ pub(crate) fn open(path: &Path, size: Option<u64>) -> Result<Target, Error> {
         file,
         path: path.to_path_buf(),
         size: dev_size,
+        op,
     })
 }
 
@@ -229,14 +238,14 @@ fn read_up_to(file: &mut File, off: u64, len: usize) -> std::io::Result<Vec<u8>>
 impl Target {
     /// Refuses a target holding a known signature, in its first MiB or a btrfs superblock copy.
     pub fn refuse_signatures(&mut self) -> Result<(), Error> {
-        let head =
-            read_up_to(&mut self.file, 0, MIB as usize).map_err(|e| io_err(&self.path, e))?;
+        let head = read_up_to(&mut self.file, 0, MIB as usize)
+            .map_err(|e| io_err(self.op, &self.path, e))?;
         let mut found = signature_in(&head);
         for mirror in 1..SUPER_MIRRORS {
             let off = super_mirror_offset(mirror);
             if found.is_none() && off + SUPER_SIZE as u64 <= self.size {
                 let b = read_up_to(&mut self.file, off, SUPER_SIZE)
-                    .map_err(|e| io_err(&self.path, e))?;
+                    .map_err(|e| io_err(self.op, &self.path, e))?;
                 if crate::format::Superblock::has_magic(&b) {
                     found = Some("btrfs (superblock copy)");
                 }
@@ -244,7 +253,7 @@ impl Target {
         }
         match found {
             Some(found) => Err(Error::ExistingFilesystem {
-                op: OP,
+                op: self.op,
                 path: self.path.clone(),
                 found: found.into(),
             }),
@@ -273,15 +282,17 @@ impl Target {
     pub fn write_at(&mut self, off: u64, bytes: &[u8]) -> Result<(), Error> {
         self.file
             .seek(SeekFrom::Start(off))
-            .map_err(|e| io_err(&self.path, e))?;
+            .map_err(|e| io_err(self.op, &self.path, e))?;
         self.file
             .write_all(bytes)
-            .map_err(|e| io_err(&self.path, e))
+            .map_err(|e| io_err(self.op, &self.path, e))
     }
 
     /// Flushes everything written to stable storage.
     pub fn sync(&mut self) -> Result<(), Error> {
-        self.file.sync_all().map_err(|e| io_err(&self.path, e))
+        self.file
+            .sync_all()
+            .map_err(|e| io_err(self.op, &self.path, e))
     }
 }
 

@@ -26,7 +26,7 @@
 //! ```
 
 mod build;
-mod device;
+pub(crate) mod device;
 mod layout;
 mod options;
 pub mod verify;

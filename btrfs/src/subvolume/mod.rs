@@ -40,6 +40,8 @@ pub use delete_check::DeleteProblem;
 pub use entry::{Entry, Mode, Order, Subvolume, Unreachable, UnreachableReason};
 pub use info::SubvolumeInfo;
 pub use iter::{SubvolumeIter, SubvolumeList};
+pub(crate) use lookup::top_path;
+pub(crate) use paths::containing_root;
 pub use paths::{is_subvolume, subvolume_id};
 pub use props::{force_read_write, info, is_read_only, set_read_only, set_received, Received};
 /// The uuid type of [`SubvolumeInfo`]'s uuids (re-exported from the `uuid` crate).

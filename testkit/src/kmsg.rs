@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 /// A reader positioned at the end of the kernel log when the test began.
 pub struct KmsgWatch {
@@ -50,4 +51,11 @@ pub fn problem_in(record: &str, tag: &str) -> Option<String> {
     let ours = msg.contains("BTRFS")
         && (msg.contains(&format!("{tag})")) || msg.contains(&format!("{tag} ")));
     (prio & 7 <= 4 && (ours || msg.contains("fs/btrfs/"))).then(|| msg.to_string())
+}
+
+/// The kernel's name of a block device, as the log tags it (`/dev/loop7` → `loop7`).
+pub fn device_name(dev: &Path) -> String {
+    dev.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

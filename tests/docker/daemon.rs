@@ -1,0 +1,438 @@
+//! A private dockerd: Debian's `docker.io` started by hand with everything it owns in a tempdir
+//! of this test (exec root, pidfile, API socket, config file, trust key, client config) and its
+//! data root on the test's btrfs. It never talks to, nor shares a path with, a system Docker:
+//! its own `--config-file` (so `/etc/docker/daemon.json` is not read, and the trust key 20.10
+//! writes to `/etc/docker/key.json` by default goes to the tempdir), its own `--cgroup-parent`,
+//! and every client call goes to its socket with `-H`.
+//!
+//! dockerd starts its own managed containerd (its config, socket and pidfile live in the exec
+//! root); containerd starts one containerd-shim per running container. On drop, also after a
+//! panic: dockerd is stopped by its pid (SIGTERM: it stops its containers and its containerd),
+//! then whatever still mentions this tempdir in its command line (containerd, shims) and their
+//! descendants are killed by pid, the mounts dockerd left (the nsfs at
+//! `<exec-root>/netns/default`, after a SIGKILL also its bind mount of `<data-root>/btrfs`) are
+//! unmounted, and the cgroups it made are removed, before the tempdir goes.
+//!
+//! Two empty directories on the host are made by any dockerd and cannot be moved: the plugin
+//! socket directory `/run/docker/plugins` and containerd-shim's socket directory
+//! `/run/containerd/s` (the shim's socket there is named by a hash of our exec root and
+//! removed when the shim exits). Both are left as they are: another Docker may be using them.
+
+use crate::procs;
+use nix::mount::{umount2, MntFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use testkit::ensure;
+use testkit::harness::Failed;
+
+/// Debian's dockerd (`docker.io`).
+pub const DOCKERD: &str = "/usr/sbin/dockerd";
+/// Debian's client. Pinned: these machines have a newer client in `/usr/local/bin/docker`,
+/// ahead in PATH, which works only through API version negotiation.
+pub const DOCKER: &str = "/usr/bin/docker";
+
+/// How long dockerd may take to answer its API after it was started (a busy shared machine).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stop may take: dockerd stops its running containers first (10 s each at most).
+const STOP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running private dockerd; see the module docs.
+pub struct Dockerd {
+    data_root: PathBuf,
+    child: Option<Child>,
+    /// The managed containerd of the current run, from its pidfile.
+    containerd: Option<Pid>,
+    /// The absolute cgroup parent of the containers, named after the tempdir.
+    cgroup_parent: String,
+    dir: tempfile::TempDir,
+}
+
+impl Dockerd {
+    /// Starts dockerd on `data_root` (a directory on a mounted btrfs) and waits until its API
+    /// answers; also returns how long that took.
+    pub fn start(data_root: &Path) -> Result<(Self, Duration), Failed> {
+        let dir = tempfile::Builder::new()
+            .prefix("btrfs-lvm-docker-")
+            .tempdir()?;
+        let name = dir
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("tempdir name")?
+            .to_string();
+        std::fs::create_dir(dir.path().join("client"))?;
+        std::fs::create_dir(dir.path().join("work"))?;
+        let config = serde_json::json!({
+            "deprecated-key-path": dir.path().join("key.json"),
+        });
+        std::fs::write(dir.path().join("daemon.json"), config.to_string())?;
+        let mut dockerd = Dockerd {
+            data_root: data_root.to_path_buf(),
+            child: None,
+            containerd: None,
+            cgroup_parent: format!("/{name}"),
+            dir,
+        };
+        let took = dockerd.spawn()?;
+        Ok((dockerd, took))
+    }
+
+    /// The API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    /// dockerd's exec root (its and containerd's runtime state).
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("exec")
+    }
+
+    /// A scratch directory of this daemon's tempdir (build contexts, rootfs).
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// The data root (`--data-root`).
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("dockerd.log")
+    }
+
+    /// dockerd's log (all runs).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The last lines of dockerd's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    fn spawn(&mut self) -> Result<Duration, Failed> {
+        let started = Instant::now();
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let child = Command::new(DOCKERD)
+            .arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--pidfile")
+            .arg(d.join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args([
+                "--storage-driver",
+                "btrfs",
+                "--iptables=false",
+                "--bridge=none",
+            ])
+            .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
+            .args(["--cgroup-parent", &self.cgroup_parent])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("start {DOCKERD} (install docker.io): {e}"))?;
+        self.child = Some(child);
+        let deadline = started + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.as_mut().ok_or("no child")?.try_wait()? {
+                self.child = None;
+                return Err(format!(
+                    "dockerd exited ({status}) before answering its API:\n{}",
+                    self.log_tail()
+                )
+                .into());
+            }
+            if ping(&self.socket()) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "dockerd did not answer on {} within {START_TIMEOUT:?}:\n{}",
+                    self.socket().display(),
+                    self.log_tail()
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pidfile = self.exec_root().join("containerd/containerd.pid");
+        let pid = std::fs::read_to_string(&pidfile)
+            .map_err(|e| format!("{}: {e} (no managed containerd?)", pidfile.display()))?;
+        self.containerd = Some(Pid::from_raw(pid.trim().parse()?));
+        Ok(started.elapsed())
+    }
+
+    /// A client command for this daemon: Debian's client, our socket, our client config, the
+    /// classic builder; nothing from the caller's Docker environment.
+    pub fn client(&self) -> Command {
+        let mut cmd = Command::new(DOCKER);
+        cmd.arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("client"))
+            .env("DOCKER_BUILDKIT", "0")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the client with `args`, whatever its exit status.
+    pub fn docker(&self, args: &[&str]) -> Result<Output, Failed> {
+        self.client()
+            .args(args)
+            .output()
+            .map_err(|e| format!("run {DOCKER} (install docker.io): {e}").into())
+    }
+
+    /// Runs the client with `args`; fails unless it exits 0; its stdout, trimmed.
+    pub fn ok(&self, args: &[&str]) -> Result<String, Failed> {
+        let out = self.docker(args)?;
+        ensure!(
+            out.status.success(),
+            "docker {args:?} failed ({}): {}{}\ndockerd log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Stops dockerd by its pid with SIGTERM and waits for it; then checks that its containerd
+    /// and every process of this daemon (shims, containers) are gone. The time it took.
+    pub fn stop(&mut self) -> Result<Duration, Failed> {
+        let started = Instant::now();
+        let Some(mut child) = self.child.take() else {
+            return Ok(Duration::ZERO);
+        };
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        let status = wait_child(&mut child, STOP_TIMEOUT)?;
+        ensure!(
+            status.success(),
+            "dockerd exited with {status} on SIGTERM:\n{}",
+            self.log_tail()
+        );
+        if let Some(containerd) = self.containerd {
+            let left = procs::wait_gone(&[containerd], Duration::from_secs(10));
+            ensure!(
+                left.is_empty(),
+                "dockerd stopped but its containerd {containerd} still runs"
+            );
+        }
+        let survivors = procs::mentioning(self.dir.path());
+        if !survivors.is_empty() {
+            let what = procs::describe(&survivors);
+            procs::kill_all(&survivors);
+            return Err(format!("processes of the stopped dockerd survived: {what}").into());
+        }
+        Ok(started.elapsed())
+    }
+
+    /// SIGKILLs dockerd (a crash) and reaps it. Its managed containerd dies with it (dockerd
+    /// starts it with a parent-death signal); waits until it is reaped. Running containers'
+    /// shims would survive: the processes of this daemon still alive then.
+    pub fn kill(&mut self) -> Result<Vec<Pid>, Failed> {
+        let Some(mut child) = self.child.take() else {
+            return Err("dockerd is not running".into());
+        };
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)?;
+        child.wait()?;
+        if let Some(containerd) = self.containerd {
+            // Reparented to pid 1, the dead containerd stays a zombie until pid 1 reaps it
+            // (about 1.7 s on these machines); a dockerd started before that takes the zombie
+            // for a live containerd (its pidfile is still there) and gives up after 15 s.
+            ensure!(
+                procs::wait_reaped(containerd, Duration::from_secs(30)),
+                "containerd {containerd} did not go away after dockerd was killed"
+            );
+        }
+        Ok(procs::mentioning(self.dir.path()))
+    }
+
+    /// Starts dockerd again on the same data root and exec root; the time until its API answered.
+    pub fn restart(&mut self) -> Result<Duration, Failed> {
+        ensure!(self.child.is_none(), "restart of a running dockerd");
+        self.spawn()
+    }
+
+    /// Mounts below this daemon's tempdir or below its data root (not the data root itself).
+    pub fn mounts(&self) -> Vec<PathBuf> {
+        let data = self.data_root.to_string_lossy().into_owned() + "/";
+        let dir = self.dir.path().to_string_lossy().into_owned() + "/";
+        mount_points()
+            .into_iter()
+            .filter(|m| {
+                let m = m.to_string_lossy();
+                m.starts_with(&data) || m.starts_with(&dir)
+            })
+            .collect()
+    }
+
+    fn unmount_all(&self) {
+        // Deepest first; mounts may be stacked, so read again until none is left.
+        for _ in 0..10 {
+            let mut mounts = self.mounts();
+            if mounts.is_empty() {
+                return;
+            }
+            mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+            for m in mounts {
+                if umount2(&m, MntFlags::empty()).is_err() {
+                    let _ = umount2(&m, MntFlags::MNT_DETACH);
+                }
+            }
+        }
+    }
+
+    /// The cgroup directories of `--cgroup-parent` (one per v1 hierarchy, or one on v2).
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let name = self.cgroup_parent.trim_start_matches('/');
+        let root = Path::new("/sys/fs/cgroup");
+        let mut dirs = vec![root.join(name)];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for e in entries.flatten() {
+                dirs.push(e.path().join(name));
+            }
+        }
+        dirs.into_iter().filter(|d| d.is_dir()).collect()
+    }
+
+    fn remove_cgroups(&self) {
+        for dir in self.cgroup_dirs() {
+            // Container cgroups left by a killed container first, then the parent.
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.flatten() {
+                    if e.path().is_dir() {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+
+    /// Stops dockerd if it runs (SIGTERM, SIGKILL after a timeout), kills by pid whatever of
+    /// this daemon is left, unmounts what it left, removes its cgroups.
+    fn release(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            if wait_child(&mut child, STOP_TIMEOUT).is_err() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        procs::kill_all(&procs::mentioning(self.dir.path()));
+        self.unmount_all();
+        self.remove_cgroups();
+    }
+
+    /// The teardown of a stopped daemon, checked: after it no process, mount or cgroup of this
+    /// daemon is left (the tempdir goes when `self` drops).
+    pub fn close(mut self) -> Result<(), Failed> {
+        ensure!(
+            self.child.is_none(),
+            "close() of a running dockerd: stop() it first"
+        );
+        self.release();
+        let left = procs::mentioning(self.dir.path());
+        ensure!(
+            left.is_empty(),
+            "processes left: {}",
+            procs::describe(&left)
+        );
+        let mounts = self.mounts();
+        ensure!(mounts.is_empty(), "mounts left: {mounts:?}");
+        let cgroups = self.cgroup_dirs();
+        {
+            ensure!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Waits for `child` to exit, polling until `timeout`; SIGKILLs it then and fails.
+fn wait_child(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus, Failed> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("pid {} did not exit within {timeout:?}", child.id()).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether dockerd answers `GET /_ping` on `socket`.
+fn ping(socket: &Path) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.") && reply.lines().next().is_some_and(|l| l.contains(" 200 "))
+}
+
+/// Every mount point of this mount namespace, from `/proc/self/mountinfo`.
+fn mount_points() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape_mountinfo(m)))
+        .collect()
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = std::str::from_utf8(&bytes[i + 1..i + 4]).ok();
+            if let Some(v) = digits.and_then(|d| u8::from_str_radix(d, 8).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

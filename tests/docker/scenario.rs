@@ -1,0 +1,606 @@
+//! The whole scenario, in order (issue 13): dockerd on our btrfs, an image built without
+//! network, a web container, the filesystem filled to the brim and emptied again with our usage
+//! and balance examples, the references Docker keeps against the subvolumes we list (with the
+//! orphans made on purpose), and quotas. Each step is timed; the table is printed at the end.
+
+use crate::crash::{self, When};
+use crate::daemon::Dockerd;
+use crate::http::{free_port, get, wait_for_page};
+use crate::image::{self, PAGE};
+use crate::layout::{expected_orphans, subvolumes_dir, Layout};
+use crate::report::Report;
+use crate::util::{json, run, write_until_full, MIB};
+use btrfs_kit::{subvolume, Filesystem};
+use nix::fcntl::{fallocate, FallocateFlags};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+use testkit::ensure;
+use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
+use testkit::kmsg::{device_name, KmsgWatch};
+
+pub fn trials() -> Vec<Trial> {
+    vec![testkit::harness::root(
+        "docker::btrfs_driver_on_our_filesystem_end_to_end",
+        scenario,
+    )]
+}
+
+/// The loop filesystem's size.
+const SIZE: u64 = 1024 * MIB;
+/// The imported busybox image.
+pub const BASE: &str = "btrfs-lvm-base:1";
+/// The app image built on it (four more layers).
+pub const APP: &str = "btrfs-lvm-app:1";
+/// A one-layer image on top of the app, built to be removed.
+const EXTRA: &str = "btrfs-lvm-extra:1";
+/// The kernel message a removed capped container can cause (step 7); any other btrfs warning
+/// or error about our device fails the test.
+pub const QGROUP_INCONSISTENT: &str = "qgroup marked inconsistent";
+
+/// A btrfs made by our mkfs on a loop device, mounted, with a private dockerd on it.
+pub struct Rig {
+    // Field order is drop order: dockerd goes before its filesystem.
+    pub docker: Dockerd,
+    pub scratch: Scratch,
+}
+
+impl Rig {
+    /// Makes the filesystem and starts dockerd; also how long dockerd took to answer.
+    pub fn new(size: u64) -> Result<(Self, Duration), Failed> {
+        let scratch = Scratch::btrfs(size)?;
+        let (docker, took) = Dockerd::start(scratch.path())?;
+        Ok((Rig { docker, scratch }, took))
+    }
+
+    /// The data root: the filesystem's top level.
+    pub fn root(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    /// The layer subvolumes and references now.
+    pub fn layout(&self) -> Result<Layout, Failed> {
+        Layout::read(self.root())
+    }
+}
+
+fn scenario() -> Result<(), Failed> {
+    steps(&mut Report::new("docker-report"))
+}
+
+fn steps(report: &mut Report) -> Result<(), Failed> {
+    let mut kmsg = KmsgWatch::start()?;
+    let mut rig = report.step("1 dockerd on a btrfs made by our mkfs", |_| {
+        let (rig, took) = Rig::new(SIZE)?;
+        Ok((
+            rig,
+            format!(
+                "API answered {:.2} s after start (private data root, exec root, socket, config)",
+                took.as_secs_f64()
+            ),
+        ))
+    })?;
+    let device = device_name(rig.scratch.device());
+    let versions = rig.docker.ok(&[
+        "version",
+        "--format",
+        "server {{.Server.Version}}, client {{.Client.Version}}",
+    ])?;
+    report.fact("docker", versions);
+
+    image_and_info(&rig, report)?;
+    let port = web(&rig, report)?;
+    let full_orphans = fill(&rig, report, port)?;
+    references(&mut rig, report, &full_orphans)?;
+    let broken = crate::quota::run(&rig, report)?;
+
+    report.step("8 dockerd stopped by its pid", |r| {
+        let took = rig.docker.stop()?;
+        let left = rig.docker.mounts();
+        r.fact(
+            "mounts_left_by_a_stopped_dockerd",
+            left.iter()
+                .map(|m| m.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        ensure!(left.iter().all(|m| m.ends_with("netns/default")), "dockerd left mounts besides its nsfs: {left:?}");
+        Ok((
+            (),
+            format!(
+                "SIGTERM: exited in {:.1} s, its containerd and shims with it; it left {} nsfs mount at <exec-root>/netns/default",
+                took.as_secs_f64(),
+                left.len()
+            ),
+        ))
+    })?;
+    report.step("8 teardown", |_| {
+        let Rig { docker, scratch } = rig;
+        docker.close()?;
+        drop(scratch);
+        Ok((
+            (),
+            "nsfs unmounted, cgroups removed, no process, mount or cgroup of the tier left"
+                .to_string(),
+        ))
+    })?;
+    report.step("kernel log of the loop device", |_| {
+        let problems = kmsg.problems(&device)?;
+        let (expected, others): (Vec<String>, Vec<String>) = problems
+            .into_iter()
+            .partition(|p| p.contains(QGROUP_INCONSISTENT));
+        ensure!(
+            others.is_empty(),
+            "kernel logged btrfs problems on {device}:\n{}",
+            others.join("\n")
+        );
+        ensure!(
+            expected.is_empty() || broken,
+            "the kernel marked qgroups inconsistent, our status never did: {expected:?}"
+        );
+        Ok((
+            (),
+            if expected.is_empty() {
+                "no btrfs warning or error".to_string()
+            } else {
+                format!("only the expected warning: {}", expected.join("; "))
+            },
+        ))
+    })?;
+    Ok(())
+}
+
+/// Steps 2 and 3: the image (import, then four layers built with no network) and `docker info`.
+fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
+    let d = &rig.docker;
+    report.step("2 image with no network: import + `docker build`", |_| {
+        image::import_busybox(d, BASE)?;
+        let files = image::build_app(d, BASE, APP)?;
+        let layers = image::layer_count(d, APP)?;
+        ensure!(layers == 5, "{APP} has {layers} layers, expected 5");
+        let layout = rig.layout()?;
+        ensure!(layout.subvolumes.len() == layers
+                && layout.image_layers.len() == layers
+                && layout.image_layers.iter().eq(layout.subvolumes.keys())
+                && layout.container_layers.is_empty(), "after the build: {layout:?}");
+        // Each layer above the import is a snapshot of the one below it.
+        let dir = subvolumes_dir(rig.root());
+        let mut uuids = BTreeSet::new();
+        let mut parents = BTreeSet::new();
+        for name in layout.subvolumes.keys() {
+            let info = subvolume::info(dir.join(name))?;
+            uuids.extend(info.uuid);
+            parents.extend(info.parent_uuid);
+        }
+        ensure!(parents.len() == layers - 1 && parents.is_subset(&uuids), "{} of {layers} layers are snapshots of another layer", parents.len());
+        image::check_files(d, APP, &files)?;
+        ensure!(rig.layout()?.subvolumes.len() == layers, "a `run --rm` left subvolumes");
+        Ok((
+            (),
+            format!(
+                "{layers} layers = {layers} subvolumes, {} of them snapshots; 3 files of different sizes intact in a container",
+                layers - 1
+            ),
+        ))
+    })?;
+    report.step("3 `docker info`", |_| {
+        let info = d.ok(&["info"])?;
+        ensure!(
+            info.lines().any(|l| l.trim() == "Storage Driver: btrfs"),
+            "docker info:\n{info}"
+        );
+        let root = d.ok(&["info", "--format", "{{.DockerRootDir}}"])?;
+        ensure!(
+            Path::new(&root) == rig.root(),
+            "Docker Root Dir {root}, expected {}",
+            rig.root().display()
+        );
+        Ok((
+            (),
+            "Storage Driver: btrfs, root dir on our filesystem".to_string(),
+        ))
+    })
+}
+
+/// Step 4: the web container; returns its port.
+fn web(rig: &Rig, report: &mut Report) -> Result<u16, Failed> {
+    report.step("4 httpd container on 127.0.0.1", |_| {
+        let before = rig.layout()?;
+        let port = free_port()?;
+        rig.docker.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "host",
+            "--init",
+            APP,
+            "httpd",
+            "-f",
+            "-p",
+            &format!("127.0.0.1:{port}"),
+            "-h",
+            "/www",
+        ])?;
+        let body = wait_for_page(port, "/", Duration::from_secs(30))?;
+        ensure!(body == PAGE, "page: {body:?}");
+        let after = rig.layout()?;
+        ensure!(after.subvolumes.len() == before.subvolumes.len() + 2
+                && after.container_layers.len() == 2
+                && after.orphans().is_empty(), "after docker run: {after:?}");
+        Ok((
+            port,
+            "page fetched (host network, --init); the container added 2 subvolumes (layer, init layer)"
+                .to_string(),
+        ))
+    })
+}
+
+/// Step 5: fill to ENOSPC, everything that must still work, empty again. Returns the orphans the
+/// failed `docker run` left.
+fn fill(rig: &Rig, report: &mut Report, port: u16) -> Result<BTreeSet<String>, Failed> {
+    let root = rig.root();
+    let root_arg = root.to_str().ok_or("path")?;
+    let fs = Filesystem::open(root)?;
+    let mut plugs = Vec::new();
+    report.step("5 filled to ENOSPC with a plug file", |_| {
+        let bytes = plug(&fs, &mut plugs)?;
+        let (status, body) = get(port, "/")?;
+        ensure!(
+            status == 200 && body == PAGE,
+            "full: HTTP {status} {body:?}"
+        );
+        Ok((
+            (),
+            format!(
+                "{} MiB in plug files, even a 1-byte file gets ENOSPC; the page is still served",
+                bytes / MIB
+            ),
+        ))
+    })?;
+    let orphans = report.step("5 `docker run` on the full filesystem", |r| {
+        let before = rig.layout()?;
+        let out = rig
+            .docker
+            .docker(&["run", "--network", "host", "--init", APP, "true"])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.code() == Some(125) && stderr.contains("no space left on device"), "docker run on a full filesystem: {}: {stderr}", out.status);
+        let after = rig.layout()?;
+        let new: BTreeSet<String> = after
+            .subvolumes
+            .keys()
+            .filter(|n| !before.subvolumes.contains_key(*n))
+            .cloned()
+            .collect();
+        let pair = new
+            .iter()
+            .find_map(|n| n.strip_suffix("-init"))
+            .map(|id| BTreeSet::from([id.to_string(), format!("{id}-init")]));
+        ensure!(pair.as_ref() == Some(&new) && new.is_subset(&after.orphans()), "the failed run left subvolumes {new:?}; orphans now {:?}", after.orphans());
+        let empty_mount_ids = empty_mount_ids(root)?;
+        r.fact("full_run_empty_mount_ids", empty_mount_ids);
+        Ok((
+            new,
+            format!(
+                "exit 125 (ENOSPC writing its mount-id); left `<id>` and `<id>-init`, referenced by nothing ({empty_mount_ids} empty mount-id file)"
+            ),
+        ))
+    })?;
+    report.step("5 usage example when full", |_| {
+        let out = run("usage", &[root_arg, "--json"])?;
+        let json = json(&out)?;
+        let data = json["data_used_percent"].as_f64().unwrap_or_default();
+        ensure!(
+            out.status.code() == Some(3) && json["over_threshold"] == true && data > 80.0,
+            "usage on a full filesystem: {}: {json}",
+            out.status
+        );
+        Ok(((), format!("exit 3 (over 80 %): data {data:.1} % used")))
+    })?;
+    report.step("5 balance example's daily policy when full", |r| {
+        // With no unallocated space a relocation may find no room: the example then exits 1
+        // with the kernel's ENOSPC and the remedy (btrfsmaintenance calls that a minor fault).
+        let out = run("balance", &[root_arg, "--json"])?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if out.status.code() == Some(1) && stderr.contains("ENOSPC") {
+            r.fact("balance_policy_when_full", stderr.clone());
+            return Ok(((), format!("exit 1: {stderr}")));
+        }
+        let (relocated, steps) = policy_outcome(&out)?;
+        Ok((
+            (),
+            format!("exit 0, completed: {steps}; relocated {relocated}"),
+        ))
+    })?;
+    report.step("5 plug removed", |_| {
+        for p in &plugs {
+            std::fs::remove_file(p)?;
+        }
+        fs.sync()?;
+        let (status, body) = get(port, "/")?;
+        ensure!(status == 200 && body == PAGE, "after the plug: HTTP {status} {body:?}");
+        let before = rig.layout()?;
+        rig.docker
+            .ok(&["run", "--rm", "--network", "none", APP, "true"])?;
+        ensure!(rig.layout()? == before, "a `docker run --rm` after the plug left subvolumes");
+        let (relocated, steps) = policy(root_arg)?;
+        let out = run("usage", &[root_arg, "--json"])?;
+        ensure!(out.status.code() == Some(0), "usage after the plug: {}: {}", out.status, json(&out)?);
+        Ok((
+            (),
+            format!(
+                "page served, `docker run` works; policy exit 0 ({steps}), relocated {relocated}; usage exit 0"
+            ),
+        ))
+    })?;
+    Ok(orphans)
+}
+
+/// Fills the filesystem: most of the free space reserved at once (fallocate), then plug files
+/// written until ENOSPC, until even a new 1-byte file cannot be written (what Docker needs for
+/// a container's records). The plug files go to `plugs`; the bytes they hold.
+fn plug(fs: &Filesystem, plugs: &mut Vec<PathBuf>) -> Result<u64, Failed> {
+    let root = fs.path().to_path_buf();
+    let free = fs.usage()?.free_estimated.bytes();
+    let reserve = free.saturating_sub(32 * MIB);
+    plugs.push(root.join("plug"));
+    let file = std::fs::File::create(&plugs[0])?;
+    fallocate(&file, FallocateFlags::empty(), 0, reserve as i64)
+        .map_err(|e| format!("fallocate {reserve} bytes: {e}"))?;
+    drop(file);
+    let mut bytes = reserve;
+    // Each commit can return reserved space (metadata over-reservation): fill again until a
+    // byte does not fit.
+    for round in 0..16 {
+        let path = root.join(format!("plug-{round}"));
+        plugs.push(path.clone());
+        bytes += write_until_full(&path)?;
+        fs.sync()?;
+        if !fits(&root.join("probe"))? {
+            return Ok(bytes);
+        }
+    }
+    Err("the filesystem still takes a 1-byte file after 16 rounds of filling".into())
+}
+
+/// Whether a new 1-byte file can be written and synced at `path` (removed again).
+fn fits(path: &Path) -> Result<bool, Failed> {
+    let result = std::fs::File::create(path).and_then(|mut f| {
+        f.write_all(b"x")?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(path);
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => Ok(false),
+        Err(e) => Err(format!("probe {}: {e}", path.display()).into()),
+    }
+}
+
+/// The balance example's daily policy: fails unless exit 0 and completed; the chunks relocated
+/// and the steps' states.
+fn policy(root: &str) -> Result<(u64, String), Failed> {
+    policy_outcome(&run("balance", &[root, "--json"])?)
+}
+
+fn policy_outcome(out: &Output) -> Result<(u64, String), Failed> {
+    let json = json(out)?;
+    ensure!(
+        out.status.code() == Some(0) && json["state"] == "completed",
+        "balance policy: {}: {json} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps = json["steps"]
+        .as_array()
+        .ok_or("no steps")?
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["request"].as_str().unwrap_or("?"),
+                s["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok((json["relocated"].as_u64().unwrap_or_default(), steps))
+}
+
+/// How many `layerdb/mounts/*/mount-id` files are empty.
+fn empty_mount_ids(root: &Path) -> Result<usize, Failed> {
+    let dir = root.join("image/btrfs/layerdb/mounts");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)? {
+        let file = e?.path().join("mount-id");
+        if std::fs::read(&file).is_ok_and(|c| c.is_empty()) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// A name like Docker's layer ids (64 hex digits), different each run.
+fn layer_like_name(seed: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(seed.as_bytes());
+    h.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Step 6: what Docker references against what we list; `rm`/`rmi`; orphans made on purpose.
+fn references(
+    rig: &mut Rig,
+    report: &mut Report,
+    full_orphans: &BTreeSet<String>,
+) -> Result<(), Failed> {
+    let root = rig.root().to_path_buf();
+    report.step("6 subvolumes vs Docker's references", |_| {
+        let layout = rig.layout()?;
+        ensure!(layout.orphans() == *full_orphans && layout.dangling().is_empty(), "orphans {:?} (expected {full_orphans:?}), dangling {:?}",
+                layout.orphans(),
+                layout.dangling());
+        let counted = layout.image_layers.len() + layout.container_layers.len() + full_orphans.len();
+        ensure!(counted == layout.subvolumes.len(), "{} subvolumes, {counted} accounted for", layout.subvolumes.len());
+        Ok((
+            (),
+            format!(
+                "{} subvolumes = {} image layers + {} container layers + {} orphans of the full run",
+                layout.subvolumes.len(),
+                layout.image_layers.len(),
+                layout.container_layers.len(),
+                full_orphans.len()
+            ),
+        ))
+    })?;
+    report.step(
+        "6 `docker build` + `rmi`, `docker rm`: the counts follow",
+        |_| {
+            let d = &rig.docker;
+            let start = rig.layout()?;
+            image::build(
+                d,
+                EXTRA,
+                &format!("FROM {APP}\nCOPY extra /data/extra\n"),
+                &[("extra", 77_777)],
+            )?;
+            let built = rig.layout()?;
+            ensure!(
+                built.subvolumes.len() == start.subvolumes.len() + 1,
+                "a one-layer build did not add one subvolume"
+            );
+            d.ok(&["rmi", EXTRA])?;
+            ensure!(
+                rig.layout()? == start,
+                "`docker rmi` did not undo the build"
+            );
+            d.ok(&["rm", "-f", "web"])?;
+            let removed = rig.layout()?;
+            ensure!(
+                removed.subvolumes.len() == start.subvolumes.len() - 2
+                    && removed.container_layers.is_empty()
+                    && removed.orphans() == *full_orphans,
+                "after `docker rm web`: {removed:?}"
+            );
+            Ok((
+                (),
+                format!(
+                    "+1 subvolume after the build, -1 after `rmi`, -2 after `rm` ({} left)",
+                    removed.subvolumes.len()
+                ),
+            ))
+        },
+    )?;
+    let stopped = report.step("6 orphan made while dockerd is stopped", |_| {
+        rig.docker.stop()?;
+        let name = layer_like_name("stopped");
+        subvolume::create(subvolumes_dir(&root).join(&name))?;
+        let took = rig.docker.restart()?;
+        let images = rig.docker.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?;
+        ensure!(images.lines().any(|l| l == APP), "images after restart: {images}");
+        let orphans = expected_orphans(&root)?;
+        let mut expected = full_orphans.clone();
+        expected.insert(name.clone());
+        ensure!(orphans == expected, "orphans {orphans:?}, expected {expected:?}");
+        Ok((
+            name,
+            format!(
+                "subvolume made with btrfs_kit under btrfs/subvolumes/; restart ({:.2} s) keeps it, unreferenced",
+                took.as_secs_f64()
+            ),
+        ))
+    })?;
+    let mut expected = full_orphans.clone();
+    expected.insert(stopped);
+    let killed = report.step("6 SIGKILL of dockerd during `docker run`", |r| {
+        let crash = crash::kill_on(
+            &mut rig.docker,
+            When::Created,
+            |n| n.ends_with("-init"),
+            &["run", "-d", "--network", "none", "--init", APP, "true"],
+        )?;
+        ensure!(crash.survivors.is_empty(), "alive after the kill: {}", crate::procs::describe(&crash.survivors));
+        ensure!(!crash.client.status.success(), "the interrupted `docker run` succeeded");
+        rig.docker.restart()?;
+        let orphans = expected_orphans(&root)?;
+        let id = crash.trigger.trim_end_matches("-init").to_string();
+        let new: BTreeSet<String> = orphans.difference(&expected).cloned().collect();
+        let allowed = BTreeSet::from([id.clone(), crash.trigger.clone()]);
+        ensure!(expected.is_subset(&orphans) && !new.is_empty() && new.is_subset(&allowed), "orphans {orphans:?}: expected {expected:?} plus some of {allowed:?}");
+        let listed = rig.docker.ok(&["ps", "-a", "-q", "--no-trunc"])?;
+        r.fact("containers_after_kill_during_run", listed.lines().count());
+        Ok((
+            new.clone(),
+            format!(
+                "killed when `{}-init` appeared; after restart: {} left unreferenced, no container listed for it",
+                short(&id),
+                new.iter().map(|n| short(n)).collect::<Vec<_>>().join(" + ")
+            ),
+        ))
+    })?;
+    expected.extend(killed);
+    report.step("6 SIGKILL of dockerd during `docker rm`", |r| {
+        let id = rig.docker.ok(&["create", "--network", "none", APP, "true"])?;
+        let mount = std::fs::read_to_string(
+            root.join("image/btrfs/layerdb/mounts").join(&id).join("mount-id"),
+        )?;
+        let mount = mount.trim().to_string();
+        let crash = crash::kill_on(&mut rig.docker, When::Deleted, |n| n == mount, &["rm", &id])?;
+        ensure!(crash.survivors.is_empty(), "alive after the kill: {}", crate::procs::describe(&crash.survivors));
+        rig.docker.restart()?;
+        let layout = rig.layout()?;
+        ensure!(layout.orphans() == expected, "a kill during `docker rm` changed the orphans: {:?}, expected {expected:?}",
+                layout.orphans());
+        let dangling = layout.dangling();
+        let listed = rig.docker.ok(&["ps", "-a", "-q", "--no-trunc"])?;
+        let still_listed = listed.lines().any(|l| l == id);
+        let again = rig.docker.docker(&["rm", "-f", &id])?;
+        let again_msg = String::from_utf8_lossy(&again.stderr).trim().to_string();
+        r.fact("kill_during_rm_dangling", dangling.iter().cloned().collect::<Vec<_>>().join(" "));
+        r.fact("kill_during_rm_container_still_listed", still_listed);
+        r.fact(
+            "kill_during_rm_second_rm",
+            if again.status.success() { "ok".to_string() } else { again_msg.clone() },
+        );
+        let after = rig.layout()?;
+        ensure!(after.orphans() == expected, "the second `docker rm` changed the orphans: {:?}", after.orphans());
+        Ok((
+            (),
+            format!(
+                "killed when the layer `{}` vanished: no orphan (Docker removes the subvolumes before their records); {} dangling reference(s); container listed after restart: {still_listed}; second `rm -f`: {}",
+                short(&mount),
+                dangling.len(),
+                if again.status.success() { "ok".to_string() } else { format!("failed ({again_msg})") }
+            ),
+        ))
+    })?;
+    report.step("6 the orphan set", |r| {
+        let orphans = expected_orphans(&root)?;
+        ensure!(orphans == expected, "orphans {orphans:?}, expected exactly {expected:?}");
+        r.fact(
+            "expected_orphans",
+            orphans.iter().cloned().collect::<Vec<_>>().join(" "),
+        );
+        Ok((
+            (),
+            format!(
+                "exactly the {} made on purpose (2 by the full run, 1 while stopped, {} by the kill), nothing else",
+                orphans.len(),
+                orphans.len() - 3
+            ),
+        ))
+    })
+}
+
+/// The first 12 characters of a layer name (as Docker shortens ids), keeping a `-init` suffix.
+fn short(name: &str) -> String {
+    match name.strip_suffix("-init") {
+        Some(id) => format!("{}-init", &id[..id.len().min(12)]),
+        None => name[..name.len().min(12)].to_string(),
+    }
+}

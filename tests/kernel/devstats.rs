@@ -1,0 +1,219 @@
+//! Device error counters and the health calls without privileges, and the oracle tier:
+//! scrub counters against `btrfs scrub start -BRd -r`, device counters against
+//! `btrfs device stats`, multi-device usage against `btrfs filesystem usage -b`.
+
+use crate::corrupt::{copies, damage_copy};
+use testkit::ensure;
+use crate::space::usage_equals_progs;
+use crate::util::{expect_probe, probe_open, probe_result, progs, write_file, MIB};
+use btrfs_kit::scrub::ScrubRequest;
+use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
+use btrfs_kit::{Error, Filesystem, Profile};
+use testkit::harness::{Failed, Trial};
+use std::collections::BTreeMap;
+use testkit::fixture::{FsKind, LoopDevice, MultiScratch, Scratch, SparseFile};
+
+/// The environment variable that makes the test binary act as the unprivileged probe.
+const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        testkit::harness::root(
+            "devstats::unprivileged_reads_counters_but_cannot_reset_or_scrub",
+            unprivileged,
+        ),
+        testkit::harness::root(
+            "devstats::add_device_refuses_signatures_busy_devices_and_files",
+            add_device_refusals,
+        ),
+        testkit::harness::oracle(
+            "devstats::oracle::scrub_and_device_stats_match_btrfs_progs",
+            scrub_and_stats_match_progs,
+        ),
+        testkit::harness::oracle("devstats::oracle::usage_matches_progs_raid1", || {
+            usage_matches(2, Profile::Raid1, Profile::Raid1)
+        }),
+        testkit::harness::oracle("devstats::oracle::usage_matches_progs_raid10", || {
+            usage_matches(4, Profile::Raid10, Profile::Raid10)
+        }),
+    ]
+}
+
+/// In the child: what each call gives an unprivileged caller, one `name=result` per line.
+pub fn child_probe() -> Option<i32> {
+    let path = std::env::var_os(PROBE_ENV)?;
+    let describe = probe_result;
+    let Some(fs) = probe_open(&path) else {
+        return Some(0);
+    };
+    println!("device_stats={}", describe(fs.device_stats(1).map(drop)));
+    println!(
+        "reset_device_stats={}",
+        describe(fs.reset_device_stats(1).map(drop))
+    );
+    println!("scrub_status={}", describe(fs.scrub_status().map(drop)));
+    println!(
+        "scrub={}",
+        describe(fs.scrub(&ScrubRequest::new().no_state()).map(drop))
+    );
+    println!(
+        "files_at_logical={}",
+        describe(fs.files_at_logical(0).map(drop))
+    );
+    let sysfs = FsSysfs::for_fs(&fs);
+    println!(
+        "sysfs_read={}",
+        describe(
+            sysfs
+                .as_ref()
+                .map_err(|e| Error::InvalidArguments {
+                    op: "sysfs",
+                    reason: e.to_string()
+                })
+                .and_then(|s| s.allocations())
+                .map(drop)
+        )
+    );
+    if let Ok(s) = sysfs {
+        println!(
+            "sysfs_write={}",
+            describe(s.set_bg_reclaim_threshold(AllocationKind::Data, 0))
+        );
+    }
+    Some(0)
+}
+
+fn unprivileged() -> Result<(), Failed> {
+    let scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
+    expect_probe(
+        &[(PROBE_ENV, scratch.path().as_os_str())],
+        &[
+            ("device_stats", "ok"),
+            ("reset_device_stats", "permission-denied"),
+            ("scrub_status", "permission-denied"),
+            ("scrub", "permission-denied"),
+            ("files_at_logical", "permission-denied"),
+            ("sysfs_read", "ok"),
+            ("sysfs_write", "permission-denied"),
+        ],
+    )
+}
+
+/// `btrfs scrub start -BRd` output: per device id, the raw counters.
+fn progs_scrub_counters(text: &str) -> Result<BTreeMap<u64, BTreeMap<String, u64>>, Failed> {
+    let mut out: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(rest) = line.split_once("(id ").map(|(_, r)| r) {
+            current = rest.split(')').next().and_then(|n| n.parse().ok());
+            continue;
+        }
+        if let (Some(devid), Some((key, value))) = (current, line.trim().split_once(':')) {
+            if let Ok(v) = value.trim().parse::<u64>() {
+                out.entry(devid)
+                    .or_default()
+                    .insert(key.trim().to_string(), v);
+            }
+        }
+    }
+    ensure!(!out.is_empty(), "no per-device counters in:\n{text}");
+    Ok(out)
+}
+
+fn scrub_and_stats_match_progs() -> Result<(), Failed> {
+    let mut scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
+    let file = scratch.path().join("f");
+    write_file(&file, 4 * MIB, 9)?;
+    for i in 0..4 {
+        write_file(&scratch.path().join(format!("g{i}")), 8 * MIB, i)?;
+    }
+    let logical = damage_copy(&mut scratch, &file, MIB, 1, 3)?;
+    let fs = Filesystem::open(scratch.path())?;
+    let devid = copies(&fs, logical)?[1].0;
+    let fs = Filesystem::open(scratch.path())?;
+    // Read-only on both sides, so the damage stays for the second scrub.
+    let ours = fs.scrub(&ScrubRequest::new().no_state().read_only(true))?;
+    let text = progs(&["scrub", "start", "-B", "-R", "-d", "-r"], scratch.path())?;
+    // btrfs-progs records every scrub in its own status file: remove the one it just made.
+    let status = format!("/var/lib/btrfs/scrub.status.{}", fs.info()?.fsid);
+    std::fs::remove_file(&status).map_err(|e| format!("remove {status}: {e}"))?;
+    let theirs = progs_scrub_counters(&text)?;
+    ensure!(theirs.len() == ours.devices.len(), "devices: theirs {:?}", theirs.keys());
+    for d in &ours.devices {
+        let t = theirs
+            .get(&d.devid)
+            .ok_or(format!("progs has no device {}", d.devid))?;
+        for (name, value) in d.this_run.named() {
+            let their = t.get(name).copied();
+            ensure!(their == Some(value), "device {} {name}: btrfs-progs {their:?}, ours {value}",
+                    d.devid);
+        }
+    }
+    ensure!(ours.total.csum_errors == 3, "our counters: {:?}", ours.total);
+    // Device counters after both scrubs.
+    let text = progs(&["device", "stats"], scratch.path())?;
+    for s in fs.device_stats_all()? {
+        let path = fs
+            .devices()?
+            .into_iter()
+            .find(|d| d.devid == s.devid)
+            .ok_or("device vanished")?
+            .path;
+        for (name, value) in s.named() {
+            let key = format!("[{}].{name}", path.display());
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&key))
+                .ok_or(format!("no {key} in:\n{text}"))?;
+            let their: u64 = line.split_whitespace().last().unwrap_or("").parse()?;
+            ensure!(their == value, "{key}: btrfs-progs {their}, ours {value}");
+        }
+    }
+    { ensure!(fs.device_stats(devid)?.corruption_errs >= 6, "two scrubs of three bad sectors"); Ok(()) }
+}
+
+fn usage_matches(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
+    let scratch = MultiScratch::new(devices, 512 * MIB, data, meta)?;
+    for i in 0..5 {
+        write_file(&scratch.path().join(format!("f{i}")), 16 * MIB, i)?;
+    }
+    Filesystem::open(scratch.path())?.sync()?;
+    usage_equals_progs(scratch.path())
+}
+
+fn add_device_refusals() -> Result<(), Failed> {
+    let scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
+    let fs = Filesystem::open(scratch.path())?;
+    // A device of this very filesystem: mounted, so refused before the kernel is asked.
+    match fs.add_device(scratch.device(1)) {
+        Err(e @ Error::DeviceBusy { .. }) => {
+            ensure!(e.to_string().contains("mounted"), "{}", e.to_string())
+        }
+        other => return Err(format!("adding a member device: {other:?}").into()),
+    }
+    // A device holding another filesystem: refused unless overwriting is asked for.
+    let ext4 = Scratch::new(256 * MIB, FsKind::Ext4)?.into_image()?;
+    let loop_dev = LoopDevice::attach(ext4.path())?;
+    match fs.add_device(loop_dev.path()) {
+        Err(e @ Error::ExistingFilesystem { .. }) => {
+            ensure!(e.to_string().contains("ext"), "{}", e.to_string())
+        }
+        other => return Err(format!("adding an ext4 device: {other:?}").into()),
+    }
+    // A regular file is not a block device.
+    let file = SparseFile::new(256 * MIB)?;
+    match fs.add_device(file.path()) {
+        Err(Error::InvalidArguments { reason, .. }) => {
+            ensure!(reason.contains("loop device"), "{}", reason)
+        }
+        other => return Err(format!("adding a regular file: {other:?}").into()),
+    }
+    // Overwriting: the ext4 device joins, and the kernel lists it with its size.
+    let added = fs.add_device_overwriting(loop_dev.path())?;
+    let devices = fs.devices()?.len();
+    // Unmount before the added loop device is detached.
+    drop(fs);
+    drop(scratch);
+    drop(loop_dev);
+    { ensure!(added.devid == 3 && added.total_bytes.bytes() == 256 * MIB && devices == 3, "added {added:?}, {devices} devices"); Ok(()) }
+}
