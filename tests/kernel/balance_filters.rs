@@ -19,7 +19,8 @@ pub fn trials() -> Vec<Trial> {
             usage_zero_reclaims_exactly_the_empty_chunks,
             usage_range_relocates_exactly_the_chunks_in_range,
             limit_one_relocates_one_chunk,
-            convert_metadata_dup_single_dup;
+            convert_metadata_dup_single_dup,
+            typos_never_become_a_full_balance;
     ]
 }
 
@@ -286,5 +287,55 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
         "metadata is not dup after converting back"
     );
+    Ok(())
+}
+
+/// Filter strings that name no filter, or an unbounded one, are refused by the example before
+/// any balance starts, and no chunk moves; harmless btrfs-progs spellings (`profiles=single|`)
+/// are accepted and run as written. (Issue 15 item 10: `-d' '` ran a full data balance.)
+fn typos_never_become_a_full_balance() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(1024 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    write_files(&scratch, 8, 16 * MIB)?;
+    let path = scratch.path().to_str().ok_or("path")?;
+    let chunks = || -> Result<BTreeSet<u64>, Failed> {
+        Ok(logicals(&fs.block_groups()?))
+    };
+    let before = chunks()?;
+    for arg in [
+        "-d ", "-d  ,  ", "-d,", "-d\u{a0}", "-dusage=..", "-dlimit=..", "-dusage=5, limit=2",
+        "-dvrange=..", "-ddevid=0", "-m ", "-m,,",
+    ] {
+        let out = crate::util::run("balance", &[path, "--json", arg])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.code() == Some(2) && stderr.contains("bad balance filter"),
+            "balance {arg:?}: exit {:?}, stderr {stderr}, stdout {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        ensure!(
+            fs.balance_status()?.is_none() && chunks()? == before,
+            "balance {arg:?} moved chunks"
+        );
+    }
+    for (accepted, request) in [
+        ("-dprofiles=single|", "-dprofiles=single"),
+        ("-dprofiles=|single,limit=1", "-dprofiles=single,limit=1"),
+        ("-dusage=0 ", "-dusage=0"),
+    ] {
+        let out = crate::util::run("balance", &[path, "--json", accepted])?;
+        ensure!(
+            out.status.code() == Some(0),
+            "balance {accepted:?}: exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        ensure!(
+            report["steps"][0]["request"] == request,
+            "balance {accepted:?} ran {report}"
+        );
+    }
     Ok(())
 }

@@ -30,12 +30,14 @@ test_modules![
     fill,
     examples,
     subvolume,
+    subvolume_delete,
     quota,
     subvolume_list,
     subvolume_example,
     mkfs,
     mkfs_example,
     loop_device,
+    mixed,
     defrag,
     fiemap,
     trim,
@@ -53,6 +55,9 @@ fn main() {
         std::process::exit(code);
     }
     if let Some(code) = subvolume_list::child_probe() {
+        std::process::exit(code);
+    }
+    if let Some(code) = subvolume_delete::child_probe() {
         std::process::exit(code);
     }
     if let Some(code) = defrag::child_probe() {

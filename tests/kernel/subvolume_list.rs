@@ -221,7 +221,7 @@ fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
         let shown = progs_show(&p)?;
         for info in [subvolume::info(&p)?, fs.subvolume_info_by_id(row.id)?] {
             let ours = [
-                ("Name", info.name.clone()),
+                ("Name", info.name.to_string_lossy().into_owned()),
                 ("UUID", uuid_text(info.uuid)),
                 ("Parent UUID", uuid_text(info.parent_uuid)),
                 ("Received UUID", uuid_text(info.received_uuid)),
