@@ -7,11 +7,11 @@
 use crate::util::{data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -120,14 +120,14 @@ fn usage_zero_reclaims_exactly_the_empty_chunks() -> Result<(), Failed> {
         .collect();
     ensure!(
         !empty.is_empty(),
-        "setup: no empty data chunk right before the balance (cleaner removed it?)"
+        "setup: no empty data chunk right before the balance (cleaner removed it?)",
     );
     let request = Balance::new().data(ChunkFilters::usage_below(0));
     let predicted = fs.balance_candidates(&request)?;
     ensure!(
         predicted == Some(empty.len() as u64),
         "predicted {predicted:?} candidates, {} empty",
-        empty.len()
+        empty.len(),
     );
     let outcome = fs.balance(&request)?;
     let after = data_groups(&fs)?;
@@ -135,7 +135,7 @@ fn usage_zero_reclaims_exactly_the_empty_chunks() -> Result<(), Failed> {
         outcome.relocated() == empty.len() as u64,
         "relocated {} chunks, {} were empty: {outcome:?}",
         outcome.relocated(),
-        empty.len()
+        empty.len(),
     );
     let non_empty: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&empty))
@@ -195,7 +195,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     );
     ensure!(
         moved * 2 < smallest,
-        "setup: chunks in range hold {moved} bytes, too much to stay in range: {before:?}"
+        "setup: chunks in range hold {moved} bytes, too much to stay in range: {before:?}",
     );
     ensure!(
         before.iter().all(|g| g.used.bytes() > 0),
@@ -206,7 +206,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     ensure!(
         predicted == Some(in_range.len() as u64),
         "predicted {predicted:?} candidates, {} in range",
-        in_range.len()
+        in_range.len(),
     );
     let outcome = fs.balance(&request)?;
     let after = logicals(&data_groups(&fs)?);
@@ -214,7 +214,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
         outcome.relocated() == in_range.len() as u64,
         "relocated {}, {} were in range: {outcome:?}",
         outcome.relocated(),
-        in_range.len()
+        in_range.len(),
     );
     let others: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&in_range))
@@ -262,7 +262,7 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     write_files(&scratch, 4, 8 * MIB)?;
     ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
-        "setup: metadata is not dup"
+        "setup: metadata is not dup",
     );
     // Reducing redundancy without force: the kernel refuses (EINVAL), and we say why.
     let to_single = Balance::new().metadata(ChunkFilters::convert(Profile::Single, false));
@@ -275,7 +275,7 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     fs.balance(&to_single.force(true))?;
     ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Single]),
-        "metadata is not single after convert"
+        "metadata is not single after convert",
     );
     let back = Balance::new().metadata(ChunkFilters::convert(Profile::Dup, true));
     let outcome = fs.balance(&back)?;
@@ -285,7 +285,7 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     );
     ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
-        "metadata is not dup after converting back"
+        "metadata is not dup after converting back",
     );
     Ok(())
 }
@@ -298,13 +298,20 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
     let fs = Filesystem::open(scratch.path())?;
     write_files(&scratch, 8, 16 * MIB)?;
     let path = scratch.path().to_str().ok_or("path")?;
-    let chunks = || -> Result<BTreeSet<u64>, Failed> {
-        Ok(logicals(&fs.block_groups()?))
-    };
+    let chunks = || -> Result<BTreeSet<u64>, Failed> { Ok(logicals(&fs.block_groups()?)) };
     let before = chunks()?;
     for arg in [
-        "-d ", "-d  ,  ", "-d,", "-d\u{a0}", "-dusage=..", "-dlimit=..", "-dusage=5, limit=2",
-        "-dvrange=..", "-ddevid=0", "-m ", "-m,,",
+        "-d ",
+        "-d  ,  ",
+        "-d,",
+        "-d\u{a0}",
+        "-dusage=..",
+        "-dlimit=..",
+        "-dusage=5, limit=2",
+        "-dvrange=..",
+        "-ddevid=0",
+        "-m ",
+        "-m,,",
     ] {
         let out = crate::util::run("balance", &[path, "--json", arg])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -312,11 +319,11 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
             out.status.code() == Some(2) && stderr.contains("bad balance filter"),
             "balance {arg:?}: exit {:?}, stderr {stderr}, stdout {}",
             out.status,
-            String::from_utf8_lossy(&out.stdout)
+            String::from_utf8_lossy(&out.stdout),
         );
         ensure!(
             fs.balance_status()?.is_none() && chunks()? == before,
-            "balance {arg:?} moved chunks"
+            "balance {arg:?} moved chunks",
         );
     }
     for (accepted, request) in [
@@ -329,7 +336,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
             out.status.code() == Some(0),
             "balance {accepted:?}: exit {:?}: {}",
             out.status,
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
         );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         ensure!(

@@ -2,8 +2,8 @@
 //! policy and the balance request builder on a real mixed filesystem. Oracle tier: the native
 //! mkfs does not make mixed filesystems, so btrfs-progs formats this one.
 
-use crate::util::run;
 use crate::space::usage_equals_progs;
+use crate::util::run;
 use crate::util::{write_file, ProgsMultiDevice, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters, DailyPolicy};
 use btrfs_kit::{Error, Filesystem};
@@ -41,7 +41,7 @@ fn daily_policy_and_requests_run_on_mixed_block_groups() -> Result<(), Failed> {
         out.status.code() == Some(0),
         "default balance on mixed block groups: exit {:?}: {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let requests: Vec<&str> = report["steps"]
@@ -58,7 +58,7 @@ fn daily_policy_and_requests_run_on_mixed_block_groups() -> Result<(), Failed> {
     ensure!(
         requests == expected && report["state"] == "completed",
         "policy ran {requests:?} ({}), expected {expected:?}",
-        report["state"]
+        report["state"],
     );
 
     // The layout-blind steps (data only, then metadata only) run through the library too.
@@ -71,7 +71,7 @@ fn daily_policy_and_requests_run_on_mixed_block_groups() -> Result<(), Failed> {
         out.status.code() == Some(0),
         "-dusage=50: exit {:?}: {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     let differ = Balance::new()
         .data(ChunkFilters::usage_below(5))
@@ -82,9 +82,6 @@ fn daily_policy_and_requests_run_on_mixed_block_groups() -> Result<(), Failed> {
         }
         other => return Err(format!("different data and metadata filters: {other:?}").into()),
     }
-    ensure!(
-        fs.balance_status()?.is_none(),
-        "a balance is left behind"
-    );
+    ensure!(fs.balance_status()?.is_none(), "a balance is left behind");
     usage_equals_progs(m)
 }

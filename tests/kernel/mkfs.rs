@@ -15,12 +15,12 @@ use btrfs_kit::mkfs::{
     MIN_METADATA_NODES,
 };
 use btrfs_kit::{BlockGroupKind, ChecksumType, Error, Filesystem, Profile};
-use testkit::ensure;
-use testkit::harness::{self, Failed, Trial};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
+use testkit::ensure;
 use testkit::fixture::{LoopDevice, Mount, SparseFile};
+use testkit::harness::{self, Failed, Trial};
 use testkit::kmsg::{device_name, KmsgWatch};
 
 const NODESIZES: [u32; 3] = [4096, 16384, 65536];
@@ -42,7 +42,9 @@ pub fn trials() -> Vec<Trial> {
         for c in ChecksumType::ALL {
             for n in NODESIZES {
                 let name = format!("{}::{m}_{c}_{n}", testkit::trial_name!(round_trip));
-                t.push(harness::root(name, move || round_trip(options(m, c, n), false)));
+                t.push(harness::root(name, move || {
+                    round_trip(options(m, c, n), false)
+                }));
                 let name = format!(
                     "{}::{m}_{c}_{n}",
                     testkit::trial_name!(oracle: round_trip_then_check)
@@ -94,7 +96,7 @@ fn btrfs_check(target: &Path) -> Result<(), Failed> {
             out.status.success() && !text.contains("ERROR") && text.contains("no error found"),
             "btrfs check --mode={mode} on {}: {}\n{text}",
             target.display(),
-            out.status
+            out.status,
         );
     }
     Ok(())
@@ -181,7 +183,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     ensure!(
         metadata_profiles(&fs)?.iter().all(|(_, p)| *p == from),
         "before convert: {:?}",
-        metadata_profiles(&fs)?
+        metadata_profiles(&fs)?,
     );
     let convert = Balance::new()
         .metadata(ChunkFilters::convert(to, false))
@@ -192,7 +194,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     let after = metadata_profiles(&fs)?;
     ensure!(
         after.iter().all(|(_, p)| *p == to) && !after.is_empty(),
-        "after convert to {to}: {after:?}"
+        "after convert to {to}: {after:?}",
     );
     drop(fs);
 
@@ -203,7 +205,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         .map_err(|e| format!("self-check after balance and convert: {e}"))?;
     ensure!(
         after_balance.bytes_used > report.bytes_used,
-        "the files written do not show in bytes_used"
+        "the files written do not show in bytes_used",
     );
     if oracle {
         btrfs_check(dev.path())?;
@@ -215,14 +217,12 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     }
     drop(mnt);
     let problems = kmsg.problems(&name)?;
-    {
-        ensure!(
-            problems.is_empty(),
-            "kernel logged btrfs problems on {name}:\n{}",
-            problems.join("\n")
-        );
-        Ok(())
-    }
+    ensure!(
+        problems.is_empty(),
+        "kernel logged btrfs problems on {name}:\n{}",
+        problems.join("\n")
+    );
+    Ok(())
 }
 
 fn expect_busy(
@@ -290,13 +290,11 @@ fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     let second = mkfs(dev.path(), &o)?;
     let mnt = Mount::new(dev.path(), "btrfs", "")?;
     let fs = Filesystem::open(mnt.path())?;
-    {
-        ensure!(
-            fs.info()?.fsid == second.fsid,
-            "the forced mkfs is not what got mounted"
-        );
-        Ok(())
-    }
+    ensure!(
+        fs.info()?.fsid == second.fsid,
+        "the forced mkfs is not what got mounted"
+    );
+    Ok(())
 }
 
 fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
@@ -478,7 +476,10 @@ fn the_minimum_takes_a_file_and_less_metadata_does_not(
     }
     let rule = MIN_METADATA_NODES * u64::from(nodesize);
     let layout = plan(min, &o).map_err(|e| format!("plan: {e:?}"))?;
-    ensure!(layout.metadata.length >= rule, "the minimum breaks the rule");
+    ensure!(
+        layout.metadata.length >= rule,
+        "the minimum breaks the rule"
+    );
     let Some(short) = packed(&layout, rule.next_multiple_of(64 * 1024) - 64 * 1024) else {
         // Two 37.5 MiB copies cannot sit below the 64 MiB superblock copy: the hole left
         // there would give the kernel room for more metadata, so this side is not testable.

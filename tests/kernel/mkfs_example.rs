@@ -25,33 +25,30 @@ fn sizes_take_units() -> Result<(), Failed> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     ensure!(
         out.status.success(),
-        
-            "mkfs --size 300M: {:?}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        
+        "mkfs --size 300M: {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
     );
     ensure!(
         std::fs::metadata(&image)?.len() == 300 * MIB
             && stdout.contains(&format!("size        {} bytes", 300 * MIB))
             && stdout.contains("nodesize 16384"),
-        "--size 300M --nodesize 16k made: {stdout}"
+        "--size 300M --nodesize 16k made: {stdout}",
     );
     // A bare number is bytes, as for mkfs.btrfs -b: 300 bytes is too small, not a parse error.
     let out = run("mkfs", &["--size", "300", "--force", path])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(
         out.status.code() == Some(1) && stderr.contains("300 bytes is too small"),
-        "--size 300: {:?}: {stderr}", out.status
+        "--size 300: {:?}: {stderr}",
+        out.status,
     );
     let out = run("mkfs", &["--size", "300x", path])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(
         out.status.code() == Some(2) && stderr.contains("300M"),
-        
-            "--size 300x should name the units: {:?}: {stderr}",
-            out.status
-        
+        "--size 300x should name the units: {:?}: {stderr}",
+        out.status,
     );
     Ok(())
 }
@@ -82,7 +79,8 @@ fn unprivileged_is_told_permission_denied() -> Result<(), Failed> {
                 && stderr.contains("read and write access")
                 && !stderr.contains("CAP_SYS_ADMIN")
                 && !stderr.contains("run as root"),
-            "mkfs {args:?} as uid 65534: {:?}: {stderr}", out.status
+            "mkfs {args:?} as uid 65534: {:?}: {stderr}",
+            out.status,
         );
     }
     ensure!(!new_file.exists(), "an unprivileged mkfs created a file");

@@ -7,8 +7,8 @@ use btrfs_kit::{BlockGroupKind, ByteSize, ChecksumType, DeviceUsage, Filesystem,
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use testkit::fixture::{BtrfsOptions, FsKind, LoopDevice, Mount, Scratch, SparseFile};
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -49,7 +49,7 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
         "device {}: size {:?}, btrfs uses {}",
         dev.path().display(),
         d.device_size,
-        d.total_bytes
+        d.total_bytes,
     );
     ensure!(!d.missing, "a present device is not missing");
     let usage = fs.usage()?;
@@ -58,7 +58,7 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
         usage.device_slack.bytes() == slack && usage.devices[0].slack.bytes() == slack,
         "slack: overall {}, device {}, expected {slack}",
         usage.device_slack,
-        usage.devices[0].slack
+        usage.devices[0].slack,
     );
     let path = mnt.path().to_str().ok_or("path")?;
     let out = crate::util::run("usage", &[path, "--json"])?;
@@ -68,12 +68,15 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
             && report["usage"]["devices"][0]["slack"].as_u64() == Some(slack)
             && report["usage"]["devices"][0]["missing"] == false,
         "usage --json: {}",
-        report["usage"]
+        report["usage"],
     );
     let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
     ensure!(
-        text.contains(&format!("Device slack:       {:>12}", ByteSize(slack).to_string())),
-        "usage text has no device slack line:\n{text}"
+        text.contains(&format!(
+            "Device slack:       {:>12}",
+            ByteSize(slack).to_string()
+        )),
+        "usage text has no device slack line:\n{text}",
     );
     Ok(())
 }
@@ -99,7 +102,7 @@ fn usage_matches_with_several_profiles_at_once() -> Result<(), Failed> {
     ensure!(
         profiles(BlockGroupKind::Data).len() == 2,
         "setup: data profiles {:?}",
-        profiles(BlockGroupKind::Data)
+        profiles(BlockGroupKind::Data),
     );
     usage_equals_progs(scratch.path())
 }
@@ -124,22 +127,34 @@ fn usage_matches_with_device_slack() -> Result<(), Failed> {
 /// missing device is explicit (`missing: true`, `<missing>` in text) and every figure equals
 /// btrfs-progs'.
 fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
-    let mut multi = ProgsMultiDevice::new(&[1024 * MIB, 1024 * MIB], &["-d", "raid1", "-m", "raid1"])?;
+    let mut multi =
+        ProgsMultiDevice::new(&[1024 * MIB, 1024 * MIB], &["-d", "raid1", "-m", "raid1"])?;
     write_file(&multi.path().join("f"), 50 * MIB, 1)?;
     multi.remove_and_mount_degraded(1)?;
     let fs = Filesystem::open(multi.path())?;
     let ours = fs.usage()?;
-    let missing: Vec<u64> = ours.devices.iter().filter(|d| d.missing).map(|d| d.devid).collect();
-    ensure!(missing == [2], "missing devices {missing:?}: {:?}", ours.devices);
+    let missing: Vec<u64> = ours
+        .devices
+        .iter()
+        .filter(|d| d.missing)
+        .map(|d| d.devid)
+        .collect();
     ensure!(
-        ours.devices.iter().all(|d| d.missing == d.path.as_os_str().is_empty()),
-        "missing exactly where no path is known"
+        missing == [2],
+        "missing devices {missing:?}: {:?}",
+        ours.devices
+    );
+    ensure!(
+        ours.devices
+            .iter()
+            .all(|d| d.missing == d.path.as_os_str().is_empty()),
+        "missing exactly where no path is known",
     );
     ensure!(
         ours.device_missing == ours.devices[1].size && ours.devices[1].slack.bytes() == 0,
         "missing size {}, its slack {}",
         ours.device_missing,
-        ours.devices[1].slack
+        ours.devices[1].slack,
     );
     usage_equals_progs(multi.path())?;
     let path = multi.path().to_str().ok_or("path")?;
@@ -148,12 +163,12 @@ fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
     let devices = report["usage"]["devices"].as_array().ok_or("no devices")?;
     ensure!(
         devices[1]["missing"] == true && devices[0]["missing"] == false,
-        "usage --json devices: {devices:?}"
+        "usage --json devices: {devices:?}",
     );
     let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
     ensure!(
         text.lines().any(|l| l.starts_with("Device 2 <missing>:")),
-        "usage text names no missing device:\n{text}"
+        "usage text names no missing device:\n{text}",
     );
     Ok(())
 }
@@ -216,15 +231,15 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
         info.fsid.to_string() == field("fsid"),
         "fsid {} vs dump-super {}",
         info.fsid,
-        field("fsid")
+        field("fsid"),
     );
     ensure!(
         info.nodesize.bytes().to_string() == field("nodesize"),
-        "nodesize differs from dump-super"
+        "nodesize differs from dump-super",
     );
     ensure!(
         info.sectorsize.bytes().to_string() == field("sectorsize"),
-        "sectorsize differs from dump-super"
+        "sectorsize differs from dump-super",
     );
     let devices = fs.devices()?;
     ensure!(devices.len() == 1, "{} devices", devices.len());
@@ -340,19 +355,23 @@ pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
             .lines()
             .find(|l| l.trim_start().starts_with(key))
             .ok_or(format!("no {key}"))?;
-        Ok(line.split_whitespace().last().unwrap_or_default().to_string())
+        Ok(line
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string())
     };
     ensure!(
         ratio("Data ratio:")? == format!("{:.2}", ours.data_ratio),
         "data ratio: theirs {}, ours {}",
         ratio("Data ratio:")?,
-        ours.data_ratio
+        ours.data_ratio,
     );
     ensure!(
         ratio("Metadata ratio:")? == format!("{:.2}", ours.metadata_ratio),
         "metadata ratio: theirs {}, ours {}",
         ratio("Metadata ratio:")?,
-        ours.metadata_ratio
+        ours.metadata_ratio,
     );
     // Per-device sections: "Data,single: Size:..." (or "Unallocated:") followed by one
     // "   /dev/loopN\t<bytes>" line per device (`missing` for a missing one), then a blank line.
@@ -371,7 +390,9 @@ pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
         let group = header
             .split_once(',')
             .filter(|_| line.contains("Size:"))
-            .map(|(kind, profile)| Ok::<_, Failed>((kind, profile.to_ascii_lowercase().parse::<Profile>()?)))
+            .map(|(kind, profile)| {
+                Ok::<_, Failed>((kind, profile.to_ascii_lowercase().parse::<Profile>()?))
+            })
             .transpose()?;
         if !unallocated && group.is_none() {
             continue;
@@ -409,7 +430,7 @@ pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
     ensure!(
         sections == groups.len() + 1,
         "compared {sections} sections, we have {} kinds and profiles",
-        groups.len()
+        groups.len(),
     );
     Ok(())
 }

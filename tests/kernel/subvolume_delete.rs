@@ -66,14 +66,20 @@ fn refused(
             ensure!(expect(problems), "unexpected problems: {e}");
             ensure!(e.to_string().contains("nothing deleted"), "{e}");
         }
-        other => return Err(format!("delete {}: expected a refusal, got {other:?}", target.display()).into()),
+        other => {
+            return Err(format!(
+                "delete {}: expected a refusal, got {other:?}",
+                target.display()
+            )
+            .into())
+        }
     }
     let left = still_there(all)?;
     ensure!(
         left.len() == all.len(),
         "a refused delete deleted {} of {}",
         all.len() - left.len(),
-        all.len()
+        all.len(),
     );
     Ok(())
 }
@@ -90,7 +96,8 @@ fn a_tree_holding_the_default_subvolume_is_refused_whole() -> Result<(), Failed>
     let d = subvolume::subvolume_id(m.join("t/c/d"))?;
     fs.set_default_subvolume(d)?;
     refused(&m.join("t"), Recursion::Yes, &all, |p| {
-        p.iter().any(|p| matches!(p, DeleteProblem::DefaultSubvolume { id, .. } if *id == d))
+        p.iter()
+            .any(|p| matches!(p, DeleteProblem::DefaultSubvolume { id, .. } if *id == d))
     })?;
     ensure!(
         subvolume::is_read_only(m.join("t/a"))?,
@@ -98,7 +105,10 @@ fn a_tree_holding_the_default_subvolume_is_refused_whole() -> Result<(), Failed>
     );
     fs.set_default_subvolume(5)?;
     subvolume::delete(m.join("t"), Recursion::Yes)?;
-    ensure!(still_there(&all)?.is_empty() && !m.join("t").exists(), "tree left behind");
+    ensure!(
+        still_there(&all)?.is_empty() && !m.join("t").exists(),
+        "tree left behind"
+    );
     Ok(())
 }
 
@@ -121,7 +131,11 @@ fn mounted_subvolumes_and_mounts_inside_are_refused() -> Result<(), Failed> {
     let b = subvolume::subvolume_id(m.join("t/b"))?;
     let mut elsewhere = Mount::new(scratch.device(), "btrfs", &format!("subvolid={b}"))?;
     for recursion in [Recursion::Yes, Recursion::No] {
-        let target = if recursion == Recursion::Yes { "t" } else { "t/b" };
+        let target = if recursion == Recursion::Yes {
+            "t"
+        } else {
+            "t/b"
+        };
         refused(&m.join(target), recursion, &all, |p| {
             p.iter().any(|p| {
                 matches!(p, DeleteProblem::MountedElsewhere { path, mount_point }
@@ -142,8 +156,9 @@ fn mounted_subvolumes_and_mounts_inside_are_refused() -> Result<(), Failed> {
     )?;
     let bind = Bind(inside.clone());
     refused(&m.join("t"), Recursion::Yes, &all, |p| {
-        p.iter()
-            .any(|p| matches!(p, DeleteProblem::MountInside { mount_point } if *mount_point == inside))
+        p.iter().any(
+            |p| matches!(p, DeleteProblem::MountInside { mount_point } if *mount_point == inside),
+        )
     })?;
     drop(bind);
     subvolume::delete(m.join("t"), Recursion::Yes)?;
@@ -159,9 +174,8 @@ fn a_read_only_holder_is_refused_before_the_nested_ones_go() -> Result<(), Faile
     let all = tree(m, &["r", "r/t", "r/t/n", "r/t/n/o"])?;
     subvolume::set_read_only(m.join("r"), true)?;
     refused(&m.join("r/t"), Recursion::Yes, &all, |p| {
-        p.iter().any(|p| {
-            matches!(p, DeleteProblem::ReadOnlyHolder { holder } if holder.ends_with("r"))
-        })
+        p.iter()
+            .any(|p| matches!(p, DeleteProblem::ReadOnlyHolder { holder } if holder.ends_with("r")))
     })?;
     subvolume::set_read_only(m.join("r"), false)?;
     subvolume::delete(m.join("r/t"), Recursion::Yes)?;
@@ -175,7 +189,7 @@ fn chattr(flag: &str, path: &Path) -> Result<(), Failed> {
         out.status.success(),
         "chattr {flag} {}: {}",
         path.display(),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     Ok(())
 }
@@ -251,7 +265,7 @@ fn a_send_in_progress_fails_part_way_and_read_only_comes_back() -> Result<(), Fa
                     && restored_read_only.len() == 1
                     && restored_read_only[0].ends_with("t/r")
                     && not_restored.is_empty(),
-                "{e}"
+                "{e}",
             );
             let text = e.to_string();
             ensure!(
@@ -263,12 +277,12 @@ fn a_send_in_progress_fails_part_way_and_read_only_comes_back() -> Result<(), Fa
     }
     ensure!(
         subvolume::is_read_only(m.join("t/r"))?,
-        "t/r was left writable after the failed delete"
+        "t/r was left writable after the failed delete",
     );
     ensure!(
         still_there(&all)?.len() == 3 && !m.join("t/r/n").exists(),
         "left: {:?}",
-        still_there(&all)?
+        still_there(&all)?,
     );
     Ok(())
 }
@@ -315,10 +329,14 @@ fn an_unprivileged_caller_is_told_what_it_lacks_before_anything_goes() -> Result
     }
     let out = delete_as_nobody(&m.join("t"))?;
     ensure!(
-        out.lines().any(|l| l.starts_with("refused") && l.contains("user_subvol_rm_allowed")),
-        "without the mount option: {out}"
+        out.lines()
+            .any(|l| l.starts_with("refused") && l.contains("user_subvol_rm_allowed")),
+        "without the mount option: {out}",
     );
-    ensure!(still_there(&all)?.len() == all.len(), "deleted without the rights");
+    ensure!(
+        still_there(&all)?.len() == all.len(),
+        "deleted without the rights"
+    );
 
     let options = BtrfsOptions {
         mount_options: "user_subvol_rm_allowed".into(),
@@ -334,10 +352,16 @@ fn an_unprivileged_caller_is_told_what_it_lacks_before_anything_goes() -> Result
     let out = delete_as_nobody(&m.join("t"))?;
     let dir = m.join("t/dir");
     ensure!(
-        out.lines().any(|l| l.starts_with(&format!("refused {}: this needs write and search access", dir.display()))),
-        "a directory nobody may not write: {out}"
+        out.lines().any(|l| l.starts_with(&format!(
+            "refused {}: this needs write and search access",
+            dir.display()
+        ))),
+        "a directory nobody may not write: {out}",
     );
-    ensure!(still_there(&all)?.len() == all.len(), "deleted part of the tree");
+    ensure!(
+        still_there(&all)?.len() == all.len(),
+        "deleted part of the tree"
+    );
     give(&dir)?;
     let out = delete_as_nobody(&m.join("t"))?;
     ensure!(out.trim() == "ok", "with the rights: {out}");

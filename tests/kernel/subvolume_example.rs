@@ -2,10 +2,10 @@
 
 use crate::util::{example, run, MIB};
 use btrfs_kit::subvolume;
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::process::Output;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -27,14 +27,12 @@ fn ok(out: &Output, what: &str) -> Result<String, Failed> {
 
 fn failed(out: &Output, what: &str, needle: &str) -> Result<(), Failed> {
     let err = String::from_utf8_lossy(&out.stderr);
-    {
-        ensure!(
-            out.status.code() == Some(1) && err.contains(needle),
-            "{what} should fail naming {needle:?}: {:?} {err}",
-            out.status
-        );
-        Ok(())
-    }
+    ensure!(
+        out.status.code() == Some(1) && err.contains(needle),
+        "{what} should fail naming {needle:?}: {:?} {err}",
+        out.status,
+    );
+    Ok(())
 }
 
 fn json_lines(text: &str) -> Result<Vec<serde_json::Value>, Failed> {
@@ -72,7 +70,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     let paths: Vec<&str> = all.iter().filter_map(|v| v["path"].as_str()).collect();
     ensure!(
         paths == ["a", "a/dir/b", "ro", "deep", "deep/dir/b"],
-        "listed paths (pre-order, id order): {paths:?}"
+        "listed paths (pre-order, id order): {paths:?}",
     );
     let ro = json_lines(&ok(
         &run("subvolume", &["list", &p(""), "--json", "-r"])?,
@@ -80,7 +78,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     )?)?;
     ensure!(
         ro.len() == 1 && ro[0]["path"] == "ro" && ro[0]["info"]["read_only"] == true,
-        "read-only only: {ro:?}"
+        "read-only only: {ro:?}",
     );
     let table = ok(
         &run("subvolume", &["list", &p(""), "--sort=path"])?,
@@ -104,7 +102,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
         shown["parent_uuid"] == a.uuid.map(|u| u.to_string()).unwrap_or_default()
             && shown["read_only"] == true
             && shown["path"] == "ro",
-        "show ro: {shown}"
+        "show ro: {shown}",
     );
 
     failed(
@@ -164,11 +162,22 @@ fn names_that_are_not_utf8_are_listed_and_shown_losslessly() -> Result<(), Faile
             .subvolumes()
             .mode(mode)
             .iter()?
-            .map(|e| Ok(e?.subvolume().ok_or("unreachable")?.info.name.as_bytes().to_vec()))
+            .map(|e| {
+                Ok(e?
+                    .subvolume()
+                    .ok_or("unreachable")?
+                    .info
+                    .name
+                    .as_bytes()
+                    .to_vec())
+            })
             .collect::<Result<_, Failed>>()?;
         ensure!(names.len() == total, "{mode:?}: {} names", names.len());
         for name in odd {
-            ensure!(names.iter().any(|n| n == name), "{mode:?}: {name:?} missing");
+            ensure!(
+                names.iter().any(|n| n == name),
+                "{mode:?}: {name:?} missing"
+            );
         }
     }
     let path = m.to_str().ok_or("path")?;
@@ -178,7 +187,11 @@ fn names_that_are_not_utf8_are_listed_and_shown_losslessly() -> Result<(), Faile
             "list --json",
         )?;
         let rows = json_lines(&text)?;
-        ensure!(rows.len() == total, "{mode}: {} JSON lines:\n{text}", rows.len());
+        ensure!(
+            rows.len() == total,
+            "{mode}: {} JSON lines:\n{text}",
+            rows.len()
+        );
         for name in odd {
             let exact = rows.iter().any(|r| match std::str::from_utf8(name) {
                 Ok(utf8) => r["path"] == utf8 && r.get("path_bytes").is_none(),
@@ -194,12 +207,12 @@ fn names_that_are_not_utf8_are_listed_and_shown_losslessly() -> Result<(), Faile
         ensure!(
             text.lines().count() == total + 1,
             "{mode}: text list has {} lines (header + {total}):\n{text}",
-            text.lines().count()
+            text.lines().count(),
         );
         for shown in ["caf\\xe9", "two\\x0alines", "back\\\\xe9slash"] {
             ensure!(
                 text.lines().any(|l| l.ends_with(&format!(" {shown}"))),
-                "{mode}: text list lacks {shown:?}:\n{text}"
+                "{mode}: text list lacks {shown:?}:\n{text}",
             );
         }
     }
@@ -217,12 +230,12 @@ fn names_that_are_not_utf8_are_listed_and_shown_losslessly() -> Result<(), Faile
         shown["name_bytes"] == serde_json::json!(odd[0])
             && shown["path_bytes"] == serde_json::json!(odd[0])
             && shown["name"] == "caf\\xe9",
-        "show --json: {shown}"
+        "show --json: {shown}",
     );
     let text = ok(&show(false)?, "show")?;
     ensure!(
         text.lines().next() == Some("caf\\xe9") && text.contains("Name:\t\t\tcaf\\xe9"),
-        "show:\n{text}"
+        "show:\n{text}",
     );
     Ok(())
 }

@@ -88,7 +88,7 @@ pub fn progs(args: &[&str], path: &Path) -> Result<String, Failed> {
     ensure!(
         out.status.success(),
         "btrfs {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -200,7 +200,7 @@ impl ProgsMultiDevice {
         ensure!(
             out.status.success(),
             "mkfs.btrfs {mkfs_args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
         );
         fs.mount_present("")?;
         Ok(fs)
@@ -265,7 +265,7 @@ impl ProgsMultiDevice {
                 out.status.success() || String::from_utf8_lossy(&out.stderr).contains("No such"),
                 "forget {}: {}",
                 dev.display(),
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr),
             );
         }
         Ok(())
@@ -304,7 +304,7 @@ pub fn example(name: &str) -> Result<PathBuf, Failed> {
     ensure!(
         path.exists(),
         "{} is missing: build it with `cargo test` or `cargo build --examples`",
-        path.display()
+        path.display(),
     );
     Ok(path)
 }
