@@ -16,7 +16,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{check, layout, nagios, text, Env};
+use support::{check, items, layout, nagios, text, Env};
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 use testkit::harness::{Failed, Trial};
@@ -405,6 +405,24 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
         &format!("image/btrfs/layerdb/mounts/{}/mount-id", layout::id(202)),
         "",
     )?;
+    // What a kill during `docker rm` and a second `rm -f` leave: the record of a container
+    // that is gone, its read-write layer deleted, its init layer not.
+    let stale_init = format!("{}-init", layout::id(12));
+    btrfs_kit::subvolume::create(layout::subvolumes(root).join(&stale_init))?;
+    let stale = root.join(format!("image/btrfs/layerdb/mounts/{}", layout::id(203)));
+    layout::put(
+        root,
+        &format!("image/btrfs/layerdb/mounts/{}/mount-id", layout::id(203)),
+        &layout::id(12),
+    )?;
+    layout::put(
+        root,
+        &format!("image/btrfs/layerdb/mounts/{}/init-id", layout::id(203)),
+        &stale_init,
+    )?;
+    // BuildKit's build cache: a subvolume named by BuildKit's ids, not the layer store's.
+    let buildkit = layout::subvolumes(root).join("ulzs4d6o7y8i4p3uq0nnf5e9o");
+    btrfs_kit::subvolume::create(&buildkit)?;
     fs.sync()?;
     fs.rescan_quota()?;
     fs.wait_quota_rescan()?;
@@ -413,7 +431,10 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
     let (report, _) = env.doctor(root, &[])?;
     let (status, summary) = check(&report, "docker.orphans")?;
     ensure!(
-        status == "warning" && summary.starts_with("2 of 6 layer subvolumes are orphans"),
+        status == "warning"
+            && summary.starts_with("3 of 8 layer subvolumes are orphans")
+            && summary.contains("1 layer record(s) of containers that no longer exist")
+            && summary.contains("1 subvolume(s) not named like Docker's layers"),
         "{summary}"
     );
     ensure!(
@@ -424,10 +445,24 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
         summary.contains("mount-id: empty"),
         "the skipped reference: {summary}"
     );
+    let want = [
+        layout::id(9),
+        format!("{}-init", layout::id(9)),
+        stale_init.clone(),
+    ];
+    ensure!(
+        items(&report, "docker.orphans")? == want,
+        "orphans listed: {report}"
+    );
     let (status, summary) = check(&report, "docker.missing-layers")?;
     ensure!(
         status == "critical" && summary.contains(&layout::id(4)),
         "{summary}"
+    );
+    let missing = items(&report, "docker.missing-layers")?;
+    ensure!(
+        missing.len() == 1 && missing[0].starts_with(&layout::id(4)),
+        "missing listed: {missing:?}"
     );
 
     let (report, _) = env.doctor(root, &["--fix-orphans"])?;
@@ -437,9 +472,14 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
         .iter()
         .filter_map(|r| r["name"].as_str())
         .collect();
-    let want = [layout::id(9), format!("{}-init", layout::id(9))];
     ensure!(removed == want, "removed {removed:?}");
     ensure!(!orphan.exists(), "the orphan is still there");
+    let records = &report["fixes"]["orphans"]["records_removed"];
+    ensure!(
+        !stale.exists() && records.as_array().map(Vec::len) == Some(1),
+        "the stale record: {records}"
+    );
+    ensure!(buildkit.exists(), "a foreign subvolume was deleted");
     for kept in [
         layout::id(1),
         layout::id(2),

@@ -124,6 +124,22 @@ pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> Result<(&'a str, &'
     ))
 }
 
+/// Every item the check `id` of a doctor report lists (empty when it lists none).
+pub fn items(report: &serde_json::Value, id: &str) -> Result<Vec<String>, Failed> {
+    let c = report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == id))
+        .ok_or_else(|| format!("no check {id} in {report}"))?;
+    Ok(c["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Text of an output, for failure messages.
 pub fn text(out: &Output) -> String {
     format!(
