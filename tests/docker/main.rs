@@ -14,7 +14,10 @@
 #[path = "../kernel/util.rs"]
 mod util;
 
-// What a monitoring system makes of `dockroot check` (shared with dockroot's own tests).
+// What a monitoring system makes of `dockroot check`, and `doctor --json` read back (shared
+// with dockroot's own tests).
+#[path = "../../dockroot/tests/support/report.rs"]
+mod doctor_report;
 #[allow(dead_code)]
 #[path = "../../dockroot/tests/support/nagios.rs"]
 mod nagios;

@@ -10,6 +10,7 @@
 //! (the one holding the daemon.json this dockerd reads), the daemon's socket and pidfile, a unit
 //! directory and an fstab, all in a tempdir; LVM confined to the loop device.
 
+use crate::doctor_report;
 use crate::nagios::{self, PluginOutput};
 use crate::scenario::Rig;
 use serde_json::Value;
@@ -83,15 +84,8 @@ impl Tool {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.run("doctor", &all)?;
-        let json = serde_json::from_slice(&out.stdout).map_err(|e| {
-            format!(
-                "doctor --json: {e}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
         Ok(Doctor {
-            json,
+            json: doctor_report::parse(&out)?,
             code: out.status.code().unwrap_or(-1),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
@@ -126,10 +120,7 @@ pub struct Doctor {
 impl Doctor {
     /// The check `id`.
     pub fn check(&self, id: &str) -> Result<&Value, Failed> {
-        self.json["checks"]
-            .as_array()
-            .and_then(|a| a.iter().find(|c| c["id"] == id))
-            .ok_or_else(|| format!("no check {id} in {}", self.json).into())
+        doctor_report::check(&self.json, id)
     }
 
     /// The status of check `id` (`ok`, `warning`, `critical`, `unknown`).
@@ -149,14 +140,7 @@ impl Doctor {
 
     /// Every item check `id` lists.
     pub fn items(&self, id: &str) -> Result<BTreeSet<String>, Failed> {
-        Ok(self.check(id)?["items"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(doctor_report::items(self.check(id)?).into_iter().collect())
     }
 
     /// The figure `label` of check `id`: its value and its critical threshold.
