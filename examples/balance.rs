@@ -15,15 +15,20 @@
 //! * `--status`, `--pause`, `--cancel`, `--resume` act on a balance started by anyone;
 //! * Ctrl-C or SIGTERM pauses the balance (and says how to resume); a second one cancels it,
 //!   also while the pause waits for a big chunk; between policy steps it stops the policy;
+//! * a step that hits ENOSPC (a full filesystem: no room to relocate a chunk) is reported with
+//!   the others, in text and in JSON (`"state": "enospc"`), and the policy goes on with the
+//!   remaining steps: harmless, and a full filesystem is when they matter most;
 //! * `--json` prints the outcome for scripts (one JSON document);
 //! * a closed stdout (`balance | head -1`) never stops a policy half-way: it runs to its end.
 //!
 //! Exit codes: 0 done, 1 error, 2 usage error, 3 paused (resume with `--resume`), 4 cancelled
-//! or stopped between steps (nothing left paused), 141 stdout closed (as killed by SIGPIPE).
+//! or stopped between steps (nothing left paused), 5 done, but steps hit ENOSPC (nothing
+//! harmed: free space or grow the filesystem, then run it again), 141 stdout closed (as killed
+//! by SIGPIPE).
 
 use btrfs_kit::balance::{
     Balance, BalanceStatus, ChunkFilters, DailyPolicy, Sequence, SequenceReport, SequenceState,
-    Step, StepReport, StepRunner,
+    Step, StepReport, StepRunner, StepState,
 };
 use btrfs_kit::{ByteSize, Filesystem};
 use clap::Parser;
@@ -37,6 +42,7 @@ const EXIT_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_PAUSED: u8 = 3;
 const EXIT_CANCELLED: u8 = 4;
+const EXIT_NO_SPACE: u8 = 5;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,8 +52,10 @@ system chunks), -s[FILTERS] for system (needs -f). FILTERS is a comma list of pr
 devid=N, drange=A..B, vrange=A..B, limit=N or limit=A..B, stripes=A..B, convert=PROFILE, soft.\n\
 Examples: balance /var/lib/docker;  balance -dusage=0..50,limit=4 /mnt;  balance -mconvert=single,soft -f /mnt\n\
 Ctrl-C or SIGTERM pauses the balance after the current chunk; a second one cancels it.\n\
+A step that hits ENOSPC (no room to relocate a chunk on a full filesystem) is reported and the policy goes on.\n\
 --json prints one JSON document at the end.\n\
-Exit codes: 0 done, 1 error, 2 usage error, 3 paused, 4 cancelled or stopped between steps, 141 stdout closed."
+Exit codes: 0 done, 1 error, 2 usage error, 3 paused, 4 cancelled or stopped between steps, \
+5 done but steps hit ENOSPC (nothing harmed; free space or grow the filesystem, then run again), 141 stdout closed."
 )]
 struct Args {
     /// A path on the mounted btrfs filesystem.
@@ -265,8 +273,22 @@ fn run(args: &Args) -> Result<u8, Failure> {
 }
 
 fn exit_code(report: &SequenceReport) -> u8 {
+    let no_space: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::NoSpace)
+        .map(|s| s.request.as_str())
+        .collect();
+    if !no_space.is_empty() {
+        errln!(
+            "ENOSPC in {} step(s): {}: no room to relocate their chunks; nothing was harmed (those chunks stay where they were). Free space (delete files, images, snapshots) or grow the filesystem, then run the balance again",
+            no_space.len(),
+            no_space.join(", ")
+        );
+    }
     match report.state {
         SequenceState::Completed => 0,
+        SequenceState::NoSpace => EXIT_NO_SPACE,
         SequenceState::Paused => EXIT_PAUSED,
         SequenceState::Cancelled => EXIT_CANCELLED,
         SequenceState::Stopped => {
@@ -300,7 +322,15 @@ impl StepRunner for Lines {
     }
 
     fn finished(&mut self, index: usize, total: usize, r: &StepReport) {
-        if self.print {
+        if self.print && r.state == StepState::NoSpace {
+            outln!(
+                "step {}/{total} {}: enospc, no room to relocate every selected chunk (the kernel reports no counts); unallocated {} -> {}",
+                index + 1,
+                r.request,
+                r.unallocated_before,
+                r.unallocated_after,
+            );
+        } else if self.print {
             outln!(
                 "step {}/{total} {}: {}, relocated {} of {} chunks considered; unallocated {} -> {}",
                 index + 1,

@@ -61,6 +61,11 @@ fn build(root: &Path, total: usize) -> Result<(usize, usize), Box<dyn std::error
         let init = format!("{}-init", id(layer));
         btrfs_kit::subvolume::create(subvolumes.join(&init))?;
         btrfs_kit::subvolume::create(subvolumes.join(id(layer)))?;
+        put(
+            root,
+            &format!("containers/{}/config.v2.json", id(2_000_000 + c)),
+            "{}",
+        )?;
         let mounts = format!("{db}/mounts/{}", id(2_000_000 + c));
         put(root, &format!("{mounts}/mount-id"), &id(layer))?;
         put(root, &format!("{mounts}/init-id"), &init)?;

@@ -240,11 +240,25 @@ fn print_report(report: &Report) {
             c.id,
             c.summary
         );
+        for item in c.items.iter().take(SHOWN_ITEMS) {
+            outln!("  {:<8}  {:<width$}     {item}", "", "");
+        }
+        if c.items.len() > SHOWN_ITEMS {
+            outln!(
+                "  {:<8}  {:<width$}     ... and {} more (--json lists every one)",
+                "",
+                "",
+                c.items.len() - SHOWN_ITEMS
+            );
+        }
         if !c.action.is_empty() {
             outln!("  {:<8}  {:<width$}  -> {}", "", "", c.action);
         }
     }
 }
+
+/// How many of a check's items the table shows.
+const SHOWN_ITEMS: usize = 10;
 
 fn run_doctor(config: &Config, args: &DoctorArgs) -> u8 {
     let target = match thresholds(config, args.path.clone(), args.warn, args.crit) {
@@ -285,6 +299,12 @@ fn run_doctor(config: &Config, args: &DoctorArgs) -> u8 {
                             .map(|b| format!(", {} exclusive", btrfs_kit::ByteSize(b)))
                             .unwrap_or_default();
                         outln!("  {} (subvolume {}{bytes})", r.name, r.id);
+                    }
+                    for record in &fix.records_removed {
+                        outln!(
+                            "removed the layer record of a container that is gone: {}",
+                            record.display()
+                        );
                     }
                 }
                 for (name, error) in &fix.failed {

@@ -180,6 +180,10 @@ pub struct Check {
     pub action: String,
     /// The measured values.
     pub figures: Vec<Figure>,
+    /// Every object the check found at fault, by name (e.g. each orphaned layer subvolume),
+    /// complete: the summary names only a few. Left out of JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
 }
 
 impl Check {
@@ -191,6 +195,7 @@ impl Check {
             summary: summary.into(),
             action: String::new(),
             figures: Vec::new(),
+            items: Vec::new(),
         }
     }
 
@@ -213,6 +218,12 @@ impl Check {
     /// Adds a figure.
     pub fn figure(mut self, figure: Figure) -> Self {
         self.figures.push(figure);
+        self
+    }
+
+    /// Sets the objects found at fault (see [`items`](Check::items)).
+    pub fn items(mut self, items: impl IntoIterator<Item = String>) -> Self {
+        self.items = items.into_iter().collect();
         self
     }
 }

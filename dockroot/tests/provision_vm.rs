@@ -287,7 +287,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
         Path::new(&m.source).canonicalize()? == lv.path.canonicalize()?,
         "mounted {} instead of {}",
         m.source,
-        lv.path.display()
+        lv.path.display(),
     );
     let info = btrfs_kit::Filesystem::open(&mp)?.info()?;
     ensure!(info.label == "docker", "label {:?}", info.label);
@@ -422,7 +422,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     ensure!(
         fills == "\"warning\"" && fills_text.contains("512.00 MiB unused"),
         "{fills}: {fills_text} (LV {})",
-        extended.size
+        extended.size,
     );
     let (free, free_text) = status_of("lvm.vg-free");
     ensure!(free == "\"warning\"", "{free}: {free_text}");
@@ -470,7 +470,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     ensure!(
         String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
         "second run: {}",
-        out_text(&again)
+        out_text(&again),
     );
     ensure!(g.state()? == before, "the second run changed something");
     println!("{TRANSCRIPT_START}\n{transcript}{TRANSCRIPT_END}");
@@ -486,7 +486,7 @@ fn refused(g: &Guest, extra: &[&str], reason: &str) -> Result<(), Failed> {
     ensure!(
         out.status.code() == Some(4) && stderr.contains(reason) && stderr.contains("way out:"),
         "{extra:?}: expected a refusal naming {reason:?}: {}",
-        out_text(&out)
+        out_text(&out),
     );
     ensure!(
         g.state()? == before,
@@ -540,13 +540,13 @@ fn a_failed_step_says_what_was_done_and_a_rerun_continues(disk: &Path) -> Result
     ensure!(out.status.code() == Some(0), "{}", out_text(&out));
     ensure!(
         stdout.matches("[done ]").count() == 4 && stdout.contains("holds btrfs"),
-        "the rerun did not continue: {stdout}"
+        "the rerun did not continue: {stdout}",
     );
     ensure!(
         dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo"))?
             .at(&g.mount_point())
             .is_some(),
-        "not mounted after the rerun"
+        "not mounted after the rerun",
     );
     Ok(())
 }

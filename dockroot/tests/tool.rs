@@ -16,7 +16,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{check, layout, nagios, text, Env};
+use support::{check, items, layout, nagios, text, Env};
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 use testkit::harness::{Failed, Trial};
@@ -69,7 +69,7 @@ fn probe(env: &Env, path: &Path) -> Result<(nagios::PluginOutput, i32), Failed> 
         nagios::code_of(&parsed.status) == Some(code),
         "status {} but exit {code}: {}",
         parsed.status,
-        text(&out)
+        text(&out),
     );
     // Every item's thresholds must agree with the status: no item alerts above it.
     for p in &parsed.perf {
@@ -78,7 +78,7 @@ fn probe(env: &Env, path: &Path) -> Result<(nagios::PluginOutput, i32), Failed> 
             "{} alerts at {} above the status {}: {stdout}",
             p.label,
             p.state(),
-            parsed.status
+            parsed.status,
         );
     }
     Ok((parsed, code))
@@ -122,7 +122,7 @@ fn a_data_root_on_its_parents_filesystem_is_critical() -> Result<(), Failed> {
     let (status, summary) = check(&report, "mount.own-filesystem")?;
     ensure!(
         status == "critical" && summary.contains("same filesystem"),
-        "bind mount: {status} {summary}"
+        "bind mount: {status} {summary}",
     );
     // The scratch filesystem itself is a filesystem of its own.
     let (report, _) = env.doctor(scratch.path(), &[])?;
@@ -169,7 +169,7 @@ fn ext4_is_critical_and_the_probe_says_unknown() -> Result<(), Failed> {
     let (plugin, code) = probe(&env, scratch.path())?;
     ensure!(
         code == 3 && plugin.status == "UNKNOWN" && plugin.text.contains("not btrfs"),
-        "{plugin:?}"
+        "{plugin:?}",
     );
     Ok(())
 }
@@ -260,7 +260,7 @@ fn the_probe_is_parsed_back_in_each_state() -> Result<(), Failed> {
     );
     ensure!(
         plugin.get("used")?.state() == 1 && plugin.get("unallocated")?.state() == 0,
-        "{plugin:?}"
+        "{plugin:?}",
     );
     let now = fill_to(&fs, scratch.path(), 0.37)?;
     let (plugin, code) = probe_with("20", "35")?;
@@ -273,7 +273,7 @@ fn the_probe_is_parsed_back_in_each_state() -> Result<(), Failed> {
     let pct = plugin.get("used_percent")?;
     ensure!(
         pct.warn.is_some_and(|r| r.end == 20.0) && pct.crit.is_some_and(|r| r.end == 35.0),
-        "{pct:?}"
+        "{pct:?}",
     );
     Ok(())
 }
@@ -307,7 +307,7 @@ fn exhausted_unallocated_space_is_critical() -> Result<(), Failed> {
         unallocated
             .crit
             .is_some_and(|r| r.end.is_infinite() && r.start > unallocated.value),
-        "{unallocated:?}"
+        "{unallocated:?}",
     );
     Ok(())
 }
@@ -405,6 +405,24 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
         &format!("image/btrfs/layerdb/mounts/{}/mount-id", layout::id(202)),
         "",
     )?;
+    // What a kill during `docker rm` and a second `rm -f` leave: the record of a container
+    // that is gone, its read-write layer deleted, its init layer not.
+    let stale_init = format!("{}-init", layout::id(12));
+    btrfs_kit::subvolume::create(layout::subvolumes(root).join(&stale_init))?;
+    let stale = root.join(format!("image/btrfs/layerdb/mounts/{}", layout::id(203)));
+    layout::put(
+        root,
+        &format!("image/btrfs/layerdb/mounts/{}/mount-id", layout::id(203)),
+        &layout::id(12),
+    )?;
+    layout::put(
+        root,
+        &format!("image/btrfs/layerdb/mounts/{}/init-id", layout::id(203)),
+        &stale_init,
+    )?;
+    // BuildKit's build cache: a subvolume named by BuildKit's ids, not the layer store's.
+    let buildkit = layout::subvolumes(root).join("ulzs4d6o7y8i4p3uq0nnf5e9o");
+    btrfs_kit::subvolume::create(&buildkit)?;
     fs.sync()?;
     fs.rescan_quota()?;
     fs.wait_quota_rescan()?;
@@ -413,21 +431,38 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
     let (report, _) = env.doctor(root, &[])?;
     let (status, summary) = check(&report, "docker.orphans")?;
     ensure!(
-        status == "warning" && summary.starts_with("2 of 6 layer subvolumes are orphans"),
-        "{summary}"
+        status == "warning"
+            && summary.starts_with("3 of 8 layer subvolumes are orphans")
+            && summary.contains("1 layer record(s) of containers that no longer exist")
+            && summary.contains("1 subvolume(s) not named like Docker's layers"),
+        "{summary}",
     );
     ensure!(
         summary.contains("4.0") && summary.contains("MiB of their own"),
-        "exclusive bytes: {summary}"
+        "exclusive bytes: {summary}",
     );
     ensure!(
         summary.contains("mount-id: empty"),
         "the skipped reference: {summary}"
     );
+    let want = [
+        layout::id(9),
+        format!("{}-init", layout::id(9)),
+        stale_init.clone(),
+    ];
+    ensure!(
+        items(&report, "docker.orphans")? == want,
+        "orphans listed: {report}"
+    );
     let (status, summary) = check(&report, "docker.missing-layers")?;
     ensure!(
         status == "critical" && summary.contains(&layout::id(4)),
         "{summary}"
+    );
+    let missing = items(&report, "docker.missing-layers")?;
+    ensure!(
+        missing.len() == 1 && missing[0].starts_with(&layout::id(4)),
+        "missing listed: {missing:?}",
     );
 
     let (report, _) = env.doctor(root, &["--fix-orphans"])?;
@@ -437,9 +472,14 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
         .iter()
         .filter_map(|r| r["name"].as_str())
         .collect();
-    let want = [layout::id(9), format!("{}-init", layout::id(9))];
     ensure!(removed == want, "removed {removed:?}");
     ensure!(!orphan.exists(), "the orphan is still there");
+    let records = &report["fixes"]["orphans"]["records_removed"];
+    ensure!(
+        !stale.exists() && records.as_array().map(Vec::len) == Some(1),
+        "the stale record: {records}",
+    );
+    ensure!(buildkit.exists(), "a foreign subvolume was deleted");
     for kept in [
         layout::id(1),
         layout::id(2),
@@ -495,7 +535,7 @@ fn inconsistent_quotas_warn_and_fix_rescans() -> Result<(), Failed> {
     );
     ensure!(
         fs.quota_status()?.is_some_and(|s| !s.inconsistent),
-        "the kernel still says inconsistent"
+        "the kernel still says inconsistent",
     );
     Ok(())
 }
@@ -579,7 +619,7 @@ fn a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal() -> Re
             && stderr.contains("Docker is running")
             && stderr.contains(&format!("pid {}", daemon.pid())),
         "provision: {}",
-        text(&out)
+        text(&out),
     );
     let (report, _) = env.doctor(scratch.path(), &["--fix-orphans"])?;
     let refused = report["fixes"]["orphans"]["refused"].as_str().unwrap_or("");
@@ -683,7 +723,7 @@ fn damaged_data_shows_in_device_errors_and_the_last_scrub() -> Result<(), Failed
     ensure!(
         outcome.verdict == btrfs_kit::scrub::ScrubVerdict::Uncorrectable,
         "{:?}",
-        outcome.verdict
+        outcome.verdict,
     );
     let (report, code) = env.doctor(scratch.path(), &[])?;
     let (status, summary) = check(&report, "health.scrub")?;
@@ -716,7 +756,7 @@ fn provision_refuses_names_that_would_inject_options() -> Result<(), Failed> {
         ensure!(
             out.status.code() == Some(4) && stderr.contains("refused") && stderr.contains(word),
             "{args:?}: {}",
-            text(&out)
+            text(&out),
         );
     }
     let out = env.run(&[
@@ -738,7 +778,7 @@ fn provision_refuses_names_that_would_inject_options() -> Result<(), Failed> {
     ensure!(
         out.status.code() == Some(3) && String::from_utf8_lossy(&out.stderr).contains("100g"),
         "{}",
-        text(&out)
+        text(&out),
     );
     ensure!(
         !Path::new(mnt).exists(),

@@ -67,8 +67,11 @@ impl Dockerd {
             .to_string();
         std::fs::create_dir(dir.path().join("client"))?;
         std::fs::create_dir(dir.path().join("work"))?;
+        // The storage driver is set here rather than with --storage-driver, so that the
+        // operator tool's configured-driver check reads the file this daemon really uses.
         let config = serde_json::json!({
             "deprecated-key-path": dir.path().join("key.json"),
+            "storage-driver": "btrfs",
         });
         std::fs::write(dir.path().join("daemon.json"), config.to_string())?;
         let mut dockerd = Dockerd {
@@ -85,6 +88,16 @@ impl Dockerd {
     /// The API socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("docker.sock")
+    }
+
+    /// The directory of the `daemon.json` this daemon reads (`--config-file`).
+    pub fn config_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The pidfile (`--pidfile`; dockerd removes it when it stops).
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.path().join("dockerd.pid")
     }
 
     /// dockerd's exec root (its and containerd's runtime state).
@@ -133,15 +146,10 @@ impl Dockerd {
             .arg("--exec-root")
             .arg(self.exec_root())
             .arg("--pidfile")
-            .arg(d.join("dockerd.pid"))
+            .arg(self.pidfile())
             .arg("-H")
             .arg(format!("unix://{}", self.socket().display()))
-            .args([
-                "--storage-driver",
-                "btrfs",
-                "--iptables=false",
-                "--bridge=none",
-            ])
+            .args(["--iptables=false", "--bridge=none"])
             .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
             .args(["--cgroup-parent", &self.cgroup_parent])
             .stdin(Stdio::null())

@@ -8,9 +8,14 @@
 //!   at its next shutdown).
 //!
 //! The files hold the subvolume's name without a newline (an empty `mount-id` is what a failed
-//! `docker run` on a full filesystem leaves). A subvolume nothing references is an orphan:
-//! Docker will never use or remove it. [`expected_orphans`] is the expectation the operator
-//! tool's orphan check must meet on the same data root.
+//! `docker run` on a full filesystem leaves). A mount record counts only as moby loads it (a
+//! non-empty mount-id, and a `parent` that is a digest when present) and only while its
+//! container exists (`containers/<id>/config.v2.json`, what the daemon restores): the record of
+//! a container that is gone is never released by Docker.
+//!
+//! A subvolume named like a layer (64 hex digits, maybe `-init`) that nothing live references
+//! is an orphan: Docker will never use or remove it. [`expected_orphans`] is the expectation the
+//! operator tool's orphan check must meet on the same data root.
 
 use btrfs_kit::subvolume::Entry;
 use btrfs_kit::Filesystem;
@@ -27,6 +32,8 @@ pub struct Layout {
     pub image_layers: BTreeSet<String>,
     /// The `mount-id` and `init-id` of every container.
     pub container_layers: BTreeSet<String>,
+    /// The `mount-id` and `init-id` of records whose container is gone.
+    pub stale_layers: BTreeSet<String>,
     /// The `cache-id` of layers Docker is deleting (`*-removing` directories).
     pub being_removed: BTreeSet<String>,
 }
@@ -55,6 +62,7 @@ impl Layout {
             subvolumes,
             image_layers: BTreeSet::new(),
             container_layers: BTreeSet::new(),
+            stale_layers: BTreeSet::new(),
             being_removed: BTreeSet::new(),
         };
         let db = layerdb(data_root);
@@ -68,14 +76,31 @@ impl Layout {
             set.extend(reference(&dir.join("cache-id"))?);
         }
         for dir in read_dirs(&db.join("mounts"))? {
-            for file in ["mount-id", "init-id"] {
-                layout.container_layers.extend(reference(&dir.join(file))?);
+            let Some(mount) = reference(&dir.join("mount-id"))? else {
+                continue;
+            };
+            let parent = std::fs::read_to_string(dir.join("parent")).ok();
+            if parent.is_some_and(|p| !is_sha256_digest(p.trim())) {
+                continue;
             }
+            let container = dir.file_name().unwrap_or_default();
+            let live = data_root
+                .join("containers")
+                .join(container)
+                .join("config.v2.json")
+                .is_file();
+            let set = if live {
+                &mut layout.container_layers
+            } else {
+                &mut layout.stale_layers
+            };
+            set.insert(mount);
+            set.extend(reference(&dir.join("init-id"))?);
         }
         Ok(layout)
     }
 
-    /// Every name the layer store references (live or being removed).
+    /// Every name the layer store references (live or being removed; not stale records).
     pub fn referenced(&self) -> BTreeSet<String> {
         self.image_layers
             .iter()
@@ -85,12 +110,12 @@ impl Layout {
             .collect()
     }
 
-    /// Subvolumes nothing references.
+    /// Subvolumes named like layers that nothing live references.
     pub fn orphans(&self) -> BTreeSet<String> {
         let referenced = self.referenced();
         self.subvolumes
             .keys()
-            .filter(|n| !referenced.contains(*n))
+            .filter(|n| !referenced.contains(*n) && is_layer_name(n))
             .cloned()
             .collect()
     }
@@ -105,9 +130,9 @@ impl Layout {
     }
 }
 
-/// The orphan subvolumes of `data_root`: names under `btrfs/subvolumes/` that no `cache-id`,
-/// `mount-id` or `init-id` references. What the operator tool's orphan check must report there,
-/// no more and no less.
+/// The orphan subvolumes of `data_root`: layer names under `btrfs/subvolumes/` that no
+/// `cache-id`, and no `mount-id` or `init-id` of an existing container, references. What the
+/// operator tool's orphan check must report there, no more and no less.
 pub fn expected_orphans(data_root: &Path) -> Result<BTreeSet<String>, Failed> {
     Ok(Layout::read(data_root)?.orphans())
 }
@@ -132,6 +157,20 @@ pub fn our_listing(data_root: &Path) -> Result<BTreeMap<String, u64>, Failed> {
         }
     }
     Ok(out)
+}
+
+/// Whether `name` is a layer-store layer's name: 64 lower-case hex digits, maybe `-init`.
+fn is_layer_name(name: &str) -> bool {
+    is_hex(name.strip_suffix("-init").unwrap_or(name), 64)
+}
+
+/// `sha256:` and 64 lower-case hex digits.
+fn is_sha256_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|h| is_hex(h, 64))
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The subdirectories of `dir` (none if it does not exist yet).

@@ -3,6 +3,9 @@
 //! Root only; unprivileged every test is reported as ignored, with the reason, and listed at
 //! the end. The oracle test (`BTRFS_ORACLE=1`) compares our listing with btrfs-progs'.
 //!
+//! The operator's tool (`dockroot doctor` and `check`) runs on the same data root: what it says
+//! when the filesystem is full, the orphans Docker made, their removal, the quota rescan.
+//!
 //! The scenario's table (step, outcome, time) is printed and written to
 //! `$CARGO_TARGET_TMPDIR/docker-report.json`; run with `--nocapture` to see it.
 
@@ -10,6 +13,14 @@
 #[allow(dead_code)]
 #[path = "../kernel/util.rs"]
 mod util;
+
+// What a monitoring system makes of `dockroot check`, and `doctor --json` read back (shared
+// with dockroot's own tests).
+#[path = "../../dockroot/tests/support/report.rs"]
+mod doctor_report;
+#[allow(dead_code)]
+#[path = "../../dockroot/tests/support/nagios.rs"]
+mod nagios;
 
 mod crash;
 mod daemon;
@@ -21,8 +32,13 @@ mod procs;
 mod quota;
 mod report;
 mod scenario;
+mod tool;
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    // Run as the operator's tool (see `tool`): its whole main, in this process.
+    if std::env::var_os(tool::AS_DOCKROOT).is_some() {
+        return dockroot::app::main();
+    }
     let trials = [scenario::trials(), oracle::trials()]
         .into_iter()
         .flatten()

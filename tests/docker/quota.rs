@@ -19,6 +19,7 @@
 use crate::daemon::Dockerd;
 use crate::report::Report;
 use crate::scenario::{Rig, APP};
+use crate::tool::Tool;
 use crate::util::MIB;
 use btrfs_kit::quota::{Qgroup, QgroupId};
 use btrfs_kit::{subvolume, ByteSize, Filesystem};
@@ -148,7 +149,7 @@ fn enforced(c: &Capped) -> Result<(), Failed> {
 }
 
 /// Step 7. Returns whether the removal left the qgroups inconsistent.
-pub fn run(rig: &Rig, report: &mut Report) -> Result<bool, Failed> {
+pub fn run(rig: &Rig, tool: &Tool, report: &mut Report) -> Result<bool, Failed> {
     let d = &rig.docker;
     let fs = Filesystem::open(rig.root())?;
     report.step("7 20 000 small files, as a data root in use has", |_| {
@@ -194,12 +195,21 @@ pub fn run(rig: &Rig, report: &mut Report) -> Result<bool, Failed> {
         r.fact("docker_qgroup_destroy_refused", refused);
         r.fact("qgroups_left_after_cleaner", left.join(" "));
         r.fact("qgroups_inconsistent_after_rm", broken);
+        // The operator's tool must say what our quota status and sysfs say.
+        let doctor = tool.doctor(&[])?;
+        let (flag, _) = doctor.figure("quota.consistency", "quota_inconsistent")?;
+        ensure!(
+            doctor.status("quota.consistency")? == if broken { "warning" } else { "ok" } && flag == f64::from(u8::from(broken)),
+            "qgroups inconsistent: {broken}; the doctor: {} (figure {flag})",
+            doctor.summary("quota.consistency")?,
+        );
         Ok((
             broken,
             format!(
-                "Docker's qgroup destroys refused: {refused} of 2; after the cleaner: qgroups {}; our quota status: {}",
+                "Docker's qgroup destroys refused: {refused} of 2; after the cleaner: qgroups {}; our quota status: {}; `dockroot doctor`: quota.consistency {}",
                 if left.is_empty() { "removed".to_string() } else { format!("{} left", left.join(", ")) },
-                if broken { "INCONSISTENT (kernel: \"qgroup marked inconsistent\")" } else { "consistent" }
+                if broken { "INCONSISTENT (kernel: \"qgroup marked inconsistent\")" } else { "consistent" },
+                doctor.status("quota.consistency")?
             ),
         ))
     })?;
@@ -224,16 +234,26 @@ pub fn run(rig: &Rig, report: &mut Report) -> Result<bool, Failed> {
             ))
         }
     })?;
-    report.step("7 rescan (btrfs_kit), then a capped container", |_| {
-        fs.rescan_quota()?;
-        fs.wait_quota_rescan()?;
-        ensure!(!inconsistent(&fs)?, "still inconsistent after a rescan");
+    report.step("7 `dockroot doctor --fix`, then a capped container", |_| {
+        let doctor = tool.doctor(&["--fix"])?;
+        let fix = doctor.json["fixes"]["quota_rescan"].as_str().unwrap_or_default();
+        ensure!(
+            fix == if broken { "done" } else { "not needed" },
+            "doctor --fix with qgroups inconsistent={broken}: {}",
+            doctor.json["fixes"],
+        );
+        ensure!(
+            doctor.status("quota.consistency")? == "ok",
+            "after --fix: {}",
+            doctor.summary("quota.consistency")?,
+        );
+        ensure!(!inconsistent(&fs)?, "still inconsistent after `doctor --fix`");
         let c = run_capped(d, &fs)?;
         enforced(&c)?;
         Ok((
             (),
             format!(
-                "status consistent; EDQUOT again at {:.1} MiB",
+                "rescan {fix}; the doctor and our quota status: consistent; EDQUOT again at {:.1} MiB",
                 c.written as f64 / MIB as f64
             ),
         ))

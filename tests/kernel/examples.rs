@@ -1,7 +1,11 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
 use crate::util::{json, run, write_file, MIB};
-use btrfs_kit::Filesystem;
+use btrfs_kit::fiemap::FiemapReader;
+use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
 use testkit::ensure;
 use testkit::fixture::Scratch;
 use testkit::harness::{Failed, Trial};
@@ -11,6 +15,7 @@ pub fn trials() -> Vec<Trial> {
         root:
             balance_runs_the_daily_policy_with_json,
             balance_filters_status_and_errors,
+            balance_policy_on_a_full_filesystem_reports_enospc_steps_and_goes_on,
             usage_reports_json_and_warns;
     ]
 }
@@ -109,6 +114,143 @@ fn balance_filters_status_and_errors() -> Result<(), Failed> {
     ensure!(
         missing.status.code() == Some(1) && stderr.lines().count() == 1,
         "missing path: {stderr}",
+    );
+    Ok(())
+}
+
+/// A 1 GiB filesystem filled to ENOSPC with 1 MiB files, then emptied of all but four of the
+/// files in one data block group: that group is below 5 % used, every other data block group is
+/// full and no chunk fits in the unallocated space, so the policy's `-dusage=5` and
+/// `-dusage=10` steps cannot relocate it (ENOSPC), as on a data root filled to the brim.
+fn full_with_a_nearly_empty_data_chunk() -> Result<(Scratch, BlockGroup), Failed> {
+    // More than the holes left in the full groups and the unallocated rest can take.
+    const KEPT: usize = 4;
+    let scratch = Scratch::btrfs(1024 * MIB)?;
+    let block = vec![0x5Au8; MIB as usize];
+    let mut files = Vec::new();
+    loop {
+        let path = scratch.path().join(format!("f{}", files.len()));
+        let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(&block));
+        match written {
+            Ok(()) => files.push(path),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
+                let _ = std::fs::remove_file(&path);
+                break;
+            }
+            Err(e) => return Err(format!("write {}: {e}", path.display()).into()),
+        }
+        ensure!(files.len() < 2048, "a 1 GiB filesystem took 2 GiB of files");
+    }
+    let fs = Filesystem::open(scratch.path())?;
+    fs.sync()?;
+    // Which data block group holds each file (all its extents in one group).
+    let groups: Vec<BlockGroup> = fs
+        .block_groups()?
+        .into_iter()
+        .filter(|b| b.kind == BlockGroupKind::Data)
+        .collect();
+    let mut reader = FiemapReader::new();
+    let mut inside: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
+    for path in &files {
+        let extents = reader.extents_of_path(path)?;
+        let group = |at: u64| {
+            groups
+                .iter()
+                .find(|g| (g.logical..g.logical + g.length.bytes()).contains(&at))
+                .map(|g| g.logical)
+        };
+        let first = extents.first().and_then(|e| group(e.physical.bytes()));
+        if first.is_some()
+            && extents.iter().all(|e| {
+                group(e.physical.bytes()) == first
+                    && group(e.physical.bytes() + e.length.bytes() - 1) == first
+            })
+        {
+            inside
+                .entry(first.unwrap_or_default())
+                .or_default()
+                .push(path.clone());
+        }
+    }
+    let (&start, victims) = inside
+        .iter()
+        .max_by_key(|(_, v)| v.len())
+        .ok_or("no file lies in a single data block group")?;
+    for path in &victims[KEPT..] {
+        std::fs::remove_file(path)?;
+    }
+    fs.sync()?;
+    let group = fs
+        .block_groups()?
+        .into_iter()
+        .find(|g| g.logical == start)
+        .ok_or("the emptied block group went away")?;
+    let others_full = fs
+        .block_groups()?
+        .iter()
+        .filter(|g| g.kind == BlockGroupKind::Data && g.logical != start)
+        .all(|g| g.usage_percent() > 95.0);
+    let unallocated = fs.usage()?.unallocated();
+    ensure!(
+        group.usage_percent() > 0.0 && group.usage_percent() < 5.0 && others_full && unallocated.bytes() < 2 * MIB,
+        "not the intended layout: block group {group:?} ({:.1} %), other data groups full: {others_full}, unallocated {unallocated}; {:?}",
+        group.usage_percent(),
+        fs.block_groups()?.iter().map(|g| format!("{:?} {} {:.2}", g.kind, g.length, g.usage_percent())).collect::<Vec<_>>(),
+    );
+    Ok((scratch, group))
+}
+
+/// On a full filesystem the daily policy reports every step, the ENOSPC ones included, goes on
+/// after them, and exits 5 ("completed, with steps that hit ENOSPC"), in JSON and in text.
+fn balance_policy_on_a_full_filesystem_reports_enospc_steps_and_goes_on() -> Result<(), Failed> {
+    let (scratch, group) = full_with_a_nearly_empty_data_chunk()?;
+    let path = scratch.path().to_str().ok_or("path")?;
+    let out = run("balance", &[path, "--json"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(5),
+        "exit {:?} on a full filesystem (expected 5): {stderr}",
+        out.status,
+    );
+    let report = json(&out)?;
+    ensure!(report["state"] == "enospc", "report {report}");
+    let steps = report["steps"].as_array().ok_or("no steps")?;
+    let states: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| {
+            (
+                s["request"].as_str().unwrap_or("?"),
+                s["state"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    // The group qualifies for -dusage=5 and -dusage=10 and cannot move; every later step still
+    // ran or was judged.
+    ensure!(
+        states.len() == 5
+            && states[1] == ("-dusage=5", "enospc")
+            && states[2] == ("-dusage=10", "enospc")
+            && states[3..]
+                .iter()
+                .all(|(_, s)| ["completed", "skipped", "enospc"].contains(s)),
+        "steps {states:?} (block group {group:?})",
+    );
+    ensure!(
+        stderr.contains("ENOSPC") && stderr.contains("-dusage=5"),
+        "stderr does not name the ENOSPC steps: {stderr}",
+    );
+    // --no-skip makes every step a kernel call: the metadata steps after the ENOSPC ones run.
+    let text = run("balance", &[path, "--no-skip"])?;
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("step ")).collect();
+    ensure!(
+        text.status.code() == Some(5)
+            && lines.len() == 5
+            && lines[1].contains("-dusage=5: enospc")
+            && lines[3].starts_with("step 4/5 -musage=0: completed"),
+        "text output, exit {:?}:\n{stdout}{}",
+        text.status,
+        String::from_utf8_lossy(&text.stderr),
     );
     Ok(())
 }

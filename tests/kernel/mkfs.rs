@@ -220,7 +220,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     ensure!(
         problems.is_empty(),
         "kernel logged btrfs problems on {name}:\n{}",
-        problems.join("\n")
+        problems.join("\n"),
     );
     Ok(())
 }

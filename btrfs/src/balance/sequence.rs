@@ -1,13 +1,18 @@
 //! Running balances one after another (a [`DailyPolicy`](super::DailyPolicy), or a single
 //! request), with what each step did: skipped steps no chunk qualifies for, unallocated space
-//! before and after, and a stop at the first step that did not complete.
+//! before and after, steps that hit ENOSPC (reported, and the sequence goes on), and a stop at
+//! the first step that was paused or cancelled.
+//!
+//! ENOSPC is a step's outcome, not an error of the sequence: on a full filesystem a relocation
+//! may find no room, which harms nothing (the chunks stay where they were), and the later steps
+//! are the ones most needed then (btrfsmaintenance carries on after such a step too).
 //!
 //! How a step runs (blocking, in the background with a progress bar, reacting to signals) is
 //! the caller's: give a [`StepRunner`].
 
 use super::request::Balance;
 use super::run::BalanceOutcome;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::size::ByteSize;
 
@@ -48,16 +53,23 @@ pub enum StepState {
     Paused,
     /// Cancelled on request.
     Cancelled,
+    /// The kernel found no room to relocate some selected chunk (ENOSPC): the chunks it could
+    /// move are moved, the others stay where they were, nothing is harmed. The kernel returns
+    /// no counters with ENOSPC, so the step's `considered` and `relocated` are 0; its
+    /// unallocated space before and after show what it achieved.
+    #[cfg_attr(feature = "serde", serde(rename = "enospc"))]
+    NoSpace,
 }
 
 impl StepState {
-    /// The lowercase name, as in JSON: `completed`, `skipped`, `paused`, `cancelled`.
+    /// The name, as in JSON: `completed`, `skipped`, `paused`, `cancelled`, `enospc`.
     pub fn name(self) -> &'static str {
         match self {
             StepState::Completed => "completed",
             StepState::Skipped => "skipped",
             StepState::Paused => "paused",
             StepState::Cancelled => "cancelled",
+            StepState::NoSpace => "enospc",
         }
     }
 }
@@ -103,6 +115,10 @@ fn bytes<S: serde::Serializer>(size: &ByteSize, s: S) -> std::result::Result<S::
 pub enum SequenceState {
     /// Every step completed or was skipped.
     Completed,
+    /// Every step ran, and at least one hit ENOSPC ([`StepState::NoSpace`]); the others
+    /// completed or were skipped. Free space or grow the filesystem, then run it again.
+    #[cfg_attr(feature = "serde", serde(rename = "enospc"))]
+    NoSpace,
     /// A step was paused; the balance waits in the kernel (resume it, or cancel it).
     Paused,
     /// A step was cancelled.
@@ -184,10 +200,12 @@ impl Sequence {
         }
     }
 
-    /// Runs the steps in order through `runner` and stops at the first one that does not
-    /// complete (paused or cancelled) or when the runner says so. Reads the unallocated space
-    /// once per step (each step's "after" is the next one's "before"). Needs CAP_SYS_ADMIN.
-    /// An error from a step ends the sequence with that error.
+    /// Runs the steps in order through `runner` and stops at the first one that is paused or
+    /// cancelled, or when the runner says so. A step whose balance fails with ENOSPC
+    /// ([`Error::NoSpace`](crate::Error::NoSpace)) is reported as [`StepState::NoSpace`] and
+    /// the sequence goes on. Reads the unallocated space once per step (each step's "after" is
+    /// the next one's "before"). Needs CAP_SYS_ADMIN. Any other error from a step ends the
+    /// sequence with that error.
     pub fn run(&self, fs: &Filesystem, runner: &mut dyn StepRunner) -> Result<SequenceReport> {
         let total = self.steps.len();
         let mut steps = Vec::with_capacity(total);
@@ -210,14 +228,22 @@ impl Sequence {
             let (state, considered, relocated) = if skip {
                 (StepState::Skipped, 0, 0)
             } else {
-                let outcome = runner.run(fs, step, &label)?;
-                unallocated = fs.usage()?.unallocated();
-                let state = match outcome {
-                    BalanceOutcome::Completed { .. } => StepState::Completed,
-                    BalanceOutcome::Paused(_) => StepState::Paused,
-                    BalanceOutcome::Cancelled(_) => StepState::Cancelled,
+                let outcome = match runner.run(fs, step, &label) {
+                    Err(Error::NoSpace { .. }) => None,
+                    result => Some(result?),
                 };
-                (state, outcome.considered(), outcome.relocated())
+                unallocated = fs.usage()?.unallocated();
+                match outcome {
+                    None => (StepState::NoSpace, 0, 0),
+                    Some(outcome) => {
+                        let state = match outcome {
+                            BalanceOutcome::Completed { .. } => StepState::Completed,
+                            BalanceOutcome::Paused(_) => StepState::Paused,
+                            BalanceOutcome::Cancelled(_) => StepState::Cancelled,
+                        };
+                        (state, outcome.considered(), outcome.relocated())
+                    }
+                }
             };
             let report = StepReport {
                 request: label,
@@ -232,15 +258,17 @@ impl Sequence {
             let end = match state {
                 StepState::Paused => Some(SequenceState::Paused),
                 StepState::Cancelled => Some(SequenceState::Cancelled),
-                StepState::Completed | StepState::Skipped => None,
+                StepState::Completed | StepState::Skipped | StepState::NoSpace => None,
             };
             if let Some(state) = end {
                 return Ok(SequenceReport { state, steps });
             }
         }
-        Ok(SequenceReport {
-            state: SequenceState::Completed,
-            steps,
-        })
+        let state = if steps.iter().any(|s| s.state == StepState::NoSpace) {
+            SequenceState::NoSpace
+        } else {
+            SequenceState::Completed
+        };
+        Ok(SequenceReport { state, steps })
     }
 }

@@ -151,7 +151,7 @@ impl StepRunner for SignalAwareRunner {
             bar.tick();
         }
         bar.finish_and_clear();
-        let outcome = handle.wait()?;
+        let result = handle.wait();
         let requests = std::mem::take(&mut *requests.lock().unwrap_or_else(|p| p.into_inner()));
         for (control, thread) in requests {
             match thread.join() {
@@ -161,6 +161,9 @@ impl StepRunner for SignalAwareRunner {
                 Err(_) => crate::errln!("balance {control:?}: the request thread panicked"),
             }
         }
+        // A balance that failed (with ENOSPC the sequence goes on) leaves the signals that came
+        // during it unhandled, so the sequence's next `proceed` stops there.
+        let outcome = result?;
         // A pause the kernel honours at once (6.18 stops even a 1 GiB chunk within
         // milliseconds) would end the program before a second Ctrl-C could come: give it a
         // moment, so "press again to cancel" holds.

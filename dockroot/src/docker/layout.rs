@@ -10,11 +10,25 @@
 //! * `image/btrfs/layerdb/sha256/<chain-id>-<random>-removing/`: a layer Docker was deleting;
 //!   its cache-id subvolume is removed by Docker itself at its next clean shutdown;
 //! * `image/btrfs/layerdb/mounts/<container>/mount-id` and `init-id`: a container's read-write
-//!   and init layers (64 hex digits, `init-id` with `-init`; moby skips a mount whose mount-id is
-//!   invalid, e.g. empty after a `docker run` that failed on a full disk).
+//!   and init layers (64 hex digits, `init-id` with `-init`), and `parent`, the chain id of the
+//!   image layer below (`sha256:<hex>`). moby loads a mount only when its mount-id is valid and
+//!   its init-id and parent, if present, are valid too (`loadMount` in `layer_store.go`); it
+//!   skips any other mount, so neither of its layers is referenced. moby writes the three files
+//!   one after the other, not atomically: a `docker run` that fails on a full disk leaves an
+//!   empty mount-id, or an empty parent after two good files.
 //!
-//! An **orphan** is a subvolume under `btrfs/subvolumes/` that no loadable reference names:
-//! Docker will never use or delete it, and `docker system prune` cannot free it.
+//! A mount record is named after its container, and the daemon restores a container from
+//! `containers/<id>/config.v2.json`: a record whose container is gone is **stale**. Docker never
+//! releases it (seen: a SIGKILL of dockerd during `docker rm`, then a second `docker rm -f`
+//! that removes the container but fails to release its half-deleted layer), so its layers are
+//! garbage, and it keeps the image layer below it referenced.
+//!
+//! An **orphan** is a subvolume under `btrfs/subvolumes/` named like a layer-store layer (64
+//! hex digits, maybe `-init`) that no loadable reference names, or that only a stale record
+//! names: Docker will never use or delete it, and `docker system prune` cannot free it.
+//! Entries named otherwise are not the layer store's: BuildKit's build cache creates graph
+//! driver subvolumes named by its own ids (25 characters) and keeps them in
+//! `buildkit/snapshots.db`. Those are **foreign**: counted, never judged, never deleted.
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,6 +85,15 @@ pub struct Unloadable {
     pub reason: String,
 }
 
+/// A mount record whose container does not exist (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleMount {
+    /// The record's directory, `layerdb/mounts/<name>`.
+    pub dir: PathBuf,
+    /// The subvolumes it names (its read-write layer, and its init layer if any).
+    pub layers: Vec<String>,
+}
+
 /// The references found in the layer store.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct References {
@@ -80,6 +103,8 @@ pub struct References {
     pub removing: BTreeMap<String, Vec<Reference>>,
     /// Reference files Docker skips.
     pub unloadable: Vec<Unloadable>,
+    /// Loadable mount records whose container is gone.
+    pub stale: Vec<StaleMount>,
 }
 
 /// The analysis of one data root.
@@ -89,11 +114,17 @@ pub struct LayerReport {
     pub driver_dir: bool,
     /// Entries under `btrfs/subvolumes`.
     pub subvolumes: usize,
-    /// Subvolumes nothing loadable references, by name.
+    /// Subvolumes named like layers that nothing loadable references, or only a stale mount
+    /// record, by name.
     pub orphans: Vec<String>,
+    /// Subvolumes not named like layer-store layers that nothing references (BuildKit's build
+    /// cache, or not Docker's): left alone.
+    pub foreign: Vec<String>,
+    /// Mount records whose container is gone.
+    pub stale_mounts: Vec<StaleMount>,
     /// Subvolumes Docker itself will remove at its next clean shutdown.
     pub pending_removal: Vec<String>,
-    /// References whose subvolume does not exist: (subvolume name, who needs it).
+    /// Live references whose subvolume does not exist: (subvolume name, who needs it).
     pub missing: Vec<(String, Reference)>,
     /// Reference files Docker skips (their subvolumes count as orphans).
     pub unloadable: Vec<Unloadable>,
@@ -203,15 +234,8 @@ pub fn references(data_root: &Path) -> std::io::Result<References> {
             }
         };
         let init_file = dir.join("init-id");
-        match read_id(&init_file, true) {
-            Ok(Some(init)) => refs
-                .live
-                .entry(init)
-                .or_default()
-                .push(Reference::InitLayer {
-                    container: container.clone(),
-                }),
-            Ok(None) => {}
+        let init = match read_id(&init_file, true) {
+            Ok(init) => init,
             // moby fails the whole mount on a bad init-id: its layers are unreferenced.
             Err(reason) => {
                 refs.unloadable.push(Unloadable {
@@ -220,6 +244,48 @@ pub fn references(data_root: &Path) -> std::io::Result<References> {
                 });
                 continue;
             }
+        };
+        let parent_file = dir.join("parent");
+        match std::fs::read(&parent_file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                refs.unloadable.push(Unloadable {
+                    path: parent_file,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).trim().to_string();
+                if !is_digest(&text) {
+                    // moby fails the whole mount on a parent that does not parse.
+                    let reason = if text.is_empty() {
+                        "empty".to_string()
+                    } else {
+                        format!("{text:?} is not a digest")
+                    };
+                    refs.unloadable.push(Unloadable {
+                        path: parent_file,
+                        reason,
+                    });
+                    continue;
+                }
+            }
+        }
+        if !container_exists(data_root, &container) {
+            refs.stale.push(StaleMount {
+                dir,
+                layers: std::iter::once(mount_id).chain(init).collect(),
+            });
+            continue;
+        }
+        if let Some(init) = init {
+            refs.live
+                .entry(init)
+                .or_default()
+                .push(Reference::InitLayer {
+                    container: container.clone(),
+                });
         }
         refs.live
             .entry(mount_id)
@@ -227,6 +293,33 @@ pub fn references(data_root: &Path) -> std::io::Result<References> {
             .push(Reference::ContainerLayer { container });
     }
     Ok(refs)
+}
+
+/// Whether the daemon has a container `id` to restore: `containers/<id>/config.v2.json`.
+fn container_exists(data_root: &Path, id: &str) -> bool {
+    data_root
+        .join("containers")
+        .join(id)
+        .join("config.v2.json")
+        .is_file()
+}
+
+/// A digest as moby's `digest.Parse` accepts it for the layer store: `sha256:` and 64 hex
+/// digits (or sha384/sha512 with 96/128), lower case.
+fn is_digest(text: &str) -> bool {
+    let Some((algorithm, hex)) = text.split_once(':') else {
+        return false;
+    };
+    let len = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return false,
+    };
+    hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The names under `btrfs/subvolumes`, or `None` when the directory does not exist.
@@ -247,11 +340,12 @@ pub fn analyse(data_root: &Path) -> std::io::Result<LayerReport> {
     let refs = references(data_root)?;
     let driver_dir = names.is_some();
     let names = names.unwrap_or_default();
-    let orphans = names
+    let in_stale: BTreeSet<&String> = refs.stale.iter().flat_map(|m| &m.layers).collect();
+    let (orphans, foreign): (Vec<String>, Vec<String>) = names
         .iter()
         .filter(|n| !refs.live.contains_key(*n) && !refs.removing.contains_key(*n))
         .cloned()
-        .collect();
+        .partition(|n| is_valid_id(n) || in_stale.contains(n));
     let pending_removal = names
         .iter()
         .filter(|n| !refs.live.contains_key(*n) && refs.removing.contains_key(*n))
@@ -267,6 +361,8 @@ pub fn analyse(data_root: &Path) -> std::io::Result<LayerReport> {
         driver_dir,
         subvolumes: names.len(),
         orphans,
+        foreign,
+        stale_mounts: refs.stale,
         pending_removal,
         missing,
         unloadable: refs.unloadable,
@@ -304,6 +400,11 @@ mod tests {
             id(9),
             format!("{}-init", id(9)),
             id(10),
+            id(11),
+            format!("{}-init", id(11)),
+            format!("{}-init", id(12)),
+            // BuildKit's build cache: not named like a layer, not the layer store's.
+            "ulzs4d6o7y8i4p3uq0nnf5e9o".to_string(),
         ] {
             std::fs::create_dir_all(root.join(SUBVOLUMES_DIR).join(name)).unwrap();
         }
@@ -312,7 +413,12 @@ mod tests {
         put(root, &format!("{db}/sha256/{}/cache-id", id(101)), &id(1));
         put(root, &format!("{db}/sha256/{}/cache-id", id(102)), &id(2));
         put(root, &format!("{db}/sha256/{}/cache-id", id(103)), &id(4));
-        // A container with its init layer.
+        // A container with its init layer (and the container the daemon restores).
+        put(
+            root,
+            &format!("containers/{}/config.v2.json", id(201)),
+            "{}",
+        );
         put(root, &format!("{db}/mounts/{}/mount-id", id(201)), &id(3));
         put(
             root,
@@ -332,6 +438,28 @@ mod tests {
             &format!("{db}/mounts/{}/init-id", id(202)),
             &format!("{}-init", id(9)),
         );
+        // Full disk after two good files: an empty parent, the whole mount skipped.
+        put(root, &format!("{db}/mounts/{}/mount-id", id(203)), &id(11));
+        put(
+            root,
+            &format!("{db}/mounts/{}/init-id", id(203)),
+            &format!("{}-init", id(11)),
+        );
+        put(root, &format!("{db}/mounts/{}/parent", id(203)), "");
+        // A good parent keeps the mount.
+        put(
+            root,
+            &format!("{db}/mounts/{}/parent", id(201)),
+            &format!("sha256:{}", id(101)),
+        );
+        // A stale record (its container is gone): its init layer is an orphan, its missing
+        // read-write layer is not a missing layer.
+        put(root, &format!("{db}/mounts/{}/mount-id", id(204)), &id(12));
+        put(
+            root,
+            &format!("{db}/mounts/{}/init-id", id(204)),
+            &format!("{}-init", id(12)),
+        );
         // Not a digest: moby ignores the directory.
         put(root, &format!("{db}/sha256/not-a-digest/cache-id"), &id(8));
         // A trailing newline is trimmed, as moby does.
@@ -343,15 +471,38 @@ mod tests {
 
         let r = analyse(root).unwrap();
         assert!(r.driver_dir);
-        assert_eq!(r.subvolumes, 9);
-        assert_eq!(r.orphans, [id(8), id(9), format!("{}-init", id(9))]);
+        assert_eq!(r.subvolumes, 13);
+        assert_eq!(
+            r.orphans,
+            [
+                id(8),
+                id(9),
+                format!("{}-init", id(9)),
+                id(11),
+                format!("{}-init", id(11)),
+                format!("{}-init", id(12)),
+            ]
+        );
+        assert_eq!(r.foreign, ["ulzs4d6o7y8i4p3uq0nnf5e9o"]);
+        assert_eq!(r.stale_mounts.len(), 1);
+        assert_eq!(
+            r.stale_mounts[0].layers,
+            [id(12), format!("{}-init", id(12))]
+        );
         assert_eq!(r.pending_removal, [id(7)]);
         assert_eq!(
             r.missing,
             [(id(4), Reference::ImageLayer { chain_id: id(103) })]
         );
-        assert_eq!(r.unloadable.len(), 1);
-        assert!(r.unloadable[0].path.ends_with("mount-id") && r.unloadable[0].reason == "empty");
+        assert_eq!(r.unloadable.len(), 2);
+        assert!(r
+            .unloadable
+            .iter()
+            .any(|u| u.path.ends_with("mount-id") && u.reason == "empty"));
+        assert!(r
+            .unloadable
+            .iter()
+            .any(|u| u.path.ends_with("parent") && u.reason == "empty"));
     }
 
     #[test]
@@ -359,12 +510,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = analyse(dir.path()).unwrap();
         assert!(!r.driver_dir && r.orphans.is_empty() && r.missing.is_empty());
+        assert!(r.foreign.is_empty() && r.stale_mounts.is_empty());
     }
 
     #[test]
     fn ids_follow_moby() {
         assert!(is_valid_id(&id(5)));
         assert!(is_valid_id(&format!("{}-init", id(5))));
+        assert!(is_digest(&format!("sha256:{}", id(5))));
+        assert!(!is_digest(&id(5)) && !is_digest("sha256:abc") && !is_digest(""));
         assert!(!is_valid_id(&id(5).to_uppercase().replace('0', "A")));
         assert!(!is_valid_id("abc"));
         assert!(!is_valid_id(""));

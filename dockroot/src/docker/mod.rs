@@ -9,4 +9,4 @@ pub mod layout;
 pub use daemon::DaemonPresence;
 pub use daemon_json::DaemonJson;
 pub use engine::{Engine, EngineError, Info};
-pub use layout::{LayerReport, Reference};
+pub use layout::{LayerReport, Reference, StaleMount};

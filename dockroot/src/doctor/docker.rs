@@ -141,7 +141,8 @@ fn exclusive_bytes(ctx: &Context, names: &[String]) -> Option<u64> {
     })
 }
 
-/// `docker.orphans`: layer subvolumes no image or container references.
+/// `docker.orphans`: layer subvolumes no image or container references, and layer records of
+/// containers that are gone.
 pub fn orphans(ctx: &Context, layers: &Result<LayerReport, String>) -> Result<Check, Check> {
     const ID: &str = "docker.orphans";
     let report = layers.as_ref().map_err(|e| Check::unknown(ID, e.clone()))?;
@@ -152,23 +153,34 @@ pub fn orphans(ctx: &Context, layers: &Result<LayerReport, String>) -> Result<Ch
         ));
     }
     let count = report.orphans.len();
+    let stale = report.stale_mounts.len();
     let mut figures =
         vec![Figure::new("orphans", count as f64, Unit::Count).alert_above(1.0, f64::INFINITY)];
-    let pending = if report.pending_removal.is_empty() {
-        String::new()
-    } else {
-        format!(
+    let mut notes = String::new();
+    if stale > 0 {
+        notes.push_str(&format!(
+            "; {stale} layer record(s) of containers that no longer exist (Docker never releases them, and they keep the image layers below them from being freed)"
+        ));
+    }
+    if !report.foreign.is_empty() {
+        notes.push_str(&format!(
+            "; {} subvolume(s) not named like Docker's layers (BuildKit's build cache, freed by `docker builder prune`, or not Docker's) are left alone",
+            report.foreign.len()
+        ));
+    }
+    if !report.pending_removal.is_empty() {
+        notes.push_str(&format!(
             "; {} more are being removed by Docker (it finishes at its next clean shutdown)",
             report.pending_removal.len()
-        )
-    };
-    if count == 0 {
+        ));
+    }
+    if count == 0 && stale == 0 {
         return Ok(Check {
             figures,
             ..Check::ok(
                 ID,
                 format!(
-                    "{} layer subvolumes, each referenced by an image or container{pending}",
+                    "{} layer subvolumes, each referenced by an image or container{notes}",
                     report.subvolumes
                 ),
             )
@@ -193,21 +205,27 @@ pub fn orphans(ctx: &Context, layers: &Result<LayerReport, String>) -> Result<Ch
         )
     };
     let examples: Vec<&str> = report.orphans.iter().take(3).map(String::as_str).collect();
+    let found = if count == 0 {
+        "no orphaned layer subvolume".to_string()
+    } else {
+        format!(
+            "{count} of {} layer subvolumes are orphans{size}: no image or container references them, so `docker system prune` never frees them{broken}",
+            report.subvolumes
+        )
+    };
+    let examples = if examples.is_empty() {
+        String::new()
+    } else {
+        format!("; e.g. {}", examples.join(", "))
+    };
     Ok(Check {
         figures,
-        ..Check::new(
-            ID,
-            Status::Warning,
-            format!(
-                "{count} of {} layer subvolumes are orphans{size}: no image or container references them, so `docker system prune` never frees them{broken}{pending}; e.g. {}",
-                report.subvolumes,
-                examples.join(", ")
-            ),
-        )
-        .action(format!(
-            "stop Docker, then `dockroot doctor --fix-orphans {}` deletes them and lists what it deleted",
-            ctx.path().display()
-        ))
+        items: report.orphans.clone(),
+        ..Check::new(ID, Status::Warning, format!("{found}{notes}{examples}"))
+            .action(format!(
+                "stop Docker, then `dockroot doctor --fix-orphans {}` deletes them (and the records of containers that are gone) and lists what it deleted",
+                ctx.path().display()
+            ))
     })
 }
 
@@ -237,5 +255,6 @@ pub fn missing_layers(layers: &Result<LayerReport, String>) -> Result<Check, Che
         ),
     )
     .action("remove the broken images and containers (`docker rmi -f`, `docker rm -f`) and pull or build them again")
-    .figure(figure))
+    .figure(figure)
+    .items(report.missing.iter().map(|(name, who)| format!("{name} (needed by {who})"))))
 }

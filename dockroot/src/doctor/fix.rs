@@ -44,14 +44,18 @@ pub struct RemovedOrphan {
 pub struct OrphanFix {
     /// Deleted subvolumes.
     pub removed: Vec<RemovedOrphan>,
-    /// Orphans that could not be deleted, with the error.
+    /// Layer records of containers that are gone, removed once none of their subvolumes was
+    /// left (`layerdb/mounts/<id>` directories).
+    pub records_removed: Vec<PathBuf>,
+    /// Orphans (or records) that could not be deleted, with the error.
     pub failed: Vec<(String, String)>,
 }
 
 /// Deletes every orphaned layer subvolume of `target` (recursively: a container layer may hold
-/// nested subvolumes of its own), refusing while Docker runs: its pidfile names a live dockerd
-/// or its socket answers. Returns what was deleted; the space comes back when the filesystem's
-/// cleaner has run.
+/// nested subvolumes of its own), then the layer records of containers that are gone whose
+/// subvolumes are all gone, refusing while Docker runs: its pidfile names a live dockerd or its
+/// socket answers. Foreign subvolumes (not named like layers) are never touched. Returns what
+/// was deleted; the space comes back when the filesystem's cleaner has run.
 pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
     let presence = DaemonPresence::detect(&target.docker.pidfile, &target.docker.socket);
     if presence.running() {
@@ -77,6 +81,19 @@ pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
                 id,
             }),
             Err(e) => fix.failed.push((name, e.to_string())),
+        }
+    }
+    // A stale record goes once its layers are: Docker would load it, and it keeps the image
+    // layer below it referenced.
+    for stale in report.stale_mounts {
+        if stale.layers.iter().any(|l| dir.join(l).exists()) {
+            continue;
+        }
+        match std::fs::remove_dir_all(&stale.dir) {
+            Ok(()) => fix.records_removed.push(stale.dir),
+            Err(e) => fix
+                .failed
+                .push((stale.dir.display().to_string(), e.to_string())),
         }
     }
     Ok(fix)

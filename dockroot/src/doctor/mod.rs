@@ -20,7 +20,7 @@
 //! | `state.exclusive-operation` | no other exclusive operation (resize, device add...) |
 //! | `health.device-errors` | device error counters are zero |
 //! | `health.scrub` | the last completed scrub (btrfs-kit's state) found nothing, and is recent |
-//! | `docker.orphans` | every layer subvolume is referenced by an image or container |
+//! | `docker.orphans` | every layer subvolume is referenced by an image or an existing container |
 //! | `docker.missing-layers` | every referenced layer subvolume exists |
 //! | `quota.subvolumes` | qgroups are not on with very many subvolumes |
 //! | `quota.consistency` | qgroup counts are consistent (limits enforced) |

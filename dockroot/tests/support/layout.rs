@@ -1,6 +1,7 @@
 //! Docker's btrfs layout built by hand from the files moby writes (no daemon involved):
 //! subvolumes under `btrfs/subvolumes/`, `image/btrfs/layerdb/sha256/<chain>/cache-id`,
-//! `image/btrfs/layerdb/mounts/<container>/{mount-id,init-id}`, files without a newline. The
+//! `image/btrfs/layerdb/mounts/<container>/{mount-id,init-id}`, `containers/<id>/config.v2.json`,
+//! files without a newline. The
 //! real-daemon tier asserts the same checks against dockerd's own layout.
 
 use std::path::{Path, PathBuf};
@@ -45,8 +46,14 @@ pub fn image_layer(root: &Path, chain: u32, cache: u32, parent: Option<u32>) -> 
     )
 }
 
-/// A container: its init and read-write layers snapshot the image layer `image_cache`.
+/// A container: its init and read-write layers snapshot the image layer `image_cache`; the
+/// daemon's record of it (`containers/<id>/config.v2.json`, which makes its layers live).
 pub fn container(root: &Path, container: u32, layer: u32, image_cache: u32) -> Result<(), Failed> {
+    put(
+        root,
+        &format!("containers/{}/config.v2.json", id(container)),
+        "{}",
+    )?;
     let dir = subvolumes(root);
     let init = format!("{}-init", id(layer));
     let opts = btrfs_kit::subvolume::SnapshotOptions::writable;

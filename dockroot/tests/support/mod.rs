@@ -6,6 +6,7 @@
 pub mod dockerd;
 pub mod layout;
 pub mod nagios;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -101,27 +102,22 @@ impl Env {
         let mut args = vec!["doctor", path, "--json"];
         args.extend_from_slice(extra);
         let out = self.run(&args)?;
-        let json = serde_json::from_slice(&out.stdout).map_err(|e| {
-            format!(
-                "doctor --json: {e}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-        Ok((json, out.status.code().unwrap_or(-1)))
+        Ok((report::parse(&out)?, out.status.code().unwrap_or(-1)))
     }
 }
 
 /// The check `id` of a doctor report: (status, summary).
 pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> Result<(&'a str, &'a str), Failed> {
-    let c = report["checks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["id"] == id))
-        .ok_or_else(|| format!("no check {id} in {report}"))?;
+    let c = report::check(report, id)?;
     Ok((
         c["status"].as_str().unwrap_or(""),
         c["summary"].as_str().unwrap_or(""),
     ))
+}
+
+/// Every item the check `id` of a doctor report lists (empty when it lists none).
+pub fn items(report: &serde_json::Value, id: &str) -> Result<Vec<String>, Failed> {
+    Ok(report::items(report::check(report, id)?))
 }
 
 /// Text of an output, for failure messages.
