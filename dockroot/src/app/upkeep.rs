@@ -24,7 +24,8 @@ pub struct MaintainArgs {
     /// Consider only these tasks, comma-separated (each still runs only when due).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub only: Vec<Task>,
-    /// Print JSON lines: one object per step and per task, and a last one with the whole run.
+    /// Print JSON lines: one object per step and per task (`event`: run, step, task), and a
+    /// last one (`event`: end) with the exit code and the whole report.
     #[arg(long)]
     pub json: bool,
     /// Syslog priority prefixes (`<6>`) on each line: auto (when stdout is the journal),

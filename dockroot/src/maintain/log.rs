@@ -2,11 +2,21 @@
 //! syslog priority prefix (`<6>` info, `<5>` notice, `<4>` warning, `<3>` error) that journald
 //! turns into the entry's priority (`SyslogLevelPrefix=yes`, systemd's default), so
 //! `journalctl -p warning -u 'dockroot-maintain@*'` shows what needs a human. With `--json`
-//! every line is a JSON object instead (JSON lines).
+//! every line is a JSON object instead (JSON lines), each with `ts` (Unix seconds) and
+//! `event`: `run` (start, lock), `step`, `task` (a task's end with its figures) and, last, `end`
+//! with the exit code and the whole report.
 
 use crate::outln;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// Now, in Unix seconds with milliseconds (the `ts` of every JSON line).
+fn timestamp() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_millis() as f64) / 1000.0)
+        .unwrap_or(0.0)
+}
 
 /// A line's syslog priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -73,6 +83,7 @@ impl Log {
     pub fn step(&self, priority: Priority, task: &str, message: &str) {
         if self.json {
             let line = serde_json::json!({
+                "ts": timestamp(),
                 "event": "step",
                 "task": task,
                 "priority": priority,
@@ -95,6 +106,7 @@ impl Log {
     ) {
         if self.json {
             let line = serde_json::json!({
+                "ts": timestamp(),
                 "event": "task",
                 "task": task,
                 "priority": priority,
@@ -112,6 +124,7 @@ impl Log {
     pub fn run_line(&self, priority: Priority, message: &str, extra: serde_json::Value) {
         if self.json {
             let mut line = serde_json::json!({
+                "ts": timestamp(),
                 "event": "run",
                 "priority": priority,
                 "message": message,

@@ -6,6 +6,7 @@
 pub mod dockerd;
 pub mod layout;
 pub mod nagios;
+pub mod prom;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
