@@ -422,8 +422,8 @@ fn enospc_on_a_full_filesystem_is_reported_and_nothing_is_left_paused() -> Resul
     let victim = groups
         .iter()
         .max_by_key(|g| g.length.bytes())
-        .ok_or("no data chunk")?
-        .clone();
+        .copied()
+        .ok_or("no data chunk")?;
     let range = victim.logical..victim.logical + victim.length.bytes();
     let mut reader = btrfs_kit::fiemap::FiemapReader::new();
     let mut kept = Vec::new();
