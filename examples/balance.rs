@@ -6,7 +6,9 @@
 //!
 //! * no filter options: the daily policy (data usage 0, 5, 10; metadata usage 0, 5), one line
 //!   per step with what was relocated and the unallocated space before and after; a step no
-//!   chunk qualifies for (judged from the block groups) is skipped unless `--no-skip`;
+//!   chunk qualifies for (judged from the block groups) is skipped unless `--no-skip`; with
+//!   mixed block groups (data and metadata in the same chunks) each step balances both kinds
+//!   with one threshold (usage 0, 5, 10), as the kernel requires;
 //! * `-d[FILTERS]`, `-m[FILTERS]`, `-s[FILTERS]` in btrfs-progs' syntax
 //!   (`-dusage=0..50,limit=4`, `-mconvert=single,soft`), `--full` for an unfiltered balance,
 //!   `-f` to force;
@@ -223,7 +225,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
             data_usage: args.data_usage.clone(),
             metadata_usage: args.metadata_usage.clone(),
         };
-        let mut sequence = policy.sequence();
+        let mut sequence = policy.sequence(fs.is_mixed()?);
         sequence.skip_unneeded = !args.no_skip;
         (Mode::Policy, sequence)
     };

@@ -12,7 +12,13 @@
 //! ```
 //!
 //! PATH defaults to `/var/lib/docker`.
+//!
+//! Names are bytes on Linux and need not be UTF-8: text output escapes them (`\xe9` for a
+//! byte that is not UTF-8, `\x0a` for a newline, `\\` for a backslash), so each subvolume is one
+//! line; JSON gives `path` and `name` exactly when they are UTF-8, and otherwise the escaped
+//! text plus the raw bytes in `path_bytes` / `name_bytes`.
 
+use btrfs_kit::name::escaped;
 use btrfs_kit::subvolume::{self, Entry, Mode, Recursion, SnapshotOptions, SubvolumeInfo};
 use btrfs_kit::Filesystem;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,7 +56,8 @@ enum Command {
     List {
         #[arg(default_value = DEFAULT_PATH)]
         path: PathBuf,
-        /// One JSON object per line (JSON Lines), one line per subvolume.
+        /// One JSON object per line (JSON Lines), one line per subvolume; a name that is not
+        /// UTF-8 also comes as raw bytes (`path_bytes`, `name_bytes`).
         #[arg(long)]
         json: bool,
         /// Only read-only subvolumes.
@@ -129,7 +136,7 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Create { path } => {
             subvolume::create(&path)?;
-            outln!("created {}", path.display());
+            outln!("created {}", escaped(path.as_os_str()));
             Ok(())
         }
         Command::Snapshot {
@@ -144,7 +151,11 @@ fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 ..Default::default()
             };
             subvolume::snapshot(&src, &dst, &options)?;
-            outln!("snapshot of {} at {}", src.display(), dst.display());
+            outln!(
+                "snapshot of {} at {}",
+                escaped(src.as_os_str()),
+                escaped(dst.as_os_str())
+            );
             Ok(())
         }
         Command::Delete {
@@ -249,7 +260,7 @@ fn print_row(e: &Entry) {
             s.info.generation,
             if s.info.read_only { "ro" } else { "rw" },
             time(s.info.otime),
-            s.path.display()
+            escaped(s.path.as_os_str())
         ),
         Entry::Unreachable(u) => outln!(
             "{:>8} {:>8} {:>8} {:<3} {:<20} {} (unreachable: {})",
@@ -260,7 +271,7 @@ fn print_row(e: &Entry) {
             "-",
             u.path
                 .as_ref()
-                .map_or("?".into(), |p| p.display().to_string()),
+                .map_or("?".into(), |p| escaped(p.as_os_str()).to_string()),
             u.reason
         ),
     }
@@ -300,11 +311,12 @@ fn show(i: &SubvolumeInfo) {
         "{}",
         i.path
             .as_ref()
-            .map_or("(path needs CAP_SYS_ADMIN)".into(), |p| p
-                .display()
-                .to_string())
+            .map_or("(path needs CAP_SYS_ADMIN)".into(), |p| escaped(
+                p.as_os_str()
+            )
+            .to_string())
     );
-    outln!("\tName:\t\t\t{}", i.name);
+    outln!("\tName:\t\t\t{}", escaped(&i.name));
     outln!("\tUUID:\t\t\t{}", uuid(i.uuid));
     outln!("\tParent UUID:\t\t{}", uuid(i.parent_uuid));
     outln!("\tReceived UUID:\t\t{}", uuid(i.received_uuid));

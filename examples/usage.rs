@@ -6,6 +6,9 @@
 //! cargo run --example usage -- [PATH] [--json] [--warn PERCENT]   # PATH: /var/lib/docker
 //! ```
 //!
+//! Devices btrfs knows no path for (a degraded mount) show as `<missing>` (`"missing": true` in
+//! JSON); device slack is the part of a device beyond what btrfs uses.
+//!
 //! Exit codes: 0 below the threshold and no device errors, 1 error, 2 usage error, 3 data or
 //! metadata usage at or above `--warn` (default 80 %), 4 a device has nonzero error counters
 //! (read, write, flush, corruption or generation errors; this wins over 3). Without root only
@@ -13,6 +16,7 @@
 //! CAP_SYS_ADMIN); the threshold is then checked on allocated chunks only.
 
 use btrfs_kit::devstats::DeviceStats;
+use btrfs_kit::name::escaped;
 use btrfs_kit::{Error, Filesystem, Usage};
 use clap::Parser;
 use dockroot::{errln, outln};
@@ -168,6 +172,7 @@ fn print_usage(u: &Usage) {
         "    Device missing:     {:>12}",
         u.device_missing.to_string()
     );
+    outln!("    Device slack:       {:>12}", u.device_slack.to_string());
     outln!("    Used:               {:>12}", u.used.to_string());
     outln!(
         "    Free (estimated):   {:>12}  (min: {})",
@@ -182,11 +187,16 @@ fn print_usage(u: &Usage) {
         u.global_reserve_used
     );
     for d in &u.devices {
+        let path = if d.missing {
+            "<missing>".to_string()
+        } else {
+            escaped(d.path.as_os_str()).to_string()
+        };
         outln!(
-            "Device {} {}: size {}, unallocated {}",
+            "Device {} {path}: size {}, slack {}, unallocated {}",
             d.devid,
-            d.path.display(),
             d.size,
+            d.slack,
             d.unallocated
         );
         for a in &d.allocated {

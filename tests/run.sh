@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # What the tests use, by tier: btrfs-progs is the oracle only; e2fsprogs makes the ext4
-# comparison filesystem; lvm2, lvm2-dbusd and dbus are the LVM backends under test;
+# comparison filesystem and has chattr (the append-only/immutable subvolume delete tests);
+# lvm2, lvm2-dbusd and dbus are the LVM backends under test;
 # thin-provisioning-tools, qemu-system-x86, busybox-static, kmod and cpio make the VM;
 # docker.io (dockerd and Debian's client), containerd, runc and tini (`docker run --init`) are
 # the Docker tier, whose images are made from busybox-static (no registry is reachable). docker.io

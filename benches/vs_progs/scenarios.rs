@@ -537,7 +537,7 @@ pub fn queries(
         rows.push(Row {
             scenario: "device usage".into(),
             detail: format!(
-                "{}; ours: `usage()` (chunk tree TREE_SEARCH, FS_INFO, DEV_INFO per device, SPACE_INFO) on an open handle, batches of {}; btrfs-progs: `btrfs filesystem usage -b`, output parsed",
+                "{}; ours: `usage()` (chunk tree TREE_SEARCH, FS_INFO, DEV_INFO and the block device size (open + BLKGETSIZE64) per device, SPACE_INFO) on an open handle, batches of {}; btrfs-progs: `btrfs filesystem usage -b`, output parsed",
                 template.description,
                 config.batch(100)
             ),

@@ -122,4 +122,10 @@ requests! {
     FITRIM = request_code_readwrite!(b'X', 121, size_of::<fstrim_range>());
     /// `_IOWR('f', 11, struct fiemap)` (linux/fs.h): map a file's extents.
     FS_IOC_FIEMAP = request_code_readwrite!(b'f', 11, size_of::<fiemap>());
+    /// `_IOR(0x12, 114, size_t)` (linux/fs.h): a block device's size in bytes (the kernel
+    /// writes a u64 whatever `size_t` is).
+    BLKGETSIZE64 = request_code_read!(0x12, 114, size_of::<usize>());
+    /// `_IOR('f', 1, long)` (linux/fs.h): an inode's attribute flags (`FS_*_FL`; the kernel
+    /// writes an int whatever `long` is).
+    FS_IOC_GETFLAGS = request_code_read!(b'f', 1, size_of::<core::ffi::c_long>());
 }

@@ -6,6 +6,9 @@
 use nix::errno::Errno;
 use std::path::PathBuf;
 
+/// What most btrfs ioctls need: the capability, and how a caller usually gets it.
+pub(crate) const NEEDS_ADMIN: &str = "CAP_SYS_ADMIN (run as root)";
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -31,8 +34,8 @@ pub enum Error {
         /// The path given.
         path: PathBuf,
     },
-    /// The caller lacks a capability the kernel requires.
-    #[error("{op} on {}: permission denied ({errno}); this needs {needs}: run as root", path.display())]
+    /// The caller lacks a right the operation requires: a capability, or access to a file.
+    #[error("{op} on {}: permission denied ({errno}); this needs {needs}", path.display())]
     PermissionDenied {
         /// The operation that was attempted.
         op: &'static str,
@@ -40,7 +43,8 @@ pub enum Error {
         path: PathBuf,
         /// The errno the kernel returned (EPERM or EACCES).
         errno: Errno,
-        /// What the kernel requires, e.g. `CAP_SYS_ADMIN`.
+        /// What the operation requires and how to get it, e.g. `CAP_SYS_ADMIN (run as root)`
+        /// for an ioctl, or file access for formatting a file: each operation says its own.
         needs: &'static str,
     },
     /// A balance is already running (or paused) on this filesystem.
@@ -205,13 +209,38 @@ pub enum Error {
         /// The subvolume's id.
         id: u64,
     },
-    /// The subvolume is in use (EBUSY): mounted elsewhere, or holding an active swapfile.
-    #[error("{op} on {}: the subvolume is in use (EBUSY: mounted, or holds an active swapfile); unmount it or swapoff first", path.display())]
+    /// The subvolume is in use: mounted, holding an active swapfile (EBUSY), or being sent by
+    /// `btrfs send` (EPERM for a caller with CAP_SYS_ADMIN).
+    #[error("{op} on {}: the subvolume is in use ({errno}: mounted, holding an active swapfile, or being sent); wait for a send to finish, unmount it or swapoff first", path.display())]
     SubvolumeBusy {
         /// The operation that was attempted.
         op: &'static str,
         /// The path given.
         path: PathBuf,
+        /// What the kernel said: EBUSY, or EPERM for a send in progress.
+        errno: Errno,
+    },
+    /// A delete was refused before anything was deleted: each problem would have stopped it
+    /// part-way, and says what to do.
+    #[error("{op} on {}: refused, nothing deleted: {}", path.display(), join(problems))]
+    DeleteRefused {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The subvolume given.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<crate::subvolume::DeleteProblem>,
+    },
+    /// A recursive delete failed part-way, after the checks: what was deleted and what was
+    /// not; the read-only subvolumes it had made writable are read-only again.
+    #[error("{op} on {}: {progress}", path.display())]
+    DeleteIncomplete {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// The subvolume given.
+        path: PathBuf,
+        /// Where it failed, why, and what it had done.
+        progress: Box<crate::subvolume::DeleteProgress>,
     },
     /// No subvolume with this id exists.
     #[error("{op} on {}: no subvolume with id {id}; list subvolumes to find the right id", path.display())]
@@ -282,7 +311,7 @@ pub enum Error {
         found: String,
     },
     /// The device or requested size is too small for the layout.
-    #[error("{op} on {}: {size} bytes is too small; need at least {minimum} bytes: use a larger device or size", path.display())]
+    #[error("{op} on {}: {size} bytes is too small; need at least {minimum} bytes with these options (on less, the metadata chunk cannot hold the tree blocks a mounted filesystem needs to create its first file): use a larger device or size, or a smaller node size", path.display())]
     TooSmall {
         /// The operation that was attempted.
         op: &'static str,
@@ -354,6 +383,15 @@ pub enum Error {
     },
 }
 
+/// `a; b; c`.
+fn join(items: &[impl std::fmt::Display]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl Error {
     /// Maps an errno from `op` on `path` to the most specific error, for errnos whose meaning
     /// does not depend on the operation.
@@ -365,7 +403,7 @@ impl Error {
                 op,
                 path,
                 errno,
-                needs: "CAP_SYS_ADMIN",
+                needs: NEEDS_ADMIN,
             },
             Errno::EROFS => Error::ReadOnly { op, path },
             Errno::ENOSPC => Error::NoSpace { op, path },
@@ -401,7 +439,7 @@ impl Error {
             Error::KernelRejected { .. } => Some(Errno::EINVAL),
             Error::AlreadyExists { .. } => Some(Errno::EEXIST),
             Error::SubvolumeNotEmpty { .. } => Some(Errno::ENOTEMPTY),
-            Error::SubvolumeBusy { .. } => Some(Errno::EBUSY),
+            Error::SubvolumeBusy { errno, .. } => Some(*errno),
             Error::QuotaExceeded { .. } => Some(Errno::EDQUOT),
             Error::DefaultSubvolume { .. } => Some(Errno::EPERM),
             Error::QuotaNotEnabled { .. } => Some(Errno::ENOTCONN),

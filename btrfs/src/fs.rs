@@ -33,7 +33,7 @@ impl Filesystem {
                     op: OP,
                     path: path.into(),
                     errno,
-                    needs: "read access to the path",
+                    needs: "read access to the path (check its permissions and those of its directories)",
                 },
                 errno => Error::from_errno(OP, path, errno),
             }

@@ -6,7 +6,10 @@ use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
 use nix::errno::Errno;
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 /// The checksum algorithm of a filesystem.
@@ -85,11 +88,36 @@ pub struct DeviceInfo {
     /// The device uuid.
     pub uuid: Uuid,
     /// The device's path, empty when the device is missing.
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "crate::name::path_field")
+    )]
     pub path: PathBuf,
+    /// Whether the device is missing (e.g. a degraded mount): the kernel knows no path for it.
+    pub missing: bool,
     /// The size btrfs may use on this device.
     pub total_bytes: ByteSize,
     /// The bytes allocated to chunks on this device.
     pub used_bytes: ByteSize,
+    /// The size of the block device at `path` (`BLKGETSIZE64`), when it could be opened;
+    /// `None` for a missing device.
+    pub device_size: Option<ByteSize>,
+}
+
+impl DeviceInfo {
+    /// Device slack: the part of the block device btrfs does not use (`device_size` minus
+    /// `total_bytes`, e.g. after growing an LV without resizing the filesystem), as
+    /// btrfs-progs' "Device slack". Zero when the device size is unknown.
+    pub fn slack(&self) -> ByteSize {
+        self.device_size
+            .map_or(ByteSize::ZERO, |size| size.saturating_sub(self.total_bytes))
+    }
+}
+
+/// The size of the block device at `path`, when it can be opened (read-only) and asked.
+fn block_device_size(path: &Path) -> Option<ByteSize> {
+    let file = std::fs::File::open(path).ok()?;
+    ioctl::block_device_size(file.as_fd()).ok().map(ByteSize)
 }
 
 /// The UTF-8 text before the first NUL of a C string buffer.
@@ -131,12 +159,26 @@ impl Filesystem {
                 Err(Errno::ENODEV) => continue,
                 Err(e) => return Err(self.err("device info", e)),
             };
+            let end = dev
+                .path
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(dev.path.len());
+            let path = PathBuf::from(OsStr::from_bytes(&dev.path[..end]));
+            let missing = path.as_os_str().is_empty();
+            let device_size = if missing {
+                None
+            } else {
+                block_device_size(&path)
+            };
             devices.push(DeviceInfo {
                 devid: dev.devid,
                 uuid: Uuid::from_bytes(dev.uuid),
-                path: PathBuf::from(c_string(&dev.path)),
+                path,
+                missing,
                 total_bytes: ByteSize(dev.total_bytes),
                 used_bytes: ByteSize(dev.bytes_used),
+                device_size,
             });
         }
         Ok(devices)

@@ -71,6 +71,8 @@ mod raw {
     nix::ioctl_read_bad!(start_sync, req::BTRFS_IOC_START_SYNC, u64);
     nix::ioctl_write_ptr_bad!(wait_sync, req::BTRFS_IOC_WAIT_SYNC, u64);
     nix::ioctl_write_ptr_bad!(resize, req::BTRFS_IOC_RESIZE, sys::btrfs_ioctl_vol_args);
+    nix::ioctl_read_bad!(blkgetsize64, req::BLKGETSIZE64, u64);
+    nix::ioctl_read_bad!(getflags, req::FS_IOC_GETFLAGS, std::ffi::c_long);
 }
 
 /// `BTRFS_IOC_FS_INFO`, asking for checksum info and generation too.
@@ -197,6 +199,24 @@ pub(crate) fn wait_sync(fd: BorrowedFd<'_>, transid: u64) -> IoctlResult {
 pub(crate) fn resize(fd: BorrowedFd<'_>, args: &sys::btrfs_ioctl_vol_args) -> IoctlResult {
     // SAFETY: `args` is a correctly sized btrfs_ioctl_vol_args the kernel only reads.
     unsafe { raw::resize(fd.as_raw_fd(), args) }
+}
+
+/// `BLKGETSIZE64` on an open block device: its size in bytes.
+pub(crate) fn block_device_size(fd: BorrowedFd<'_>) -> IoctlResult<u64> {
+    let mut size = 0u64;
+    // SAFETY: the kernel writes one u64 into `size` (BLKGETSIZE64 always stores 8 bytes).
+    unsafe { raw::blkgetsize64(fd.as_raw_fd(), &mut size) }?;
+    Ok(size)
+}
+
+/// `FS_IOC_GETFLAGS`: the inode attribute flags (`FS_APPEND_FL`, `FS_IMMUTABLE_FL`...).
+pub(crate) fn inode_flags(fd: BorrowedFd<'_>) -> IoctlResult<u32> {
+    let mut flags: std::ffi::c_long = 0;
+    // SAFETY: `flags` is an owned, zeroed c_long; the kernel stores a 4-byte int into its
+    // first bytes (the header's `long` notwithstanding), which fits.
+    unsafe { raw::getflags(fd.as_raw_fd(), &mut flags) }?;
+    let bytes = flags.to_ne_bytes();
+    Ok(u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }
 
 /// The two anonymous unions of a balance filter as raw words: (usage, limit). Each holds one

@@ -56,6 +56,8 @@ pub mod inspect;
 mod ioctl;
 mod le;
 pub mod mkfs;
+mod mounts;
+pub mod name;
 mod profile;
 pub mod quota;
 mod resize;

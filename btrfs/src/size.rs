@@ -3,6 +3,9 @@
 use std::fmt;
 
 /// A number of bytes. `Display` prints binary units (`1.50 GiB`); `{:#}` prints plain bytes.
+///
+/// lvm-kit's `Bytes` is the same idea in that crate: the crates are independent (neither depends
+/// on the other), so each has its own type, with the same accessor [`bytes`](Self::bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(
     feature = "serde",

@@ -21,6 +21,18 @@ pub struct SpaceInfo {
 }
 
 impl Filesystem {
+    /// Whether data and metadata share block groups (mixed block groups, `mkfs.btrfs -M`, common
+    /// on small filesystems): the space info has a data+metadata entry. Balances then need the
+    /// same filters for data and metadata, which [`Filesystem::balance`] takes care of.
+    ///
+    /// [`Filesystem::balance`]: crate::Filesystem::balance
+    pub fn is_mixed(&self) -> Result<bool> {
+        Ok(self
+            .space_info()?
+            .iter()
+            .any(|s| s.kind == BlockGroupKind::Mixed))
+    }
+
     /// Space info for each block group kind and profile, as `btrfs filesystem df` shows it. The
     /// global reserve is the entry of kind [`BlockGroupKind::GlobalReserve`].
     pub fn space_info(&self) -> Result<Vec<SpaceInfo>> {

@@ -109,7 +109,7 @@ impl Filesystem {
                 op: OP,
                 path: self.path().into(),
                 errno,
-                needs: "CAP_SYS_ADMIN",
+                needs: crate::error::NEEDS_ADMIN,
             },
             errno => self.err(OP, errno),
         })?;

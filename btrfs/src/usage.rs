@@ -32,10 +32,20 @@ pub struct Allocation {
 pub struct DeviceUsage {
     /// The device id.
     pub devid: u64,
-    /// The device path.
+    /// The device path; empty when the device is missing.
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "crate::name::path_field")
+    )]
     pub path: PathBuf,
+    /// Whether the device is missing (a degraded mount); shown as `<missing>` by the examples.
+    pub missing: bool,
     /// The size btrfs may use on the device.
     pub size: ByteSize,
+    /// The part of the block device beyond `size`, which btrfs does not use (btrfs-progs'
+    /// "Device slack"; e.g. after growing the LV under the filesystem): see
+    /// [`DeviceInfo::slack`].
+    pub slack: ByteSize,
     /// Raw bytes allocated per kind and profile.
     pub allocated: Vec<Allocation>,
     /// Raw bytes not allocated to any chunk.
@@ -54,6 +64,8 @@ pub struct Usage {
     pub device_unallocated: ByteSize,
     /// Size of missing devices.
     pub device_missing: ByteSize,
+    /// Device slack summed over the devices: block device sizes beyond what btrfs uses.
+    pub device_slack: ByteSize,
     /// Raw bytes used (data + metadata + system, times their copies).
     pub used: ByteSize,
     /// Estimated free space for data: free in data chunks plus unallocated ÷ data ratio.
@@ -187,101 +199,180 @@ fn allocated_used_ratio(space: &[SpaceInfo], pick: fn(BlockGroupKind) -> bool) -
     ByteSize(used).ratio_of(ByteSize(total))
 }
 
-/// Computes the usage figures from their three sources, as btrfs-progs does.
-pub fn compute_usage(space: Vec<SpaceInfo>, devices: &[DeviceInfo], chunks: &[Chunk]) -> Usage {
-    let device_size: u64 = devices.iter().map(|d| d.total_bytes.0).sum();
-    let device_missing: u64 = devices
-        .iter()
-        .filter(|d| d.path.as_os_str().is_empty())
-        .map(|d| d.total_bytes.0)
-        .sum();
-
-    // Raw ÷ logical per (kind, profile), from the chunks (exact for RAID5/6 too).
-    let mut raw_by_group: BTreeMap<(BlockGroupKind, Profile), (u64, u64)> = BTreeMap::new();
-    for c in chunks {
-        let e = raw_by_group.entry((c.kind, c.profile)).or_default();
-        e.0 += c.raw_size().0;
-        e.1 += c.length.0;
+/// Raw ÷ logical used bytes of each kind within one RAID5/6 profile (btrfs-progs'
+/// `get_raid56_logical_ratio`): (data, metadata, system); `None` where the kind has no chunks.
+fn raid56_used_ratios(space: &[SpaceInfo], profile: Profile) -> [Option<f64>; 3] {
+    let mut sums = [(0u64, 0u64); 3];
+    for s in space.iter().filter(|s| s.profile == profile) {
+        let slot = match s.kind {
+            BlockGroupKind::Data | BlockGroupKind::Mixed => 0,
+            BlockGroupKind::Metadata => 1,
+            BlockGroupKind::System => 2,
+            BlockGroupKind::GlobalReserve => continue,
+        };
+        sums[slot].0 += s.used.0;
+        sums[slot].1 += s.total.0;
     }
-    let ratio_of = |kind, profile: Profile| match raw_by_group.get(&(kind, profile)) {
-        Some(&(raw, logical)) if logical > 0 && profile.parity() > 0 => raw as f64 / logical as f64,
-        _ => profile.copies() as f64,
-    };
+    sums.map(|(used, total)| (total > 0).then(|| used as f64 / total as f64))
+}
 
-    let mut mixed = false;
+/// The slot (data 0, metadata 1, system 2) a chunk of `kind` is counted in by btrfs-progs,
+/// which tests the data bit first (so mixed chunks count as data).
+fn slot_of(kind: BlockGroupKind) -> Option<usize> {
+    match kind {
+        BlockGroupKind::Data | BlockGroupKind::Mixed => Some(0),
+        BlockGroupKind::Metadata => Some(1),
+        BlockGroupKind::System => Some(2),
+        BlockGroupKind::GlobalReserve => None,
+    }
+}
+
+/// btrfs-progs' `chunk_info`: the chunks of one type and stripe count, summed per device
+/// (each stripe on the device adds the chunk's length).
+type ChunkInfos = BTreeMap<(BlockGroupKind, Profile, u64, usize), u64>;
+
+fn chunk_infos(chunks: &[Chunk]) -> ChunkInfos {
+    let mut infos = ChunkInfos::new();
+    for c in chunks {
+        for s in &c.stripes {
+            *infos
+                .entry((c.kind, c.profile, s.devid, c.stripes.len()))
+                .or_default() += c.length.0;
+        }
+    }
+    infos
+}
+
+/// The stripes of a chunk that hold data, as btrfs-progs divides by (`calc_chunk_size`).
+fn data_stripes(profile: Profile, num_stripes: usize) -> u64 {
+    let n = num_stripes as u64;
+    match profile {
+        Profile::Raid0 => n,
+        Profile::Raid10 => n / 2,
+        Profile::Raid5 | Profile::Raid6 => n - profile.parity(),
+        _ => 1,
+    }
+    .max(1)
+}
+
+/// `value += addend` the way C adds a double to a `u64` lvalue: in floating point, then
+/// truncated back to an integer.
+fn add_f64(value: &mut u64, addend: f64) {
+    *value = (*value as f64 + addend) as u64;
+}
+
+/// Computes the usage figures from their three sources with btrfs-progs' arithmetic
+/// (`cmds/filesystem-usage.c`, `print_filesystem_usage_overall`): raw sums in integers (copies
+/// × bytes), RAID5/6 chunks through their per-device chunk info, the ratios in floating
+/// point, and each floating-point step truncated back to whole bytes where btrfs-progs stores
+/// it in an integer, so every figure equals btrfs-progs' to the byte.
+pub fn compute_usage(space: Vec<SpaceInfo>, devices: &[DeviceInfo], chunks: &[Chunk]) -> Usage {
+    let mut device_size = 0u64;
+    let mut device_slack = 0u64;
+    let mut device_missing = 0u64;
+    for d in devices {
+        device_size += d.total_bytes.0;
+        device_slack += d.slack().0;
+        if d.missing {
+            device_missing += d.total_bytes.0;
+        }
+    }
+    let infos = chunk_infos(chunks);
+
+    // Raw figures per slot (data, metadata, system): chunks and used, as integers.
+    let mut r_chunks = [0u64; 3];
+    let mut r_used = [0u64; 3];
+    let mut l_chunks = [0u64; 3];
     let mut max_ratio = 1.0f64;
-    let (mut r_data_used, mut r_data_chunks, mut l_data_chunks) = (0f64, 0f64, 0u64);
-    let (mut r_meta_used, mut r_meta_chunks, mut l_meta_chunks) = (0f64, 0f64, 0u64);
-    let (mut r_sys_used, mut r_sys_chunks) = (0f64, 0f64);
+    // RAID5/6 first: raw size from the chunk infos, used in proportion.
+    let ratios5 = raid56_used_ratios(&space, Profile::Raid5);
+    let ratios6 = raid56_used_ratios(&space, Profile::Raid6);
+    for (&(kind, profile, _, num_stripes), &size) in &infos {
+        let ratios = match profile {
+            Profile::Raid5 => &ratios5,
+            Profile::Raid6 => &ratios6,
+            _ => continue,
+        };
+        let data_stripes = (num_stripes as u64).saturating_sub(profile.parity()).max(1);
+        max_ratio = max_ratio.max(num_stripes as f64 / data_stripes as f64);
+        let Some(slot) = slot_of(kind) else { continue };
+        let raw = size / data_stripes;
+        r_chunks[slot] += raw;
+        add_f64(&mut r_used[slot], raw as f64 * ratios[slot].unwrap_or(0.0));
+    }
+    let mut mixed = false;
     let (mut global_reserve, mut global_reserve_used) = (0, 0);
     for s in &space {
-        let ratio = ratio_of(s.kind, s.profile);
-        max_ratio = max_ratio.max(ratio);
-        let (used, total) = (s.used.0 as f64 * ratio, s.total.0 as f64 * ratio);
-        match s.kind {
+        // RAID5/6 were counted above (ratio 0 here, as in btrfs-progs).
+        let copies = if s.profile.parity() > 0 {
+            0
+        } else {
+            s.profile.copies()
+        };
+        max_ratio = max_ratio.max(copies as f64);
+        let (data, meta, system) = match s.kind {
             BlockGroupKind::GlobalReserve => {
                 global_reserve = s.total.0;
                 global_reserve_used = s.used.0;
+                (false, false, false)
             }
-            BlockGroupKind::Data | BlockGroupKind::Mixed => {
-                r_data_used += used;
-                r_data_chunks += total;
-                l_data_chunks += s.total.0;
-                if s.kind == BlockGroupKind::Mixed {
-                    mixed = true;
-                    r_meta_used += used;
-                    r_meta_chunks += total;
-                    l_meta_chunks += s.total.0;
-                }
+            BlockGroupKind::Mixed => {
+                mixed = true;
+                (true, true, false)
             }
-            BlockGroupKind::Metadata => {
-                r_meta_used += used;
-                r_meta_chunks += total;
-                l_meta_chunks += s.total.0;
-            }
-            BlockGroupKind::System => {
-                r_sys_used += used;
-                r_sys_chunks += total;
+            BlockGroupKind::Data => (true, false, false),
+            BlockGroupKind::Metadata => (false, true, false),
+            BlockGroupKind::System => (false, false, true),
+        };
+        for (slot, counted) in [data, meta, system].into_iter().enumerate() {
+            if counted {
+                r_used[slot] += s.used.0 * copies;
+                r_chunks[slot] += s.total.0 * copies;
+                l_chunks[slot] += s.total.0;
             }
         }
     }
+    let [r_data_chunks, r_meta_chunks, r_sys_chunks] = r_chunks;
+    let [r_data_used, r_meta_used, r_sys_used] = r_used;
     let mut r_total_chunks = r_data_chunks + r_sys_chunks;
     let mut r_total_used = r_data_used + r_sys_used;
     if !mixed {
         r_total_chunks += r_meta_chunks;
         r_total_used += r_meta_used;
     }
-    let r_total_unused = device_size as f64 - r_total_chunks;
-    let data_ratio = if l_data_chunks > 0 {
-        r_data_chunks / l_data_chunks as f64
-    } else {
-        1.0
+    let r_total_unused = device_size.saturating_sub(r_total_chunks);
+    let ratio = |raw: u64, logical: u64| {
+        if logical > 0 {
+            raw as f64 / logical as f64
+        } else {
+            1.0
+        }
     };
+    let data_ratio = ratio(r_data_chunks, l_chunks[0]);
     let metadata_ratio = if mixed {
         data_ratio
-    } else if l_meta_chunks > 0 {
-        r_meta_chunks / l_meta_chunks as f64
     } else {
-        1.0
+        ratio(r_meta_chunks, l_chunks[1])
     };
-    let mut free_estimated = (r_data_chunks - r_data_used) / data_ratio;
+    let mut free_estimated = (r_data_chunks.saturating_sub(r_data_used) as f64 / data_ratio) as u64;
     if mixed {
-        free_estimated -= (global_reserve - global_reserve_used) as f64;
+        free_estimated =
+            free_estimated.saturating_sub(global_reserve.saturating_sub(global_reserve_used));
     }
     let mut free_min = free_estimated;
-    if r_total_unused >= MIN_UNALLOCATED as f64 {
-        free_estimated += r_total_unused / data_ratio;
-        free_min += r_total_unused / max_ratio;
+    if r_total_unused >= MIN_UNALLOCATED {
+        add_f64(&mut free_estimated, r_total_unused as f64 / data_ratio);
+        add_f64(&mut free_min, r_total_unused as f64 / max_ratio);
     }
 
     let devices = devices
         .iter()
         .map(|d| {
             let mut per: BTreeMap<(BlockGroupKind, Profile), u64> = BTreeMap::new();
-            for c in chunks {
-                let on_dev = c.stripes.iter().filter(|s| s.devid == d.devid).count() as u64;
-                if on_dev > 0 {
-                    *per.entry((c.kind, c.profile)).or_default() += on_dev * c.stripe_size().0;
+            for (&(kind, profile, devid, num_stripes), &size) in &infos {
+                if devid == d.devid {
+                    *per.entry((kind, profile)).or_default() +=
+                        size / data_stripes(profile, num_stripes);
                 }
             }
             let allocated: Vec<Allocation> = per
@@ -296,7 +387,9 @@ pub fn compute_usage(space: Vec<SpaceInfo>, devices: &[DeviceInfo], chunks: &[Ch
             DeviceUsage {
                 devid: d.devid,
                 path: d.path.clone(),
+                missing: d.missing,
                 size: d.total_bytes,
+                slack: d.slack(),
                 allocated,
                 unallocated: ByteSize(d.total_bytes.0.saturating_sub(total)),
             }
@@ -305,12 +398,13 @@ pub fn compute_usage(space: Vec<SpaceInfo>, devices: &[DeviceInfo], chunks: &[Ch
 
     Usage {
         device_size: ByteSize(device_size),
-        device_allocated: ByteSize(r_total_chunks as u64),
-        device_unallocated: ByteSize(r_total_unused.max(0.0) as u64),
+        device_allocated: ByteSize(r_total_chunks),
+        device_unallocated: ByteSize(r_total_unused),
         device_missing: ByteSize(device_missing),
-        used: ByteSize(r_total_used as u64),
-        free_estimated: ByteSize(free_estimated.max(0.0) as u64),
-        free_min: ByteSize(free_min.max(0.0) as u64),
+        device_slack: ByteSize(device_slack),
+        used: ByteSize(r_total_used),
+        free_estimated: ByteSize(free_estimated),
+        free_min: ByteSize(free_min),
         data_ratio,
         metadata_ratio,
         global_reserve: ByteSize(global_reserve),
@@ -355,5 +449,60 @@ impl Filesystem {
         let devices = self.devices()?;
         let space = self.space_info()?;
         Ok(compute_usage(space, &devices, &chunks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    const MIB: u64 = 1 << 20;
+
+    fn space(kind: BlockGroupKind, profile: Profile, total: u64, used: u64) -> SpaceInfo {
+        SpaceInfo {
+            kind,
+            profile,
+            total: ByteSize(total),
+            used: ByteSize(used),
+        }
+    }
+
+    #[test]
+    fn free_estimate_truncates_where_btrfs_progs_does() {
+        // Data in single and dup chunks at once: a data ratio of 1.5, and fractions on both
+        // terms of the free estimate.
+        let (t1, t2, u2) = (8 * MIB, 8 * MIB, 3 * MIB + 4096);
+        let infos = vec![
+            space(BlockGroupKind::Data, Profile::Single, t1, 0),
+            space(BlockGroupKind::Data, Profile::Dup, t2, u2),
+            space(BlockGroupKind::Metadata, Profile::Dup, 64 * MIB, MIB),
+            space(BlockGroupKind::System, Profile::Dup, 8 * MIB, 16384),
+        ];
+        let device = DeviceInfo {
+            devid: 1,
+            uuid: Uuid::nil(),
+            path: "/dev/x".into(),
+            missing: false,
+            total_bytes: ByteSize(2048 * MIB),
+            used_bytes: ByteSize(0),
+            device_size: Some(ByteSize(2048 * MIB + 4096)),
+        };
+        let u = compute_usage(infos, &[device], &[]);
+        let (raw_chunks, raw_used) = (t1 + 2 * t2, 2 * u2);
+        let ratio = raw_chunks as f64 / (t1 + t2) as f64;
+        let unused = 2048 * MIB - raw_chunks - 2 * 64 * MIB - 2 * 8 * MIB;
+        // btrfs-progs: u64 free = (raw chunks - raw used) / ratio; then free += unused / ratio.
+        let first = ((raw_chunks - raw_used) as f64 / ratio) as u64;
+        let progs = (first as f64 + unused as f64 / ratio) as u64;
+        let summed_first = ((raw_chunks - raw_used) as f64 / ratio + unused as f64 / ratio) as u64;
+        assert_ne!(
+            progs, summed_first,
+            "the case must tell the two orders apart"
+        );
+        assert_eq!(u.free_estimated.bytes(), progs);
+        assert_eq!(u.device_unallocated.bytes(), unused);
+        assert_eq!(u.device_slack.bytes(), 4096);
+        assert_eq!(u.data_ratio, ratio);
     }
 }

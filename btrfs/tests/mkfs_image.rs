@@ -219,7 +219,7 @@ fn rejects_too_small_sizes_clearly() {
         } else {
             MetadataProfile::Single
         };
-        let min = minimum_size(dup);
+        let min = minimum_size(&o);
         assert!(build_image(&o, min).is_ok());
         match build_image(&o, min - 4096) {
             Err(e @ Error::TooSmall { .. }) => {
@@ -330,7 +330,7 @@ fn any_options() -> impl Strategy<Value = (MkfsOptions, u64)> {
             };
             o.label = label;
             o.fsid = fsid.map(|u| Uuid::from_u128(u | 1));
-            let size = minimum_size(dup) + extra;
+            let size = minimum_size(&o) + extra;
             (o, size)
         })
 }

@@ -6,6 +6,11 @@ use std::fmt;
 ///
 /// Every size the crate reports or accepts is a `Bytes`, never a raw integer, so a count of
 /// extents or sectors cannot be mistaken for a byte count.
+///
+/// btrfs-kit has its own `ByteSize`: the two crates are independent (neither depends on the
+/// other, and one shared type would need a third crate both depend on), so each has its type,
+/// with the same accessor: [`bytes`](Self::bytes) here, `ByteSize::bytes` there. Convert with
+/// `ByteSize(size.bytes())` and `Bytes(size.bytes())`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(transparent)]
 pub struct Bytes(pub u64);
@@ -33,8 +38,13 @@ impl Bytes {
         Bytes(n * GIB)
     }
 
-    /// The number of bytes.
+    /// The number of bytes (the same as [`bytes`](Self::bytes)).
     pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The number of bytes: the accessor btrfs-kit's `ByteSize` has too.
+    pub const fn bytes(self) -> u64 {
         self.0
     }
 
@@ -257,6 +267,10 @@ mod tests {
             "4194304 MiB = 4 TiB"
         );
         assert_eq!(parse("4096b").unwrap(), Bytes(4096));
+        assert_eq!(
+            parse("4096b").unwrap().bytes(),
+            parse("4096b").unwrap().get()
+        );
         assert_eq!(parse("4096B").unwrap(), Bytes(4096));
         assert_eq!(parse("8s").unwrap(), Bytes(4096));
         assert_eq!(parse("1.5k").unwrap(), Bytes(1536));

@@ -213,7 +213,7 @@ impl Dockerd {
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            self.log_tail()
+            self.log_tail(),
         );
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
@@ -263,7 +263,7 @@ impl Dockerd {
             // for a live containerd (its pidfile is still there) and gives up after 15 s.
             ensure!(
                 procs::wait_reaped(containerd, Duration::from_secs(30)),
-                "containerd {containerd} did not go away after dockerd was killed"
+                "containerd {containerd} did not go away after dockerd was killed",
             );
         }
         Ok(procs::mentioning(self.dir.path()))

@@ -141,7 +141,7 @@ pub fn check_files(d: &Dockerd, image: &str, files: &[ImageFile]) -> Result<(), 
             out.lines()
                 .any(|l| l.split_whitespace().eq([f.sha256.as_str(), &f.path])),
             "{}: SHA-256 differs in the image:\n{out}",
-            f.path
+            f.path,
         );
         ensure!(
             out.lines().any(|l| {
@@ -149,7 +149,7 @@ pub fn check_files(d: &Dockerd, image: &str, files: &[ImageFile]) -> Result<(), 
                     .eq([f.size.to_string().as_str(), &f.path])
             }),
             "{}: size differs in the image:\n{out}",
-            f.path
+            f.path,
         );
     }
     Ok(())

@@ -80,13 +80,13 @@ fn listing() -> Result<(), Failed> {
     ensure!(
         layers.len() == 5 + 2 + 1,
         "{} layer subvolumes, expected 5 image + 2 container + 1 orphan",
-        layers.len()
+        layers.len(),
     );
     let from_progs = Layout::with_subvolumes(root, layers)?.orphans();
     let from_ours = expected_orphans(root)?;
     ensure!(
         from_progs == from_ours && from_ours == BTreeSet::from([orphan]),
-        "orphans from progs' listing {from_progs:?}, from ours {from_ours:?}"
+        "orphans from progs' listing {from_progs:?}, from ours {from_ours:?}",
     );
     Ok(())
 }

@@ -76,7 +76,7 @@ fn run_capped(d: &Dockerd, fs: &Filesystem) -> Result<Capped, Failed> {
         let q = qgroup(fs, sub)?;
         ensure!(
             q.max_referenced == Some(ByteSize(LIMIT)),
-            "qgroup of subvolume {sub}: {q:?}, expected a {LIMIT}-byte limit"
+            "qgroup of subvolume {sub}: {q:?}, expected a {LIMIT}-byte limit",
         );
     }
     let out = d.ok(&["start", "-a", &id])?;
@@ -137,16 +137,14 @@ fn inconsistent(fs: &Filesystem) -> Result<bool, Failed> {
 }
 
 fn enforced(c: &Capped) -> Result<(), Failed> {
-    {
-        ensure!(
-            c.edquot && c.written <= LIMIT && c.written >= LIMIT / 2,
-            "container {}: wrote {} bytes (EDQUOT: {}), expected EDQUOT at about {LIMIT}",
-            c.id,
-            c.written,
-            c.edquot
-        );
-        Ok(())
-    }
+    ensure!(
+        c.edquot && c.written <= LIMIT && c.written >= LIMIT / 2,
+        "container {}: wrote {} bytes (EDQUOT: {}), expected EDQUOT at about {LIMIT}",
+        c.id,
+        c.written,
+        c.edquot,
+    );
+    Ok(())
 }
 
 /// Step 7. Returns whether the removal left the qgroups inconsistent.
@@ -212,7 +210,7 @@ pub fn run(rig: &Rig, report: &mut Report) -> Result<bool, Failed> {
                 !c.edquot && c.written == WRITE_MIB * MIB,
                 "qgroups inconsistent, yet the limit held: wrote {} bytes (EDQUOT: {})",
                 c.written,
-                c.edquot
+                c.edquot,
             );
             Ok((
                 (),

@@ -108,7 +108,10 @@ fn steps(report: &mut Report) -> Result<(), Failed> {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        ensure!(left.iter().all(|m| m.ends_with("netns/default")), "dockerd left mounts besides its nsfs: {left:?}");
+        ensure!(
+            left.iter().all(|m| m.ends_with("netns/default")),
+            "dockerd left mounts besides its nsfs: {left:?}",
+        );
         Ok((
             (),
             format!(
@@ -136,11 +139,11 @@ fn steps(report: &mut Report) -> Result<(), Failed> {
         ensure!(
             others.is_empty(),
             "kernel logged btrfs problems on {device}:\n{}",
-            others.join("\n")
+            others.join("\n"),
         );
         ensure!(
             expected.is_empty() || broken,
-            "the kernel marked qgroups inconsistent, our status never did: {expected:?}"
+            "the kernel marked qgroups inconsistent, our status never did: {expected:?}",
         );
         Ok((
             (),
@@ -163,10 +166,10 @@ fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
         let layers = image::layer_count(d, APP)?;
         ensure!(layers == 5, "{APP} has {layers} layers, expected 5");
         let layout = rig.layout()?;
-        ensure!(layout.subvolumes.len() == layers
-                && layout.image_layers.len() == layers
-                && layout.image_layers.iter().eq(layout.subvolumes.keys())
-                && layout.container_layers.is_empty(), "after the build: {layout:?}");
+        ensure!(
+            layout.subvolumes.len() == layers && layout.image_layers.len() == layers && layout.image_layers.iter().eq(layout.subvolumes.keys()) && layout.container_layers.is_empty(),
+            "after the build: {layout:?}",
+        );
         // Each layer above the import is a snapshot of the one below it.
         let dir = subvolumes_dir(rig.root());
         let mut uuids = BTreeSet::new();
@@ -176,7 +179,11 @@ fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
             uuids.extend(info.uuid);
             parents.extend(info.parent_uuid);
         }
-        ensure!(parents.len() == layers - 1 && parents.is_subset(&uuids), "{} of {layers} layers are snapshots of another layer", parents.len());
+        ensure!(
+            parents.len() == layers - 1 && parents.is_subset(&uuids),
+            "{} of {layers} layers are snapshots of another layer",
+            parents.len(),
+        );
         image::check_files(d, APP, &files)?;
         ensure!(rig.layout()?.subvolumes.len() == layers, "a `run --rm` left subvolumes");
         Ok((
@@ -197,7 +204,7 @@ fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
         ensure!(
             Path::new(&root) == rig.root(),
             "Docker Root Dir {root}, expected {}",
-            rig.root().display()
+            rig.root().display(),
         );
         Ok((
             (),
@@ -230,9 +237,10 @@ fn web(rig: &Rig, report: &mut Report) -> Result<u16, Failed> {
         let body = wait_for_page(port, "/", Duration::from_secs(30))?;
         ensure!(body == PAGE, "page: {body:?}");
         let after = rig.layout()?;
-        ensure!(after.subvolumes.len() == before.subvolumes.len() + 2
-                && after.container_layers.len() == 2
-                && after.orphans().is_empty(), "after docker run: {after:?}");
+        ensure!(
+            after.subvolumes.len() == before.subvolumes.len() + 2 && after.container_layers.len() == 2 && after.orphans().is_empty(),
+            "after docker run: {after:?}",
+        );
         Ok((
             port,
             "page fetched (host network, --init); the container added 2 subvolumes (layer, init layer)"
@@ -269,7 +277,11 @@ fn fill(rig: &Rig, report: &mut Report, port: u16) -> Result<BTreeSet<String>, F
             .docker
             .docker(&["run", "--network", "host", "--init", APP, "true"])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(out.status.code() == Some(125) && stderr.contains("no space left on device"), "docker run on a full filesystem: {}: {stderr}", out.status);
+        ensure!(
+            out.status.code() == Some(125) && stderr.contains("no space left on device"),
+            "docker run on a full filesystem: {}: {stderr}",
+            out.status,
+        );
         let after = rig.layout()?;
         let new: BTreeSet<String> = after
             .subvolumes
@@ -281,7 +293,11 @@ fn fill(rig: &Rig, report: &mut Report, port: u16) -> Result<BTreeSet<String>, F
             .iter()
             .find_map(|n| n.strip_suffix("-init"))
             .map(|id| BTreeSet::from([id.to_string(), format!("{id}-init")]));
-        ensure!(pair.as_ref() == Some(&new) && new.is_subset(&after.orphans()), "the failed run left subvolumes {new:?}; orphans now {:?}", after.orphans());
+        ensure!(
+            pair.as_ref() == Some(&new) && new.is_subset(&after.orphans()),
+            "the failed run left subvolumes {new:?}; orphans now {:?}",
+            after.orphans(),
+        );
         let empty_mount_ids = empty_mount_ids(root)?;
         r.fact("full_run_empty_mount_ids", empty_mount_ids);
         Ok((
@@ -298,7 +314,7 @@ fn fill(rig: &Rig, report: &mut Report, port: u16) -> Result<BTreeSet<String>, F
         ensure!(
             out.status.code() == Some(3) && json["over_threshold"] == true && data > 80.0,
             "usage on a full filesystem: {}: {json}",
-            out.status
+            out.status,
         );
         Ok(((), format!("exit 3 (over 80 %): data {data:.1} % used")))
     })?;
@@ -330,7 +346,12 @@ fn fill(rig: &Rig, report: &mut Report, port: u16) -> Result<BTreeSet<String>, F
         ensure!(rig.layout()? == before, "a `docker run --rm` after the plug left subvolumes");
         let (relocated, steps) = policy(root_arg)?;
         let out = run("usage", &[root_arg, "--json"])?;
-        ensure!(out.status.code() == Some(0), "usage after the plug: {}: {}", out.status, json(&out)?);
+        ensure!(
+            out.status.code() == Some(0),
+            "usage after the plug: {}: {}",
+            out.status,
+            json(&out)?,
+        );
         Ok((
             (),
             format!(
@@ -394,7 +415,7 @@ fn policy_outcome(out: &Output) -> Result<(u64, String), Failed> {
         out.status.code() == Some(0) && json["state"] == "completed",
         "balance policy: {}: {json} {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     let steps = json["steps"]
         .as_array()
@@ -442,11 +463,18 @@ fn references(
     let root = rig.root().to_path_buf();
     report.step("6 subvolumes vs Docker's references", |_| {
         let layout = rig.layout()?;
-        ensure!(layout.orphans() == *full_orphans && layout.dangling().is_empty(), "orphans {:?} (expected {full_orphans:?}), dangling {:?}",
-                layout.orphans(),
-                layout.dangling());
+        ensure!(
+            layout.orphans() == *full_orphans && layout.dangling().is_empty(),
+            "orphans {:?} (expected {full_orphans:?}), dangling {:?}",
+            layout.orphans(),
+            layout.dangling(),
+        );
         let counted = layout.image_layers.len() + layout.container_layers.len() + full_orphans.len();
-        ensure!(counted == layout.subvolumes.len(), "{} subvolumes, {counted} accounted for", layout.subvolumes.len());
+        ensure!(
+            counted == layout.subvolumes.len(),
+            "{} subvolumes, {counted} accounted for",
+            layout.subvolumes.len(),
+        );
         Ok((
             (),
             format!(
@@ -472,7 +500,7 @@ fn references(
             let built = rig.layout()?;
             ensure!(
                 built.subvolumes.len() == start.subvolumes.len() + 1,
-                "a one-layer build did not add one subvolume"
+                "a one-layer build did not add one subvolume",
             );
             d.ok(&["rmi", EXTRA])?;
             ensure!(
@@ -485,7 +513,7 @@ fn references(
                 removed.subvolumes.len() == start.subvolumes.len() - 2
                     && removed.container_layers.is_empty()
                     && removed.orphans() == *full_orphans,
-                "after `docker rm web`: {removed:?}"
+                "after `docker rm web`: {removed:?}",
             );
             Ok((
                 (),
@@ -524,14 +552,21 @@ fn references(
             |n| n.ends_with("-init"),
             &["run", "-d", "--network", "none", "--init", APP, "true"],
         )?;
-        ensure!(crash.survivors.is_empty(), "alive after the kill: {}", crate::procs::describe(&crash.survivors));
+        ensure!(
+            crash.survivors.is_empty(),
+            "alive after the kill: {}",
+            crate::procs::describe(&crash.survivors),
+        );
         ensure!(!crash.client.status.success(), "the interrupted `docker run` succeeded");
         rig.docker.restart()?;
         let orphans = expected_orphans(&root)?;
         let id = crash.trigger.trim_end_matches("-init").to_string();
         let new: BTreeSet<String> = orphans.difference(&expected).cloned().collect();
         let allowed = BTreeSet::from([id.clone(), crash.trigger.clone()]);
-        ensure!(expected.is_subset(&orphans) && !new.is_empty() && new.is_subset(&allowed), "orphans {orphans:?}: expected {expected:?} plus some of {allowed:?}");
+        ensure!(
+            expected.is_subset(&orphans) && !new.is_empty() && new.is_subset(&allowed),
+            "orphans {orphans:?}: expected {expected:?} plus some of {allowed:?}",
+        );
         let listed = rig.docker.ok(&["ps", "-a", "-q", "--no-trunc"])?;
         r.fact("containers_after_kill_during_run", listed.lines().count());
         Ok((
@@ -551,11 +586,18 @@ fn references(
         )?;
         let mount = mount.trim().to_string();
         let crash = crash::kill_on(&mut rig.docker, When::Deleted, |n| n == mount, &["rm", &id])?;
-        ensure!(crash.survivors.is_empty(), "alive after the kill: {}", crate::procs::describe(&crash.survivors));
+        ensure!(
+            crash.survivors.is_empty(),
+            "alive after the kill: {}",
+            crate::procs::describe(&crash.survivors),
+        );
         rig.docker.restart()?;
         let layout = rig.layout()?;
-        ensure!(layout.orphans() == expected, "a kill during `docker rm` changed the orphans: {:?}, expected {expected:?}",
-                layout.orphans());
+        ensure!(
+            layout.orphans() == expected,
+            "a kill during `docker rm` changed the orphans: {:?}, expected {expected:?}",
+            layout.orphans(),
+        );
         let dangling = layout.dangling();
         let listed = rig.docker.ok(&["ps", "-a", "-q", "--no-trunc"])?;
         let still_listed = listed.lines().any(|l| l == id);
@@ -568,7 +610,11 @@ fn references(
             if again.status.success() { "ok".to_string() } else { again_msg.clone() },
         );
         let after = rig.layout()?;
-        ensure!(after.orphans() == expected, "the second `docker rm` changed the orphans: {:?}", after.orphans());
+        ensure!(
+            after.orphans() == expected,
+            "the second `docker rm` changed the orphans: {:?}",
+            after.orphans(),
+        );
         Ok((
             (),
             format!(

@@ -4,8 +4,8 @@ use crate::util::{expect_probe, probe_open, probe_result, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
+use testkit::harness::{Failed, Trial};
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_UNPRIVILEGED_PROBE";
@@ -27,7 +27,7 @@ fn ext4_path_gives_not_btrfs_naming_ext4() -> Result<(), Failed> {
             let text = e.to_string();
             ensure!(
                 text.contains("ext4") && text.contains(&*scratch.path().to_string_lossy()),
-                "{text}"
+                "{text}",
             );
             Ok(())
         }

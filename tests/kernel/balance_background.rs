@@ -4,10 +4,10 @@ use crate::util::{write_file, MIB};
 use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
 use btrfs_kit::sysfs::ExclusiveOperation;
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::time::Duration;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -70,7 +70,7 @@ fn pause_status_resume_completes() -> Result<(), Failed> {
     ensure!(
         status.request.data == Some(ChunkFilters::all()),
         "status request {:?}",
-        status.request
+        status.request,
     );
     ensure!(
         status.progress.relocated >= progress.relocated,

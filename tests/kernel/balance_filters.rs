@@ -7,11 +7,11 @@
 use crate::util::{data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -19,7 +19,8 @@ pub fn trials() -> Vec<Trial> {
             usage_zero_reclaims_exactly_the_empty_chunks,
             usage_range_relocates_exactly_the_chunks_in_range,
             limit_one_relocates_one_chunk,
-            convert_metadata_dup_single_dup;
+            convert_metadata_dup_single_dup,
+            typos_never_become_a_full_balance;
     ]
 }
 
@@ -119,14 +120,14 @@ fn usage_zero_reclaims_exactly_the_empty_chunks() -> Result<(), Failed> {
         .collect();
     ensure!(
         !empty.is_empty(),
-        "setup: no empty data chunk right before the balance (cleaner removed it?)"
+        "setup: no empty data chunk right before the balance (cleaner removed it?)",
     );
     let request = Balance::new().data(ChunkFilters::usage_below(0));
     let predicted = fs.balance_candidates(&request)?;
     ensure!(
         predicted == Some(empty.len() as u64),
         "predicted {predicted:?} candidates, {} empty",
-        empty.len()
+        empty.len(),
     );
     let outcome = fs.balance(&request)?;
     let after = data_groups(&fs)?;
@@ -134,7 +135,7 @@ fn usage_zero_reclaims_exactly_the_empty_chunks() -> Result<(), Failed> {
         outcome.relocated() == empty.len() as u64,
         "relocated {} chunks, {} were empty: {outcome:?}",
         outcome.relocated(),
-        empty.len()
+        empty.len(),
     );
     let non_empty: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&empty))
@@ -194,7 +195,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     );
     ensure!(
         moved * 2 < smallest,
-        "setup: chunks in range hold {moved} bytes, too much to stay in range: {before:?}"
+        "setup: chunks in range hold {moved} bytes, too much to stay in range: {before:?}",
     );
     ensure!(
         before.iter().all(|g| g.used.bytes() > 0),
@@ -205,7 +206,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     ensure!(
         predicted == Some(in_range.len() as u64),
         "predicted {predicted:?} candidates, {} in range",
-        in_range.len()
+        in_range.len(),
     );
     let outcome = fs.balance(&request)?;
     let after = logicals(&data_groups(&fs)?);
@@ -213,7 +214,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
         outcome.relocated() == in_range.len() as u64,
         "relocated {}, {} were in range: {outcome:?}",
         outcome.relocated(),
-        in_range.len()
+        in_range.len(),
     );
     let others: BTreeSet<u64> = logicals(&before)
         .difference(&logicals(&in_range))
@@ -261,7 +262,7 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     write_files(&scratch, 4, 8 * MIB)?;
     ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
-        "setup: metadata is not dup"
+        "setup: metadata is not dup",
     );
     // Reducing redundancy without force: the kernel refuses (EINVAL), and we say why.
     let to_single = Balance::new().metadata(ChunkFilters::convert(Profile::Single, false));
@@ -274,7 +275,7 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     fs.balance(&to_single.force(true))?;
     ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Single]),
-        "metadata is not single after convert"
+        "metadata is not single after convert",
     );
     let back = Balance::new().metadata(ChunkFilters::convert(Profile::Dup, true));
     let outcome = fs.balance(&back)?;
@@ -284,7 +285,64 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     );
     ensure!(
         metadata_profiles(&fs)? == BTreeSet::from([Profile::Dup]),
-        "metadata is not dup after converting back"
+        "metadata is not dup after converting back",
     );
+    Ok(())
+}
+
+/// Filter strings that name no filter, or an unbounded one, are refused by the example before
+/// any balance starts, and no chunk moves; harmless btrfs-progs spellings (`profiles=single|`)
+/// are accepted and run as written. (Issue 15 item 10: `-d' '` ran a full data balance.)
+fn typos_never_become_a_full_balance() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(1024 * MIB)?;
+    let fs = Filesystem::open(scratch.path())?;
+    write_files(&scratch, 8, 16 * MIB)?;
+    let path = scratch.path().to_str().ok_or("path")?;
+    let chunks = || -> Result<BTreeSet<u64>, Failed> { Ok(logicals(&fs.block_groups()?)) };
+    let before = chunks()?;
+    for arg in [
+        "-d ",
+        "-d  ,  ",
+        "-d,",
+        "-d\u{a0}",
+        "-dusage=..",
+        "-dlimit=..",
+        "-dusage=5, limit=2",
+        "-dvrange=..",
+        "-ddevid=0",
+        "-m ",
+        "-m,,",
+    ] {
+        let out = crate::util::run("balance", &[path, "--json", arg])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            out.status.code() == Some(2) && stderr.contains("bad balance filter"),
+            "balance {arg:?}: exit {:?}, stderr {stderr}, stdout {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+        );
+        ensure!(
+            fs.balance_status()?.is_none() && chunks()? == before,
+            "balance {arg:?} moved chunks",
+        );
+    }
+    for (accepted, request) in [
+        ("-dprofiles=single|", "-dprofiles=single"),
+        ("-dprofiles=|single,limit=1", "-dprofiles=single,limit=1"),
+        ("-dusage=0 ", "-dusage=0"),
+    ] {
+        let out = crate::util::run("balance", &[path, "--json", accepted])?;
+        ensure!(
+            out.status.code() == Some(0),
+            "balance {accepted:?}: exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        ensure!(
+            report["steps"][0]["request"] == request,
+            "balance {accepted:?} ran {report}"
+        );
+    }
     Ok(())
 }

@@ -7,16 +7,16 @@
 //! exit 101), and the policy died between its first and second step.
 
 use crate::util::example;
-use testkit::kmsg::KmsgWatch;
 use crate::util::{write_file, MIB};
 use btrfs_kit::Filesystem;
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use testkit::ensure;
 use testkit::fixture::{LoopDevice, Scratch, SparseFile};
+use testkit::harness::{Failed, Trial};
+use testkit::kmsg::KmsgWatch;
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -41,9 +41,15 @@ pub fn run_into_closed_pipe(binary: &Path, args: &[&str]) -> Result<Output, Fail
 /// The process ended as a filter does when its reader is gone: killed by SIGPIPE, silent.
 pub fn ended_quietly(what: &str, out: &Output) -> Result<(), Failed> {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{what}: noise on stderr: {stderr}");
-    ensure!(out.status.signal() == Some(nix::libc::SIGPIPE), "{what}: {} (expected: killed by SIGPIPE, 141 in a shell); stderr: {stderr}",
-            out.status);
+    ensure!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{what}: noise on stderr: {stderr}",
+    );
+    ensure!(
+        out.status.signal() == Some(nix::libc::SIGPIPE),
+        "{what}: {} (expected: killed by SIGPIPE, 141 in a shell); stderr: {stderr}",
+        out.status,
+    );
     Ok(())
 }
 
@@ -118,7 +124,10 @@ fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed>
         ended_quietly(&format!("{name} {}", args.join(" ")), &out)?;
     }
     // mkfs wrote its filesystem before it printed: the closed pipe cost only the report.
-    ensure!(std::fs::metadata(image)?.len() == 256 * MIB, "mkfs did not finish its image");
+    ensure!(
+        std::fs::metadata(image)?.len() == 256 * MIB,
+        "mkfs did not finish its image"
+    );
     Ok(())
 }
 
@@ -154,7 +163,10 @@ fn balance_policy_runs_every_step_after_its_reader_exits() -> Result<(), Failed>
         // The reader exits here, as `head -1` does.
     }
     let out = child.wait_with_output()?;
-    ensure!(first.starts_with("step 1/5 -dusage=0:"), "first line {first:?}");
+    ensure!(
+        first.starts_with("step 1/5 -dusage=0:"),
+        "first line {first:?}"
+    );
     ended_quietly("balance PATH | head -1", &out)?;
     let started: Vec<String> = kmsg
         .btrfs_messages(&device)?
@@ -168,10 +180,16 @@ fn balance_policy_runs_every_step_after_its_reader_exits() -> Result<(), Failed>
         "-musage=0",
         "-musage=5",
     ] {
-        ensure!(started
+        ensure!(
+            started
                 .iter()
-                .any(|m| m.contains(&format!("balance: start {step}"))), "step {step} never reached the kernel; it logged: {started:#?}");
+                .any(|m| m.contains(&format!("balance: start {step}"))),
+            "step {step} never reached the kernel; it logged: {started:#?}",
+        );
     }
-    ensure!(fs.balance_status()?.is_none(), "a balance was left running or paused");
+    ensure!(
+        fs.balance_status()?.is_none(),
+        "a balance was left running or paused"
+    );
     Ok(())
 }

@@ -4,18 +4,18 @@
 //! subvolumes and other mounts unless asked; the kernel's refusals become clear errors.
 
 use crate::util::{hash, run_as_nobody, sha256_of, MIB, NOBODY};
-use testkit::ensure;
 use btrfs_kit::defrag::{self, BoundaryKind, DefragOptions, FileOutcome, WalkOptions};
 use btrfs_kit::fiemap::{FiemapReader, FiemapRequest};
 use btrfs_kit::subvolume::{self, SnapshotOptions};
 use btrfs_kit::{ByteSize, Error, Filesystem};
-use testkit::harness::{Failed, Trial};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 /// The environment variable that makes the test binary act as the unprivileged defrag probe.
 const PROBE_ENV: &str = "BTRFS_LVM_DEFRAG_PROBE";
@@ -94,22 +94,44 @@ fn fragmented_file() -> Result<(), Failed> {
     let (a, b) = (scratch.path().join("a"), scratch.path().join("b"));
     let (sum_a, _) = write_interleaved(&a, &b, 128, 1)?;
     let before = extents(&a)?.len();
-    ensure!(before >= 64, "the interleaved file has only {before} extents");
+    ensure!(
+        before >= 64,
+        "the interleaved file has only {before} extents"
+    );
 
     let plan = defrag::plan_file(&a, &DefragOptions::default())?;
-    ensure!(plan.extents == before as u64, "plan counts {} extents, FIEMAP {before}", plan.extents);
-    ensure!(plan.shared_extents == 0 && plan.would_unshare == ByteSize::ZERO, "nothing is shared: {plan:?}");
-    ensure!(plan.targets == before as u64, "every 64 KiB piece is a target: {plan:?}");
+    ensure!(
+        plan.extents == before as u64,
+        "plan counts {} extents, FIEMAP {before}",
+        plan.extents
+    );
+    ensure!(
+        plan.shared_extents == 0 && plan.would_unshare == ByteSize::ZERO,
+        "nothing is shared: {plan:?}",
+    );
+    ensure!(
+        plan.targets == before as u64,
+        "every 64 KiB piece is a target: {plan:?}"
+    );
 
     let acted = defrag::defragment_file(&a, &DefragOptions::default().flush(true))?;
-    ensure!(acted.targets == plan.targets, "the real run acted on the same plan");
+    ensure!(
+        acted.targets == plan.targets,
+        "the real run acted on the same plan"
+    );
     let after = extents(&a)?.len();
-    ensure!(after * 4 <= before, "{before} extents before, {after} after: expected at most a quarter");
+    ensure!(
+        after * 4 <= before,
+        "{before} extents before, {after} after: expected at most a quarter",
+    );
 
     // Read back from disk, not from the page cache.
     scratch.remount()?;
     let a = scratch.path().join("a");
-    ensure!(hash(&a)? == sum_a, "the content is identical after defragmenting");
+    ensure!(
+        hash(&a)? == sum_a,
+        "the content is identical after defragmenting"
+    );
     Ok(())
 }
 
@@ -121,8 +143,14 @@ fn refuse_then_unshare(
     sum: [u8; 32],
 ) -> Result<(), Failed> {
     let plan = defrag::plan_file(file, &DefragOptions::default())?;
-    ensure!(plan.shared_extents == plan.extents && plan.extents >= 64, "all extents shared: {plan:?}");
-    ensure!(plan.would_unshare == plan.size, "every byte would be unshared: {plan:?}");
+    ensure!(
+        plan.shared_extents == plan.extents && plan.extents >= 64,
+        "all extents shared: {plan:?}",
+    );
+    ensure!(
+        plan.would_unshare == plan.size,
+        "every byte would be unshared: {plan:?}"
+    );
     let largest = extents(file)?
         .iter()
         .map(|e| e.length.bytes())
@@ -133,13 +161,20 @@ fn refuse_then_unshare(
     match defrag::defragment_file(file, &DefragOptions::default().flush(true)) {
         Err(e @ Error::SharedExtents { .. }) => {
             let text = e.to_string();
-            ensure!(text.contains("allow_shared") && text.contains(&plan.would_unshare.to_string()), "{}", text);
+            ensure!(
+                text.contains("allow_shared") && text.contains(&plan.would_unshare.to_string()),
+                "{}",
+                text,
+            );
         }
         other => {
             return Err(format!("defragmenting a shared file without opt-in: {other:?}").into())
         }
     }
-    ensure!(extents(file)?.iter().all(|e| e.is_shared()), "the refused file is untouched");
+    ensure!(
+        extents(file)?.iter().all(|e| e.is_shared()),
+        "the refused file is untouched"
+    );
     ensure!(data_used(fs)? == used_before, "the refusal wrote nothing");
 
     defrag::defragment_file(
@@ -148,10 +183,19 @@ fn refuse_then_unshare(
     )?;
     let grown = data_used(fs)?.saturating_sub(used_before);
     let predicted = plan.would_unshare.bytes();
-    ensure!(grown.abs_diff(predicted) <= largest, "used space grew by {grown} bytes, the dry run predicted {predicted} (tolerance one extent, {largest})");
+    ensure!(
+        grown.abs_diff(predicted) <= largest,
+        "used space grew by {grown} bytes, the dry run predicted {predicted} (tolerance one extent, {largest})",
+    );
     let after = extents(file)?;
-    ensure!(after.iter().all(|e| !e.is_shared()), "nothing shared any more: {after:?}");
-    ensure!(hash(file)? == sum && hash(other)? == sum, "both copies keep the content");
+    ensure!(
+        after.iter().all(|e| !e.is_shared()),
+        "nothing shared any more: {after:?}"
+    );
+    ensure!(
+        hash(file)? == sum && hash(other)? == sum,
+        "both copies keep the content"
+    );
     Ok(())
 }
 
@@ -179,8 +223,11 @@ fn shared_with_reflink() -> Result<(), Failed> {
         .arg(&a)
         .arg(&copy)
         .output()?;
-    ensure!(out.status.success(), "cp --reflink=always: {}",
-            String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "cp --reflink=always: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fs = Filesystem::open(scratch.path())?;
     refuse_then_unshare(&fs, &copy, &a, sum)
 }
@@ -244,29 +291,48 @@ fn tree_boundaries() -> Result<(), Failed> {
     std::fs::write(root.join("tmp/g"), b"not btrfs")?;
 
     let (paths, report) = planned_paths(root, &WalkOptions::default())?;
-    ensure!(paths == vec![root.join("b"), root.join("dir/a")], "default walk: {paths:?}");
+    ensure!(
+        paths == vec![root.join("b"), root.join("dir/a")],
+        "default walk: {paths:?}"
+    );
     let mut boundaries: Vec<_> = report
         .boundaries
         .iter()
         .map(|b| (b.path.clone(), b.kind))
         .collect();
     boundaries.sort_by(|x, y| x.0.cmp(&y.0));
-    ensure!(boundaries
+    ensure!(
+        boundaries
             == vec![
                 (root.join("mnt"), BoundaryKind::Mount),
                 (root.join("sub"), BoundaryKind::Subvolume),
                 (root.join("tmp"), BoundaryKind::NotBtrfs),
-            ], "boundaries: {boundaries:?}");
-    ensure!(report.totals.files == 2 && report.totals.targets > 0, "totals: {:?}", report.totals);
+            ],
+        "boundaries: {boundaries:?}",
+    );
+    ensure!(
+        report.totals.files == 2 && report.totals.targets > 0,
+        "totals: {:?}",
+        report.totals
+    );
 
     let (paths, _) = planned_paths(root, &WalkOptions::default().cross_subvolumes(true))?;
-    ensure!(paths.contains(&sub.join("c")) && !paths.contains(&root.join("mnt/e")), "crossing subvolumes: {paths:?}");
+    ensure!(
+        paths.contains(&sub.join("c")) && !paths.contains(&root.join("mnt/e")),
+        "crossing subvolumes: {paths:?}",
+    );
     let (paths, report) = planned_paths(root, &WalkOptions::default().cross_mounts(true))?;
-    ensure!(paths.contains(&root.join("mnt/e")) && !paths.contains(&sub.join("c")), "crossing mounts: {paths:?}");
-    ensure!(report
+    ensure!(
+        paths.contains(&root.join("mnt/e")) && !paths.contains(&sub.join("c")),
+        "crossing mounts: {paths:?}",
+    );
+    ensure!(
+        report
             .boundaries
             .iter()
-            .any(|b| b.kind == BoundaryKind::NotBtrfs), "a non-btrfs mount is never crossed");
+            .any(|b| b.kind == BoundaryKind::NotBtrfs),
+        "a non-btrfs mount is never crossed",
+    );
 
     // The real run defragments inside the walk only.
     let sub_before = extents(&sub.join("c"))?.len();
@@ -282,12 +348,25 @@ fn tree_boundaries() -> Result<(), Failed> {
             ControlFlow::Continue(())
         },
     )?;
-    ensure!(report.totals.defragmented == 2 && report.totals.failed == 0, "totals: {:?}", report.totals);
+    ensure!(
+        report.totals.defragmented == 2 && report.totals.failed == 0,
+        "totals: {:?}",
+        report.totals,
+    );
     let last = progress.last().copied().ok_or("no progress reported")?;
-    ensure!(last.0 == 2 && last.1 == 2 && last.2 == last.3 && last.3.bytes() == 2 * 32 * PIECE as u64, "progress: {progress:?}");
-    ensure!(extents(&sub.join("c"))?.len() == sub_before, "the nested subvolume was not touched");
+    ensure!(
+        last.0 == 2 && last.1 == 2 && last.2 == last.3 && last.3.bytes() == 2 * 32 * PIECE as u64,
+        "progress: {progress:?}",
+    );
+    ensure!(
+        extents(&sub.join("c"))?.len() == sub_before,
+        "the nested subvolume was not touched"
+    );
     let a_after = extents(&root.join("dir/a"))?.len();
-    ensure!(a_after * 4 <= a_before, "dir/a: {a_before} -> {a_after} extents");
+    ensure!(
+        a_after * 4 <= a_before,
+        "dir/a: {a_before} -> {a_after} extents"
+    );
 
     // Stopping from the callback stops between files.
     let report = defrag::plan_tree(
@@ -296,7 +375,11 @@ fn tree_boundaries() -> Result<(), Failed> {
         &WalkOptions::default(),
         |_, _| ControlFlow::Break(()),
     )?;
-    ensure!(report.stopped && report.totals.files == 1, "stopped walk: {:?}", report.totals);
+    ensure!(
+        report.stopped && report.totals.files == 1,
+        "stopped walk: {:?}",
+        report.totals
+    );
     Ok(())
 }
 
@@ -342,7 +425,11 @@ fn refusals() -> Result<(), Failed> {
     subvolume::snapshot(&sv, &ro, &SnapshotOptions::read_only())?;
     match defrag::defragment_file(ro.join("a"), &DefragOptions::default().allow_shared(true)) {
         Err(e @ Error::ReadOnlySubvolume { .. }) => {
-            ensure!(e.errno() == Some(nix::errno::Errno::EROFS), "{}", e.to_string())
+            ensure!(
+                e.errno() == Some(nix::errno::Errno::EROFS),
+                "{}",
+                e.to_string()
+            )
         }
         other => return Err(format!("defrag in a read-only snapshot: {other:?}").into()),
     }
@@ -353,14 +440,21 @@ fn refusals() -> Result<(), Failed> {
     nix::unistd::chown(&root.join("own"), Some(NOBODY.into()), Some(NOBODY.into()))?;
     let out = run_as_nobody(&[(PROBE_ENV, root.as_os_str())])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
         "plan=ok",
         "defrag_root_owned=permission-denied",
         "defrag_own=ok",
         "trim=permission-denied",
     ] {
-        ensure!(text.lines().any(|l| l == line), "expected {line:?} in probe output:\n{text}");
+        ensure!(
+            text.lines().any(|l| l == line),
+            "expected {line:?} in probe output:\n{text}"
+        );
     }
 
     // A read-only mount.
@@ -380,7 +474,9 @@ fn refusals() -> Result<(), Failed> {
         None::<&str>,
     )?;
     match result {
-        Err(e @ Error::ReadOnly { .. }) => ensure!(e.to_string().contains("remount"), "{}", e.to_string()),
+        Err(e @ Error::ReadOnly { .. }) => {
+            ensure!(e.to_string().contains("remount"), "{}", e.to_string())
+        }
         other => return Err(format!("defrag on a read-only mount: {other:?}").into()),
     }
     scratch.remount()?;

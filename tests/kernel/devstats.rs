@@ -3,15 +3,15 @@
 //! `btrfs device stats`, multi-device usage against `btrfs filesystem usage -b`.
 
 use crate::corrupt::{copies, damage_copy};
-use testkit::ensure;
 use crate::space::usage_equals_progs;
 use crate::util::{expect_probe, probe_open, probe_result, progs, write_file, MIB};
 use btrfs_kit::scrub::ScrubRequest;
 use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
 use btrfs_kit::{Error, Filesystem, Profile};
-use testkit::harness::{Failed, Trial};
 use std::collections::BTreeMap;
+use testkit::ensure;
 use testkit::fixture::{FsKind, LoopDevice, MultiScratch, Scratch, SparseFile};
+use testkit::harness::{Failed, Trial};
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
@@ -138,18 +138,29 @@ fn scrub_and_stats_match_progs() -> Result<(), Failed> {
     let status = format!("/var/lib/btrfs/scrub.status.{}", fs.info()?.fsid);
     std::fs::remove_file(&status).map_err(|e| format!("remove {status}: {e}"))?;
     let theirs = progs_scrub_counters(&text)?;
-    ensure!(theirs.len() == ours.devices.len(), "devices: theirs {:?}", theirs.keys());
+    ensure!(
+        theirs.len() == ours.devices.len(),
+        "devices: theirs {:?}",
+        theirs.keys()
+    );
     for d in &ours.devices {
         let t = theirs
             .get(&d.devid)
             .ok_or(format!("progs has no device {}", d.devid))?;
         for (name, value) in d.this_run.named() {
             let their = t.get(name).copied();
-            ensure!(their == Some(value), "device {} {name}: btrfs-progs {their:?}, ours {value}",
-                    d.devid);
+            ensure!(
+                their == Some(value),
+                "device {} {name}: btrfs-progs {their:?}, ours {value}",
+                d.devid,
+            );
         }
     }
-    ensure!(ours.total.csum_errors == 3, "our counters: {:?}", ours.total);
+    ensure!(
+        ours.total.csum_errors == 3,
+        "our counters: {:?}",
+        ours.total
+    );
     // Device counters after both scrubs.
     let text = progs(&["device", "stats"], scratch.path())?;
     for s in fs.device_stats_all()? {
@@ -169,7 +180,11 @@ fn scrub_and_stats_match_progs() -> Result<(), Failed> {
             ensure!(their == value, "{key}: btrfs-progs {their}, ours {value}");
         }
     }
-    { ensure!(fs.device_stats(devid)?.corruption_errs >= 6, "two scrubs of three bad sectors"); Ok(()) }
+    ensure!(
+        fs.device_stats(devid)?.corruption_errs >= 6,
+        "two scrubs of three bad sectors"
+    );
+    Ok(())
 }
 
 fn usage_matches(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
@@ -215,5 +230,9 @@ fn add_device_refusals() -> Result<(), Failed> {
     drop(fs);
     drop(scratch);
     drop(loop_dev);
-    { ensure!(added.devid == 3 && added.total_bytes.bytes() == 256 * MIB && devices == 3, "added {added:?}, {devices} devices"); Ok(()) }
+    ensure!(
+        added.devid == 3 && added.total_bytes.bytes() == 256 * MIB && devices == 3,
+        "added {added:?}, {devices} devices",
+    );
+    Ok(())
 }

@@ -3,8 +3,8 @@
 use crate::util::{json, run, write_file, MIB};
 use btrfs_kit::Filesystem;
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -35,7 +35,7 @@ fn balance_runs_the_daily_policy_with_json() -> Result<(), Failed> {
         out.status.code() == Some(0),
         "exit {:?}: {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     let report = json(&out)?;
     ensure!(
@@ -53,12 +53,12 @@ fn balance_runs_the_daily_policy_with_json() -> Result<(), Failed> {
                 "-musage=0",
                 "-musage=5",
             ],
-        "{requests:?}"
+        "{requests:?}",
     );
     let total: u64 = steps.iter().filter_map(|s| s["relocated"].as_u64()).sum();
     ensure!(
         report["relocated"].as_u64() == Some(total),
-        "relocated total differs from the steps' sum"
+        "relocated total differs from the steps' sum",
     );
     // Each step's "after" is the next step's "before" (nothing else writes).
     for pair in steps.windows(2) {
@@ -73,7 +73,7 @@ fn balance_runs_the_daily_policy_with_json() -> Result<(), Failed> {
         .bytes();
     ensure!(
         steps.last().and_then(|s| s["unallocated_after"].as_u64()) == Some(unallocated_now),
-        "final unallocated differs"
+        "final unallocated differs",
     );
     Ok(())
 }
@@ -102,13 +102,13 @@ fn balance_filters_status_and_errors() -> Result<(), Failed> {
     ensure!(
         usage_error.status.code() == Some(2),
         "soft without convert exit {:?}",
-        usage_error.status
+        usage_error.status,
     );
     let missing = run("balance", &["/nonexistent/path"])?;
     let stderr = String::from_utf8_lossy(&missing.stderr);
     ensure!(
         missing.status.code() == Some(1) && stderr.lines().count() == 1,
-        "missing path: {stderr}"
+        "missing path: {stderr}",
     );
     Ok(())
 }
@@ -121,13 +121,13 @@ fn usage_reports_json_and_warns() -> Result<(), Failed> {
         out.status.code() == Some(0),
         "usage exit {:?}: {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     let report = json(&out)?;
     let ours = Filesystem::open(scratch.path())?.usage()?;
     ensure!(
         report["usage"]["device_size"].as_u64() == Some(ours.device_size.bytes()),
-        "device size differs"
+        "device size differs",
     );
     let data_pct = report["data_used_percent"]
         .as_f64()

@@ -3,16 +3,16 @@
 //! including files with more extents than one ioctl call returns.
 
 use crate::defrag::write_interleaved;
-use testkit::ensure;
-use crate::util::{MIB};
+use crate::util::MIB;
 use btrfs_kit::fiemap::{Extent, ExtentFlags, FiemapReader, FiemapRequest};
 use btrfs_kit::ByteSize;
-use testkit::harness::{Failed, Trial};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -60,7 +60,11 @@ fn corpus(scratch: &Scratch) -> Result<Vec<PathBuf>, Failed> {
         .arg("+c")
         .arg(root.join("compressed"))
         .output()?;
-    ensure!(out.status.success(), "chattr +c: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "chattr +c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = "compressible text ".repeat(64 * 1024);
     std::fs::write(root.join("compressed/text"), text.as_bytes())?;
     let mut files: Vec<PathBuf> = [
@@ -101,10 +105,17 @@ fn check_coverage(all: &[(PathBuf, Vec<Extent>)]) -> Result<(), Failed> {
         ExtentFlags::DATA_INLINE,
         ExtentFlags::ENCODED,
     ] {
-        ensure!(flags.contains(needed), "no extent with {needed:?} in the corpus");
+        ensure!(
+            flags.contains(needed),
+            "no extent with {needed:?} in the corpus"
+        );
     }
     let most = all.iter().map(|(_, e)| e.len()).max().unwrap_or(0);
-    { ensure!(most > 256, "the largest map has {most} extents, not more than one call returns"); Ok(()) }
+    ensure!(
+        most > 256,
+        "the largest map has {most} extents, not more than one call returns"
+    );
+    Ok(())
 }
 
 fn equals_crate() -> Result<(), Failed> {
@@ -122,7 +133,11 @@ fn equals_crate() -> Result<(), Failed> {
                 })
             })
             .collect::<Result<_, _>>()?;
-        ensure!(mine == theirs, "{}: ours {mine:?}\nfiemap crate {theirs:?}", path.display());
+        ensure!(
+            mine == theirs,
+            "{}: ours {mine:?}\nfiemap crate {theirs:?}",
+            path.display()
+        );
         all.push((path, mine));
     }
     check_coverage(&all)?;
@@ -130,15 +145,22 @@ fn equals_crate() -> Result<(), Failed> {
     // Unflushed data shows as delayed allocation until a synced request.
     let path = scratch.path().join("dirty");
     std::fs::write(&path, vec![1u8; 128 * 1024])?;
-    ensure!(ours(&path)?
+    ensure!(
+        ours(&path)?
             .iter()
-            .all(|e| e.flags.contains(ExtentFlags::DELALLOC)), "unflushed data is DELALLOC");
+            .all(|e| e.flags.contains(ExtentFlags::DELALLOC)),
+        "unflushed data is DELALLOC",
+    );
     let file = std::fs::File::open(&path)?;
     let synced = FiemapReader::new().extents(file.as_fd(), &path, &FiemapRequest::synced())?;
-    { ensure!(!synced.is_empty()
+    ensure!(
+        !synced.is_empty()
             && synced
                 .iter()
-                .all(|e| !e.flags.contains(ExtentFlags::DELALLOC) && e.physical.bytes() > 0), "a synced request maps the data: {synced:?}"); Ok(()) }
+                .all(|e| !e.flags.contains(ExtentFlags::DELALLOC) && e.physical.bytes() > 0),
+        "a synced request maps the data: {synced:?}",
+    );
+    Ok(())
 }
 
 /// `filefrag -v -b1 PATH` as extents (byte units; filefrag's own `eof` marker dropped).
@@ -148,7 +170,11 @@ fn filefrag(path: &Path) -> Result<Vec<Extent>, Failed> {
         .arg(path)
         .output()
         .map_err(|e| format!("run filefrag (e2fsprogs): {e}"))?;
-    ensure!(out.status.success(), "filefrag: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "filefrag: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut extents = Vec::new();
     for line in text.lines() {
@@ -200,7 +226,11 @@ fn equals_filefrag() -> Result<(), Failed> {
     for path in corpus(&scratch)? {
         let mine = ours(&path)?;
         let theirs = filefrag(&path)?;
-        ensure!(mine == theirs, "{}: ours {mine:?}\nfilefrag {theirs:?}", path.display());
+        ensure!(
+            mine == theirs,
+            "{}: ours {mine:?}\nfilefrag {theirs:?}",
+            path.display()
+        );
         all.push((path, mine));
     }
     check_coverage(&all)

@@ -5,10 +5,10 @@
 use crate::util::{sha256_of, write_file, write_until_full, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::time::Instant;
+use testkit::ensure;
 use testkit::fixture::{FsKind, Scratch};
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -59,7 +59,7 @@ fn fill(kind: FsKind, name: &str) -> Result<(), Failed> {
         ensure!(
             usage.data_used_ratio() > 0.9,
             "data used ratio {:.3} when full",
-            usage.data_used_ratio()
+            usage.data_used_ratio(),
         );
         let outcome = fs.balance(&Balance::new().data(ChunkFilters::usage_below(0)))?;
         report["data_used_ratio_when_full"] = usage.data_used_ratio().into();

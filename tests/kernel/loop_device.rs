@@ -3,8 +3,8 @@
 
 use crate::util::MIB;
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use testkit::fixture::SparseFile;
+use testkit::harness::{Failed, Trial};
 use testkit::loopdev::LoopDevice;
 
 pub fn trials() -> Vec<Trial> {
@@ -21,7 +21,7 @@ fn attach_autoclear_detach() -> Result<(), Failed> {
         backing == image.path(),
         "kernel says {} is backed by {}",
         device.path().display(),
-        backing.display()
+        backing.display(),
     );
     ensure!(device.autoclear()?, "autoclear is not set");
     let size = std::fs::read_to_string(format!("/sys/block/loop{}/size", device.number()))?;
@@ -29,17 +29,15 @@ fn attach_autoclear_detach() -> Result<(), Failed> {
         size.trim() == (64 * MIB / 512).to_string(),
         "device size {} sectors, expected {}",
         size.trim(),
-        64 * MIB / 512
+        64 * MIB / 512,
     );
     let sys = format!("/sys/block/loop{}/loop/backing_file", device.number());
     drop(device);
-    {
-        ensure!(
-            !std::path::Path::new(&sys).exists(),
-            "{sys} still exists after drop: the device was not detached"
-        );
-        Ok(())
-    }
+    ensure!(
+        !std::path::Path::new(&sys).exists(),
+        "{sys} still exists after drop: the device was not detached",
+    );
+    Ok(())
 }
 
 fn two_devices_never_share() -> Result<(), Failed> {
@@ -56,14 +54,14 @@ fn two_devices_never_share() -> Result<(), Failed> {
     ensure!(
         devices[0].number() != devices[1].number(),
         "both attaches got loop{}",
-        devices[0].number()
+        devices[0].number(),
     );
     for (device, image) in devices.iter().zip(&images) {
         ensure!(
             device.backing_file()? == image.path(),
             "{} is not backed by {}",
             device.path().display(),
-            image.path().display()
+            image.path().display(),
         );
     }
     Ok(())

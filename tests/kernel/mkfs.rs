@@ -10,17 +10,21 @@
 use crate::util::{sha256_of, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
-use btrfs_kit::mkfs::{mkfs, MetadataProfile, MkfsOptions};
+use btrfs_kit::mkfs::{
+    build, identity, minimum_size, mkfs, plan, Layout, MetadataProfile, MkfsOptions, PlannedChunk,
+    MIN_METADATA_NODES,
+};
 use btrfs_kit::{BlockGroupKind, ChecksumType, Error, Filesystem, Profile};
-use testkit::ensure;
-use testkit::harness::{self, Failed, Trial};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
+use testkit::ensure;
 use testkit::fixture::{LoopDevice, Mount, SparseFile};
+use testkit::harness::{self, Failed, Trial};
 use testkit::kmsg::{device_name, KmsgWatch};
 
 const NODESIZES: [u32; 3] = [4096, 16384, 65536];
+const ALL_NODESIZES: [u32; 5] = [4096, 8192, 16384, 32768, 65536];
 const PROFILES: [MetadataProfile; 2] = [MetadataProfile::Dup, MetadataProfile::Single];
 
 fn options(metadata: MetadataProfile, checksum: ChecksumType, nodesize: u32) -> MkfsOptions {
@@ -38,7 +42,9 @@ pub fn trials() -> Vec<Trial> {
         for c in ChecksumType::ALL {
             for n in NODESIZES {
                 let name = format!("{}::{m}_{c}_{n}", testkit::trial_name!(round_trip));
-                t.push(harness::root(name, move || round_trip(options(m, c, n), false)));
+                t.push(harness::root(name, move || {
+                    round_trip(options(m, c, n), false)
+                }));
                 let name = format!(
                     "{}::{m}_{c}_{n}",
                     testkit::trial_name!(oracle: round_trip_then_check)
@@ -47,6 +53,17 @@ pub fn trials() -> Vec<Trial> {
                     round_trip_then_check(options(m, c, n))
                 }));
             }
+        }
+    }
+    for m in PROFILES {
+        for n in ALL_NODESIZES {
+            let name = format!(
+                "{}::{m}_{n}",
+                testkit::trial_name!(the_minimum_takes_a_file_and_less_metadata_does_not)
+            );
+            t.push(harness::root(name, move || {
+                the_minimum_takes_a_file_and_less_metadata_does_not(m, n)
+            }));
         }
     }
     t.extend(testkit::trials![
@@ -79,7 +96,7 @@ fn btrfs_check(target: &Path) -> Result<(), Failed> {
             out.status.success() && !text.contains("ERROR") && text.contains("no error found"),
             "btrfs check --mode={mode} on {}: {}\n{text}",
             target.display(),
-            out.status
+            out.status,
         );
     }
     Ok(())
@@ -166,7 +183,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     ensure!(
         metadata_profiles(&fs)?.iter().all(|(_, p)| *p == from),
         "before convert: {:?}",
-        metadata_profiles(&fs)?
+        metadata_profiles(&fs)?,
     );
     let convert = Balance::new()
         .metadata(ChunkFilters::convert(to, false))
@@ -177,7 +194,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     let after = metadata_profiles(&fs)?;
     ensure!(
         after.iter().all(|(_, p)| *p == to) && !after.is_empty(),
-        "after convert to {to}: {after:?}"
+        "after convert to {to}: {after:?}",
     );
     drop(fs);
 
@@ -188,7 +205,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         .map_err(|e| format!("self-check after balance and convert: {e}"))?;
     ensure!(
         after_balance.bytes_used > report.bytes_used,
-        "the files written do not show in bytes_used"
+        "the files written do not show in bytes_used",
     );
     if oracle {
         btrfs_check(dev.path())?;
@@ -200,14 +217,12 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
     }
     drop(mnt);
     let problems = kmsg.problems(&name)?;
-    {
-        ensure!(
-            problems.is_empty(),
-            "kernel logged btrfs problems on {name}:\n{}",
-            problems.join("\n")
-        );
-        Ok(())
-    }
+    ensure!(
+        problems.is_empty(),
+        "kernel logged btrfs problems on {name}:\n{}",
+        problems.join("\n")
+    );
+    Ok(())
 }
 
 fn expect_busy(
@@ -275,13 +290,11 @@ fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     let second = mkfs(dev.path(), &o)?;
     let mnt = Mount::new(dev.path(), "btrfs", "")?;
     let fs = Filesystem::open(mnt.path())?;
-    {
-        ensure!(
-            fs.info()?.fsid == second.fsid,
-            "the forced mkfs is not what got mounted"
-        );
-        Ok(())
-    }
+    ensure!(
+        fs.info()?.fsid == second.fsid,
+        "the forced mkfs is not what got mounted"
+    );
+    Ok(())
 }
 
 fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
@@ -369,4 +382,127 @@ fn kmsg_filter_flags_btrfs_warnings_on_our_device() -> Result<(), Failed> {
         ensure!(problem_in(r, tag).is_none(), "wrongly flagged: {r}");
     }
     Ok(())
+}
+
+/// Creates a file on the mounted filesystem and writes 64 KiB to it with fsync; the errno of
+/// the first step that fails.
+fn first_file(mnt: &Path) -> Result<(), std::io::Error> {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(mnt.join("first"))?;
+    f.write_all(&[0x5a; 64 * 1024])?;
+    f.sync_all()
+}
+
+/// A filesystem laid out by hand: `layout`'s chunks placed one after the other from 1 MiB
+/// with the metadata chunk `meta_len` long, nothing left unallocated; `None` when that would
+/// reach the 64 MiB superblock copy (only dup metadata with 64 KiB nodes).
+fn packed(layout: &Layout, meta_len: u64) -> Option<Layout> {
+    let copies = layout.metadata.stripes.len();
+    let mut at = MIB;
+    let mut place = |len: u64, n: usize| -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                at += len;
+                at - len
+            })
+            .collect()
+    };
+    let system = PlannedChunk {
+        stripes: place(layout.system.length, copies),
+        ..layout.system.clone()
+    };
+    let metadata = PlannedChunk {
+        logical: system.logical + system.length,
+        length: meta_len,
+        flags: layout.metadata.flags,
+        stripes: place(meta_len, copies),
+    };
+    let data = PlannedChunk {
+        logical: metadata.logical + meta_len,
+        length: layout.data.length,
+        flags: layout.data.flags,
+        stripes: place(layout.data.length, 1),
+    };
+    (at <= 64 * MIB).then_some(Layout {
+        total_bytes: at,
+        system,
+        metadata,
+        data,
+    })
+}
+
+/// The minimum mkfs accepts for a profile and node size is the smallest size on which the
+/// mounted filesystem takes a first file (create, write 64 KiB, fsync): at the minimum (with
+/// every optional feature set), and 1 MiB above, it does; 4 KiB below, mkfs refuses saying what it needs; and a filesystem
+/// whose metadata chunk holds one 64 KiB step less than the rule (everything else the same,
+/// nothing unallocated) fails that first file with ENOSPC on the real kernel. (Issue 15 item
+/// 5: at the old minimum the first `touch` failed with ENOSPC.)
+fn the_minimum_takes_a_file_and_less_metadata_does_not(
+    metadata: MetadataProfile,
+    nodesize: u32,
+) -> Result<(), Failed> {
+    let mut o = options(metadata, ChecksumType::Crc32c, nodesize);
+    o.force = true;
+    let min = minimum_size(&o);
+    // At the minimum with each of the 16 optional feature sets, and 1 MiB above.
+    for (size, f) in (0..16u8).map(|f| (min, f)).chain([(min + MIB, 15)]) {
+        let mut o = o.clone();
+        o.features.no_holes = f & 1 != 0;
+        o.features.free_space_tree = f & 2 != 0;
+        o.features.skinny_metadata = f & 4 != 0;
+        o.features.extref = f & 8 != 0;
+        let image = SparseFile::new(size)?;
+        let dev = LoopDevice::attach(image.path())?;
+        mkfs(dev.path(), &o).map_err(|e| format!("mkfs at {size}: {e}"))?;
+        let mnt = Mount::new(dev.path(), "btrfs", "")?;
+        first_file(mnt.path()).map_err(|e| {
+            format!(
+                "{size} bytes ({metadata}, {nodesize}, {:?}): first file: {e}",
+                o.features
+            )
+        })?;
+    }
+    let image = SparseFile::new(min - 4096)?;
+    let dev = LoopDevice::attach(image.path())?;
+    match mkfs(dev.path(), &o) {
+        Err(e @ Error::TooSmall { .. }) => {
+            let text = e.to_string();
+            ensure!(
+                text.contains(&min.to_string()) && text.contains("first file"),
+                "{text}"
+            );
+        }
+        other => return Err(format!("mkfs 4 KiB below the minimum: {other:?}").into()),
+    }
+    let rule = MIN_METADATA_NODES * u64::from(nodesize);
+    let layout = plan(min, &o).map_err(|e| format!("plan: {e:?}"))?;
+    ensure!(
+        layout.metadata.length >= rule,
+        "the minimum breaks the rule"
+    );
+    let Some(short) = packed(&layout, rule.next_multiple_of(64 * 1024) - 64 * 1024) else {
+        // Two 37.5 MiB copies cannot sit below the 64 MiB superblock copy: the hole left
+        // there would give the kernel room for more metadata, so this side is not testable.
+        return Ok(());
+    };
+    let image = SparseFile::new(short.total_bytes)?;
+    let built = build(&o, &short, &identity(&o)).map_err(|e| format!("build: {e:?}"))?;
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new().write(true).open(image.path())?;
+        for w in &built.writes {
+            file.write_all_at(&w.bytes, w.offset)?;
+        }
+        file.sync_all()?;
+    }
+    let dev = LoopDevice::attach(image.path())?;
+    let mnt = Mount::new(dev.path(), "btrfs", "")?;
+    match first_file(mnt.path()) {
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => Ok(()),
+        other => Err(format!(
+            "{} tree blocks of metadata, no room for more: first file {other:?}, expected ENOSPC (the rule is {MIN_METADATA_NODES})",
+            short.metadata.length / u64::from(nodesize)
+        )
+        .into()),
+    }
 }

@@ -4,12 +4,12 @@
 use crate::util::{progs, write_file, MIB};
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -58,14 +58,14 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     ensure!(fs.quota_status()?.is_none(), "quotas start off");
     ensure!(
         matches!(fs.qgroups(), Err(Error::QuotaNotEnabled { .. })),
-        "listing qgroups with quotas off"
+        "listing qgroups with quotas off",
     );
     ensure!(
         matches!(
             fs.create_qgroup(QgroupId::new(1, 100)),
             Err(Error::QuotaNotEnabled { .. })
         ),
-        "creating a qgroup with quotas off"
+        "creating a qgroup with quotas off",
     );
     fs.enable_quota()?;
     fs.wait_quota_rescan()?;
@@ -84,7 +84,7 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
         relations
             .lines()
             .any(|l| l.starts_with(&a.to_string()) && l.contains("1/100")),
-        "0/a inherited into 1/100:\n{relations}"
+        "0/a inherited into 1/100:\n{relations}",
     );
     fs.assign_qgroup(b, group)?;
 
@@ -99,7 +99,7 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     let stopped = write_until_error(&m.join("a/big"), 4 * cap)?;
     ensure!(
         stopped == Some(Errno::EDQUOT as i32),
-        "writing past the limit stopped with {stopped:?}, not EDQUOT"
+        "writing past the limit stopped with {stopped:?}, not EDQUOT",
     );
     write_file(&m.join("b/data"), 8 * MIB, 3)?;
     fs.sync()?;
@@ -128,7 +128,7 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     ensure!(
         a_max == Some(cap) && a_ref <= cap + MIB && a_ref > MIB,
         "a: {:?}",
-        ours[&a.to_string()]
+        ours[&a.to_string()],
     );
     let (b_ref, b_excl, ..) = ours[&b.to_string()];
     ensure!(
@@ -147,7 +147,7 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     )?;
     ensure!(
         write_until_error(&m.join("a/more"), 2 * cap)?.is_none(),
-        "writes succeed after clearing the limit"
+        "writes succeed after clearing the limit",
     );
     let cleared = fs
         .qgroups()?

@@ -3,8 +3,6 @@
 //! snapshot holding it (single); cancel and resume from the recorded position; refusals.
 
 use crate::corrupt::{copies, corrupt, expected_damage_message, image_of, logical_of, read_image};
-use testkit::ensure;
-use testkit::kmsg::KmsgWatch;
 use crate::util::{sha256_of, write_file, MIB};
 use btrfs_kit::scrub::{
     DeviceScrubState, ResumeOrigin, RunStatus, ScrubOutcome, ScrubRequest, ScrubState, ScrubVerdict,
@@ -12,12 +10,14 @@ use btrfs_kit::scrub::{
 use btrfs_kit::subvolume::{self, SnapshotOptions};
 use btrfs_kit::sysfs::{FsSysfs, SpeedLimit};
 use btrfs_kit::{BlockGroupKind, ByteSize, Error, Filesystem, Profile};
-use testkit::harness::{Failed, Trial};
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, MultiScratch, Scratch};
+use testkit::harness::{Failed, Trial};
+use testkit::kmsg::KmsgWatch;
 
 const SECTOR: u64 = 4096;
 
@@ -113,35 +113,60 @@ fn clean(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
     let fs = Filesystem::open(scratch.path())?;
     let state = tempfile::tempdir()?;
     let outcome = fs.scrub(&ScrubRequest::new().state_dir(state.path()))?;
-    ensure!(outcome.verdict == ScrubVerdict::Clean, "verdict: {outcome:?}");
-    ensure!(outcome.devices.len() == devices
+    ensure!(
+        outcome.verdict == ScrubVerdict::Clean,
+        "verdict: {outcome:?}"
+    );
+    ensure!(
+        outcome.devices.len() == devices
             && outcome
                 .devices
                 .iter()
-                .all(|d| d.state == DeviceScrubState::Finished), "devices: {:?}", outcome.devices);
+                .all(|d| d.state == DeviceScrubState::Finished),
+        "devices: {:?}",
+        outcome.devices,
+    );
     let want_data = expected_scrub_bytes(&fs, true)?;
-    ensure!(outcome.total.data_bytes.bytes() == want_data && want_data >= 32 * MIB, "data bytes scrubbed {} vs used × copies {want_data}",
-            outcome.total.data_bytes);
+    ensure!(
+        outcome.total.data_bytes.bytes() == want_data && want_data >= 32 * MIB,
+        "data bytes scrubbed {} vs used × copies {want_data}",
+        outcome.total.data_bytes,
+    );
     let want_tree = expected_scrub_bytes(&fs, false)?;
-    ensure!(outcome.total.tree_bytes.bytes() == want_tree, "tree bytes scrubbed {} vs used × copies {want_tree}",
-            outcome.total.tree_bytes);
-    ensure!(outcome.total.errors() == 0 && outcome.damage.is_none(), "errors on a clean filesystem: {:?}", outcome.total);
+    ensure!(
+        outcome.total.tree_bytes.bytes() == want_tree,
+        "tree bytes scrubbed {} vs used × copies {want_tree}",
+        outcome.total.tree_bytes,
+    );
+    ensure!(
+        outcome.total.errors() == 0 && outcome.damage.is_none(),
+        "errors on a clean filesystem: {:?}",
+        outcome.total,
+    );
     // Device counters: all zero, and sysfs agrees with the ioctl.
     let sysfs = FsSysfs::for_fs(&fs)?;
     let stats = fs.device_stats_all()?;
     ensure!(stats.len() == devices, "stats of {} devices", stats.len());
     for s in &stats {
         ensure!(s.total() == 0, "counters of a clean device: {s:?}");
-        ensure!(sysfs.device_error_stats(s.devid)? == Some(*s), "sysfs error_stats of {} differ from {s:?}", s.devid);
+        ensure!(
+            sysfs.device_error_stats(s.devid)? == Some(*s),
+            "sysfs error_stats of {} differ from {s:?}",
+            s.devid,
+        );
     }
     let recorded = state_of(state.path(), &fs)?;
     let last = recorded.last_completed().ok_or("no last completed scrub")?;
-    ensure!(last.verdict == ScrubVerdict::Clean
+    ensure!(
+        last.verdict == ScrubVerdict::Clean
             && last.totals == outcome.total
             && last.devices == devices as u64
-            && recorded.unfinished().is_none(), "recorded {recorded:?}");
+            && recorded.unfinished().is_none(),
+        "recorded {recorded:?}",
+    );
     let problems = unexpected_problems(&mut kmsg, &scratch.device_paths(), nothing_allowed)?;
-    { ensure!(problems.is_empty(), "kernel log: {problems:?}"); Ok(()) }
+    ensure!(problems.is_empty(), "kernel log: {problems:?}");
+    Ok(())
 }
 
 fn repairs(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
@@ -164,16 +189,24 @@ fn repairs(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
     let len = 3 * SECTOR as usize;
     let pristine = read_image(&good_image, good_phys, len)?;
     corrupt(&bad_image, bad_phys, len)?;
-    ensure!(read_image(&bad_image, bad_phys, len)? != pristine, "the corruption did not change the copy");
+    ensure!(
+        read_image(&bad_image, bad_phys, len)? != pristine,
+        "the corruption did not change the copy",
+    );
     scratch.mount()?;
     let mut kmsg = KmsgWatch::start()?;
     let fs = Filesystem::open(scratch.path())?;
     let state = tempfile::tempdir()?;
     let outcome = fs.scrub(&ScrubRequest::new().state_dir(state.path()))?;
-    ensure!(outcome.verdict == ScrubVerdict::Corrected
+    ensure!(
+        outcome.verdict == ScrubVerdict::Corrected
             && outcome.total.csum_errors == 3
             && outcome.total.corrected_errors == 3
-            && outcome.total.uncorrectable_errors == 0, "outcome: {:?} {:?}", outcome.verdict, outcome.total);
+            && outcome.total.uncorrectable_errors == 0,
+        "outcome: {:?} {:?}",
+        outcome.verdict,
+        outcome.total,
+    );
     // Only the damaged device's corruption counter rose, by the three sectors.
     for s in fs.device_stats_all()? {
         let was = before
@@ -182,23 +215,34 @@ fn repairs(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
             .ok_or("new device")?;
         let rise = s.corruption_errs - was.corruption_errs;
         let want = if s.devid == bad_dev { 3 } else { 0 };
-        ensure!(rise == want && s.read_errs == 0 && s.write_errs == 0, "device {}: {s:?} (before {was:?})", s.devid);
+        ensure!(
+            rise == want && s.read_errs == 0 && s.write_errs == 0,
+            "device {}: {s:?} (before {was:?})",
+            s.devid,
+        );
     }
-    ensure!(sha256_of(std::fs::File::open(&file)?)? == sum, "the file does not read back intact");
+    ensure!(
+        sha256_of(std::fs::File::open(&file)?)? == sum,
+        "the file does not read back intact"
+    );
     let problems =
         unexpected_problems(&mut kmsg, &scratch.device_paths(), expected_damage_message)?;
     ensure!(problems.is_empty(), "kernel log: {problems:?}");
     // The repair is on disk: the damaged copy equals the good one again.
     drop(fs);
     scratch.unmount()?;
-    ensure!(read_image(&bad_image, bad_phys, len)? == pristine, "the damaged copy was not rewritten on disk");
+    ensure!(
+        read_image(&bad_image, bad_phys, len)? == pristine,
+        "the damaged copy was not rewritten on disk",
+    );
     scratch.mount()?;
     let fs = Filesystem::open(scratch.path())?;
     // The counters persist across the remount; reset returns them, then reads zero.
     let reset = fs.reset_device_stats(bad_dev)?;
     ensure!(reset.corruption_errs >= 3, "reset returned {reset:?}");
     let after = fs.device_stats(bad_dev)?;
-    { ensure!(after.total() == 0, "after reset: {after:?}"); Ok(()) }
+    ensure!(after.total() == 0, "after reset: {after:?}");
+    Ok(())
 }
 
 fn names_damaged_files() -> Result<(), Failed> {
@@ -241,7 +285,12 @@ fn names_damaged_files() -> Result<(), Failed> {
     let fs = Filesystem::open(&root)?;
     let state = tempfile::tempdir()?;
     let outcome = fs.scrub(&ScrubRequest::new().state_dir(state.path()))?;
-    ensure!(outcome.verdict == ScrubVerdict::Uncorrectable && outcome.total.uncorrectable_errors == 2, "outcome: {:?} {:?}", outcome.verdict, outcome.total);
+    ensure!(
+        outcome.verdict == ScrubVerdict::Uncorrectable && outcome.total.uncorrectable_errors == 2,
+        "outcome: {:?} {:?}",
+        outcome.verdict,
+        outcome.total,
+    );
     let damage = outcome.damage.as_ref().ok_or("no damage report")?;
     ensure!(damage.complete, "incomplete report: {damage:?}");
     let pinned: BTreeSet<u64> = damage
@@ -250,7 +299,11 @@ fn names_damaged_files() -> Result<(), Failed> {
         .filter(|l| l.pinpointed)
         .map(|l| l.logical)
         .collect();
-    ensure!(pinned == bad.iter().copied().collect() && damage.locations.len() == 2, "locations {:?}, corrupted {bad:?}", damage.locations);
+    ensure!(
+        pinned == bad.iter().copied().collect() && damage.locations.len() == 2,
+        "locations {:?}, corrupted {bad:?}",
+        damage.locations,
+    );
     // f, once per subvolume holding it (the subvolume and its snapshot), with both links.
     let mut named: Vec<(u64, u64, Vec<u64>, Vec<PathBuf>)> = damage
         .files
@@ -268,37 +321,63 @@ fn names_damaged_files() -> Result<(), Failed> {
         entry.3.sort();
     }
     ensure!(named == want, "named {named:?}, want {want:?}");
-    ensure!(damage.files.iter().all(|f| f.reachable)
+    ensure!(
+        damage.files.iter().all(|f| f.reachable)
             && damage.suspects.is_empty()
             && damage
                 .files
                 .iter()
-                .any(|f| f.subvolume_path.as_deref() == Some(Path::new("snap"))), "files {:?}, suspects {:?}", damage.files, damage.suspects);
-    ensure!(bad[1] / 65536 == h_logical / 65536, "h ({h_logical}) does not share the stripe of f's tail ({})",
-            bad[1]);
+                .any(|f| f.subvolume_path.as_deref() == Some(Path::new("snap"))),
+        "files {:?}, suspects {:?}",
+        damage.files,
+        damage.suspects,
+    );
+    ensure!(
+        bad[1] / 65536 == h_logical / 65536,
+        "h ({h_logical}) does not share the stripe of f's tail ({})",
+        bad[1],
+    );
     // Reading the damaged file fails with EIO in both subvolumes; h is intact.
     for path in [vol.join("f"), root.join("snap/f")] {
         let read = sha256_of(std::fs::File::open(&path)?);
-        ensure!(read.as_ref().err().and_then(|e| e.raw_os_error()) == Some(nix::libc::EIO), "reading {}: {read:?}", path.display());
+        ensure!(
+            read.as_ref().err().and_then(|e| e.raw_os_error()) == Some(nix::libc::EIO),
+            "reading {}: {read:?}",
+            path.display(),
+        );
     }
-    ensure!(sha256_of(std::fs::File::open(vol.join("h"))?)? == h_sum, "h does not read back");
+    ensure!(
+        sha256_of(std::fs::File::open(vol.join("h"))?)? == h_sum,
+        "h does not read back"
+    );
     // On request for one address: the same two files.
     let at = fs.files_at_logical(bad[0])?;
-    ensure!(at.len() == 2
+    ensure!(
+        at.len() == 2
             && at
                 .iter()
-                .all(|f| f.inode == inode && f.offsets == [offsets[0]]), "files at {}: {at:?}", bad[0]);
-    ensure!(fs.files_at_logical(u64::MAX - 4095)?.is_empty(), "files at an address no chunk holds");
+                .all(|f| f.inode == inode && f.offsets == [offsets[0]]),
+        "files at {}: {at:?}",
+        bad[0],
+    );
+    ensure!(
+        fs.files_at_logical(u64::MAX - 4095)?.is_empty(),
+        "files at an address no chunk holds"
+    );
     let stats = fs.device_stats(1)?;
     ensure!(stats.corruption_errs >= 2, "counters: {stats:?}");
     let last = state_of(state.path(), &fs)?;
     let last = last.last_completed().ok_or("no last completed scrub")?;
-    ensure!(last.verdict == ScrubVerdict::Uncorrectable
+    ensure!(
+        last.verdict == ScrubVerdict::Uncorrectable
             && last.damaged_files == 2
-            && last.totals.uncorrectable_errors == 2, "recorded {last:?}");
+            && last.totals.uncorrectable_errors == 2,
+        "recorded {last:?}",
+    );
     let problems =
         unexpected_problems(&mut kmsg, &scratch.device_paths(), expected_damage_message)?;
-    { ensure!(problems.is_empty(), "kernel log: {problems:?}"); Ok(()) }
+    ensure!(problems.is_empty(), "kernel log: {problems:?}");
+    Ok(())
 }
 
 /// The physical end of the first data chunk on device 1 (scrub goes in physical order).
@@ -349,10 +428,13 @@ fn cancel_then_resume() -> Result<(), Failed> {
         .ok_or("no block group of the first data chunk")?
         .used;
     let ranged = fs.scrub(&ScrubRequest::new().no_state().range(first_start, first_end))?;
-    ensure!(ranged.verdict == ScrubVerdict::Clean
+    ensure!(
+        ranged.verdict == ScrubVerdict::Clean
             && ranged.total.data_bytes == first_used
-            && ranged.total.data_bytes.bytes() < full, "range {first_start}..{first_end}: {} data bytes, the chunk has {first_used}",
-            ranged.total.data_bytes);
+            && ranged.total.data_bytes.bytes() < full,
+        "range {first_start}..{first_end}: {} data bytes, the chunk has {first_used}",
+        ranged.total.data_bytes,
+    );
     let sysfs = FsSysfs::for_fs(&fs)?;
     let limit_before = sysfs.scrub_speed_max(1)?.ok_or("no scrub_speed_max")?;
     let state = tempfile::tempdir()?;
@@ -362,7 +444,10 @@ fn cancel_then_resume() -> Result<(), Failed> {
     let handle = fs.scrub_background(&slow)?;
     ensure!(handle.origin() == &ResumeOrigin::Fresh, "fresh origin");
     ensure!(handle.wait_running(Duration::from_secs(30))?, "never ran");
-    ensure!(sysfs.scrub_speed_max(1)? == Some(SpeedLimit::BytesPerSecond(ByteSize(40 * MIB))), "the speed limit is not set while the scrub runs");
+    ensure!(
+        sysfs.scrub_speed_max(1)? == Some(SpeedLimit::BytesPerSecond(ByteSize(40 * MIB))),
+        "the speed limit is not set while the scrub runs",
+    );
     // Past the first data chunk, then cancel.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -370,52 +455,83 @@ fn cancel_then_resume() -> Result<(), Failed> {
         if p.this_run.last_physical >= first_end {
             break;
         }
-        ensure!(!handle.is_finished() && Instant::now() < deadline, "the scrub ended or stalled before the first data chunk: {p:?}");
+        ensure!(
+            !handle.is_finished() && Instant::now() < deadline,
+            "the scrub ended or stalled before the first data chunk: {p:?}",
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     handle.cancel()?;
     let first = handle.wait()?;
-    ensure!(first.verdict == ScrubVerdict::Cancelled
+    ensure!(
+        first.verdict == ScrubVerdict::Cancelled
             && first.devices[0].state == DeviceScrubState::Cancelled
-            && first.resumable(), "first run: {first:?}");
+            && first.resumable(),
+        "first run: {first:?}",
+    );
     let stopped_at = first.devices[0].progress.last_physical;
-    ensure!(stopped_at >= first_end && first.this_run().data_bytes.bytes() < full, "cancelled at {stopped_at} (first data chunk ends at {first_end}), scrubbed {} of {full}",
-            first.this_run().data_bytes);
-    ensure!(sysfs.scrub_speed_max(1)? == Some(limit_before), "the speed limit was not restored");
+    ensure!(
+        stopped_at >= first_end && first.this_run().data_bytes.bytes() < full,
+        "cancelled at {stopped_at} (first data chunk ends at {first_end}), scrubbed {} of {full}",
+        first.this_run().data_bytes,
+    );
+    ensure!(
+        sysfs.scrub_speed_max(1)? == Some(limit_before),
+        "the speed limit was not restored"
+    );
     let recorded = state_of(state.path(), &fs)?;
     let run = recorded
         .unfinished()
         .ok_or("no unfinished scrub recorded")?;
-    ensure!(run.devices.len() == 1
+    ensure!(
+        run.devices.len() == 1
             && run.devices[0].resume_at() == stopped_at
             && !run.devices[0].finished
-            && !run.is_running_elsewhere(), "recorded {run:?}");
+            && !run.is_running_elsewhere(),
+        "recorded {run:?}",
+    );
     // Resume: starts where the first run stopped, scrubs only the rest.
     let second = fs.scrub_resume(&ScrubRequest::new().state_dir(state.path()))?;
-    ensure!(second.origin
+    ensure!(
+        second.origin
             == ResumeOrigin::Resumed {
                 started: first.started,
             }
             && second.devices[0].started_at == stopped_at
-            && second.verdict == ScrubVerdict::Clean, "resumed: {second:?}");
+            && second.verdict == ScrubVerdict::Clean,
+        "resumed: {second:?}",
+    );
     let (a, b) = (
         first.this_run().data_bytes.bytes(),
         second.this_run().data_bytes.bytes(),
     );
-    ensure!(b < full && a + b >= full && second.total.data_bytes.bytes() == a + b, "first run {a}, resumed run {b}, total {}, full {full}",
-            second.total.data_bytes);
+    ensure!(
+        b < full && a + b >= full && second.total.data_bytes.bytes() == a + b,
+        "first run {a}, resumed run {b}, total {}, full {full}",
+        second.total.data_bytes,
+    );
     let recorded = state_of(state.path(), &fs)?;
-    ensure!(recorded.unfinished().is_none()
+    ensure!(
+        recorded.unfinished().is_none()
             && recorded
                 .last_completed()
-                .is_some_and(|l| l.verdict == ScrubVerdict::Clean && l.started == first.started), "after the resume: {recorded:?}");
+                .is_some_and(|l| l.verdict == ScrubVerdict::Clean && l.started == first.started),
+        "after the resume: {recorded:?}",
+    );
     // A resume with the state file gone starts from 0 and says so.
-    ensure!(ScrubState::delete(state.path(), fs.info()?.fsid)?, "no state to delete");
+    ensure!(
+        ScrubState::delete(state.path(), fs.info()?.fsid)?,
+        "no state to delete"
+    );
     let third = fs.scrub_resume(&ScrubRequest::new().state_dir(state.path()))?;
-    { ensure!(matches!(&third.origin, ResumeOrigin::NothingToResume { reason } if reason.contains("no scrub state recorded"))
+    ensure!(
+        matches!(&third.origin, ResumeOrigin::NothingToResume { reason } if reason.contains("no scrub state recorded"))
             && third.devices[0].started_at == 0
             && third.this_run().data_bytes.bytes() == full
-            && third.verdict == ScrubVerdict::Clean, "resume without state: {third:?}"); Ok(()) }
+            && third.verdict == ScrubVerdict::Clean,
+        "resume without state: {third:?}",
+    );
+    Ok(())
 }
 
 fn expect_err(
@@ -436,7 +552,10 @@ fn refusals() -> Result<(), Failed> {
         matches!(e, Error::ScrubNotRunning { .. }) && e.errno() == Some(nix::errno::Errno::ENOTCONN)
     })?;
     ensure!(fs.scrub_status()?.is_none(), "status without a scrub");
-    ensure!(fs.scrub_device_progress(1)?.is_none(), "progress without a scrub");
+    ensure!(
+        fs.scrub_device_progress(1)?.is_none(),
+        "progress without a scrub"
+    );
     expect_err("progress of device 99", fs.scrub_device_progress(99), |e| {
         matches!(e, Error::NoSuchDevice { devid: 99, .. })
     })?;
@@ -479,10 +598,16 @@ fn refusals() -> Result<(), Failed> {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    ensure!(recorded_running, "the running scrub is not recorded as running");
+    ensure!(
+        recorded_running,
+        "the running scrub is not recorded as running"
+    );
     fs.scrub_cancel()?;
     let outcome = handle.wait()?;
-    ensure!(outcome.verdict == ScrubVerdict::Cancelled, "after cancel: {outcome:?}");
+    ensure!(
+        outcome.verdict == ScrubVerdict::Cancelled,
+        "after cancel: {outcome:?}"
+    );
     ensure!(fs.scrub_status()?.is_none(), "status after cancel");
     Ok(())
 }
@@ -500,5 +625,9 @@ fn read_only_mount() -> Result<(), Failed> {
         |e| matches!(e, Error::ReadOnly { .. }),
     )?;
     let outcome: ScrubOutcome = fs.scrub(&ScrubRequest::new().no_state().read_only(true))?;
-    { ensure!(outcome.verdict == ScrubVerdict::Clean && outcome.read_only, "read-only scrub: {outcome:?}"); Ok(()) }
+    ensure!(
+        outcome.verdict == ScrubVerdict::Clean && outcome.read_only,
+        "read-only scrub: {outcome:?}",
+    );
+    Ok(())
 }

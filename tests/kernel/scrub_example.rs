@@ -3,14 +3,14 @@
 //! `usage` example's device error counters (exit 4).
 
 use crate::corrupt::damage_copy as damage;
-use testkit::ensure;
 use crate::util::{example, json, run};
 use crate::util::{write_file, MIB};
 use btrfs_kit::{Filesystem, Profile};
-use testkit::harness::{Failed, Trial};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use testkit::ensure;
 use testkit::fixture::MultiScratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -42,40 +42,62 @@ fn repairs_raid1() -> Result<(), Failed> {
     let dir = state.path().to_str().ok_or("state dir")?;
     let path = scratch.path().to_str().ok_or("path")?;
     let out = scrub(&["start", path, "--json", "--state-dir", dir])?;
-    ensure!(out.status.code() == Some(3), "exit {:?}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.code() == Some(3),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+    );
     let doc = json(&out)?;
-    ensure!(doc["outcome"]["verdict"] == "corrected"
+    ensure!(
+        doc["outcome"]["verdict"] == "corrected"
             && doc["outcome"]["total"]["corrected_errors"] == 2
             && doc["outcome"]["devices"].as_array().map(Vec::len) == Some(2)
             && doc["device_stats"]
                 .as_array()
-                .is_some_and(|d| d.iter().any(|s| s["corruption_errs"] == 2)), "outcome: {doc}");
+                .is_some_and(|d| d.iter().any(|s| s["corruption_errs"] == 2)),
+        "outcome: {doc}",
+    );
     let out = scrub(&["status", path, "--json", "--state-dir", dir])?;
     let doc = json(&out)?;
-    ensure!(out.status.success()
+    ensure!(
+        out.status.success()
             && doc["running"].is_null()
-            && doc["recorded"]["last_completed"]["verdict"] == "corrected", "status: {doc}");
+            && doc["recorded"]["last_completed"]["verdict"] == "corrected",
+        "status: {doc}",
+    );
     // The usage example now sees the device's errors: exit 4, named in JSON and in text.
     let out = Command::new(example("usage")?)
         .args([path, "--json"])
         .output()?;
     let doc = json(&out)?;
-    ensure!(out.status.code() == Some(4)
+    ensure!(
+        out.status.code() == Some(4)
             && doc["device_errors"] == true
             && doc["device_stats"]
                 .as_array()
-                .is_some_and(|d| d.len() == 2 && d.iter().any(|s| s["corruption_errs"] == 2)), "usage: {:?} {doc}", out.status);
+                .is_some_and(|d| d.len() == 2 && d.iter().any(|s| s["corruption_errs"] == 2)),
+        "usage: {:?} {doc}",
+        out.status,
+    );
     let out = run("usage", &[path])?;
-    ensure!(out.status.code() == Some(4)
-            && String::from_utf8_lossy(&out.stdout).contains("corruption_errs 2"), "usage text: {}", String::from_utf8_lossy(&out.stdout));
+    ensure!(
+        out.status.code() == Some(4)
+            && String::from_utf8_lossy(&out.stdout).contains("corruption_errs 2"),
+        "usage text: {}",
+        String::from_utf8_lossy(&out.stdout),
+    );
     // Text output: the verdict and both devices.
     let out = scrub(&["start", path, "--no-state"])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    { ensure!(out.status.code() == Some(0)
+    ensure!(
+        out.status.code() == Some(0)
             && text.contains(": clean")
-            && text.matches("  device ").count() >= 2, "second run {:?}: {text}", out.status); Ok(()) }
+            && text.matches("  device ").count() >= 2,
+        "second run {:?}: {text}",
+        out.status,
+    );
+    Ok(())
 }
 
 fn names_damage() -> Result<(), Failed> {
@@ -86,17 +108,24 @@ fn names_damage() -> Result<(), Failed> {
     let path = scratch.path().to_str().ok_or("path")?;
     let out = scrub(&["start", path, "--no-state"])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.code() == Some(4)
+    ensure!(
+        out.status.code() == Some(4)
             && text.contains("uncorrectable")
             && text.contains("damaged files")
-            && text.contains(&*file.to_string_lossy()), "exit {:?}: {text}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr));
+            && text.contains(&*file.to_string_lossy()),
+        "exit {:?}: {text}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+    );
     let out = scrub(&["files", path, &logical.to_string(), "--json"])?;
     let doc = json(&out)?;
-    { ensure!(doc.as_array().is_some_and(|files| {
+    ensure!(
+        doc.as_array().is_some_and(|files| {
             files.len() == 1 && files[0]["paths"][0] == file.to_string_lossy().as_ref()
-        }), "files: {doc}"); Ok(()) }
+        }),
+        "files: {doc}",
+    );
+    Ok(())
 }
 
 fn ctrl_c_then_resume() -> Result<(), Failed> {
@@ -117,7 +146,10 @@ fn ctrl_c_then_resume() -> Result<(), Failed> {
     // Wait until the kernel runs it, then interrupt like Ctrl-C.
     let deadline = Instant::now() + Duration::from_secs(60);
     while fs.scrub_status()?.is_none() {
-        ensure!(Instant::now() < deadline, "the example's scrub never started");
+        ensure!(
+            Instant::now() < deadline,
+            "the example's scrub never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     nix::sys::signal::kill(
@@ -126,11 +158,23 @@ fn ctrl_c_then_resume() -> Result<(), Failed> {
     )?;
     let out = child.wait_with_output()?;
     let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(out.status.code() == Some(5) && err.contains("resume with:") && err.contains(path), "after Ctrl-C: {:?}: {err}", out.status);
-    ensure!(fs.scrub_status()?.is_none(), "the scrub still runs after Ctrl-C");
+    ensure!(
+        out.status.code() == Some(5) && err.contains("resume with:") && err.contains(path),
+        "after Ctrl-C: {:?}: {err}",
+        out.status,
+    );
+    ensure!(
+        fs.scrub_status()?.is_none(),
+        "the scrub still runs after Ctrl-C"
+    );
     let out = scrub(&["resume", path, "--json", "--state-dir", dir])?;
     let doc = json(&out)?;
-    { ensure!(out.status.code() == Some(0)
+    ensure!(
+        out.status.code() == Some(0)
             && doc["outcome"]["verdict"] == "clean"
-            && doc["outcome"]["origin"]["kind"] == "resumed", "resume: {:?} {doc}", out.status); Ok(()) }
+            && doc["outcome"]["origin"]["kind"] == "resumed",
+        "resume: {:?} {doc}",
+        out.status,
+    );
+    Ok(())
 }

@@ -16,14 +16,14 @@ use crate::util::example;
 use crate::util::MIB;
 use btrfs_kit::balance::BalanceStatus;
 use btrfs_kit::Filesystem;
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -60,7 +60,10 @@ fn big_chunks() -> Result<(Scratch, Filesystem), Failed> {
         .map(|g| g.length.bytes())
         .max()
         .unwrap_or(0);
-    ensure!(biggest >= 1024 * MIB, "largest chunk {biggest} bytes: expected 1 GiB data chunks");
+    ensure!(
+        biggest >= 1024 * MIB,
+        "largest chunk {biggest} bytes: expected 1 GiB data chunks"
+    );
     Ok((scratch, fs))
 }
 
@@ -130,7 +133,11 @@ fn sigterm_pauses_the_balance_and_says_how_to_resume() -> Result<(), Failed> {
     let out = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.code() == Some(3), "exit: {}", report(&out));
-    ensure!(stderr.contains("SIGTERM: pausing") && stderr.contains("--resume"), "no pause message and resume hint: {}", report(&out));
+    ensure!(
+        stderr.contains("SIGTERM: pausing") && stderr.contains("--resume"),
+        "no pause message and resume hint: {}",
+        report(&out),
+    );
     let status = fs.balance_status()?.ok_or("no balance left: not paused")?;
     ensure!(!status.running, "still running: {status:?}");
     // The JSON of --status says the same.
@@ -162,11 +169,22 @@ fn second_signal_cancels(first: Signal, second: Signal, gap: Duration) -> Result
     let sent = Instant::now();
     let out = child.wait_with_output()?;
     let took = sent.elapsed();
-    ensure!(out.status.code() == Some(4), "exit (expected 4, cancelled): {}", report(&out));
-    ensure!(String::from_utf8_lossy(&out.stderr).contains("cancelling"), "no cancel message: {}", report(&out));
+    ensure!(
+        out.status.code() == Some(4),
+        "exit (expected 4, cancelled): {}",
+        report(&out)
+    );
+    ensure!(
+        String::from_utf8_lossy(&out.stderr).contains("cancelling"),
+        "no cancel message: {}",
+        report(&out),
+    );
     let left = fs.balance_status()?;
-    ensure!(left.is_none(), "a balance is left after the cancel: {left:?}; {}",
-            report(&out));
+    ensure!(
+        left.is_none(),
+        "a balance is left after the cancel: {left:?}; {}",
+        report(&out)
+    );
     let state = match &seen {
         Some(s) if s.running => "pause requested, chunk still relocating",
         Some(_) => "already paused",

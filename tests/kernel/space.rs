@@ -1,19 +1,200 @@
 //! Space info, filesystem info and device usage against btrfs-progs (the oracle).
 
-use crate::util::{number_after, progs, write_file, MIB};
-use btrfs_kit::{BlockGroupKind, ChecksumType, Filesystem, Profile};
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
+use crate::util::{number_after, progs, write_file, ProgsMultiDevice, MIB};
+use btrfs_kit::balance::{Balance, ChunkFilters};
+use btrfs_kit::mkfs::{mkfs, MkfsOptions};
+use btrfs_kit::{BlockGroupKind, ByteSize, ChecksumType, DeviceUsage, Filesystem, Profile};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
+use testkit::ensure;
+use testkit::fixture::{BtrfsOptions, FsKind, LoopDevice, Mount, Scratch, SparseFile};
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
+        root: usage_reports_device_slack;
         oracle:
             info_matches_mkfs_and_superblock,
             space_info_matches_btrfs_filesystem_df,
-            usage_matches_btrfs_filesystem_usage;
+            usage_matches_btrfs_filesystem_usage,
+            usage_matches_with_several_profiles_at_once,
+            usage_matches_with_device_slack,
+            usage_matches_degraded_raid1_with_a_missing_device,
+            usage_matches_on_multi_device_profiles;
     ]
+}
+
+/// A native filesystem of `fs_size` bytes on a loop device of `device_size` bytes, mounted:
+/// the rest of the device is slack.
+fn with_slack(device_size: u64, fs_size: u64) -> Result<(SparseFile, LoopDevice, Mount), Failed> {
+    let image = SparseFile::new(device_size)?;
+    let dev = LoopDevice::attach(image.path())?;
+    let mut o = MkfsOptions::default();
+    o.size = Some(fs_size);
+    mkfs(dev.path(), &o)?;
+    let mnt = Mount::new(dev.path(), "btrfs", "")?;
+    Ok((image, dev, mnt))
+}
+
+/// Device slack (block device size minus what btrfs uses) in the library and the example, on
+/// a filesystem made smaller than its device.
+fn usage_reports_device_slack() -> Result<(), Failed> {
+    let (device_size, fs_size) = (1024 * MIB, 768 * MIB);
+    let (_image, dev, mnt) = with_slack(device_size, fs_size)?;
+    let fs = Filesystem::open(mnt.path())?;
+    let devices = fs.devices()?;
+    let d = devices.first().ok_or("no device")?;
+    ensure!(
+        d.device_size.map(|s| s.bytes()) == Some(device_size) && d.total_bytes.bytes() == fs_size,
+        "device {}: size {:?}, btrfs uses {}",
+        dev.path().display(),
+        d.device_size,
+        d.total_bytes,
+    );
+    ensure!(!d.missing, "a present device is not missing");
+    let usage = fs.usage()?;
+    let slack = device_size - fs_size;
+    ensure!(
+        usage.device_slack.bytes() == slack && usage.devices[0].slack.bytes() == slack,
+        "slack: overall {}, device {}, expected {slack}",
+        usage.device_slack,
+        usage.devices[0].slack,
+    );
+    let path = mnt.path().to_str().ok_or("path")?;
+    let out = crate::util::run("usage", &[path, "--json"])?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(
+        report["usage"]["device_slack"].as_u64() == Some(slack)
+            && report["usage"]["devices"][0]["slack"].as_u64() == Some(slack)
+            && report["usage"]["devices"][0]["missing"] == false,
+        "usage --json: {}",
+        report["usage"],
+    );
+    let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
+    ensure!(
+        text.contains(&format!(
+            "Device slack:       {:>12}",
+            ByteSize(slack).to_string()
+        )),
+        "usage text has no device slack line:\n{text}",
+    );
+    Ok(())
+}
+
+/// Data in single and dup chunks and metadata in dup and single at once: the free estimate
+/// is btrfs-progs' to the byte (it was one byte above, from adding the fractions before
+/// truncating).
+fn usage_matches_with_several_profiles_at_once() -> Result<(), Failed> {
+    let scratch = scratch_with_data()?;
+    let fs = Filesystem::open(scratch.path())?;
+    let data: ChunkFilters = "convert=dup,limit=1".parse()?;
+    let meta: ChunkFilters = "convert=single,limit=1".parse()?;
+    fs.balance(&Balance::new().data(data).metadata(meta).force(true))?;
+    fs.sync()?;
+    let ours = fs.usage()?;
+    let profiles = |kind| -> BTreeSet<Profile> {
+        ours.space
+            .iter()
+            .filter(|s| s.kind == kind && s.total.bytes() > 0)
+            .map(|s| s.profile)
+            .collect()
+    };
+    ensure!(
+        profiles(BlockGroupKind::Data).len() == 2,
+        "setup: data profiles {:?}",
+        profiles(BlockGroupKind::Data),
+    );
+    usage_equals_progs(scratch.path())
+}
+
+/// With device slack (and two data profiles), the overall figures and btrfs-progs' "Device
+/// slack" agree.
+fn usage_matches_with_device_slack() -> Result<(), Failed> {
+    let (_image, _dev, mnt) = with_slack(1024 * MIB, 700 * MIB + 12_345 * 4096)?;
+    for i in 0..3 {
+        write_file(&mnt.path().join(format!("f{i}")), 23 * MIB + i * 4096, i)?;
+    }
+    let fs = Filesystem::open(mnt.path())?;
+    // Two data profiles make the data ratio fractional, where the order of truncation shows.
+    fs.balance(&Balance::new().data("convert=dup,limit=1".parse()?))?;
+    fs.sync()?;
+    let ours = fs.usage()?;
+    ensure!(ours.device_slack.bytes() > 0, "setup: no slack");
+    usage_equals_progs(mnt.path())
+}
+
+/// raid1 over two loop devices, one removed for good and the other mounted `-o degraded`: the
+/// missing device is explicit (`missing: true`, `<missing>` in text) and every figure equals
+/// btrfs-progs'.
+fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
+    let mut multi =
+        ProgsMultiDevice::new(&[1024 * MIB, 1024 * MIB], &["-d", "raid1", "-m", "raid1"])?;
+    write_file(&multi.path().join("f"), 50 * MIB, 1)?;
+    multi.remove_and_mount_degraded(1)?;
+    let fs = Filesystem::open(multi.path())?;
+    let ours = fs.usage()?;
+    let missing: Vec<u64> = ours
+        .devices
+        .iter()
+        .filter(|d| d.missing)
+        .map(|d| d.devid)
+        .collect();
+    ensure!(
+        missing == [2],
+        "missing devices {missing:?}: {:?}",
+        ours.devices
+    );
+    ensure!(
+        ours.devices
+            .iter()
+            .all(|d| d.missing == d.path.as_os_str().is_empty()),
+        "missing exactly where no path is known",
+    );
+    ensure!(
+        ours.device_missing == ours.devices[1].size && ours.devices[1].slack.bytes() == 0,
+        "missing size {}, its slack {}",
+        ours.device_missing,
+        ours.devices[1].slack,
+    );
+    usage_equals_progs(multi.path())?;
+    let path = multi.path().to_str().ok_or("path")?;
+    let out = crate::util::run("usage", &[path, "--json"])?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let devices = report["usage"]["devices"].as_array().ok_or("no devices")?;
+    ensure!(
+        devices[1]["missing"] == true && devices[0]["missing"] == false,
+        "usage --json devices: {devices:?}",
+    );
+    let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
+    ensure!(
+        text.lines().any(|l| l.starts_with("Device 2 <missing>:")),
+        "usage text names no missing device:\n{text}",
+    );
+    Ok(())
+}
+
+/// Every multi-device profile, on devices of uneven sizes, with data written: btrfs-progs'
+/// figures to the byte (RAID5/6 through their per-device chunk info).
+fn usage_matches_on_multi_device_profiles() -> Result<(), Failed> {
+    let sizes = [1024 * MIB, 1280 * MIB, 1536 * MIB, 1792 * MIB];
+    for (data, meta) in [
+        ("raid0", "raid1"),
+        ("raid1", "raid1c3"),
+        ("raid10", "raid1c4"),
+        ("raid5", "raid1"),
+        ("raid6", "raid1c3"),
+        ("single", "dup"),
+    ] {
+        let multi = ProgsMultiDevice::new(&sizes, &["-d", data, "-m", meta])?;
+        for i in 0..3 {
+            write_file(&multi.path().join(format!("f{i}")), 37 * MIB + i * 4096, i)?;
+        }
+        let fs = Filesystem::open(multi.path())?;
+        fs.sync()?;
+        usage_equals_progs(multi.path())
+            .map_err(|e| format!("-d {data} -m {meta}: {}", e.message().unwrap_or("")))?;
+    }
+    Ok(())
 }
 
 fn scratch_with_data() -> Result<Scratch, Failed> {
@@ -50,15 +231,15 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
         info.fsid.to_string() == field("fsid"),
         "fsid {} vs dump-super {}",
         info.fsid,
-        field("fsid")
+        field("fsid"),
     );
     ensure!(
         info.nodesize.bytes().to_string() == field("nodesize"),
-        "nodesize differs from dump-super"
+        "nodesize differs from dump-super",
     );
     ensure!(
         info.sectorsize.bytes().to_string() == field("sectorsize"),
-        "sectorsize differs from dump-super"
+        "sectorsize differs from dump-super",
     );
     let devices = fs.devices()?;
     ensure!(devices.len() == 1, "{} devices", devices.len());
@@ -126,11 +307,14 @@ fn space_info_matches_btrfs_filesystem_df() -> Result<(), Failed> {
 
 fn usage_matches_btrfs_filesystem_usage() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
+    let devices = Filesystem::open(scratch.path())?.usage()?.devices.len();
+    ensure!(devices == 1, "{devices} devices");
     usage_equals_progs(scratch.path())
 }
 
-/// Compares `usage()` of the filesystem at `path` with `btrfs filesystem usage -b`: the
-/// overall figures, the ratios, and every device's line in every section.
+/// Every figure of `btrfs filesystem usage -b` equals ours: the overall ones (to the byte,
+/// ratios to the two decimals printed) and each device's allocation per kind and profile and
+/// its unallocated bytes, a missing device being btrfs-progs' `missing`.
 pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
     let fs = Filesystem::open(path)?;
     // The kernel may still add or drop an empty chunk (the cleaner removes unused block
@@ -147,12 +331,13 @@ pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
         ensure!(attempts < 20, "the allocation never settled");
         fs.sync()?;
     };
-    let get = |key: &str| number_after(&text, key).ok_or(format!("no {key:?} in usage output"));
+    let get = |key: &str| number_after(&text, key).ok_or(format!("no {key:?} in:\n{text}"));
     let pairs = [
         ("Device size:", ours.device_size.bytes()),
         ("Device allocated:", ours.device_allocated.bytes()),
         ("Device unallocated:", ours.device_unallocated.bytes()),
         ("Device missing:", ours.device_missing.bytes()),
+        ("Device slack:", ours.device_slack.bytes()),
         ("Used:", ours.used.bytes()),
         ("Free (estimated):", ours.free_estimated.bytes()),
         ("(min:", ours.free_min.bytes()),
@@ -162,65 +347,90 @@ pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
         let theirs = get(key)?;
         ensure!(
             theirs == value,
-            "{key} btrfs-progs says {theirs}, we say {value}"
+            "{key} btrfs-progs says {theirs}, we say {value}\n{text}"
         );
     }
-    let ratio = |key: &str| -> Result<f64, Failed> {
+    let ratio = |key: &str| -> Result<String, Failed> {
         let line = text
             .lines()
             .find(|l| l.trim_start().starts_with(key))
             .ok_or(format!("no {key}"))?;
-        Ok(line.split_whitespace().last().unwrap_or_default().parse()?)
+        Ok(line
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string())
     };
     ensure!(
-        (ratio("Data ratio:")? - ours.data_ratio).abs() < 0.01,
-        "data ratio differs"
+        ratio("Data ratio:")? == format!("{:.2}", ours.data_ratio),
+        "data ratio: theirs {}, ours {}",
+        ratio("Data ratio:")?,
+        ours.data_ratio,
     );
     ensure!(
-        (ratio("Metadata ratio:")? - ours.metadata_ratio).abs() < 0.01,
-        "metadata ratio differs"
+        ratio("Metadata ratio:")? == format!("{:.2}", ours.metadata_ratio),
+        "metadata ratio: theirs {}, ours {}",
+        ratio("Metadata ratio:")?,
+        ours.metadata_ratio,
     );
-    // Sections: "Data,RAID1: Size:..." or "Unallocated:", each followed by one
-    // "   /dev/loopN\t<bytes>" line per device that has bytes there.
-    let mut compared = 0;
+    // Per-device sections: "Data,single: Size:..." (or "Unallocated:") followed by one
+    // "   /dev/loopN\t<bytes>" line per device (`missing` for a missing one), then a blank line.
+    let name = |d: &DeviceUsage| {
+        if d.missing {
+            "missing".to_string()
+        } else {
+            d.path.to_string_lossy().into_owned()
+        }
+    };
+    let mut sections = 0;
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let header = line.split(':').next().unwrap_or_default();
-        let section = if header == "Unallocated" {
-            None
-        } else if let Some((kind, profile)) =
-            header.split_once(',').filter(|_| line.contains("Size:"))
-        {
-            Some((
-                kind.to_string(),
-                profile.to_ascii_lowercase().parse::<Profile>()?,
-            ))
-        } else {
+        let unallocated = header == "Unallocated";
+        let group = header
+            .split_once(',')
+            .filter(|_| line.contains("Size:"))
+            .map(|(kind, profile)| {
+                Ok::<_, Failed>((kind, profile.to_ascii_lowercase().parse::<Profile>()?))
+            })
+            .transpose()?;
+        if !unallocated && group.is_none() {
             continue;
-        };
-        while let Some(dev_line) = lines.next_if(|l| l.trim_start().starts_with('/')) {
-            let device = dev_line.split_whitespace().next().unwrap_or_default();
-            let theirs =
-                number_after(dev_line, device).ok_or(format!("no bytes in {dev_line:?}"))?;
-            let dev = ours
-                .devices
-                .iter()
-                .find(|d| d.path.to_string_lossy() == device)
-                .ok_or(format!("we have no device {device}"))?;
-            let ours_bytes = match &section {
-                None => dev.unallocated.bytes(),
-                Some((kind, profile)) => dev
+        }
+        let mut theirs = BTreeMap::new();
+        while let Some(l) = lines.next_if(|l| !l.trim().is_empty()) {
+            let (dev, bytes) = l
+                .trim()
+                .rsplit_once(char::is_whitespace)
+                .ok_or(format!("odd device line {l:?}"))?;
+            theirs.insert(dev.trim().to_string(), bytes.parse::<u64>()?);
+        }
+        let mut mine = BTreeMap::new();
+        for d in &ours.devices {
+            let bytes = match group {
+                None => Some(d.unallocated.bytes()),
+                Some((kind, profile)) => d
                     .allocated
                     .iter()
-                    .find(|a| a.kind.to_string() == *kind && a.profile == *profile)
-                    .map(|a| a.bytes.bytes())
-                    .ok_or(format!("we have no allocation on {device} for {line:?}"))?,
+                    .find(|a| a.kind.to_string() == kind && a.profile == profile)
+                    .map(|a| a.bytes.bytes()),
             };
-            ensure!(theirs == ours_bytes, "{line} {device}: theirs {theirs}, ours {ours_bytes}");
-            compared += 1;
+            if let Some(bytes) = bytes {
+                mine.insert(name(d), bytes);
+            }
         }
+        ensure!(theirs == mine, "{line}: theirs {theirs:?}, ours {mine:?}");
+        sections += 1;
     }
-    let want: usize = ours.devices.iter().map(|d| d.allocated.len() + 1).sum();
-    ensure!(compared == want, "compared {compared} device lines, we have {want}");
+    let groups: BTreeSet<_> = ours
+        .devices
+        .iter()
+        .flat_map(|d| d.allocated.iter().map(|a| (a.kind, a.profile)))
+        .collect();
+    ensure!(
+        sections == groups.len() + 1,
+        "compared {sections} sections, we have {} kinds and profiles",
+        groups.len(),
+    );
     Ok(())
 }

@@ -5,10 +5,10 @@
 use crate::util::{data_used, hash, progs, write_file, MIB};
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
 use btrfs_kit::{Error, Filesystem};
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::path::Path;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
@@ -50,7 +50,7 @@ fn create_snapshot_delete_round_trip() -> Result<(), Failed> {
     );
     ensure!(
         matches!(subvolume::create(&a), Err(Error::AlreadyExists { .. })),
-        "creating over an existing entry is AlreadyExists"
+        "creating over an existing entry is AlreadyExists",
     );
 
     let (rw, ro) = (m.join("rw"), m.join("ro"));
@@ -63,7 +63,7 @@ fn create_snapshot_delete_round_trip() -> Result<(), Failed> {
     );
     ensure!(
         irw.parent_uuid == ia.uuid && iro.parent_uuid == ia.uuid && ia.uuid.is_some(),
-        "snapshots' parent uuid is the source's: {ia:?} {irw:?} {iro:?}"
+        "snapshots' parent uuid is the source's: {ia:?} {irw:?} {iro:?}",
     );
     ensure!(
         !irw.read_only && iro.read_only && !ia.read_only,
@@ -131,7 +131,7 @@ fn recursive_snapshot_and_delete_three_levels() -> Result<(), Failed> {
     subvolume::snapshot(&a, &flat, &SnapshotOptions::writable())?;
     ensure!(
         flat.join("x/b").is_dir() && !subvolume::is_subvolume(flat.join("x/b"))?,
-        "placeholder in a plain snapshot"
+        "placeholder in a plain snapshot",
     );
 
     let deep = m.join("deep");
@@ -153,7 +153,7 @@ fn recursive_snapshot_and_delete_three_levels() -> Result<(), Failed> {
             subvolume::info(&p)?.parent_uuid == subvolume::info(source)?.uuid,
             "{} is a snapshot of {}",
             p.display(),
-            source.display()
+            source.display(),
         );
     }
 
@@ -174,7 +174,7 @@ fn recursive_snapshot_and_delete_three_levels() -> Result<(), Failed> {
     let after = progs_ids(m)?;
     ensure!(
         after == vec![subvolume::subvolume_id(&flat)?],
-        "only the flat snapshot remains: {after:?}"
+        "only the flat snapshot remains: {after:?}",
     );
     ensure!(
         !a.exists() && !deep.exists(),
@@ -210,7 +210,7 @@ fn delete_by_id_and_refusals() -> Result<(), Failed> {
             fs.delete_subvolume_by_id(5),
             Err(Error::TopLevelSubvolume { .. })
         ),
-        "deleting the top level by id"
+        "deleting the top level by id",
     );
     std::fs::create_dir(m.join("plain"))?;
     match subvolume::delete(m.join("plain"), Recursion::No) {
@@ -242,19 +242,16 @@ fn read_only_guard_for_received_subvolumes() -> Result<(), Failed> {
     let info = subvolume::info(&a)?;
     ensure!(
         info.received_uuid == Some(sent) && info.stransid == Some(42) && info.read_only,
-        "received subvolume: {info:?}"
+        "received subvolume: {info:?}",
     );
     let shown = progs(&["subvolume", "show"], &a)?;
     ensure!(
         shown.contains(&sent.to_string()),
-        "btrfs subvolume show names the received uuid:\n{shown}"
+        "btrfs subvolume show names the received uuid:\n{shown}",
     );
     match subvolume::set_read_only(&a, false) {
         Err(e @ Error::ReceivedSubvolume { .. }) => {
-            ensure!(
-                e.to_string().contains(&sent.to_string()),
-                "{e}"
-            )
+            ensure!(e.to_string().contains(&sent.to_string()), "{e}")
         }
         other => return Err(format!("ro->rw on a received subvolume: {other:?}").into()),
     }
@@ -269,13 +266,13 @@ fn read_only_guard_for_received_subvolumes() -> Result<(), Failed> {
             subvolume::set_received(&a, None),
             Err(Error::ReadOnly { .. })
         ),
-        "clearing the received uuid of a read-only subvolume is refused"
+        "clearing the received uuid of a read-only subvolume is refused",
     );
     subvolume::force_read_write(&a)?;
     let info = subvolume::info(&a)?;
     ensure!(
         !info.read_only && info.received_uuid.is_none() && !subvolume::is_read_only(&a)?,
-        "forced: {info:?}"
+        "forced: {info:?}",
     );
     // Without a received uuid, the flag flips both ways freely.
     subvolume::set_read_only(&other, true)?;
@@ -302,11 +299,18 @@ fn default_subvolume_get_set() -> Result<(), Failed> {
         text.starts_with(&format!("ID {id} ")),
         "btrfs subvolume get-default: {text}"
     );
+    // Refused before the kernel is asked (it would say EPERM).
     match subvolume::delete(m.join("a"), Recursion::No) {
+        Err(e @ Error::DeleteRefused { .. }) => {
+            ensure!(e.to_string().contains("is the default subvolume"), "{e}")
+        }
+        other => return Err(format!("deleting the default subvolume: {other:?}").into()),
+    }
+    match fs.delete_subvolume_by_id(id) {
         Err(e @ Error::DefaultSubvolume { .. }) => {
             ensure!(e.to_string().contains("default"), "{e}")
         }
-        other => return Err(format!("deleting the default subvolume: {other:?}").into()),
+        other => return Err(format!("deleting the default subvolume by id: {other:?}").into()),
     }
     fs.set_default_subvolume(5)?;
     subvolume::delete(m.join("a"), Recursion::No)?;
@@ -337,7 +341,7 @@ fn waiting_for_the_cleaner_frees_space() -> Result<(), Failed> {
             fs.subvolume_info_by_id(id),
             Err(Error::SubvolumeNotFound { .. })
         ),
-        "the root item is gone"
+        "the root item is gone",
     );
     let after = data_used(&fs)?;
     ensure!(

@@ -1,15 +1,17 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
-use crate::util::{run, MIB};
+use crate::util::{example, run, MIB};
 use btrfs_kit::subvolume;
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::process::Output;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     testkit::trials![
-        root: create_snapshot_list_show_delete_sync;
+        root:
+            create_snapshot_list_show_delete_sync,
+            names_that_are_not_utf8_are_listed_and_shown_losslessly;
     ]
 }
 
@@ -25,14 +27,12 @@ fn ok(out: &Output, what: &str) -> Result<String, Failed> {
 
 fn failed(out: &Output, what: &str, needle: &str) -> Result<(), Failed> {
     let err = String::from_utf8_lossy(&out.stderr);
-    {
-        ensure!(
-            out.status.code() == Some(1) && err.contains(needle),
-            "{what} should fail naming {needle:?}: {:?} {err}",
-            out.status
-        );
-        Ok(())
-    }
+    ensure!(
+        out.status.code() == Some(1) && err.contains(needle),
+        "{what} should fail naming {needle:?}: {:?} {err}",
+        out.status,
+    );
+    Ok(())
 }
 
 fn json_lines(text: &str) -> Result<Vec<serde_json::Value>, Failed> {
@@ -70,7 +70,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     let paths: Vec<&str> = all.iter().filter_map(|v| v["path"].as_str()).collect();
     ensure!(
         paths == ["a", "a/dir/b", "ro", "deep", "deep/dir/b"],
-        "listed paths (pre-order, id order): {paths:?}"
+        "listed paths (pre-order, id order): {paths:?}",
     );
     let ro = json_lines(&ok(
         &run("subvolume", &["list", &p(""), "--json", "-r"])?,
@@ -78,7 +78,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     )?)?;
     ensure!(
         ro.len() == 1 && ro[0]["path"] == "ro" && ro[0]["info"]["read_only"] == true,
-        "read-only only: {ro:?}"
+        "read-only only: {ro:?}",
     );
     let table = ok(
         &run("subvolume", &["list", &p(""), "--sort=path"])?,
@@ -102,7 +102,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
         shown["parent_uuid"] == a.uuid.map(|u| u.to_string()).unwrap_or_default()
             && shown["read_only"] == true
             && shown["path"] == "ro",
-        "show ro: {shown}"
+        "show ro: {shown}",
     );
 
     failed(
@@ -135,5 +135,107 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     )?)?;
     let paths: Vec<&str> = left.iter().filter_map(|v| v["path"].as_str()).collect();
     ensure!(paths == ["deep", "deep/dir/b"], "left: {paths:?}");
+    Ok(())
+}
+
+/// Linux names are bytes: a subvolume whose name is Latin-1 (not UTF-8), one with a newline
+/// and one with a literal backslash are listed with all the others (text and JSON, both
+/// kernel interfaces) and shown; text escapes them, one line each, and JSON carries the exact
+/// bytes. (Issue 15 item 6: `list --json` printed 10 of 13 and exited 1.)
+fn names_that_are_not_utf8_are_listed_and_shown_losslessly() -> Result<(), Failed> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    let m = scratch.path();
+    let odd: [&[u8]; 3] = [b"caf\xe9", b"two\nlines", b"back\\xe9slash"];
+    for i in 0..10 {
+        subvolume::create(m.join(format!("plain{i:02}")))?;
+    }
+    for name in odd {
+        subvolume::create(m.join(OsStr::from_bytes(name)))?;
+    }
+    let total = 10 + odd.len();
+    // The library yields every one, with its exact name.
+    let fs = btrfs_kit::Filesystem::open(m)?;
+    for mode in [subvolume::Mode::Privileged, subvolume::Mode::Unprivileged] {
+        let names: Vec<Vec<u8>> = fs
+            .subvolumes()
+            .mode(mode)
+            .iter()?
+            .map(|e| {
+                Ok(e?
+                    .subvolume()
+                    .ok_or("unreachable")?
+                    .info
+                    .name
+                    .as_bytes()
+                    .to_vec())
+            })
+            .collect::<Result<_, Failed>>()?;
+        ensure!(names.len() == total, "{mode:?}: {} names", names.len());
+        for name in odd {
+            ensure!(
+                names.iter().any(|n| n == name),
+                "{mode:?}: {name:?} missing"
+            );
+        }
+    }
+    let path = m.to_str().ok_or("path")?;
+    for mode in ["privileged", "unprivileged"] {
+        let text = ok(
+            &run("subvolume", &["list", path, "--json", "--mode", mode])?,
+            "list --json",
+        )?;
+        let rows = json_lines(&text)?;
+        ensure!(
+            rows.len() == total,
+            "{mode}: {} JSON lines:\n{text}",
+            rows.len()
+        );
+        for name in odd {
+            let exact = rows.iter().any(|r| match std::str::from_utf8(name) {
+                Ok(utf8) => r["path"] == utf8 && r.get("path_bytes").is_none(),
+                Err(_) => {
+                    r["path_bytes"] == serde_json::json!(name)
+                        && r["info"]["name_bytes"] == serde_json::json!(name)
+                        && r["path"] == "caf\\xe9"
+                }
+            });
+            ensure!(exact, "{mode}: no exact row for {name:?}:\n{text}");
+        }
+        let text = ok(&run("subvolume", &["list", path, "--mode", mode])?, "list")?;
+        ensure!(
+            text.lines().count() == total + 1,
+            "{mode}: text list has {} lines (header + {total}):\n{text}",
+            text.lines().count(),
+        );
+        for shown in ["caf\\xe9", "two\\x0alines", "back\\\\xe9slash"] {
+            ensure!(
+                text.lines().any(|l| l.ends_with(&format!(" {shown}"))),
+                "{mode}: text list lacks {shown:?}:\n{text}",
+            );
+        }
+    }
+    let latin1 = m.join(OsStr::from_bytes(odd[0]));
+    let show = |json: bool| -> Result<Output, Failed> {
+        let mut cmd = std::process::Command::new(example("subvolume")?);
+        cmd.arg("show").arg(&latin1);
+        if json {
+            cmd.arg("--json");
+        }
+        Ok(cmd.output()?)
+    };
+    let shown: serde_json::Value = serde_json::from_str(&ok(&show(true)?, "show --json")?)?;
+    ensure!(
+        shown["name_bytes"] == serde_json::json!(odd[0])
+            && shown["path_bytes"] == serde_json::json!(odd[0])
+            && shown["name"] == "caf\\xe9",
+        "show --json: {shown}",
+    );
+    let text = ok(&show(false)?, "show")?;
+    ensure!(
+        text.lines().next() == Some("caf\\xe9") && text.contains("Name:\t\t\tcaf\\xe9"),
+        "show:\n{text}",
+    );
     Ok(())
 }

@@ -5,12 +5,12 @@
 use crate::util::{progs, MIB};
 use btrfs_kit::subvolume::{self, Entry, Mode, Order, SnapshotOptions, UnreachableReason};
 use btrfs_kit::Filesystem;
-use testkit::ensure;
-use testkit::harness::{Failed, Trial};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use testkit::ensure;
 use testkit::fixture::Scratch;
+use testkit::harness::{Failed, Trial};
 
 /// Makes the test binary list subvolumes of this path as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PROBE";
@@ -168,11 +168,11 @@ fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
                 expected
                     .iter()
                     .filter(|r| !sorted.contains(r))
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>(),
             );
             ensure!(
                 mode != Mode::Auto || used == Mode::Privileged,
-                "as root, auto picks privileged, not {used:?}"
+                "as root, auto picks privileged, not {used:?}",
             );
             sequences.push((order, rows));
         }
@@ -210,7 +210,7 @@ fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
         want.sort();
         ensure!(
             !want.is_empty() && rows == want,
-            "listing {below} ({mode:?}): {rows:?}\nwant {want:?}"
+            "listing {below} ({mode:?}): {rows:?}\nwant {want:?}",
         );
     }
 
@@ -221,7 +221,7 @@ fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
         let shown = progs_show(&p)?;
         for info in [subvolume::info(&p)?, fs.subvolume_info_by_id(row.id)?] {
             let ours = [
-                ("Name", info.name.clone()),
+                ("Name", info.name.to_string_lossy().into_owned()),
                 ("UUID", uuid_text(info.uuid)),
                 ("Parent UUID", uuid_text(info.parent_uuid)),
                 ("Received UUID", uuid_text(info.received_uuid)),
@@ -239,14 +239,14 @@ fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
                     shown.get(key) == Some(&value),
                     "{}: {key} is {value:?}, btrfs-progs says {:?}",
                     row.path,
-                    shown.get(key)
+                    shown.get(key),
                 );
             }
             ensure!(
                 info.path.as_deref() == Some(Path::new(&row.path)),
                 "path {:?} vs {}",
                 info.path,
-                row.path
+                row.path,
             );
         }
     }
@@ -347,7 +347,7 @@ fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
     let unreachable = ids("unreachable", None);
     ensure!(
         found == openable,
-        "found {found:?}, but nobody can open exactly {openable:?}\n{stdout}"
+        "found {found:?}, but nobody can open exactly {openable:?}\n{stdout}",
     );
     // Every found path is the one btrfs-progs names.
     for r in &all {
@@ -357,7 +357,7 @@ fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
                     .lines()
                     .any(|l| l == format!("found {} {}", r.id, r.path)),
                 "path of {}",
-                r.path
+                r.path,
             );
         }
     }
@@ -382,11 +382,11 @@ fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
     }
     ensure!(
         unreachable.len() >= 3 && unreachable.is_disjoint(&found),
-        "secret/s1, secret/s2 and closed are unreachable:\n{stdout}"
+        "secret/s1, secret/s2 and closed are unreachable:\n{stdout}",
     );
     ensure!(
         ids("unreachable", Some("true")) == unreachable,
-        "all for permission reasons:\n{stdout}"
+        "all for permission reasons:\n{stdout}",
     );
     Ok(())
 }

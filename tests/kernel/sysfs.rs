@@ -2,11 +2,11 @@
 //! `space_info()` and the chunk tree, knobs that round-trip, absent knobs read as absent.
 
 use crate::util::{write_file, MIB};
-use testkit::ensure;
 use btrfs_kit::sysfs::{AllocationKind, ExclusiveOperation, Feature, FsSysfs, SpeedLimit};
 use btrfs_kit::{BlockGroupKind, ByteSize, Error, Filesystem, Profile};
-use testkit::harness::{Failed, Trial};
+use testkit::ensure;
 use testkit::fixture::MultiScratch;
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -46,14 +46,24 @@ fn allocation_equals_space_info(
         let of_kind: Vec<_> = space.iter().filter(|s| s.kind == kind).collect();
         let total: ByteSize = of_kind.iter().map(|s| s.total).sum();
         let used: ByteSize = of_kind.iter().map(|s| s.used).sum();
-        ensure!(a.total == total && a.used == used, "{:?}: sysfs {}/{}, space info {total}/{used}",
-                a.kind, a.total, a.used);
-        ensure!(a.profiles.len() == of_kind.len()
+        ensure!(
+            a.total == total && a.used == used,
+            "{:?}: sysfs {}/{}, space info {total}/{used}",
+            a.kind,
+            a.total,
+            a.used,
+        );
+        ensure!(
+            a.profiles.len() == of_kind.len()
                 && of_kind.iter().all(|s| {
                     a.profiles
                         .iter()
                         .any(|p| (p.profile, p.total, p.used) == (s.profile, s.total, s.used))
-                }), "{:?} per profile: {:?} vs {of_kind:?}", a.kind, a.profiles);
+                }),
+            "{:?} per profile: {:?} vs {of_kind:?}",
+            a.kind,
+            a.profiles,
+        );
         // Raw bytes: what the chunk tree allocates to this kind on all devices together.
         let raw: ByteSize = usage
             .devices
@@ -62,19 +72,34 @@ fn allocation_equals_space_info(
             .filter(|x| x.kind == kind)
             .map(|x| x.bytes)
             .sum();
-        ensure!(a.disk_total == Some(raw), "{:?}: disk_total {:?}, chunk tree {raw}",
-                a.kind, a.disk_total);
+        ensure!(
+            a.disk_total == Some(raw),
+            "{:?}: disk_total {:?}, chunk tree {raw}",
+            a.kind,
+            a.disk_total,
+        );
         let copies = of_kind.first().map_or(1, |s| s.profile.copies());
-        ensure!(a.disk_used == Some(ByteSize(used.bytes() * copies)), "{:?}: disk_used {:?}, used {used} × {copies}",
-                a.kind, a.disk_used);
+        ensure!(
+            a.disk_used == Some(ByteSize(used.bytes() * copies)),
+            "{:?}: disk_used {:?}, used {used} × {copies}",
+            a.kind,
+            a.disk_used,
+        );
     }
     let reserve = sysfs.global_reserve()?.ok_or("no global reserve")?;
     let ioctl_reserve = space
         .iter()
         .find(|s| s.kind == BlockGroupKind::GlobalReserve)
         .ok_or("no global reserve in space info")?;
-    ensure!(reserve.size == ioctl_reserve.total && reserve.size == usage.global_reserve, "global reserve: sysfs {reserve:?}, space info {ioctl_reserve:?}");
-    { ensure!(sysfs.allocation(AllocationKind::Mixed)?.is_none(), "a mixed allocation on a filesystem without mixed block groups"); Ok(()) }
+    ensure!(
+        reserve.size == ioctl_reserve.total && reserve.size == usage.global_reserve,
+        "global reserve: sysfs {reserve:?}, space info {ioctl_reserve:?}",
+    );
+    ensure!(
+        sysfs.allocation(AllocationKind::Mixed)?.is_none(),
+        "a mixed allocation on a filesystem without mixed block groups",
+    );
+    Ok(())
 }
 
 fn knobs_round_trip() -> Result<(), Failed> {
@@ -119,37 +144,70 @@ fn knobs_round_trip() -> Result<(), Failed> {
     }
     let limit = SpeedLimit::BytesPerSecond(ByteSize(10 * MIB));
     sysfs.set_scrub_speed_max(1, limit)?;
-    ensure!(sysfs.scrub_speed_max(1)? == Some(limit), "scrub_speed_max did not stick");
+    ensure!(
+        sysfs.scrub_speed_max(1)? == Some(limit),
+        "scrub_speed_max did not stick"
+    );
     sysfs.set_scrub_speed_max(1, SpeedLimit::Unlimited)?;
-    { ensure!(sysfs.scrub_speed_max(1)? == Some(SpeedLimit::Unlimited), "scrub_speed_max 0 did not stick"); Ok(()) }
+    ensure!(
+        sysfs.scrub_speed_max(1)? == Some(SpeedLimit::Unlimited),
+        "scrub_speed_max 0 did not stick",
+    );
+    Ok(())
 }
 
 fn state_knobs() -> Result<(), Failed> {
     let scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let fs = Filesystem::open(scratch.path())?;
     let sysfs = FsSysfs::for_fs(&fs)?;
-    ensure!(sysfs.exclusive_operation()? == Some(ExclusiveOperation::None)
-            && fs.exclusive_operation().is_none(), "an exclusive operation on an idle filesystem");
+    ensure!(
+        sysfs.exclusive_operation()? == Some(ExclusiveOperation::None)
+            && fs.exclusive_operation().is_none(),
+        "an exclusive operation on an idle filesystem",
+    );
     let ids: Vec<u64> = fs.devices()?.iter().map(|d| d.devid).collect();
-    ensure!(sysfs.devids()? == Some(ids.clone()), "devinfo ids vs {ids:?}");
+    ensure!(
+        sysfs.devids()? == Some(ids.clone()),
+        "devinfo ids vs {ids:?}"
+    );
     for devid in ids {
-        ensure!(sysfs.device_error_stats(devid)? == Some(fs.device_stats(devid)?), "error_stats of {devid}");
+        ensure!(
+            sysfs.device_error_stats(devid)? == Some(fs.device_stats(devid)?),
+            "error_stats of {devid}",
+        );
     }
     let features = sysfs.features()?.ok_or("no features directory")?;
-    ensure!(features.contains(&Feature::FreeSpaceTree) && features.contains(&Feature::NoHoles), "features {features:?}");
+    ensure!(
+        features.contains(&Feature::FreeSpaceTree) && features.contains(&Feature::NoHoles),
+        "features {features:?}",
+    );
     let before = sysfs.commit_stats()?.ok_or("no commit_stats")?;
     write_file(&scratch.path().join("f"), MIB, 1)?;
     fs.sync()?;
     let after = sysfs.commit_stats()?.ok_or("no commit_stats")?;
-    ensure!(after.commits > before.commits && after.total >= before.total, "commit stats before {before:?}, after {after:?}");
+    ensure!(
+        after.commits > before.commits && after.total >= before.total,
+        "commit stats before {before:?}, after {after:?}",
+    );
     // The kernel checks CAP_SYS_RESOURCE, which root can lack (containers drop it).
     match (sysfs.reset_commit_stats(), has_cap_sys_resource()?) {
         (Ok(()), true) => {
             let reset = sysfs.commit_stats()?.ok_or("no commit_stats")?;
-            { ensure!(reset.max.is_zero() || reset.commits > after.commits, "after reset: {reset:?}"); Ok(()) }
+            {
+                ensure!(
+                    reset.max.is_zero() || reset.commits > after.commits,
+                    "after reset: {reset:?}"
+                );
+                Ok(())
+            }
         }
         (Err(e @ Error::PermissionDenied { .. }), false) => {
-            { ensure!(e.to_string().contains("CAP_SYS_RESOURCE"), "{}", e.to_string()); Ok(()) }
+            ensure!(
+                e.to_string().contains("CAP_SYS_RESOURCE"),
+                "{}",
+                e.to_string()
+            );
+            Ok(())
         }
         (result, cap) => Err(format!("reset with CAP_SYS_RESOURCE={cap}: {result:?}").into()),
     }
@@ -169,7 +227,10 @@ fn absent_knobs_read_as_absent() -> Result<(), Failed> {
     // A directory laid out like an older kernel's: nothing in it.
     let dir = tempfile::tempdir()?;
     let sysfs = FsSysfs::at(dir.path());
-    ensure!(sysfs.exclusive_operation()?.is_none(), "exclusive_operation");
+    ensure!(
+        sysfs.exclusive_operation()?.is_none(),
+        "exclusive_operation"
+    );
     ensure!(sysfs.commit_stats()?.is_none(), "commit_stats");
     ensure!(sysfs.features()?.is_none(), "features");
     ensure!(sysfs.devids()?.is_none(), "devids");
@@ -177,10 +238,16 @@ fn absent_knobs_read_as_absent() -> Result<(), Failed> {
     ensure!(sysfs.device_error_stats(1)?.is_none(), "error_stats");
     ensure!(sysfs.allocations()?.is_empty(), "allocations");
     ensure!(sysfs.global_reserve()?.is_none(), "global reserve");
-    ensure!(sysfs.bg_reclaim_threshold(AllocationKind::Data)?.is_none()
-            && sysfs.dynamic_reclaim(AllocationKind::Data)?.is_none(), "reclaim knobs");
+    ensure!(
+        sysfs.bg_reclaim_threshold(AllocationKind::Data)?.is_none()
+            && sysfs.dynamic_reclaim(AllocationKind::Data)?.is_none(),
+        "reclaim knobs",
+    );
     match sysfs.set_bg_reclaim_threshold(AllocationKind::Data, 75) {
-        Err(e @ Error::KernelLacks { .. }) => { ensure!(e.to_string().contains("5.19"), "{}", e.to_string()); Ok(()) },
+        Err(e @ Error::KernelLacks { .. }) => {
+            ensure!(e.to_string().contains("5.19"), "{}", e.to_string());
+            Ok(())
+        }
         other => Err(format!("setting a missing knob: {other:?}").into()),
     }
 }

@@ -4,13 +4,13 @@
 //! offers no discard (`queue/discard_max_bytes` is 0).
 
 use crate::util::{write_file, MIB};
-use testkit::ensure;
 use btrfs_kit::trim::TrimOptions;
 use btrfs_kit::{ByteSize, Error, Filesystem};
-use testkit::harness::{Failed, Trial};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use testkit::ensure;
 use testkit::fixture::{make_btrfs, BtrfsOptions, FsKind, LoopDevice, Mount, Scratch};
+use testkit::harness::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -46,18 +46,35 @@ fn trims_loop() -> Result<(), Failed> {
 
     let outcome = fs.trim(&TrimOptions::default())?;
     let after = allocated(scratch.image())?;
-    ensure!(outcome.trimmed.bytes() >= 128 * MIB && outcome.trimmed.bytes() <= 512 * MIB, "trimmed {} bytes after freeing 128 MiB", outcome.trimmed);
-    ensure!(before.saturating_sub(after) >= 120 * MIB, "the image occupied {before} bytes before the trim and {after} after");
-    ensure!(outcome.minimum_extent.bytes() >= 512, "the minimum is raised to the discard granularity: {}",
-            outcome.minimum_extent);
+    ensure!(
+        outcome.trimmed.bytes() >= 128 * MIB && outcome.trimmed.bytes() <= 512 * MIB,
+        "trimmed {} bytes after freeing 128 MiB",
+        outcome.trimmed,
+    );
+    ensure!(
+        before.saturating_sub(after) >= 120 * MIB,
+        "the image occupied {before} bytes before the trim and {after} after",
+    );
+    ensure!(
+        outcome.minimum_extent.bytes() >= 512,
+        "the minimum is raised to the discard granularity: {}",
+        outcome.minimum_extent,
+    );
 
     // A minimum longer than any free extent skips the block groups' free space (what is left to
     // trim right after a full trim is at most a few blocks the last commit freed).
     let huge = fs.trim(&TrimOptions::default().minimum_extent(ByteSize(1 << 40)))?;
-    ensure!(huge.trimmed.bytes() < MIB, "1 TiB minimum trimmed {}", huge.trimmed);
+    ensure!(
+        huge.trimmed.bytes() < MIB,
+        "1 TiB minimum trimmed {}",
+        huge.trimmed
+    );
     // Too short a length is refused before the kernel.
     match fs.trim(&TrimOptions::default().range(ByteSize(0), ByteSize(512))) {
-        Err(Error::InvalidArguments { reason, .. }) => { ensure!(reason.contains("4096"), "{}", reason); Ok(()) },
+        Err(Error::InvalidArguments { reason, .. }) => {
+            ensure!(reason.contains("4096"), "{}", reason);
+            Ok(())
+        }
         other => Err(format!("a 512-byte range: {other:?}").into()),
     }
 }
@@ -77,7 +94,10 @@ impl RamfsBacked {
         let device = LoopDevice::attach(&image)?;
         let sysfs = format!("/sys/block/loop{}/queue/discard_max_bytes", device.number());
         let max = std::fs::read_to_string(&sysfs)?;
-        ensure!(max.trim() == "0", "a loop device over ramfs should offer no discard, {sysfs} says {max}");
+        ensure!(
+            max.trim() == "0",
+            "a loop device over ramfs should offer no discard, {sysfs} says {max}",
+        );
         make_btrfs(device.path(), &BtrfsOptions::default())?;
         let btrfs = Mount::new(device.path(), "btrfs", "")?;
         Ok(RamfsBacked {
@@ -99,9 +119,16 @@ fn no_discard() -> Result<(), Failed> {
     match fs.trim(&TrimOptions::default()) {
         Err(e @ Error::DiscardUnsupported { .. }) => {
             let text = e.to_string();
-            { ensure!(e.errno() == Some(nix::errno::Errno::EOPNOTSUPP)
-                    && text.contains("discard")
-                    && text.contains(&*backed.btrfs.path().to_string_lossy()), "{}", text); Ok(()) }
+            {
+                ensure!(
+                    e.errno() == Some(nix::errno::Errno::EOPNOTSUPP)
+                        && text.contains("discard")
+                        && text.contains(&*backed.btrfs.path().to_string_lossy()),
+                    "{}",
+                    text,
+                );
+                Ok(())
+            }
         }
         other => Err(format!("trim without discard support: {other:?}").into()),
     }

@@ -88,7 +88,7 @@ pub fn progs(args: &[&str], path: &Path) -> Result<String, Failed> {
     ensure!(
         out.status.success(),
         "btrfs {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -164,6 +164,120 @@ pub fn run_as_nobody(envs: &[(&str, &std::ffi::OsStr)]) -> std::io::Result<std::
     cmd.uid(NOBODY).gid(NOBODY).output()
 }
 
+/// A filesystem made by `mkfs.btrfs` (the oracle) over several loop devices, mounted: for
+/// multi-device figures in the oracle tier. Dropping it unmounts, makes the kernel forget the
+/// devices (so a loop number reused by another test is never taken for one of ours), then
+/// detaches them.
+pub struct ProgsMultiDevice {
+    mount: Option<testkit::fixture::Mount>,
+    devices: Vec<Option<testkit::fixture::LoopDevice>>,
+    _images: Vec<testkit::fixture::SparseFile>,
+}
+
+impl ProgsMultiDevice {
+    /// `mkfs.btrfs -f ARGS DEV...` over one sparse file per size, then mounts the first
+    /// device naming every device (`device=` options), so no device scan of others is needed.
+    pub fn new(sizes: &[u64], mkfs_args: &[&str]) -> Result<Self, Failed> {
+        let images = sizes
+            .iter()
+            .map(|&s| testkit::fixture::SparseFile::new(s))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let devices = images
+            .iter()
+            .map(|i| testkit::fixture::LoopDevice::attach(i.path()).map(Some))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut fs = ProgsMultiDevice {
+            mount: None,
+            devices,
+            _images: images,
+        };
+        let out = Command::new("mkfs.btrfs")
+            .arg("-f")
+            .args(mkfs_args)
+            .args(fs.present().iter().map(|d| d.as_os_str()))
+            .output()
+            .map_err(|e| format!("run mkfs.btrfs (the oracle; is btrfs-progs installed?): {e}"))?;
+        ensure!(
+            out.status.success(),
+            "mkfs.btrfs {mkfs_args:?}: {}",
+            String::from_utf8_lossy(&out.stderr),
+        );
+        fs.mount_present("")?;
+        Ok(fs)
+    }
+
+    /// The paths of the devices still attached.
+    fn present(&self) -> Vec<PathBuf> {
+        self.devices
+            .iter()
+            .flatten()
+            .map(|d| d.path().to_path_buf())
+            .collect()
+    }
+
+    /// Mounts the first present device with `options` and a `device=` option per present one.
+    fn mount_present(&mut self, options: &str) -> Result<(), Failed> {
+        let present = self.present();
+        let mut all: Vec<String> = present
+            .iter()
+            .map(|p| format!("device={}", p.display()))
+            .collect();
+        if !options.is_empty() {
+            all.push(options.into());
+        }
+        let first = present.first().ok_or("no device left")?;
+        self.mount = Some(testkit::fixture::Mount::new(
+            first,
+            "btrfs",
+            &all.join(","),
+        )?);
+        Ok(())
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.mount
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |m| m.path())
+    }
+
+    /// Unmounts, removes device `index` for good (the kernel forgets it, its loop device is
+    /// detached) and mounts the rest `-o degraded`: a real degraded mount with a missing device.
+    pub fn remove_and_mount_degraded(&mut self, index: usize) -> Result<(), Failed> {
+        self.unmount_and_forget()?;
+        let mut gone = self.devices[index].take().ok_or("device already removed")?;
+        gone.detach()?;
+        self.mount_present("degraded")
+    }
+
+    /// Unmounts, then `btrfs device scan --forget` for each of our devices.
+    fn unmount_and_forget(&mut self) -> Result<(), Failed> {
+        if let Some(mut m) = self.mount.take() {
+            m.unmount()?;
+        }
+        for dev in self.present() {
+            let out = Command::new("btrfs")
+                .args(["device", "scan", "--forget"])
+                .arg(&dev)
+                .output()?;
+            // Not registered (never scanned, or already forgotten) is fine.
+            ensure!(
+                out.status.success() || String::from_utf8_lossy(&out.stderr).contains("No such"),
+                "forget {}: {}",
+                dev.display(),
+                String::from_utf8_lossy(&out.stderr),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ProgsMultiDevice {
+    fn drop(&mut self) {
+        let _ = self.unmount_and_forget();
+    }
+}
+
 /// SHA-256 of the file at `path`.
 pub fn hash(path: &Path) -> Result<[u8; 32], Failed> {
     Ok(sha256_of(std::fs::File::open(path)?)?)
@@ -190,7 +304,7 @@ pub fn example(name: &str) -> Result<PathBuf, Failed> {
     ensure!(
         path.exists(),
         "{} is missing: build it with `cargo test` or `cargo build --examples`",
-        path.display()
+        path.display(),
     );
     Ok(path)
 }

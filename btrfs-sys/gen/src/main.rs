@@ -81,8 +81,9 @@ const TYPES: &[&str] = &[
     "btrfs_dev_stats_item",
 ];
 
-/// Constants and flags: every `BTRFS_*` macro of the two headers, and FIEMAP's flags.
-const VARS: &[&str] = &["BTRFS_.*", "FIEMAP_.*"];
+/// Constants and flags: every `BTRFS_*` macro of the two headers, FIEMAP's flags, and the two
+/// inode attribute flags that stop a subvolume delete (linux/fs.h).
+const VARS: &[&str] = &["BTRFS_.*", "FIEMAP_.*", "FS_IMMUTABLE_FL", "FS_APPEND_FL"];
 
 /// The loop structs the test fixture passes to the kernel.
 const LOOP_TYPES: &[&str] = &["loop_info64", "loop_config"];

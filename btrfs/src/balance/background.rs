@@ -71,7 +71,7 @@ impl Filesystem {
     /// Starts a balance on its own thread and returns at once. The request is checked before
     /// the thread starts, so invalid arguments fail here.
     pub fn balance_background(&self, request: &Balance) -> Result<BalanceHandle> {
-        self.spawn_balance(BalanceCall::start(request)?)
+        self.spawn_balance(BalanceCall::start(self, request)?)
     }
 
     /// Resumes a paused balance on its own thread.

@@ -45,8 +45,16 @@ impl ChunkFilters {
             Some(UsageFilter::Below(0)) => used < 1,
             Some(UsageFilter::Below(p)) if p > 100 => used < length,
             Some(UsageFilter::Below(p)) => used < percent_of(p),
+            // The kernel's range rules: a minimum of 0 is 0 bytes, a maximum of 0 is 1 byte
+            // (only empty chunks), above 100 the whole chunk.
             Some(UsageFilter::Range { min, max }) => {
-                percent_of(min) <= used && used < percent_of(max)
+                let low = percent_of(min);
+                let high = match max {
+                    0 => 1,
+                    m if m > 100 => length,
+                    m => percent_of(m),
+                };
+                low <= used && used < high
             }
             None => true,
         };
@@ -106,6 +114,9 @@ mod tests {
         assert_eq!(range.selects(&group(100)), Some(true));
         assert_eq!(range.selects(&group(499)), Some(true));
         assert_eq!(range.selects(&group(500)), Some(false));
+        let empty_only: ChunkFilters = "usage=0..0".parse().unwrap();
+        assert_eq!(empty_only.selects(&group(0)), Some(true));
+        assert_eq!(empty_only.selects(&group(1)), Some(false));
         let soft = ChunkFilters::convert(Profile::Single, true);
         assert_eq!(soft.selects(&group(10)), Some(false));
         assert_eq!(

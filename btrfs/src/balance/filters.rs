@@ -16,7 +16,8 @@ use std::fmt;
 pub enum UsageFilter {
     /// `usage=N`: chunks less than N % full (`usage=0`: only empty chunks).
     Below(u8),
-    /// `usage=MIN..MAX`: chunks at least MIN % and less than MAX % full.
+    /// `usage=MIN..MAX`: chunks at least MIN % and less than MAX % full (the kernel reads a MAX
+    /// of 0 as "empty chunks only").
     Range {
         /// Lower bound, inclusive.
         min: u8,
@@ -40,13 +41,14 @@ pub enum LimitFilter {
     },
 }
 
-/// An inclusive range of byte addresses for `drange`/`vrange` (`start..end`).
+/// A half-open range of byte addresses for `drange`/`vrange` (`start..end`): the kernel
+/// selects chunks (or, for `drange`, stripes on `devid`) overlapping `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AddressRange {
     /// First byte.
     pub start: u64,
-    /// End of the range (the kernel treats chunks overlapping `start..end`).
+    /// First byte past the range; must exceed `start`.
     pub end: u64,
 }
 
@@ -123,6 +125,9 @@ impl ChunkFilters {
         if drange.is_some() && devid.is_none() {
             return Err("'drange' needs 'devid' (the device the physical range is on)".into());
         }
+        if *devid == Some(0) {
+            return Err("devid=0: device ids start at 1".into());
+        }
         match *usage {
             Some(UsageFilter::Below(n)) if n > 100 => {
                 return Err(format!("usage={n} is above 100 %"));
@@ -148,9 +153,9 @@ impl ChunkFilters {
         }
         for (name, range) in [("drange", drange), ("vrange", vrange)] {
             if let Some(r) = range {
-                if r.start > r.end {
+                if r.start >= r.end {
                     return Err(format!(
-                        "{name}={}..{}: the start exceeds the end",
+                        "{name}={}..{} is empty: the range is half-open, its end must exceed its start",
                         r.start, r.end
                     ));
                 }

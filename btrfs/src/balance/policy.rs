@@ -39,8 +39,40 @@ pub struct PolicyStep {
 }
 
 impl DailyPolicy {
-    /// The steps, in the order to run them.
+    /// The steps for a filesystem without mixed block groups, in the order to run them: see
+    /// [`steps_for`](Self::steps_for), which knows both layouts.
     pub fn steps(&self) -> Vec<PolicyStep> {
+        self.steps_for(false)
+    }
+
+    /// The steps, in the order to run them, for a filesystem with mixed block groups or not
+    /// ([`Filesystem::is_mixed`]).
+    ///
+    /// Without: data steps, then metadata steps. With mixed block groups data and metadata
+    /// share chunks, and the kernel accepts only identical filters for both, so each step
+    /// balances the shared chunks with one threshold for both kinds: the data thresholds, then
+    /// those metadata thresholds not already run.
+    ///
+    /// [`Filesystem::is_mixed`]: crate::Filesystem::is_mixed
+    pub fn steps_for(&self, mixed: bool) -> Vec<PolicyStep> {
+        if mixed {
+            let mut thresholds = self.data_usage.clone();
+            for &u in &self.metadata_usage {
+                if !thresholds.contains(&u) {
+                    thresholds.push(u);
+                }
+            }
+            return thresholds
+                .into_iter()
+                .map(|usage| PolicyStep {
+                    kind: BlockGroupKind::Mixed,
+                    usage,
+                    request: Balance::new()
+                        .data(ChunkFilters::usage_below(usage))
+                        .metadata(ChunkFilters::usage_below(usage)),
+                })
+                .collect();
+        }
         let data = self.data_usage.iter().map(|&usage| PolicyStep {
             kind: BlockGroupKind::Data,
             usage,
@@ -54,12 +86,12 @@ impl DailyPolicy {
         data.chain(meta).collect()
     }
 
-    /// The steps as a [`Sequence`] that skips a step no chunk qualifies for (run it with
-    /// [`Sequence::run`]).
-    pub fn sequence(&self) -> Sequence {
+    /// The steps of [`steps_for`](Self::steps_for) as a [`Sequence`] that skips a step no chunk
+    /// qualifies for (run it with [`Sequence::run`]).
+    pub fn sequence(&self, mixed: bool) -> Sequence {
         Sequence {
             steps: self
-                .steps()
+                .steps_for(mixed)
                 .into_iter()
                 .map(|s| Step::Start(s.request))
                 .collect(),
@@ -89,5 +121,22 @@ mod tests {
                 "-musage=5"
             ]
         );
+    }
+
+    #[test]
+    fn mixed_policy_balances_shared_chunks_once_per_threshold() {
+        let steps = DailyPolicy::default().steps_for(true);
+        let shown: Vec<String> = steps.iter().map(|s| s.request.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "-dusage=0 -musage=0",
+                "-dusage=5 -musage=5",
+                "-dusage=10 -musage=10"
+            ]
+        );
+        assert!(steps.iter().all(|s| s.kind == BlockGroupKind::Mixed
+            && s.request.data == s.request.metadata
+            && s.request.to_sys_mixed().is_ok()));
     }
 }

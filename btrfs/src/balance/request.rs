@@ -115,26 +115,47 @@ impl Balance {
 
     /// Encodes the request as the kernel's `btrfs_ioctl_balance_args`.
     pub(crate) fn to_sys(&self) -> sys::btrfs_ioctl_balance_args {
+        self.encode([
+            self.filters_for(BlockGroupKind::Data),
+            self.filters_for(BlockGroupKind::Metadata),
+            self.filters_for(BlockGroupKind::System),
+        ])
+    }
+
+    /// Encodes the request for a filesystem with mixed block groups, where data and metadata
+    /// share chunks. The kernel (`btrfs_balance` in fs/btrfs/volumes.c) then refuses with
+    /// EINVAL any request that selects data or metadata without selecting both with identical
+    /// arguments. So filters given for one of them apply to both (the same chunks); filters
+    /// given for both must be equal, or the request is refused here, naming the rule. System
+    /// chunks are separate there too, and are balanced only when asked for (by system or
+    /// metadata filters), never because data filters were copied.
+    pub(crate) fn to_sys_mixed(&self) -> Result<sys::btrfs_ioctl_balance_args> {
+        let shared = match (&self.data, &self.metadata) {
+            (Some(d), Some(m)) if d != m => {
+                return Err(Error::InvalidArguments {
+                    op: "balance",
+                    reason: format!(
+                        "this filesystem has mixed block groups (data and metadata share chunks), so data and metadata filters must be the same; got data {d:?} and metadata {m:?}: give one set (it applies to both) or equal ones"
+                    ),
+                })
+            }
+            (Some(f), _) | (None, Some(f)) => Some(f),
+            (None, None) => None,
+        };
+        Ok(self.encode([shared, shared, self.filters_for(BlockGroupKind::System)]))
+    }
+
+    /// The kernel's arguments for data, metadata and system filters (`None`: kind left alone).
+    fn encode(&self, kinds: [Option<&ChunkFilters>; 3]) -> sys::btrfs_ioctl_balance_args {
         let mut args = sys::btrfs_ioctl_balance_args::default();
         let mut flags = 0u64;
-        for (kind, flag, slot) in [
-            (
-                BlockGroupKind::Data,
-                sys::BTRFS_BALANCE_DATA,
-                &mut args.data,
-            ),
-            (
-                BlockGroupKind::Metadata,
-                sys::BTRFS_BALANCE_METADATA,
-                &mut args.meta,
-            ),
-            (
-                BlockGroupKind::System,
-                sys::BTRFS_BALANCE_SYSTEM,
-                &mut args.sys,
-            ),
+        let [data, meta, system] = kinds;
+        for (filters, flag, slot) in [
+            (data, sys::BTRFS_BALANCE_DATA, &mut args.data),
+            (meta, sys::BTRFS_BALANCE_METADATA, &mut args.meta),
+            (system, sys::BTRFS_BALANCE_SYSTEM, &mut args.sys),
         ] {
-            if let Some(f) = self.filters_for(kind) {
+            if let Some(f) = filters {
                 flags |= u64::from(flag);
                 *slot = f.to_sys();
             }
@@ -241,5 +262,47 @@ mod tests {
             Balance::from_sys(&Balance::full().to_sys()),
             Balance::full()
         );
+    }
+
+    #[test]
+    fn mixed_filesystems_get_identical_data_and_metadata_filters() {
+        let flags = |a: &sys::btrfs_ioctl_balance_args| {
+            let f = a.flags;
+            [
+                sys::BTRFS_BALANCE_DATA,
+                sys::BTRFS_BALANCE_METADATA,
+                sys::BTRFS_BALANCE_SYSTEM,
+            ]
+            .map(|bit| f & u64::from(bit) != 0)
+        };
+        let usage5 = ChunkFilters::usage_below(5);
+        // Data only: metadata gets the same filters, system is left alone.
+        let a = Balance::new().data(usage5.clone()).to_sys_mixed().unwrap();
+        assert_eq!(flags(&a), [true, true, false]);
+        assert_eq!(ChunkFilters::from_sys(&a.meta), usage5);
+        assert_eq!(ChunkFilters::from_sys(&a.data), usage5);
+        // Metadata only: data gets them, system follows metadata as always.
+        let a = Balance::new()
+            .metadata(usage5.clone())
+            .to_sys_mixed()
+            .unwrap();
+        assert_eq!(flags(&a), [true, true, true]);
+        assert_eq!(ChunkFilters::from_sys(&a.data), usage5);
+        // Equal filters pass; different ones are refused before the kernel sees them.
+        let both = Balance::new().data(usage5.clone()).metadata(usage5.clone());
+        assert_eq!(flags(&both.to_sys_mixed().unwrap()), [true, true, true]);
+        let differ = Balance::new()
+            .data(usage5)
+            .metadata(ChunkFilters::usage_below(10));
+        let Err(err) = differ.to_sys_mixed() else {
+            panic!("different data and metadata filters were encoded for a mixed filesystem");
+        };
+        let err = err.to_string();
+        assert!(err.contains("mixed block groups"), "{err}");
+        // A full balance is already identical for both.
+        assert_eq!(flags(&Balance::full().to_sys_mixed().unwrap()), [true; 3]);
+        // Without mixed block groups nothing is copied.
+        let a = Balance::new().data(ChunkFilters::usage_below(5)).to_sys();
+        assert_eq!(flags(&a), [true, false, false]);
     }
 }

@@ -109,7 +109,7 @@ fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
         Errno::EINVAL => Error::KernelRejected {
             op,
             path,
-            hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; mixed filesystems need the same data and metadata filters"),
+            hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; a convert target needs enough devices for its profile"),
         },
         errno => Error::from_errno(op, path, errno),
     }
@@ -134,12 +134,19 @@ pub(crate) struct BalanceCall {
 }
 
 impl BalanceCall {
-    /// Starts `request`, which is checked here, before anything reaches the kernel.
-    pub(crate) fn start(request: &Balance) -> Result<Self> {
+    /// Starts `request` on `fs`, checked here before anything reaches the kernel, and encoded
+    /// for the filesystem's block groups: with mixed block groups data and metadata get the
+    /// same filters, as the kernel requires (see [`Balance`]'s mixed encoding).
+    pub(crate) fn start(fs: &Filesystem, request: &Balance) -> Result<Self> {
         request.validate()?;
+        let args = if fs.is_mixed()? {
+            request.to_sys_mixed()?
+        } else {
+            request.to_sys()
+        };
         Ok(BalanceCall {
             op: "balance",
-            args: request.to_sys(),
+            args,
         })
     }
 
@@ -164,7 +171,7 @@ impl Filesystem {
     /// Runs a balance and blocks until it ends. Pause or cancel from another thread (or
     /// process) ends it early with [`BalanceOutcome::Paused`] or [`BalanceOutcome::Cancelled`].
     pub fn balance(&self, request: &Balance) -> Result<BalanceOutcome> {
-        self.run_balance(BalanceCall::start(request)?)
+        self.run_balance(BalanceCall::start(self, request)?)
     }
 
     /// Resumes a paused balance and blocks until it ends.

@@ -138,7 +138,7 @@ fn defrag_error(file: &File, path: &Path, errno: Errno) -> Error {
             op: DEFRAG_OP,
             path: path_buf,
             errno,
-            needs: "write permission on the file, or CAP_SYS_ADMIN",
+            needs: "write permission on the file (check its permissions), or CAP_SYS_ADMIN (run as root)",
         },
         Errno::EROFS => {
             let mount_ro = nix::sys::statvfs::fstatvfs(file)

@@ -27,7 +27,8 @@ pub(crate) struct Target {
 /// capability (any user may format a device or file they can write).
 const NEEDS_ACCESS: &str = "read and write access to the device or file (a block device is \
 usually writable by root and the disk group only), search access to its directories, and write \
-access to its directory to create a new file";
+access to its directory to create a new file: check their permissions and ownership, or run as \
+a user who has them";
 
 fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {
@@ -52,23 +53,20 @@ fn major_minor(dev: u64) -> (u64, u64) {
     (major, minor)
 }
 
-/// Where the block device `dev` is mounted, from `/proc/self/mountinfo`: a mount whose device
+/// Where the block device `dev` is mounted, from the mount table: a mount whose device
 /// number is `dev`, or whose source is a block device node of that number (btrfs reports an
 /// anonymous device number, so the source is what names its device).
 fn mount_point_of(dev: u64) -> Option<String> {
-    let (major, minor) = major_minor(dev);
-    let want = format!("{major}:{minor}");
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let fields: Vec<&str> = l.split(' ').collect();
-        let mnt = fields.get(4)?;
-        let sep = fields.iter().position(|f| *f == "-")?;
-        let source = fields.get(sep + 2)?;
-        let same_source = source.starts_with('/')
-            && std::fs::metadata(source)
-                .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == dev);
-        (fields.get(2) == Some(&want.as_str()) || same_source).then(|| mnt.to_string())
-    })
+    let table = crate::mounts::mount_table().ok()?;
+    table
+        .iter()
+        .find(|m| {
+            let same_source = m.source.is_absolute()
+                && std::fs::metadata(&m.source)
+                    .is_ok_and(|md| md.file_type().is_block_device() && md.rdev() == dev);
+            m.dev == major_minor(dev) || same_source
+        })
+        .map(|m| m.mount_point.display().to_string())
 }
 
 /// Whether the block device node `path` is held exclusively (mounted, or opened with `O_EXCL`

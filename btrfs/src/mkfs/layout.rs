@@ -1,6 +1,7 @@
 //! Where the chunks go: one system, one metadata and one data chunk, placed on the device
 //! after the first reserved MiB and clear of every superblock copy.
 
+use super::options::{MetadataProfile, MkfsOptions};
 use crate::format::consts::{bg, super_mirror_offset, RESERVED_START, SUPER_MIRRORS, SUPER_SIZE};
 
 const MIB: u64 = 1024 * 1024;
@@ -127,42 +128,84 @@ fn place(sizes: [u64; 3], copies: usize, total_bytes: u64) -> (Layout, u64) {
     )
 }
 
-/// Smallest chunk sizes: system 4 MiB, metadata 8 MiB, data 8 MiB.
-const MIN_SIZES: [u64; 3] = [4 * MIB, 8 * MIB, 8 * MIB];
+/// The tree blocks a fresh filesystem's metadata chunk must hold so that, mounted, it can
+/// create its first file and write to it, with no space left to allocate another chunk.
+///
+/// Measured on Linux 6.18 for every node size from 4 to 64 KiB and both metadata profiles
+/// (mkfs at the size, mount, `touch`, write 64 KiB, fsync): with 600 blocks it works, with
+/// one 64 KiB step less the `touch` fails with ENOSPC, at every node size alike. The kernel's
+/// reservations are counted in tree blocks (the global reserve and a create's items), which
+/// is why the rule is a number of blocks and not of bytes. `tests/kernel/mkfs.rs` checks
+/// both sides of it on the running kernel.
+pub const MIN_METADATA_NODES: u64 = 600;
 
-/// Plans the chunks of a `size`-byte filesystem (rounded down to `sectorsize`). Metadata and
-/// data chunks get a tenth of the size each (metadata at most 256 MiB, data at most 1 GiB, both
-/// at least 8 MiB); the system chunk gets 4 MiB. With `dup`, system and metadata have two
-/// copies.
-pub fn plan(size: u64, sectorsize: u64, dup: bool) -> Result<Layout, TooSmall> {
+/// The granularity of chunk sizes.
+const CHUNK_ALIGN: u64 = 64 * 1024;
+
+/// Smallest chunk sizes for `nodesize`: system 4 MiB; metadata [`MIN_METADATA_NODES`] tree
+/// blocks; data 8 MiB.
+fn min_sizes(nodesize: u64) -> [u64; 3] {
+    let metadata = (MIN_METADATA_NODES * nodesize).next_multiple_of(CHUNK_ALIGN);
+    [4 * MIB, metadata, 8 * MIB]
+}
+
+/// Plans the chunks of a `size`-byte filesystem (rounded down to the sector size) for `opts`
+/// (its metadata profile, sector and node size). Metadata and data chunks get a tenth of the
+/// size each (metadata at most 256 MiB, data at most 1 GiB); at least
+/// [`MIN_METADATA_NODES`] tree blocks of metadata and 8 MiB of data. The system chunk gets
+/// 4 MiB. With `dup`, system and metadata have two copies.
+pub fn plan(size: u64, opts: &MkfsOptions) -> Result<Layout, TooSmall> {
+    let sectorsize = u64::from(opts.sectorsize);
     let total_bytes = size - size % sectorsize;
     let tenth = (total_bytes / 10) / MIB * MIB;
+    let min = min_sizes(opts.nodesize.into());
     let sizes = [
-        MIN_SIZES[0],
-        tenth.clamp(MIN_SIZES[1], 256 * MIB),
-        tenth.clamp(MIN_SIZES[2], 1024 * MIB),
+        min[0],
+        tenth.clamp(min[1], (256 * MIB).max(min[1])),
+        tenth.clamp(min[2], 1024 * MIB),
     ];
-    let copies = if dup { 2 } else { 1 };
+    let copies = copies(opts);
     let (layout, end) = place(sizes, copies, total_bytes);
     if end <= total_bytes {
         return Ok(layout);
     }
-    let (_, minimum) = place(MIN_SIZES, copies, u64::MAX);
-    Err(TooSmall { minimum })
+    Err(TooSmall {
+        minimum: minimum_size(opts),
+    })
 }
 
-/// The smallest filesystem size [`plan`] accepts.
-pub fn minimum_size(dup: bool) -> u64 {
-    place(MIN_SIZES, if dup { 2 } else { 1 }, u64::MAX).1
+fn copies(opts: &MkfsOptions) -> usize {
+    match opts.metadata {
+        MetadataProfile::Dup => 2,
+        MetadataProfile::Single => 1,
+    }
+}
+
+/// The smallest filesystem size [`plan`] accepts for `opts`: the smallest on which the
+/// mounted filesystem can create a file and write to it (see [`MIN_METADATA_NODES`]).
+pub fn minimum_size(opts: &MkfsOptions) -> u64 {
+    place(min_sizes(opts.nodesize.into()), copies(opts), u64::MAX).1
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn opts(dup: bool, nodesize: u32) -> MkfsOptions {
+        MkfsOptions {
+            metadata: if dup {
+                MetadataProfile::Dup
+            } else {
+                MetadataProfile::Single
+            },
+            nodesize,
+            ..MkfsOptions::default()
+        }
+    }
+
     #[test]
     fn one_gib_dup() {
-        let l = plan(1 << 30, 4096, true).unwrap();
+        let l = plan(1 << 30, &opts(true, 16384)).unwrap();
         assert_eq!(l.system.stripes, vec![MIB, 5 * MIB]);
         assert_eq!(l.metadata.length, 102 * MIB);
         assert_eq!(l.metadata.logical, 5 * MIB);
@@ -174,11 +217,23 @@ mod tests {
     }
 
     #[test]
-    fn rejects_too_small_with_the_minimum() {
-        let min = minimum_size(true);
-        assert_eq!(min, 33 * MIB);
-        assert!(plan(min, 4096, true).is_ok());
-        assert_eq!(plan(min - 4096, 4096, true), Err(TooSmall { minimum: min }));
-        assert_eq!(minimum_size(false), 21 * MIB);
+    fn the_minimum_holds_the_metadata_rule_and_nothing_smaller_plans() {
+        for dup in [true, false] {
+            for nodesize in [4096, 8192, 16384, 32768, 65536] {
+                let o = opts(dup, nodesize);
+                let min = minimum_size(&o);
+                let l = plan(min, &o).unwrap();
+                assert!(l.metadata.length >= MIN_METADATA_NODES * u64::from(nodesize));
+                assert_eq!(plan(min - 4096, &o), Err(TooSmall { minimum: min }));
+                // Every size above plans too, with the rule kept.
+                for size in (min..2 << 30).step_by(MIB as usize) {
+                    let l = plan(size, &o).unwrap_or_else(|e| panic!("{o:?} {size}: {e:?}"));
+                    assert!(l.metadata.length >= MIN_METADATA_NODES * u64::from(nodesize));
+                }
+            }
+        }
+        // 16 KiB nodes: 600 blocks are 9.375 MiB per copy.
+        assert_eq!(minimum_size(&opts(true, 16384)), 37_486_592);
+        assert_eq!(minimum_size(&opts(false, 16384)), 23_461_888);
     }
 }

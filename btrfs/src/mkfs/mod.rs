@@ -8,6 +8,11 @@
 //! Limits: one device, metadata `single` or `dup` (data `single`), sector size 4 KiB, no
 //! `--rootdir` (the filesystem starts empty), no zoned devices, no mixed block groups.
 //!
+//! The smallest filesystem ([`minimum_size`]) is the smallest on which, mounted, a file can be
+//! created and written: its metadata chunk holds [`MIN_METADATA_NODES`] tree blocks, so the
+//! minimum grows with the node size (about 22 MiB with 4 KiB nodes and dup metadata, 36 MiB
+//! with 16 KiB, 102.5 MiB with 64 KiB).
+//!
 //! ```no_run
 //! use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 //!
@@ -27,7 +32,7 @@ mod options;
 pub mod verify;
 
 pub use build::{build, BuildError, BuiltImage, Identity, Write, GENERATION};
-pub use layout::{minimum_size, plan, Layout, PlannedChunk, TooSmall};
+pub use layout::{minimum_size, plan, Layout, PlannedChunk, TooSmall, MIN_METADATA_NODES};
 pub use options::{Features, MetadataProfile, MkfsOptions, UnknownProfileName};
 
 use crate::Error;
@@ -86,8 +91,7 @@ pub fn identity(opts: &MkfsOptions) -> Identity {
 pub fn build_image(opts: &MkfsOptions, size: u64) -> Result<(BuiltImage, Identity, Layout), Error> {
     opts.validate()
         .map_err(|reason| Error::InvalidArguments { op: OP, reason })?;
-    let dup = opts.metadata == MetadataProfile::Dup;
-    let layout = plan(size, opts.sectorsize as u64, dup).map_err(|t| Error::TooSmall {
+    let layout = plan(size, opts).map_err(|t| Error::TooSmall {
         op: OP,
         path: std::path::PathBuf::from("<image in memory>"),
         size,

@@ -10,9 +10,9 @@ use crate::quota::QgroupId;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-const NEEDS_CREATE: &str = "write access to the parent directory";
-const NEEDS_SNAPSHOT: &str =
-    "write access to the destination directory and ownership of the source (or CAP_FOWNER)";
+const NEEDS_CREATE: &str = "write access to the parent directory (check its permissions)";
+const NEEDS_SNAPSHOT: &str = "write access to the destination directory and ownership of the \
+source, or CAP_FOWNER (run as the source's owner, or as root)";
 
 fn inherit(qgroups: &[QgroupId]) -> Option<QgroupInheritBuf> {
     let ids: Vec<u64> = qgroups.iter().map(|q| q.raw()).collect();

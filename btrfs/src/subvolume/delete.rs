@@ -1,17 +1,18 @@
 //! Deleting subvolumes: by path, by id, recursively.
 
-use super::entry::{Entry, Order, Unreachable};
-use super::paths::{containing_root, id_of, open, open_subvolume, split, subvol_err};
+use super::delete_check::{self, Plan};
+use super::entry::Unreachable;
+use super::paths::{id_of, open, open_subvolume, split, subvol_err};
 use super::TOP_LEVEL_ID;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl::{self, DestroyTarget};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-const NEEDS: &str =
-    "CAP_SYS_ADMIN, or the user_subvol_rm_allowed mount option and write access to the parent directory";
+const NEEDS: &str = "CAP_SYS_ADMIN (run as root), or the user_subvol_rm_allowed mount option and \
+write access to the parent directory";
 
 const RDONLY: u64 = btrfs_sys::BTRFS_SUBVOL_RDONLY as u64;
 
@@ -35,9 +36,20 @@ pub(crate) fn unreachable_err(op: &'static str, path: &Path, u: &Unreachable) ->
     }
 }
 
-/// Deletes the subvolume at `path`. Deleting a plain directory fails with
-/// [`Error::NotASubvolume`], the top level with [`Error::TopLevelSubvolume`], the default
-/// subvolume with [`Error::DefaultSubvolume`].
+/// Deletes the subvolume at `path` and, with [`Recursion::Yes`], every subvolume nested in it.
+///
+/// Everything that can be checked is checked before anything is deleted (see
+/// [`DeleteProblem`](super::DeleteProblem)): the default subvolume, mounts of the tree's subvolumes elsewhere and
+/// mounts inside it, swap files, a read-only filesystem or holding subvolume, append-only and
+/// immutable attributes, and an unprivileged caller's rights. Any problem fails with
+/// [`Error::DeleteRefused`] listing them all, with nothing deleted. Deleting a plain directory
+/// fails with [`Error::NotASubvolume`], the top level with [`Error::TopLevelSubvolume`].
+///
+/// Read-only subvolumes inside the tree are made writable just before what they hold is
+/// deleted. Should the kernel still refuse part-way (a `btrfs send` of a subvolume in the tree
+/// cannot be seen beforehand), the subvolumes made writable are made read-only again and the
+/// error, [`Error::DeleteIncomplete`], lists what was deleted and what was not; when nothing
+/// was deleted yet it is the kernel's error itself.
 ///
 /// The space is freed later by the filesystem's cleaner: see
 /// [`Filesystem::wait_for_deleted_subvolumes`].
@@ -53,34 +65,149 @@ pub fn delete(path: impl AsRef<Path>, recursion: Recursion) -> Result<()> {
         });
     }
     drop(file);
-    if recursion == Recursion::Yes {
-        let fs = Filesystem::open(path)?;
-        for entry in fs.subvolumes().order(Order::PostOrder).iter()? {
-            match entry? {
-                Entry::Subvolume(sub) => delete_nested(OP, &path.join(&sub.path), sub.info.id)?,
-                Entry::Unreachable(u) => return Err(unreachable_err(OP, path, &u)),
-            }
-        }
+    let plan = delete_check::plan(OP, path, id, recursion == Recursion::Yes)?;
+    Deletion {
+        op: OP,
+        target: path,
+        plan: &plan,
+        deleted: vec![false; plan.victims.len()],
+        made_writable: Vec::new(),
     }
-    delete_one(OP, path, id)
+    .run()
 }
 
-/// Deletes a nested subvolume; a read-only subvolume holding it (itself about to be deleted)
-/// is made writable first, as the kernel will not unlink entries from it (EROFS).
-fn delete_nested(op: &'static str, path: &Path, id: u64) -> Result<()> {
-    match delete_one(op, path, id) {
-        Err(Error::ReadOnly { .. }) => {
-            let parent = path.parent().unwrap_or(Path::new("."));
-            let (holder, _) = containing_root(op, parent)?;
-            let file = open_subvolume(op, &holder)?;
-            let flags = ioctl::subvol_getflags(file.as_fd())
-                .map_err(|e| Error::from_errno(op, &holder, e))?;
-            ioctl::subvol_setflags(file.as_fd(), flags & !RDONLY)
-                .map_err(|e| subvol_err(op, &holder, e, NEEDS))?;
-            delete_one(op, path, id)
+/// A checked delete being carried out.
+struct Deletion<'a> {
+    op: &'static str,
+    target: &'a Path,
+    plan: &'a Plan,
+    /// Which victims are gone.
+    deleted: Vec<bool>,
+    /// The read-only victims made writable so far.
+    made_writable: Vec<usize>,
+}
+
+impl Deletion<'_> {
+    fn run(mut self) -> Result<()> {
+        for i in 0..self.plan.victims.len() {
+            let v = &self.plan.victims[i];
+            // Its holder, when being deleted too and read-only, must be writable first.
+            let holder = v.parent_id.and_then(|p| self.plan.position(p));
+            if let Some(h) = holder
+                .filter(|&h| self.plan.victims[h].read_only && !self.made_writable.contains(&h))
+            {
+                let hv = &self.plan.victims[h];
+                if let Err(e) = set_read_only_flag(self.op, &hv.path, false) {
+                    return Err(self.failed(i, e));
+                }
+                self.made_writable.push(h);
+            }
+            match delete_one(self.op, &v.path, v.id) {
+                Ok(()) => self.deleted[i] = true,
+                Err(e) => return Err(self.failed(i, e)),
+            }
         }
-        other => other,
+        Ok(())
     }
+
+    /// The error for a failure at victim `at`, after making read-only again what was made
+    /// writable and still exists.
+    fn failed(&self, at: usize, cause: Error) -> Error {
+        let victims = &self.plan.victims;
+        let mut restored = Vec::new();
+        let mut not_restored = Vec::new();
+        for &h in self.made_writable.iter().filter(|&&h| !self.deleted[h]) {
+            let path = victims[h].path.clone();
+            match set_read_only_flag(self.op, &path, true) {
+                Ok(()) => restored.push(path),
+                Err(e) => not_restored.push(format!("{}: {e}", path.display())),
+            }
+        }
+        let (gone, left): (Vec<_>, Vec<_>) =
+            victims.iter().zip(&self.deleted).partition(|(_, d)| **d);
+        if gone.is_empty() && not_restored.is_empty() {
+            return cause;
+        }
+        Error::DeleteIncomplete {
+            op: self.op,
+            path: self.target.into(),
+            progress: Box::new(DeleteProgress {
+                failed: victims[at].path.clone(),
+                cause,
+                deleted: gone.into_iter().map(|(v, _)| v.path.clone()).collect(),
+                not_deleted: left.into_iter().map(|(v, _)| v.path.clone()).collect(),
+                restored_read_only: restored,
+                not_restored,
+            }),
+        }
+    }
+}
+
+/// How far a delete that failed part-way got ([`Error::DeleteIncomplete`]).
+#[derive(Debug)]
+pub struct DeleteProgress {
+    /// The subvolume whose delete failed.
+    pub failed: PathBuf,
+    /// Why it failed.
+    pub cause: Error,
+    /// The subvolumes deleted, in order.
+    pub deleted: Vec<PathBuf>,
+    /// The subvolumes left, the failed one first.
+    pub not_deleted: Vec<PathBuf>,
+    /// The read-only subvolumes made writable for the delete and made read-only again.
+    pub restored_read_only: Vec<PathBuf>,
+    /// Those that could not be made read-only again, each with why.
+    pub not_restored: Vec<String>,
+}
+
+impl std::fmt::Display for DeleteProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "failed deleting {} ({}); deleted {}; not deleted {}",
+            self.failed.display(),
+            self.cause,
+            listed(&self.deleted),
+            listed(&self.not_deleted)
+        )?;
+        if !self.restored_read_only.is_empty() {
+            write!(
+                f,
+                "; made read-only again {}",
+                listed(&self.restored_read_only)
+            )?;
+        }
+        if !self.not_restored.is_empty() {
+            write!(
+                f,
+                "; could not make read-only again: {}",
+                self.not_restored.join("; ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `N (p1, p2, ...)`, or `none`.
+fn listed(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    format!("{} ({})", paths.len(), shown.join(", "))
+}
+
+/// Sets or clears the read-only flag of the subvolume at `path`.
+fn set_read_only_flag(op: &'static str, path: &Path, read_only: bool) -> Result<()> {
+    let file = open_subvolume(op, path)?;
+    let flags = ioctl::subvol_getflags(file.as_fd()).map_err(|e| Error::from_errno(op, path, e))?;
+    let flags = if read_only {
+        flags | RDONLY
+    } else {
+        flags & !RDONLY
+    };
+    ioctl::subvol_setflags(file.as_fd(), flags).map_err(|e| subvol_err(op, path, e, NEEDS))?;
+    Ok(())
 }
 
 fn delete_one(op: &'static str, path: &Path, id: u64) -> Result<()> {
@@ -91,16 +218,28 @@ fn delete_one(op: &'static str, path: &Path, id: u64) -> Result<()> {
     Ok(())
 }
 
-/// EPERM means "default subvolume" when the caller could otherwise delete it.
+/// EPERM means "default subvolume" when the caller could otherwise delete it; for a caller
+/// with CAP_SYS_ADMIN (who may read the default subvolume) it means the subvolume is in use
+/// (a send, most likely, as the rest was checked beforehand).
 fn destroy_err(op: &'static str, path: &Path, parent: &Path, id: u64, errno: Errno) -> Error {
     if errno == Errno::EPERM {
         if let Ok(fs) = Filesystem::open(parent) {
-            if fs.default_subvolume().ok() == Some(id) {
-                return Error::DefaultSubvolume {
-                    op,
-                    path: path.into(),
-                    id,
-                };
+            match fs.default_subvolume() {
+                Ok(default) if default == id => {
+                    return Error::DefaultSubvolume {
+                        op,
+                        path: path.into(),
+                        id,
+                    }
+                }
+                Ok(_) => {
+                    return Error::SubvolumeBusy {
+                        op,
+                        path: path.into(),
+                        errno,
+                    }
+                }
+                Err(_) => {}
             }
         }
     }

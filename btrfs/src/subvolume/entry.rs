@@ -34,6 +34,11 @@ pub enum Mode {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Subvolume {
     /// The path relative to the listed path: join it to that path to reach the subvolume.
+    /// Bytes, not necessarily UTF-8 (see [`crate::name`] to show it).
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "crate::name::path_field")
+    )]
     pub path: PathBuf,
     /// Nesting depth below the listed path: 1 for the outermost subvolumes found.
     pub depth: usize,
@@ -76,6 +81,10 @@ pub struct Unreachable {
     /// The id of the subvolume that holds it.
     pub parent_id: u64,
     /// The path relative to the listed path, when that much was resolved.
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "crate::name::opt_path_field")
+    )]
     pub path: Option<PathBuf>,
     /// Why it could not be resolved.
     pub reason: UnreachableReason,

@@ -4,7 +4,9 @@
 use super::TOP_LEVEL_ID;
 use crate::le::{self, ShortRead};
 use btrfs_sys as sys;
+use std::ffi::OsString;
 use std::mem::{offset_of, size_of};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -19,10 +21,19 @@ pub struct SubvolumeInfo {
     pub parent_id: Option<u64>,
     /// The inode number of the directory (in the parent subvolume) that holds this one.
     pub dir_id: Option<u64>,
-    /// The subvolume's name in that directory (empty for the top level).
-    pub name: String,
+    /// The subvolume's name in that directory (empty for the top level): bytes, not
+    /// necessarily UTF-8 (see [`crate::name`] to show it).
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "crate::name::name_field")
+    )]
+    pub name: OsString,
     /// The path relative to the top-level subvolume, where it could be resolved (always in
     /// privileged mode; unprivileged callers get it only when listing from the top level).
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "crate::name::opt_path_field")
+    )]
     pub path: Option<PathBuf>,
     /// The subvolume's uuid.
     pub uuid: Option<Uuid>,
@@ -90,7 +101,7 @@ pub(crate) fn from_ioctl(a: &sys::btrfs_ioctl_get_subvol_info_args) -> Subvolume
         id: a.treeid,
         parent_id: nonzero(a.parent_id).filter(|_| !top),
         dir_id: nonzero(a.dirid).filter(|_| !top),
-        name: String::from_utf8_lossy(&crate::ioctl::c_bytes(&a.name)).into_owned(),
+        name: OsString::from_vec(crate::ioctl::c_bytes(&a.name)),
         path: top.then(PathBuf::new),
         uuid: uuid_of(a.uuid),
         parent_uuid: uuid_of(a.parent_uuid),
@@ -165,7 +176,7 @@ pub(crate) fn from_root_item(
         parent_id: parent.map(|(p, _)| p),
         dir_id: parent.map(|(_, r)| r.dir_id),
         name: parent
-            .map(|(_, r)| String::from_utf8_lossy(&r.name).into_owned())
+            .map(|(_, r)| OsString::from_vec(r.name.clone()))
             .unwrap_or_default(),
         path: (id == TOP_LEVEL_ID).then(PathBuf::new),
         uuid: uuid_v2(offset_of!(R, uuid))?,

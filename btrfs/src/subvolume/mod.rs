@@ -23,6 +23,7 @@
 mod clean;
 mod create;
 mod delete;
+mod delete_check;
 mod entry;
 mod info;
 mod iter;
@@ -34,7 +35,8 @@ mod unprivileged;
 mod walk;
 
 pub use create::{create, create_with, snapshot, SnapshotOptions};
-pub use delete::{delete, Recursion};
+pub use delete::{delete, DeleteProgress, Recursion};
+pub use delete_check::DeleteProblem;
 pub use entry::{Entry, Mode, Order, Subvolume, Unreachable, UnreachableReason};
 pub use info::SubvolumeInfo;
 pub use iter::{SubvolumeIter, SubvolumeList};

@@ -64,7 +64,7 @@ pub(crate) fn subvol_err(
     let path = path.to_path_buf();
     match errno {
         Errno::ENOTEMPTY => Error::SubvolumeNotEmpty { op, path },
-        Errno::EBUSY => Error::SubvolumeBusy { op, path },
+        Errno::EBUSY => Error::SubvolumeBusy { op, path, errno },
         Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
             op,
             path,

@@ -18,7 +18,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 const RDONLY: u64 = sys::BTRFS_SUBVOL_RDONLY as u64;
-const NEEDS_OWNER: &str = "ownership of the subvolume (or CAP_FOWNER)";
+const NEEDS_OWNER: &str =
+    "ownership of the subvolume, or CAP_FOWNER (run as its owner, or as root)";
 
 /// Info of the subvolume whose root is `path` (`BTRFS_IOC_GET_SUBVOL_INFO`, no privileges
 /// needed). The path from the top level is filled in when the caller has CAP_SYS_ADMIN.
