@@ -23,8 +23,16 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # also pulls in iptables, unused (the tier's dockerd runs with --iptables=false). Its postinst
 # asks invoke-rc.d to start a system dockerd: on these machines (no systemd running)
 # policy-rc.d refuses, so none runs; where one runs, the tier shares nothing with it.
+# The upkeep tests (dockroot/tests/upkeep.rs) check the metrics with promtool (prometheus) and
+# against node_exporter (prometheus-node-exporter, started by the test on a free localhost port
+# and stopped by its pid), and the units with systemd-analyze and systemd-escape (systemd; no
+# running systemd needed); the upkeep benchmark compares with btrfsmaintenance's balance script.
+# Their postinsts ask invoke-rc.d/deb-systemd-invoke to start prometheus and node_exporter:
+# without a running systemd nothing starts (checked: no process after the install), and no test
+# touches a system service.
 packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools
-          qemu-system-x86 busybox-static kmod cpio docker.io containerd runc tini)
+          qemu-system-x86 busybox-static kmod cpio docker.io containerd runc tini
+          systemd prometheus prometheus-node-exporter btrfsmaintenance)
 
 step() { echo; echo "=== $* ==="; }
 

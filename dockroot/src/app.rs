@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod upkeep;
+
 /// Exit code of a usage or configuration error (monitoring's UNKNOWN for doctor and check).
 pub const EXIT_USAGE: u8 = 3;
 /// Exit code of `provision` when it refused: nothing was changed.
@@ -20,6 +22,12 @@ pub const EXIT_FAILED: u8 = 1;
 const EXIT_CODES: &str = "Exit codes: doctor and check follow the monitoring-plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown \
 (also a bad command line or configuration). provision: 0 done or nothing to do, 1 failed or stopped part-way (what was done \
 and how to undo it is printed; running again continues), 3 bad command line or configuration, 4 refused (nothing was changed). \
+maintain: 0 ok (every task done or not due), 1 something needs a human (the LV cannot grow: at its maximum or the VG is full; \
+a balance hit ENOSPC short of the unallocated target; a scrub found errors; someone else's balance is paused), 2 a task failed \
+(the other tasks ran), 3 bad command line or configuration, 4 another run holds the filesystem's lock (nothing done), \
+5 stopped by SIGINT/SIGTERM part-way (nothing left paused unless keep_paused). metrics: 0 written or served until a signal, \
+1 the filesystem could not be read or the file not written, 3 bad command line or configuration. install-units: 0 written, \
+1 a file could not be written, 3 bad command line or configuration. \
 Every command: 141 when stdout's reader went away (killed by SIGPIPE, as a filter ends).";
 
 /// Keep Docker's data root healthy on LVM + btrfs.
@@ -65,6 +73,16 @@ pub enum Command {
     /// A monitoring probe (Nagios/Icinga plugin format): one status line with performance data
     /// for used, unallocated and metadata space. Cheap enough to run every minute.
     Check(CheckArgs),
+    /// One run of the upkeep: grow the LV when nearly full, balance only when unallocated
+    /// space is short, scrub monthly, trim weekly. Made for a timer: one line per step
+    /// (journald priorities), or JSON lines with --json.
+    Maintain(upkeep::MaintainArgs),
+    /// Prometheus metrics of the data root: a textfile for node_exporter's textfile collector
+    /// (--textfile DIR), or an HTTP endpoint serving /metrics (--listen ADDR).
+    Metrics(upkeep::MetricsArgs),
+    /// Write the systemd units that run maintain daily (a template service + timer instanced
+    /// by the escaped mount path) and the metrics service; or print a crontab line (--cron).
+    InstallUnits(upkeep::InstallUnitsArgs),
 }
 
 /// `provision`.
@@ -186,6 +204,9 @@ pub fn run(args: Cli) -> u8 {
         Command::Provision(p) => run_provision(&config, p),
         Command::Doctor(d) => run_doctor(&config, d),
         Command::Check(c) => run_check(&config, c),
+        Command::Maintain(m) => upkeep::run_maintain(&config, m),
+        Command::Metrics(m) => upkeep::run_metrics(&config, m),
+        Command::InstallUnits(u) => upkeep::run_install_units(&config, &args, u),
     }
 }
 

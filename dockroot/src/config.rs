@@ -33,10 +33,28 @@
 //!
 //! [lvm]
 //! devices = []                       # confine LVM to these devices (empty: every device)
-//! ```
 //!
-//! The upkeep run and the metrics exporter will add their own sections (`[maintain]`,
-//! `[metrics]`) beside these.
+//! [maintain]
+//! state_dir = "/var/lib/dockroot"    # the last run of each task (<fsid>.json)
+//! lock_dir = "/run/dockroot"         # one advisory lock per filesystem
+//! unallocated_target = "10%"         # balance until this much is unallocated (bytes or % of the devices)
+//! balance_usage_max = 50             # only chunks less full than this are relocated
+//! balance_chunks_per_step = 4        # chunks per balance call; halved after ENOSPC
+//! balance_metadata = false           # also relocate metadata chunks (rarely a good idea)
+//! keep_paused = false                # on SIGTERM pause the balance instead of cancelling it
+//! scrub_interval_days = 30           # scrub when the last completed scrub is older (0: never)
+//! trim_interval_days = 7             # 0: never
+//! defrag = "never"                   # or "dry-run": report what a defragmentation would unshare
+//! grow_threshold = 80                # grow the LV past this data used percentage
+//! grow_step = "10%"                  # by this much (bytes or % of the LV) ...
+//! grow_step_min = "1g"               # ... and at least this much
+//! # grow_max = "100g"                # auto-grow is off until a maximum LV size is set
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9940"          # metrics --listen
+//! # textfile_dir = "/var/lib/prometheus/node-exporter"  # also written after every maintain run
+//! node_btrfs = "auto"                # node_exporter's btrfs names: auto (--listen only), always, never
+//! ```
 
 use lvm_kit::Bytes;
 use serde::{Deserialize, Serialize};
@@ -59,6 +77,10 @@ pub struct Config {
     pub paths: Paths,
     /// LVM settings.
     pub lvm: LvmConfig,
+    /// The upkeep run (`maintain`).
+    pub maintain: crate::maintain::MaintainConfig,
+    /// The Prometheus exporter (`metrics`).
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Docker's paths.
@@ -290,6 +312,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         config.thresholds.validate()?;
+        config.maintain.validate()?;
         Ok(config)
     }
 }

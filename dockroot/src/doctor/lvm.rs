@@ -140,6 +140,7 @@ fn fills(lv: &LogicalVolume, vg: &VolumeGroup, fs_size: u64, ctx: &Context) -> C
     let lv_size = lv.size.get();
     let unused = lv_size.saturating_sub(fs_size);
     let figure = Figure::bytes("lv_unused", unused, Some(lv_size));
+    let size_figure = Figure::bytes("lv_size", lv_size, None);
     // Anything below one extent is rounding; btrfs also keeps its size a multiple of 4 KiB.
     if unused >= vg.extent_size.get().max(1 << 20) {
         Check::new(
@@ -158,6 +159,7 @@ fn fills(lv: &LogicalVolume, vg: &VolumeGroup, fs_size: u64, ctx: &Context) -> C
             ctx.path().display()
         ))
         .figure(figure)
+        .figure(size_figure.clone())
     } else {
         Check::ok(
             FILLS,
@@ -168,5 +170,6 @@ fn fills(lv: &LogicalVolume, vg: &VolumeGroup, fs_size: u64, ctx: &Context) -> C
             ),
         )
         .figure(figure)
+        .figure(size_figure.clone())
     }
 }

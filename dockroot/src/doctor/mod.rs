@@ -35,7 +35,7 @@ mod space;
 mod state;
 
 pub use fix::{fix_orphans, rescan_quota, FixError, OrphanFix, RemovedOrphan};
-pub use lvm::backend as lvm_backend;
+pub use lvm::{backend as lvm_backend, is_lvm_device, lv_of_device};
 
 use crate::config::{DockerConfig, Paths, Thresholds};
 use crate::mounts::{Mount, MountTable};

@@ -58,25 +58,12 @@ pub fn check_mount_options(options: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `systemd-escape --path`: `/var/lib/docker` → `var-lib-docker`.
+/// `systemd-escape --path`: `/var/lib/docker` → `var-lib-docker` ([`crate::units::escape_path`];
+/// a path with `..`, which [`check_mount_point`] refuses first, is escaped as it stands).
 pub fn escape_path(path: &Path) -> String {
     let text = path.to_string_lossy();
-    let trimmed = text.trim_matches('/');
-    if trimmed.is_empty() {
-        return "-".into();
-    }
-    let mut out = String::new();
-    for (i, b) in trimmed.bytes().enumerate() {
-        match b {
-            b'/' => out.push('-'),
-            b'.' if i == 0 => out.push_str("\\x2e"),
-            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => {
-                out.push(b as char)
-            }
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out
+    crate::units::escape_path(&text)
+        .unwrap_or_else(|_| crate::units::escape(text.trim_matches('/')))
 }
 
 /// The mount unit's file name for `mount_point`, e.g. `var-lib-docker.mount`.

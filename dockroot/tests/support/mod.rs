@@ -6,6 +6,7 @@
 pub mod dockerd;
 pub mod layout;
 pub mod nagios;
+pub mod prom;
 pub mod report;
 
 use std::path::{Path, PathBuf};
