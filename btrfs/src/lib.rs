@@ -56,7 +56,7 @@ pub mod inspect;
 mod ioctl;
 mod le;
 pub mod mkfs;
-mod mounts;
+pub mod mounts;
 pub mod name;
 mod profile;
 pub mod quota;

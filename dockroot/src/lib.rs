@@ -10,7 +10,6 @@ pub mod files;
 pub mod kernel;
 pub mod maintain;
 pub mod metrics;
-pub mod mounts;
 pub mod probe;
 pub mod provision;
 pub mod status;

@@ -141,7 +141,7 @@ impl Guest {
             .collect();
         let mut files = BTreeMap::new();
         walk(self.root(), &mut files)?;
-        let mounts = dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo"))?
+        let mounts = btrfs_kit::mounts::MountTable::current()?
             .mounts
             .into_iter()
             .filter(|m| m.mount_point.starts_with(self.root()))
@@ -186,7 +186,7 @@ struct State {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        if let Ok(table) = dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo")) {
+        if let Ok(table) = btrfs_kit::mounts::MountTable::current() {
             for m in table
                 .mounts
                 .iter()
@@ -227,7 +227,7 @@ fn pattern(len: usize) -> Vec<u8> {
 
 /// dockerd needs a cgroup hierarchy; the guest has none mounted.
 fn ensure_cgroups() -> Result<(), Failed> {
-    let table = dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo"))?;
+    let table = btrfs_kit::mounts::MountTable::current()?;
     if table.at(Path::new("/sys/fs/cgroup")).is_none() {
         nix::mount::mount(
             Some("cgroup2"),
@@ -276,7 +276,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     );
 
     // The mount, with noatime, of the LV.
-    let table = dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo"))?;
+    let table = btrfs_kit::mounts::MountTable::current()?;
     let m = table.at(&mp).ok_or("nothing mounted on the mount point")?;
     let lv = ctx("lv", g.lvm.lv(&g.vg, "docker"))?;
     ensure!(
@@ -286,7 +286,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     ensure!(
         Path::new(&m.source).canonicalize()? == lv.path.canonicalize()?,
         "mounted {} instead of {}",
-        m.source,
+        m.source.display(),
         lv.path.display(),
     );
     let info = btrfs_kit::Filesystem::open(&mp)?.info()?;
@@ -543,7 +543,7 @@ fn a_failed_step_says_what_was_done_and_a_rerun_continues(disk: &Path) -> Result
         "the rerun did not continue: {stdout}",
     );
     ensure!(
-        dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo"))?
+        btrfs_kit::mounts::MountTable::current()?
             .at(&g.mount_point())
             .is_some(),
         "not mounted after the rerun",

@@ -151,7 +151,7 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        if let Ok(table) = dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo")) {
+        if let Ok(table) = btrfs_kit::mounts::MountTable::current() {
             for m in table
                 .mounts
                 .iter()

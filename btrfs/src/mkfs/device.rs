@@ -57,14 +57,14 @@ fn major_minor(dev: u64) -> (u64, u64) {
 /// number is `dev`, or whose source is a block device node of that number (btrfs reports an
 /// anonymous device number, so the source is what names its device).
 fn mount_point_of(dev: u64) -> Option<String> {
-    let table = crate::mounts::mount_table().ok()?;
+    let table = crate::mounts::MountTable::current().ok()?;
     table
         .iter()
         .find(|m| {
             let same_source = m.source.is_absolute()
                 && std::fs::metadata(&m.source)
                     .is_ok_and(|md| md.file_type().is_block_device() && md.rdev() == dev);
-            m.dev == major_minor(dev) || same_source
+            (u64::from(m.device.0), u64::from(m.device.1)) == major_minor(dev) || same_source
         })
         .map(|m| m.mount_point.display().to_string())
 }

@@ -18,7 +18,7 @@ use super::paths::{check_btrfs, containing_root, open, open_subvolume};
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
-use crate::mounts::{mount_of, mount_table, swap_files};
+use crate::mounts::{swap_files, MountTable, MOUNTINFO};
 use btrfs_sys as sys;
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{faccessat, AccessFlags};
@@ -268,10 +268,9 @@ impl Checks<'_> {
     /// Mounts on or inside the tree, and subvolumes of the tree mounted elsewhere. Without
     /// the mount option user_subvol_rm_allowed, an unprivileged caller cannot delete at all.
     fn mounts(&mut self, canonical: &Path, privileged: bool) -> Result<()> {
-        let table = mount_table().map_err(|e| {
-            Error::from_errno(self.op, "/proc/self/mountinfo", super::paths::errno_of(&e))
-        })?;
-        let ours = mount_of(&table, canonical);
+        let table = MountTable::current()
+            .map_err(|e| Error::from_errno(self.op, MOUNTINFO, super::paths::errno_of(&e)))?;
+        let ours = table.containing(canonical);
         for m in &table {
             if m.mount_point.starts_with(canonical) {
                 self.problems.push(DeleteProblem::MountInside {
@@ -279,7 +278,7 @@ impl Checks<'_> {
                 });
                 continue;
             }
-            let same_fs = ours.is_some_and(|o| o.dev == m.dev) && m.fstype == "btrfs";
+            let same_fs = ours.is_some_and(|o| o.device == m.device) && m.fstype == "btrfs";
             let shown = m.subvolid().and_then(|id| self.plan.position(id));
             if let (true, Some(i)) = (same_fs, shown) {
                 self.problems.push(DeleteProblem::MountedElsewhere {
@@ -288,7 +287,7 @@ impl Checks<'_> {
                 });
             }
         }
-        if !privileged && !ours.is_some_and(|o| o.has_option("user_subvol_rm_allowed")) {
+        if !privileged && !ours.is_some_and(|o| o.has_super_option("user_subvol_rm_allowed")) {
             self.problems.push(DeleteProblem::NotPermitted {
                 path: self.target.into(),
                 needs: "CAP_SYS_ADMIN (run as root), or the filesystem mounted with user_subvol_rm_allowed",

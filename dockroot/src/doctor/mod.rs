@@ -38,8 +38,8 @@ pub use fix::{fix_orphans, rescan_quota, FixError, OrphanFix, RemovedOrphan};
 pub use lvm::{backend as lvm_backend, is_lvm_device, lv_of_device};
 
 use crate::config::{DockerConfig, Paths, Thresholds};
-use crate::mounts::{Mount, MountTable};
 use crate::status::{Check, Report};
+use btrfs_kit::mounts::{Mount, MountTable};
 use btrfs_kit::{Filesystem, Fill};
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};

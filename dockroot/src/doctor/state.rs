@@ -29,7 +29,7 @@ pub fn own_filesystem(ctx: &Context) -> Check {
         )
         .action(PROVISION_HINT);
     }
-    let on = |m: &crate::mounts::Mount| {
+    let on = |m: &btrfs_kit::mounts::Mount| {
         if m.mount_point == std::path::Path::new("/") {
             "the root filesystem".to_string()
         } else {
@@ -45,7 +45,7 @@ pub fn own_filesystem(ctx: &Context) -> Check {
                 root.display(),
                 on(mount),
                 mount.fstype,
-                mount.source
+                mount.source.display()
             ),
         )
         .action(PROVISION_HINT);
@@ -62,7 +62,7 @@ pub fn own_filesystem(ctx: &Context) -> Check {
                 root.display(),
                 on(parent),
                 mount.fstype,
-                mount.source,
+                mount.source.display(),
                 mount.root.display()
             ),
         )
@@ -74,7 +74,7 @@ pub fn own_filesystem(ctx: &Context) -> Check {
             "{} is a filesystem of its own ({} on {})",
             root.display(),
             mount.fstype,
-            mount.source
+            mount.source.display()
         ),
     )
 }
@@ -123,7 +123,7 @@ pub fn read_only(ctx: &Context) -> Result<Check, Check> {
             Status::Critical,
             format!(
                 "the filesystem on {} turned read-only although mounted read-write: btrfs does that after aborting a transaction",
-                mount.source
+                mount.source.display()
             ),
         )
         .action("read `dmesg` for the BTRFS error, stop Docker, unmount, run `btrfs check --readonly`, then remount")

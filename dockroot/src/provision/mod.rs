@@ -18,8 +18,8 @@ pub mod permanent;
 use crate::config::{DockerConfig, Paths};
 use crate::docker::{DaemonJson, DaemonPresence};
 use crate::files;
-use crate::mounts::MountTable;
 use btrfs_kit::mkfs::{self, MkfsOptions, Probe};
+use btrfs_kit::mounts::MountTable;
 use lvm_kit::{Bytes, LvCreate, LvmBackend};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -438,7 +438,7 @@ fn plan_mount(req: &Request, device: &Path, steps: &mut Vec<Step>) -> Result<(),
                     "{} is already a mount point ({} {})",
                     mp.display(),
                     m.fstype,
-                    m.source
+                    m.source.display()
                 ),
                 "unmount it (and move its data aside) or give another --mount",
             ))

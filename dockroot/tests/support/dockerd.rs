@@ -133,7 +133,7 @@ impl Drop for Dockerd {
         let _ = self.child.wait();
         // dockerd leaves an nsfs mount under its exec root; unmount what is ours only.
         let ours = self.exec_root.path().to_path_buf();
-        if let Ok(table) = dockroot::mounts::MountTable::read(Path::new("/proc/self/mountinfo")) {
+        if let Ok(table) = btrfs_kit::mounts::MountTable::current() {
             for m in table
                 .mounts
                 .iter()
