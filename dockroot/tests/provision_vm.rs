@@ -28,10 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use testkit::ensure;
-use testkit::harness::{ctx, Failed, Trial};
-
-const TRANSCRIPT_START: &str = "=== transcript start ===";
-const TRANSCRIPT_END: &str = "=== transcript end ===";
+use testkit::harness::{ctx, Failed};
 
 fn dockroot() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dockroot"))
@@ -473,7 +470,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
         out_text(&again),
     );
     ensure!(g.state()? == before, "the second run changed something");
-    println!("{TRANSCRIPT_START}\n{transcript}{TRANSCRIPT_END}");
+    testkit::vm::print_transcript(&transcript);
     Ok(())
 }
 
@@ -551,9 +548,7 @@ fn a_failed_step_says_what_was_done_and_a_rerun_continues(disk: &Path) -> Result
     Ok(())
 }
 
-type GuestTest = fn(&Path) -> Result<(), Failed>;
-
-const GUEST_TESTS: [(&str, GuestTest); 3] = [
+const GUEST_TESTS: [(&str, testkit::vm::GuestTest); 3] = [
     (
         "provision_vm::guest::provision_end_to_end_and_again",
         provision_end_to_end_and_again,
@@ -568,36 +563,14 @@ const GUEST_TESTS: [(&str, GuestTest); 3] = [
     ),
 ];
 
-/// Host side: boot the guest, run the guest trials, check they all passed, keep the transcript.
-fn in_qemu() -> Result<(), Failed> {
-    let exe = std::env::current_exe()?;
-    let names: Vec<String> = GUEST_TESTS.iter().map(|(n, _)| n.to_string()).collect();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let log = testkit::vm::run_guest_trials(&workspace, &exe, Some("4G"), &names)?;
-    if let (Some(a), Some(b)) = (log.find(TRANSCRIPT_START), log.find(TRANSCRIPT_END)) {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::write(
-            dir.join("provision-vm-transcript.txt"),
-            &log[a + TRANSCRIPT_START.len()..b],
-        )?;
-    }
-    Ok(())
-}
-
 fn main() {
-    if let Ok(disk) = std::env::var(testkit::vm::DISK_VAR) {
-        let disk = PathBuf::from(disk);
-        let trials: Vec<Trial> = GUEST_TESTS
-            .iter()
-            .map(|&(name, test)| {
-                let disk = disk.clone();
-                testkit::harness::plain(name, move || test(&disk))
-            })
-            .collect();
-        testkit::harness::run(trials);
-    }
-    testkit::harness::run(vec![testkit::harness::root(
-        "provision_vm::in_qemu",
-        in_qemu,
-    )])
+    testkit::vm::guest_tier_main(testkit::vm::GuestTier {
+        host_trial: "provision_vm::in_qemu",
+        workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        disk_size: Some("4G"),
+        guest_trials: &GUEST_TESTS,
+        transcript: Some(
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("provision-vm-transcript.txt"),
+        ),
+    })
 }

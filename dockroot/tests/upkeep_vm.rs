@@ -23,10 +23,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use testkit::ensure;
-use testkit::harness::{ctx, Failed, Trial};
+use testkit::harness::{ctx, Failed};
 
-const TRANSCRIPT_START: &str = "=== upkeep transcript start ===";
-const TRANSCRIPT_END: &str = "=== upkeep transcript end ===";
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
@@ -446,13 +444,11 @@ fn a_day_of_upkeep_from_the_installed_units(disk: &Path) -> Result<(), Failed> {
         "work on the second day: {stdout}"
     );
     ensure!(g.lv_size()? == lv1, "grew again");
-    println!("{TRANSCRIPT_START}\n{transcript}{TRANSCRIPT_END}");
+    testkit::vm::print_transcript(&transcript);
     Ok(())
 }
 
-type GuestTest = fn(&Path) -> Result<(), Failed>;
-
-const GUEST_TESTS: [(&str, GuestTest); 2] = [
+const GUEST_TESTS: [(&str, testkit::vm::GuestTest); 2] = [
     (
         "upkeep_vm::guest::auto_grow_grows_by_the_step_then_stops_at_the_maximum",
         auto_grow_grows_by_the_step_then_stops_at_the_maximum,
@@ -463,33 +459,12 @@ const GUEST_TESTS: [(&str, GuestTest); 2] = [
     ),
 ];
 
-/// Host side: boot the guest, run the guest trials, keep the transcript.
-fn in_qemu() -> Result<(), Failed> {
-    let exe = std::env::current_exe()?;
-    let names: Vec<String> = GUEST_TESTS.iter().map(|(n, _)| n.to_string()).collect();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let log = testkit::vm::run_guest_trials(&workspace, &exe, Some("4G"), &names)?;
-    if let (Some(a), Some(b)) = (log.find(TRANSCRIPT_START), log.find(TRANSCRIPT_END)) {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::write(
-            dir.join("upkeep-vm-transcript.txt"),
-            &log[a + TRANSCRIPT_START.len()..b],
-        )?;
-    }
-    Ok(())
-}
-
 fn main() {
-    if let Ok(disk) = std::env::var(testkit::vm::DISK_VAR) {
-        let disk = PathBuf::from(disk);
-        let trials: Vec<Trial> = GUEST_TESTS
-            .iter()
-            .map(|&(name, test)| {
-                let disk = disk.clone();
-                testkit::harness::plain(name, move || test(&disk))
-            })
-            .collect();
-        testkit::harness::run(trials);
-    }
-    testkit::harness::run(vec![testkit::harness::root("upkeep_vm::in_qemu", in_qemu)])
+    testkit::vm::guest_tier_main(testkit::vm::GuestTier {
+        host_trial: "upkeep_vm::in_qemu",
+        workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        disk_size: Some("4G"),
+        guest_trials: &GUEST_TESTS,
+        transcript: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("upkeep-vm-transcript.txt")),
+    })
 }

@@ -4,7 +4,7 @@
 
 use crate::ensure;
 use crate::harness::Failed;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -59,4 +59,92 @@ pub fn run_guest_trials(
         started.elapsed().as_secs_f64()
     );
     Ok(log)
+}
+
+/// A trial that runs in the guest, given the guest's scratch disk.
+pub type GuestTest = fn(&Path) -> Result<(), Failed>;
+
+/// The line before a transcript a guest trial prints for the host to keep.
+const TRANSCRIPT_START: &str = "=== guest transcript start ===";
+/// The line after it.
+const TRANSCRIPT_END: &str = "=== guest transcript end ===";
+
+/// Prints `text` between markers, so that [`guest_tier_main`] on the host writes it to the
+/// tier's transcript file (the last one printed wins).
+pub fn print_transcript(text: &str) {
+    println!("{TRANSCRIPT_START}\n{text}{TRANSCRIPT_END}");
+}
+
+/// The part of the guest's output between the last transcript markers, if any.
+fn transcript_in(log: &str) -> Option<&str> {
+    let start = log.rfind(TRANSCRIPT_START)? + TRANSCRIPT_START.len();
+    let end = start + log[start..].find(TRANSCRIPT_END)?;
+    Some(log[start..end].trim_start_matches('\n'))
+}
+
+/// How a test binary with a guest tier is laid out: the guest trials, and the host side.
+pub struct GuestTier {
+    /// The host trial's name, e.g. `provision_vm::in_qemu`.
+    pub host_trial: &'static str,
+    /// The workspace holding `.ci/lvm-vm.sh`.
+    pub workspace: PathBuf,
+    /// The guest's scratch disk size (`None`: the script's default).
+    pub disk_size: Option<&'static str>,
+    /// The guest trials by name, run in order with one thread.
+    pub guest_trials: &'static [(&'static str, GuestTest)],
+    /// Where the host writes the transcript a guest trial printed ([`print_transcript`]).
+    pub transcript: Option<PathBuf>,
+}
+
+/// The `main` of such a binary. In the guest ([`DISK_VAR`] set) it runs the guest trials on
+/// the scratch disk; on the host, one root trial that boots the guest with this binary, checks
+/// every guest trial ran and passed, and keeps the transcript.
+pub fn guest_tier_main(tier: GuestTier) -> ! {
+    if let Ok(disk) = std::env::var(DISK_VAR) {
+        let disk = PathBuf::from(disk);
+        let trials = tier
+            .guest_trials
+            .iter()
+            .map(|&(name, test)| {
+                let disk = disk.clone();
+                crate::harness::plain(name, move || test(&disk))
+            })
+            .collect();
+        crate::harness::run(trials);
+    }
+    let GuestTier {
+        host_trial,
+        workspace,
+        disk_size,
+        guest_trials,
+        transcript,
+    } = tier;
+    crate::harness::run(vec![crate::harness::root(host_trial, move || {
+        let exe = std::env::current_exe()?;
+        let names: Vec<String> = guest_trials.iter().map(|(n, _)| n.to_string()).collect();
+        let log = run_guest_trials(&workspace, &exe, disk_size, &names)?;
+        if let (Some(path), Some(text)) = (transcript, transcript_in(&log)) {
+            std::fs::write(&path, text)
+                .map_err(|e| format!("write the transcript {}: {e}", path.display()))?;
+        }
+        Ok(())
+    })])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_transcript_between_markers_is_kept() {
+        let log = format!(
+            "boot\n{TRANSCRIPT_START}\nold{TRANSCRIPT_END}\n{TRANSCRIPT_START}\nnew\nlines\n{TRANSCRIPT_END}\ntest result: ok."
+        );
+        assert_eq!(transcript_in(&log), Some("new\nlines\n"));
+        assert_eq!(transcript_in("no markers"), None);
+        assert_eq!(
+            transcript_in(&format!("{TRANSCRIPT_START} unterminated")),
+            None
+        );
+    }
 }
