@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dockroot::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 const DEFAULT_PATH: &str = "/var/lib/docker";
 
@@ -277,29 +277,19 @@ fn print_row(e: &Entry) {
     }
 }
 
-/// UTC `YYYY-MM-DD HH:MM:SS`, without a date crate.
+/// UTC `YYYY-MM-DD HH:MM:SS`; `-` for no time, or one RFC 3339 cannot write (before 1970,
+/// from the year 10000 on: a damaged item).
 fn time(t: Option<SystemTime>) -> String {
-    let Some(secs) = t.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()) else {
-        return "-".into();
-    };
-    let secs = secs.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let writable =
+        SystemTime::UNIX_EPOCH..SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+    match t.filter(|t| writable.contains(t)) {
+        Some(t) => humantime::format_rfc3339_seconds(t)
+            .to_string()
+            .replacen('T', " ", 1)
+            .trim_end_matches('Z')
+            .to_string(),
+        None => "-".into(),
+    }
 }
 
 fn show(i: &SubvolumeInfo) {
