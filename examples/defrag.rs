@@ -188,6 +188,8 @@ fn walk_options(args: &Args) -> WalkOptions {
     WalkOptions::default()
         .cross_subvolumes(args.cross_subvolumes)
         .cross_mounts(args.cross_mounts)
+        // The progress bar wants the totals; with --json nobody sees it.
+        .count_first(!args.json)
 }
 
 fn bar(label: &str, json: bool) -> ProgressBar {

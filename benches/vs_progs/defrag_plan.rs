@@ -1,14 +1,17 @@
-//! The defragmentation dry run over 10 000 files vs `filefrag` (e2fsprogs) over the same files.
+//! The defragmentation dry run over 10 000 files vs `filefrag` (e2fsprogs) over the same files,
+//! and over 100 000 small files (the per-file cost and the heap at scale).
 //!
-//! Ours walks the tree (readdir, lstat, statx per directory) and maps every file with
-//! FS_IOC_FIEMAP, reusing one buffer, judging shared extents and defrag targets. `filefrag` is
-//! given the file list ready-made (one process, every path as an argument), once plain (extent
-//! counts) and once with `-v` (every extent with its flags, which is what tells shared extents
-//! apart). Both read the same mounted clone; the dry run changes nothing. Each pair checks that
-//! both sides counted the same extents per file.
+//! Ours streams the tree (per directory: open, getdents64, statx per subdirectory; per file:
+//! openat relative to the directory, fstat, one FS_IOC_FIEMAP into a reused buffer, close),
+//! judging shared extents and defrag targets extent by extent. `filefrag` is given the file list
+//! ready-made (one process, every path as an argument; batches of 10 000 paths, one process
+//! each, where the list is longer than a command line may be), once plain (extent counts) and
+//! once with `-v` (every extent with its flags, which is what tells shared extents apart). Both
+//! read the same mounted clone; the dry run changes nothing. Each row first checks that both
+//! sides counted the same extents.
 
 use crate::fsbuild::{Template, MIB};
-use crate::measure::{self, check_stop, BenchResult, Pair, ProgsRun};
+use crate::measure::{self, check_stop, BenchResult, Pair, ProgsRun, Sample};
 use crate::scenarios::{Config, Row, Target};
 use btrfs_kit::defrag::{self, DefragOptions, WalkOptions};
 use btrfs_kit::Filesystem;
@@ -17,7 +20,12 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 use testkit::fixture::{BtrfsOptions, Scratch};
+
+/// Paths per `filefrag` process: well inside the kernel's limit on a command line (a quarter
+/// of the stack limit, 2 MiB by default).
+const FILEFRAG_BATCH: usize = 10_000;
 
 /// Files of the tree: `count` in 100 directories, sizes 4–124 KiB; every tenth written in four
 /// pieces interleaved with another file (fsync between) so it is fragmented; the last quarter
@@ -76,6 +84,27 @@ fn populate(count: u64) -> impl FnOnce(&Scratch, &Filesystem) -> BenchResult<Str
     }
 }
 
+/// `count` files of 4 KiB in 100 directories, written without fsync (one extent each, nothing
+/// shared): the walk and the per-file calls dominate, and the heap shows whether the walk keeps
+/// every path.
+fn populate_small(count: u64) -> impl FnOnce(&Scratch, &Filesystem) -> BenchResult<String> {
+    move |scratch, _| {
+        let root = scratch.path();
+        for d in 0..100 {
+            std::fs::create_dir(root.join(format!("d{d:03}")))?;
+        }
+        for i in 0..count {
+            std::fs::write(
+                root.join(format!("d{:03}/s{i:06}", i % 100)),
+                [(i % 251) as u8; 4096],
+            )?;
+        }
+        Ok(format!(
+            "{count} files of 4 KiB in 100 directories (one extent each, nothing shared)"
+        ))
+    }
+}
+
 /// Per-file extent counts from plain `filefrag` ("PATH: N extents found").
 fn filefrag_counts(run: &ProgsRun) -> BenchResult<BTreeMap<PathBuf, u64>> {
     run.expect_code(&[0])?;
@@ -119,10 +148,37 @@ fn files_of(root: &Path) -> BenchResult<Vec<PathBuf>> {
         .collect())
 }
 
-/// The scenario's rows.
-pub fn defrag_dry_run(config: &Config) -> BenchResult<Vec<Row>> {
-    let count = config.pick(10_000, 400);
-    let template = Template::build(2048 * MIB, BtrfsOptions::default(), populate(count))?;
+/// `filefrag ARGS` over `operands` in batches of [`FILEFRAG_BATCH`], each parsed with
+/// `parse`: one sample (wall time of all, CPU summed, the largest peak RSS) and the parses.
+fn filefrag<T>(
+    args: &[&str],
+    operands: &[&std::ffi::OsStr],
+    parse: impl Fn(&ProgsRun) -> BenchResult<T>,
+) -> BenchResult<(Sample, Vec<T>)> {
+    let start = Instant::now();
+    let mut sample = Sample::default();
+    let mut parsed = Vec::new();
+    for batch in operands.chunks(FILEFRAG_BATCH) {
+        let run = measure::spawn_program("filefrag", args, batch)?;
+        parsed.push(parse(&run)?);
+        sample.cpu += run.cpu;
+        sample.peak_mem = sample.peak_mem.max(run.max_rss);
+    }
+    sample.wall = start.elapsed();
+    Ok((sample, parsed))
+}
+
+/// The dry run over the files under `root` against `filefrag` (and with `verbose`,
+/// `filefrag -v`) over the same files, after checking that both count the same extents:
+/// the rows, named after `what`.
+fn compare(
+    config: &Config,
+    template: &Template,
+    what: &str,
+    count: u64,
+    verbose: bool,
+    pairs: usize,
+) -> BenchResult<Vec<Row>> {
     let clone = template.clone_mounted()?;
     let root = clone.path();
     let files = files_of(root)?;
@@ -148,7 +204,8 @@ pub fn defrag_dry_run(config: &Config) -> BenchResult<Vec<Row>> {
         ControlFlow::Continue(())
     })?
     .totals;
-    let theirs = filefrag_counts(&measure::spawn_program("filefrag", &[], &operands)?)?;
+    let (_, batches) = filefrag(&[], &operands, filefrag_counts)?;
+    let theirs: BTreeMap<PathBuf, u64> = batches.into_iter().flatten().collect();
     if per_file != theirs {
         let differ = per_file
             .iter()
@@ -157,48 +214,89 @@ pub fn defrag_dry_run(config: &Config) -> BenchResult<Vec<Row>> {
             .collect::<Vec<_>>();
         return Err(format!("extent counts differ from filefrag's, e.g. {differ:?}").into());
     }
-    let (lines, shared) =
-        filefrag_verbose(&measure::spawn_program("filefrag", &["-v"], &operands)?)?;
-    if (lines, shared) != (totals.extents, totals.shared_extents) {
-        return Err(format!(
-            "filefrag -v lists {lines} extents ({shared} shared), ours {} ({} shared)",
-            totals.extents, totals.shared_extents
-        )
-        .into());
+    let sum = |batches: Vec<(u64, u64)>| {
+        batches
+            .into_iter()
+            .fold((0, 0), |(l, s), (bl, bs)| (l + bl, s + bs))
+    };
+    if verbose {
+        let (lines, shared) = sum(filefrag(&["-v"], &operands, filefrag_verbose)?.1);
+        if (lines, shared) != (totals.extents, totals.shared_extents) {
+            return Err(format!(
+                "filefrag -v lists {lines} extents ({shared} shared), ours {} ({} shared)",
+                totals.extents, totals.shared_extents
+            )
+            .into());
+        }
     }
     let summary = format!(
         "{} files, {} extents, {} shared, {} would be unshared",
         totals.files, totals.extents, totals.shared_extents, totals.would_unshare
     );
     let mut plain = Vec::new();
-    let mut verbose = Vec::new();
-    for _ in 0..config.pairs(10) {
+    let mut with_flags = Vec::new();
+    for _ in 0..config.pairs(pairs) {
         check_stop()?;
         let (ours, _) = measure::ours(1, dry_run)?;
-        let (progs, _) = measure::program("filefrag", &[], &operands, filefrag_counts)?;
+        let (progs, _) = filefrag(&[], &operands, filefrag_counts)?;
         plain.push(Pair { ours, progs });
-        let (ours, _) = measure::ours(1, dry_run)?;
-        let (progs, _) = measure::program("filefrag", &["-v"], &operands, filefrag_verbose)?;
-        verbose.push(Pair { ours, progs });
+        if verbose {
+            let (ours, _) = measure::ours(1, dry_run)?;
+            let (progs, _) = filefrag(&["-v"], &operands, filefrag_verbose)?;
+            with_flags.push(Pair { ours, progs });
+        }
     }
+    let processes = files.len().div_ceil(FILEFRAG_BATCH);
+    let given = if processes == 1 {
+        "one process given every path".to_string()
+    } else {
+        format!("{processes} processes given {FILEFRAG_BATCH} paths each")
+    };
     let detail = format!(
-        "{}; ours: `defrag::plan_tree` (walk + FIEMAP per file, shared extents and targets judged); both found {summary}",
+        "{}; ours: `defrag::plan_tree` (streamed walk + FIEMAP per file, shared extents and targets judged); both found {summary}",
         template.description
     );
-    Ok(vec![
-        Row {
-            scenario: format!("defrag dry run, {count} files, vs `filefrag`"),
-            detail: format!("{detail}; filefrag: one process given every path, extent counts parsed (checked equal to ours per file in an untimed first round)"),
-            pairs: plain,
+    let mut rows = vec![Row {
+        scenario: format!("defrag dry run, {what}, vs `filefrag`"),
+        detail: format!("{detail}; filefrag: {given}, extent counts parsed (checked equal to ours per file in an untimed first round)"),
+        pairs: plain,
+        target: Target::None,
+        end_state: None,
+    }];
+    if verbose {
+        rows.push(Row {
+            scenario: format!("defrag dry run, {what}, vs `filefrag -v`"),
+            detail: format!("{detail}; `filefrag -v`: {given}, every extent with its flags (needed to see shared extents), parsed (totals checked equal to ours first)"),
+            pairs: with_flags,
             target: Target::None,
             end_state: None,
-        },
-        Row {
-            scenario: format!("defrag dry run, {count} files, vs `filefrag -v`"),
-            detail: format!("{detail}; `filefrag -v`: one process given every path, every extent with its flags (needed to see shared extents), parsed (totals checked equal to ours first)"),
-            pairs: verbose,
-            target: Target::None,
-            end_state: None,
-        },
-    ])
+        });
+    }
+    Ok(rows)
+}
+
+/// The scenario's rows.
+pub fn defrag_dry_run(config: &Config) -> BenchResult<Vec<Row>> {
+    let count = config.pick(10_000, 400);
+    let template = Template::build(2048 * MIB, BtrfsOptions::default(), populate(count))?;
+    let mut rows = compare(
+        config,
+        &template,
+        &format!("{count} files"),
+        count,
+        true,
+        10,
+    )?;
+    drop(template);
+    let many = config.pick(100_000, 1_000);
+    let template = Template::build(1536 * MIB, BtrfsOptions::default(), populate_small(many))?;
+    rows.extend(compare(
+        config,
+        &template,
+        &format!("{many} files of 4 KiB"),
+        many,
+        false,
+        5,
+    )?);
+    Ok(rows)
 }

@@ -45,6 +45,10 @@ pub fn trials() -> Vec<Trial> {
             "defrag::kernel_refusals_read_only_subvolume_mount_and_unprivileged",
             refusals,
         ),
+        testkit::harness::root(
+            "defrag::tree_walk_streams_large_and_deep_trees_skips_special_files_counts_first",
+            streaming_walk,
+        ),
     ]
 }
 
@@ -381,6 +385,148 @@ fn tree_boundaries() -> Result<(), Failed> {
         report.totals
     );
     Ok(())
+}
+
+/// The regular files under `dir` by std's recursive listing (not following links), sorted.
+fn listed_files(dir: &Path) -> Result<Vec<PathBuf>, Failed> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A directory whose listing needs several `getdents64` calls, a chain of 200 nested
+/// directories, and a FIFO, a socket and symbolic links among the files: the streaming walk
+/// finds exactly the regular files, in the same order as [`defrag::walk`], never blocks on the
+/// FIFO, and with `count_first` reports the totals from the first file on.
+fn streaming_walk() -> Result<(), Failed> {
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    let root = scratch.path();
+    let many = root.join("many");
+    std::fs::create_dir(&many)?;
+    // 2 000 names of 120 bytes: about 270 KiB of directory entries.
+    for i in 0..2000 {
+        std::fs::write(many.join(format!("{i:0>120}")), [i as u8; 100])?;
+    }
+    let mut deep = root.join("deep");
+    for _ in 0..200 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep)?;
+    write_interleaved(&deep.join("bottom"), &root.join("top"), 4, 7)?;
+    nix::unistd::mkfifo(
+        &root.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("socket"))?;
+    std::os::unix::fs::symlink(root.join("top"), root.join("link-to-top"))?;
+    std::os::unix::fs::symlink(&many, root.join("link-to-many"))?;
+    let expected = listed_files(root)?;
+    ensure!(
+        expected.len() == 2002,
+        "the tree has {} regular files",
+        expected.len()
+    );
+
+    let walked = defrag::walk(root, &WalkOptions::default())?;
+    let walked_paths: Vec<PathBuf> = walked.files.iter().map(|(p, _)| p.clone()).collect();
+    let mut sorted = walked_paths.clone();
+    sorted.sort();
+    ensure!(
+        sorted == expected,
+        "walk() found {} files, not the {} regular ones",
+        sorted.len(),
+        expected.len()
+    );
+    let total_bytes: u64 = walked.files.iter().map(|(_, size)| size.bytes()).sum();
+    ensure!(
+        total_bytes == 2000 * 100 + 2 * 4 * PIECE as u64,
+        "walk() sizes sum to {total_bytes}"
+    );
+
+    // The FIFO is never opened by the walk; the one-file calls refuse it without blocking.
+    let (planned, progress) = plan_with_progress(root, &WalkOptions::default())?;
+    ensure!(
+        planned == walked_paths,
+        "plan_tree visits the files in walk() order"
+    );
+    ensure!(
+        progress
+            .iter()
+            .all(|p| p.files_total == p.files_done && p.bytes_total == p.bytes_done),
+        "without count_first the totals are the figures so far"
+    );
+    let last = progress.last().ok_or("no progress")?;
+    ensure!(
+        last.files_done == 2002 && last.bytes_done.bytes() == total_bytes,
+        "last progress {last:?}"
+    );
+
+    let (planned, progress) = plan_with_progress(root, &WalkOptions::default().count_first(true))?;
+    ensure!(
+        planned == walked_paths,
+        "count_first changes nothing of the walk"
+    );
+    ensure!(
+        progress
+            .iter()
+            .all(|p| p.files_total == 2002 && p.bytes_total.bytes() == total_bytes),
+        "with count_first the totals are known from the first file: first {:?}",
+        progress.first()
+    );
+
+    let fifo = root.join("fifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(defrag::plan_file(&fifo, &DefragOptions::default()));
+    });
+    let answer = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .map_err(|_| "plan_file blocked on a FIFO")?;
+    ensure!(
+        matches!(answer, Err(Error::InvalidArguments { .. })),
+        "plan_file on a FIFO: {answer:?}"
+    );
+    // A symbolic link named by the caller is followed, as opening it would.
+    let plan = defrag::plan_file(root.join("link-to-top"), &DefragOptions::default())?;
+    ensure!(
+        plan.size.bytes() == 4 * PIECE as u64,
+        "plan of the link: {plan:?}"
+    );
+    Ok(())
+}
+
+/// The paths `plan_tree` reports, in order, and its progress after each.
+fn plan_with_progress(
+    root: &Path,
+    walk: &WalkOptions,
+) -> Result<(Vec<PathBuf>, Vec<defrag::TreeProgress>), Failed> {
+    let mut paths = Vec::new();
+    let mut progress = Vec::new();
+    let report = defrag::plan_tree(root, &DefragOptions::default(), walk, |outcome, p| {
+        check_outcome(outcome);
+        paths.push(outcome.path().to_path_buf());
+        progress.push(*p);
+        ControlFlow::Continue(())
+    })?;
+    ensure!(
+        report.walk_errors.is_empty() && report.boundaries.is_empty(),
+        "walk errors {:?}, boundaries {:?}",
+        report.walk_errors,
+        report.boundaries
+    );
+    Ok((paths, progress))
 }
 
 fn check_outcome(outcome: &FileOutcome) {

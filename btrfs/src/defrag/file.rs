@@ -1,16 +1,17 @@
 //! Planning and defragmenting one regular file.
 
 use super::options::DefragOptions;
-use super::plan::{plan_extents, FilePlan};
+use super::plan::{FilePlan, Planner};
+use super::walk::{dev_pair, errno};
 use crate::error::{Error, Result};
 use crate::fiemap::{FiemapReader, FiemapRequest};
 use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
 use nix::errno::Errno;
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::path::Path;
+use rustix::fs::{FileType, Mode, OFlags, CWD};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 const PLAN_OP: &str = "plan defragmentation";
 const DEFRAG_OP: &str = "defragment (BTRFS_IOC_DEFRAG_RANGE)";
@@ -19,8 +20,13 @@ const DEFRAG_OP: &str = "defragment (BTRFS_IOC_DEFRAG_RANGE)";
 /// would rewrite and unshare. Needs only read access.
 pub fn plan_file(path: impl AsRef<Path>, options: &DefragOptions) -> Result<FilePlan> {
     let path = path.as_ref();
-    let file = open_regular(PLAN_OP, path)?;
-    plan_open_file(&mut FiemapReader::new(), &file, path, options)
+    let file = open_regular(PLAN_OP, CWD, path, path, Follow::Yes)?;
+    plan_open_file(
+        &mut FiemapReader::new(),
+        &file,
+        &mut path.to_path_buf(),
+        options,
+    )
 }
 
 /// Defragments one regular file with `options`, after a dry run: a file with extents shared with
@@ -32,8 +38,14 @@ pub fn plan_file(path: impl AsRef<Path>, options: &DefragOptions) -> Result<File
 /// [`Error::ReadOnlySubvolume`], [`Error::ActiveSwapfile`].
 pub fn defragment_file(path: impl AsRef<Path>, options: &DefragOptions) -> Result<FilePlan> {
     let path = path.as_ref();
-    let file = open_regular(DEFRAG_OP, path)?;
-    match defragment_open_file(&mut FiemapReader::new(), &file, path, options)? {
+    let file = open_regular(DEFRAG_OP, CWD, path, path, Follow::Yes)?;
+    let applied = defragment_open_file(
+        &mut FiemapReader::new(),
+        &file,
+        &mut path.to_path_buf(),
+        options,
+    )?;
+    match applied {
         Applied::Defragmented(plan) => Ok(plan),
         Applied::RefusedShared(plan) => Err(Error::SharedExtents {
             op: DEFRAG_OP,
@@ -52,12 +64,43 @@ pub(crate) enum Applied {
     RefusedShared(FilePlan),
 }
 
-/// Opens `path` read-only (the kernel checks write permission on the inode, not the descriptor,
-/// so running executables can be defragmented) and checks that it is a regular file.
-pub(crate) fn open_regular(op: &'static str, path: &Path) -> Result<File> {
-    let file = File::open(path).map_err(|e| Error::from_io(op, path, &e))?;
-    let meta = file.metadata().map_err(|e| Error::from_io(op, path, &e))?;
-    if !meta.is_file() {
+/// An open regular file, with what its one `fstat` said.
+pub(crate) struct OpenFile {
+    fd: OwnedFd,
+    /// Its size.
+    pub(crate) size: ByteSize,
+    /// Its device (`st_dev` split as `statx` does).
+    pub(crate) dev: (u32, u32),
+}
+
+/// Whether [`open_regular`] follows a symbolic link in the last component.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Follow {
+    /// Follow it (a path the caller named).
+    Yes,
+    /// Refuse it (an entry the walk listed as a regular file).
+    No,
+}
+
+/// Opens `name` (relative to `dir`; `path` names it in errors) read-only and checks with one
+/// `fstat` that it is a regular file. The kernel checks write permission for defragmenting on
+/// the inode, not the descriptor, so running executables can be defragmented. `O_NONBLOCK`
+/// keeps a FIFO put in a file's place from blocking the open; ioctls ignore it.
+pub(crate) fn open_regular(
+    op: &'static str,
+    dir: BorrowedFd<'_>,
+    name: impl rustix::path::Arg,
+    path: &Path,
+    follow: Follow,
+) -> Result<OpenFile> {
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    if follow == Follow::No {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
+        .map_err(|e| Error::from_errno(op, path, errno(e)))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(op, path, errno(e)))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(Error::InvalidArguments {
             op,
             reason: format!(
@@ -66,34 +109,38 @@ pub(crate) fn open_regular(op: &'static str, path: &Path) -> Result<File> {
             ),
         });
     }
-    Ok(file)
+    Ok(OpenFile {
+        fd,
+        size: ByteSize(st.st_size as u64),
+        dev: dev_pair(&st),
+    })
 }
 
-/// The dry run of an open file, reusing `reader`'s buffer.
+/// The dry run of an open file, reusing `reader`'s buffer and judging each extent as the
+/// kernel returns it (no extent list is kept). On success the plan takes `path`'s buffer (put
+/// it back from the plan to reuse it); on failure `path` keeps it.
 pub(crate) fn plan_open_file(
     reader: &mut FiemapReader,
-    file: &File,
-    path: &Path,
+    file: &OpenFile,
+    path: &mut PathBuf,
     options: &DefragOptions,
 ) -> Result<FilePlan> {
-    let size = file
-        .metadata()
-        .map_err(|e| Error::from_io(PLAN_OP, path, &e))?
-        .len();
     let request = FiemapRequest {
         start: options.start,
         length: options.length,
         sync: false,
     };
-    let extents = reader.extents(file.as_fd(), path, &request)?;
-    Ok(plan_extents(path.into(), ByteSize(size), &extents, options))
+    let mut planner = Planner::new(file.size, options);
+    reader.for_each(file.fd.as_fd(), path, &request, |e| planner.push(e))?;
+    Ok(planner.finish(std::mem::take(path)))
 }
 
-/// Plans, refuses shared extents unless allowed, then defragments an open file.
+/// Plans, refuses shared extents unless allowed, then defragments an open file. On success the
+/// plan holds `path`'s buffer; on failure `path` keeps it.
 pub(crate) fn defragment_open_file(
     reader: &mut FiemapReader,
-    file: &File,
-    path: &Path,
+    file: &OpenFile,
+    path: &mut PathBuf,
     options: &DefragOptions,
 ) -> Result<Applied> {
     let plan = plan_open_file(reader, file, path, options)?;
@@ -102,8 +149,11 @@ pub(crate) fn defragment_open_file(
     }
     // The kernel answers EINVAL for a start at or past the end: there is nothing to do.
     if options.start.0 < plan.size.0 {
-        ioctl::defrag_range(file.as_fd(), &range_args(options))
-            .map_err(|errno| defrag_error(file, path, errno))?;
+        if let Err(errno) = ioctl::defrag_range(file.fd.as_fd(), &range_args(options)) {
+            let error = defrag_error(file.fd.as_fd(), &plan.path, errno);
+            *path = plan.path;
+            return Err(error);
+        }
     }
     Ok(Applied::Defragmented(plan))
 }
@@ -131,7 +181,7 @@ fn range_args(options: &DefragOptions) -> sys::btrfs_ioctl_defrag_range_args {
 }
 
 /// Maps an errno of `BTRFS_IOC_DEFRAG_RANGE` to an error that says what to do.
-fn defrag_error(file: &File, path: &Path, errno: Errno) -> Error {
+fn defrag_error(fd: BorrowedFd<'_>, path: &Path, errno: Errno) -> Error {
     let path_buf = path.to_path_buf();
     match errno {
         Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
@@ -141,7 +191,7 @@ fn defrag_error(file: &File, path: &Path, errno: Errno) -> Error {
             needs: "write permission on the file (check its permissions), or CAP_SYS_ADMIN (run as root)",
         },
         Errno::EROFS => {
-            let mount_ro = nix::sys::statvfs::fstatvfs(file)
+            let mount_ro = nix::sys::statvfs::fstatvfs(fd)
                 .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
             if mount_ro {
                 Error::ReadOnly {

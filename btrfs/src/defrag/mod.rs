@@ -13,6 +13,10 @@
 //!   rewritten ([`Error::SharedExtents`](crate::Error::SharedExtents); skipped in a tree) unless
 //!   [`DefragOptions::allow_shared`] is set.
 //!
+//! The tree functions stream: they hold one open directory at a time and open each file
+//! relative to it (per file an `openat`, an `fstat`, one `FS_IOC_FIEMAP` for up to 256 extents
+//! and a `close`), so their memory does not grow with the number of files.
+//!
 //! ```no_run
 //! use btrfs_kit::defrag::{self, DefragOptions, WalkOptions};
 //! use std::ops::ControlFlow;

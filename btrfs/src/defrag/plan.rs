@@ -80,54 +80,105 @@ pub fn plan_extents(
     extents: &[Extent],
     options: &DefragOptions,
 ) -> FilePlan {
-    let threshold = options.effective_threshold().0;
-    let (start, end) = (options.start.0, options.range_end().min(size.0));
-    let small = |e: &Extent| rewritable(e) && e.length.0 < threshold && !at_max_capacity(e);
-    let mut plan = FilePlan {
-        path,
-        size,
-        extents: extents.len() as u64,
-        shared_extents: 0,
-        shared_bytes: ByteSize::ZERO,
-        targets: 0,
-        target_bytes: ByteSize::ZERO,
-        shared_targets: 0,
-        would_unshare: ByteSize::ZERO,
-    };
-    // End offset of the last target, to merge a following small extent with it.
-    let mut last_target_end: Option<u64> = None;
-    for (i, e) in extents.iter().enumerate() {
+    let mut planner = Planner::new(size, options);
+    for e in extents {
+        planner.push(*e);
+    }
+    planner.finish(path)
+}
+
+/// [`plan_extents`] fed one extent at a time, straight from the extent map: it holds one extent
+/// back (whether an extent is a target depends on the next one), never the whole map.
+pub(crate) struct Planner<'a> {
+    options: &'a DefragOptions,
+    threshold: u64,
+    /// The requested range, clipped to the file.
+    start: u64,
+    end: u64,
+    /// The extent waiting for its successor.
+    pending: Option<Extent>,
+    /// End offset of the last target, to merge a following small extent with it.
+    last_target_end: Option<u64>,
+    plan: FilePlan,
+}
+
+impl<'a> Planner<'a> {
+    /// A planner for a file of `size` bytes.
+    pub(crate) fn new(size: ByteSize, options: &'a DefragOptions) -> Self {
+        Planner {
+            options,
+            threshold: options.effective_threshold().0,
+            start: options.start.0,
+            end: options.range_end().min(size.0),
+            pending: None,
+            last_target_end: None,
+            plan: FilePlan {
+                path: PathBuf::new(),
+                size,
+                extents: 0,
+                shared_extents: 0,
+                shared_bytes: ByteSize::ZERO,
+                targets: 0,
+                target_bytes: ByteSize::ZERO,
+                shared_targets: 0,
+                would_unshare: ByteSize::ZERO,
+            },
+        }
+    }
+
+    /// The next extent in file order.
+    pub(crate) fn push(&mut self, e: Extent) {
+        if let Some(previous) = self.pending.replace(e) {
+            self.judge(&previous, Some(&e));
+        }
+    }
+
+    /// The plan of the file at `path`, once every extent was pushed.
+    pub(crate) fn finish(mut self, path: PathBuf) -> FilePlan {
+        if let Some(last) = self.pending.take() {
+            self.judge(&last, None);
+        }
+        self.plan.path = path;
+        self.plan
+    }
+
+    fn small(&self, e: &Extent) -> bool {
+        rewritable(e) && e.length.0 < self.threshold && !at_max_capacity(e)
+    }
+
+    /// Counts extent `e`, followed by `next`, and decides whether it is a target.
+    fn judge(&mut self, e: &Extent, next: Option<&Extent>) {
+        self.plan.extents += 1;
         if e.is_shared() {
-            plan.shared_extents += 1;
-            plan.shared_bytes += e.length;
+            self.plan.shared_extents += 1;
+            self.plan.shared_bytes += e.length;
         }
         // The part of the extent inside the requested range.
-        let (from, to) = (e.logical.0.max(start), e.logical_end().min(end));
+        let (from, to) = (e.logical.0.max(self.start), e.logical_end().min(self.end));
         if from >= to || !rewritable(e) {
-            continue;
+            return;
         }
-        let target = if options.compression.is_some() {
+        let target = if self.options.compression.is_some() {
             true
-        } else if !small(e) {
+        } else if !self.small(e) {
             false
         } else {
-            let next_mergeable = extents
-                .get(i + 1)
-                .is_some_and(|n| n.logical.0 == e.logical_end() && n.logical.0 < end && small(n));
-            next_mergeable || last_target_end == Some(from)
+            let next_mergeable = next.is_some_and(|n| {
+                n.logical.0 == e.logical_end() && n.logical.0 < self.end && self.small(n)
+            });
+            next_mergeable || self.last_target_end == Some(from)
         };
         if target {
             let bytes = ByteSize(to - from);
-            plan.targets += 1;
-            plan.target_bytes += bytes;
+            self.plan.targets += 1;
+            self.plan.target_bytes += bytes;
             if e.is_shared() {
-                plan.shared_targets += 1;
-                plan.would_unshare += bytes;
+                self.plan.shared_targets += 1;
+                self.plan.would_unshare += bytes;
             }
-            last_target_end = Some(to);
+            self.last_target_end = Some(to);
         }
     }
-    plan
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! Dry runs and defragmentation over a directory tree, with progress.
 
-use super::file::{defragment_open_file, open_regular, plan_open_file, Applied};
+use super::file::{defragment_open_file, open_regular, plan_open_file, Applied, Follow};
 use super::options::DefragOptions;
 use super::plan::FilePlan;
-use super::walk::{walk, Boundary, WalkOptions};
+use super::walk::{dev_pair, stat_found, visit, Boundary, FoundFile, Seen, WalkLog, WalkOptions};
 use crate::error::{Error, Result};
 use crate::fiemap::FiemapReader;
 use crate::size::ByteSize;
+use rustix::fs::AtFlags;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +57,15 @@ impl FileOutcome {
         }
     }
 
+    /// The file's path, moved out (to reuse its buffer for the next file).
+    fn into_path(self) -> PathBuf {
+        match self {
+            FileOutcome::Planned(p) | FileOutcome::Defragmented(p) => p.path,
+            FileOutcome::Skipped { plan, .. } => plan.path,
+            FileOutcome::Failed { path, .. } => path,
+        }
+    }
+
     /// The dry run, unless the file failed.
     pub fn plan(&self) -> Option<&FilePlan> {
         match self {
@@ -67,15 +77,19 @@ impl FileOutcome {
 }
 
 /// Where a tree walk stands, given to the callback after each file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// The walk streams, so the totals are only known up front with
+/// [`WalkOptions::count_first`]; without it they are the figures found so far (equal to the
+/// done ones). Either way they never fall below the done figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TreeProgress {
     /// Files handled so far.
     pub files_done: u64,
-    /// Files the walk found.
+    /// Files the walk found (all of them with [`WalkOptions::count_first`], else so far).
     pub files_total: u64,
     /// Bytes (file sizes) handled so far.
     pub bytes_done: ByteSize,
-    /// Bytes of all files found.
+    /// Bytes of the files found (all of them with [`WalkOptions::count_first`], else so far).
     pub bytes_total: ByteSize,
 }
 
@@ -184,68 +198,116 @@ fn run_tree(
     apply: bool,
     mut on_file: impl FnMut(&FileOutcome, &TreeProgress) -> ControlFlow<()>,
 ) -> Result<TreeReport> {
-    let found = walk(root, walk_options)?;
-    let mut progress = TreeProgress {
-        files_done: 0,
-        files_total: found.files.len() as u64,
-        bytes_done: ByteSize::ZERO,
-        bytes_total: found.files.iter().map(|(_, size)| *size).sum(),
+    let mut progress = TreeProgress::default();
+    if walk_options.count_first {
+        // Its boundaries and errors are found again by the real walk.
+        visit(root, walk_options, &mut WalkLog::default(), |found| {
+            if let Ok(Some(size)) = stat_found(&found, walk_options) {
+                progress.files_total += 1;
+                progress.bytes_total += size;
+            }
+            ControlFlow::Continue(Seen::File)
+        })?;
+    }
+    let mut work = Work {
+        reader: FiemapReader::new(),
+        options,
+        walk_options,
+        apply,
     };
-    let mut reader = FiemapReader::new();
     let mut totals = TreeTotals::default();
-    let mut stopped = false;
-    for (path, size) in &found.files {
-        let outcome = one_file(&mut reader, path, options, apply);
+    let mut log = WalkLog::default();
+    let stopped = visit(root, walk_options, &mut log, |mut found| {
+        let (outcome, size) = match work.one_file(&mut found) {
+            Handled::Outcome(outcome, size) => (outcome, size),
+            Handled::Walk(seen) => return ControlFlow::Continue(seen),
+        };
         totals.add(&outcome);
         progress.files_done += 1;
-        progress.bytes_done += *size;
-        if on_file(&outcome, &progress).is_break() {
-            stopped = true;
-            break;
+        progress.bytes_done += size;
+        progress.files_total = progress.files_total.max(progress.files_done);
+        progress.bytes_total = progress.bytes_total.max(progress.bytes_done);
+        let flow = on_file(&outcome, &progress);
+        // The path's buffer serves the next file.
+        *found.path = outcome.into_path();
+        match flow {
+            ControlFlow::Continue(()) => ControlFlow::Continue(Seen::File),
+            ControlFlow::Break(()) => ControlFlow::Break(()),
         }
-    }
+    })?;
     Ok(TreeReport {
         root: root.into(),
         totals,
-        boundaries: found.boundaries,
-        walk_errors: found.errors,
+        boundaries: log.boundaries,
+        walk_errors: log.errors,
         stopped,
     })
 }
 
-fn one_file(
-    reader: &mut FiemapReader,
-    path: &Path,
-    options: &DefragOptions,
+/// What became of one file the walk found.
+enum Handled {
+    /// Its outcome for the caller, and its size.
+    Outcome(FileOutcome, ByteSize),
+    /// Not the caller's: what the walk records instead.
+    Walk(Seen),
+}
+
+/// What a tree walk reuses from file to file.
+struct Work<'a> {
+    reader: FiemapReader,
+    options: &'a DefragOptions,
+    walk_options: &'a WalkOptions,
     apply: bool,
-) -> FileOutcome {
-    let op = if apply {
-        "defragment"
-    } else {
-        "plan defragmentation"
-    };
-    let file = match open_regular(op, path) {
-        Ok(file) => file,
-        Err(error) => {
-            return FileOutcome::Failed {
-                path: path.into(),
-                error,
+}
+
+impl Work<'_> {
+    /// Plans (and with `apply` defragments) one file the walk found: its outcome and size, or
+    /// what the walk should record instead (a file mounted from elsewhere, one that vanished).
+    /// The outcome takes `found.path`'s buffer.
+    fn one_file(&mut self, found: &mut FoundFile<'_>) -> Handled {
+        let op = if self.apply {
+            "defragment"
+        } else {
+            "plan defragmentation"
+        };
+        let (dir_dev, cross_mounts) = (found.dir_dev, self.walk_options.cross_mounts);
+        let crosses = |dev| dir_dev.is_some_and(|d| d != dev) && !cross_mounts;
+        let path = &mut *found.path;
+        let file = match open_regular(op, found.dir, found.name, path, Follow::No) {
+            Ok(file) => file,
+            // Gone since the listing: a walk error, as a vanished directory entry is.
+            Err(gone @ Error::NotFound { .. }) => return Handled::Walk(Seen::Unreadable(gone)),
+            Err(error) => {
+                // Not openable (e.g. no read permission): its size and device still show.
+                let st = rustix::fs::statat(found.dir, found.name, AtFlags::SYMLINK_NOFOLLOW).ok();
+                if st.as_ref().is_some_and(|st| crosses(dev_pair(st))) {
+                    return Handled::Walk(Seen::Mounted);
+                }
+                let size = ByteSize(st.map_or(0, |st| st.st_size as u64));
+                let path = std::mem::take(path);
+                return Handled::Outcome(FileOutcome::Failed { path, error }, size);
             }
+        };
+        if crosses(file.dev) {
+            // A file bind-mounted from elsewhere.
+            return Handled::Walk(Seen::Mounted);
         }
-    };
-    let result = if apply {
-        defragment_open_file(reader, &file, path, options).map(|applied| match applied {
-            Applied::Defragmented(plan) => FileOutcome::Defragmented(plan),
-            Applied::RefusedShared(plan) => FileOutcome::Skipped {
-                plan,
-                reason: SkipReason::Shared,
-            },
-        })
-    } else {
-        plan_open_file(reader, &file, path, options).map(FileOutcome::Planned)
-    };
-    result.unwrap_or_else(|error| FileOutcome::Failed {
-        path: path.into(),
-        error,
-    })
+        let (reader, options) = (&mut self.reader, self.options);
+        let result = if self.apply {
+            defragment_open_file(reader, &file, path, options).map(|applied| match applied {
+                Applied::Defragmented(plan) => FileOutcome::Defragmented(plan),
+                Applied::RefusedShared(plan) => FileOutcome::Skipped {
+                    plan,
+                    reason: SkipReason::Shared,
+                },
+            })
+        } else {
+            plan_open_file(reader, &file, path, options).map(FileOutcome::Planned)
+        };
+        let outcome = result.unwrap_or_else(|error| FileOutcome::Failed {
+            path: std::mem::take(path),
+            error,
+        });
+        Handled::Outcome(outcome, file.size)
+    }
 }

@@ -6,10 +6,22 @@
 //! the mount id (`statx` `STATX_MNT_ID`): a directory with another mount id is a mount point; one
 //! with the same mount id but another `st_dev` is a nested subvolume (a Docker layer, a
 //! snapshot).
+//!
+//! The walk streams: it holds one open directory at a time (read with `getdents64` into one
+//! reused buffer) and a stack of the directories still to visit, and hands each regular file to
+//! its caller as a name relative to the open directory, so the caller opens it with `openat`
+//! without the kernel resolving the whole path again. Its memory grows with the directories
+//! waiting on the stack, never with the number of files.
 
 use crate::error::{Error, Result};
 use crate::size::ByteSize;
-use rustix::fs::{AtFlags, StatxFlags, CWD};
+use nix::errno::Errno;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, StatxFlags, CWD};
+use std::ffi::{CStr, CString, OsStr};
+use std::mem::MaybeUninit;
+use std::ops::ControlFlow;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Which boundaries a walk may cross.
@@ -20,6 +32,12 @@ pub struct WalkOptions {
     pub cross_subvolumes: bool,
     /// Descend into other mounted filesystems below the root (only btrfs ones are walked).
     pub cross_mounts: bool,
+    /// Walk the tree once before the work to count its files and bytes, so that
+    /// [`TreeProgress`](super::TreeProgress) carries the totals from the first file on. This
+    /// costs a second listing of every directory and one `statx` per file: little beside a real
+    /// defragmentation, a good part of a dry run (whose work per file is about as cheap). Without
+    /// it the totals are the figures found so far.
+    pub count_first: bool,
 }
 
 impl WalkOptions {
@@ -32,6 +50,12 @@ impl WalkOptions {
     /// Descends into other mounted btrfs filesystems too.
     pub fn cross_mounts(mut self, cross: bool) -> Self {
         self.cross_mounts = cross;
+        self
+    }
+
+    /// Counts the files and bytes first, for progress with totals.
+    pub fn count_first(mut self, count: bool) -> Self {
+        self.count_first = count;
         self
     }
 }
@@ -73,6 +97,37 @@ pub struct Walk {
     pub errors: Vec<Error>,
 }
 
+/// What a streaming walk left out: boundaries not crossed and entries it could not read.
+#[derive(Debug, Default)]
+pub(crate) struct WalkLog {
+    pub(crate) boundaries: Vec<Boundary>,
+    pub(crate) errors: Vec<Error>,
+}
+
+/// A regular file the walk found, named relative to its open directory.
+pub(crate) struct FoundFile<'a> {
+    /// The open directory holding it (the working directory when the root is a file).
+    pub(crate) dir: BorrowedFd<'a>,
+    /// Its name in `dir` (the root path itself when the root is a file).
+    pub(crate) name: &'a CStr,
+    /// Its full path. The caller may move it out (into a report) and put it back, so that the
+    /// buffer is reused for the next file.
+    pub(crate) path: &'a mut PathBuf,
+    /// The device of its directory: a file on another one is mounted there from elsewhere.
+    /// `None` for a root that is a file.
+    pub(crate) dir_dev: Option<(u32, u32)>,
+}
+
+/// What the caller made of a [`FoundFile`].
+pub(crate) enum Seen {
+    /// Handled (planned, defragmented, counted).
+    File,
+    /// A file mounted from another device (a bind mount): the walk records a boundary.
+    Mounted,
+    /// It could not be looked at (e.g. it vanished since the listing): a walk error.
+    Unreadable(Error),
+}
+
 /// Where a directory lives: its device and its mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Place {
@@ -82,10 +137,18 @@ struct Place {
 
 const OP: &str = "walk tree";
 
-fn place_of(path: &Path) -> Result<Place> {
-    let st = rustix::fs::statx(CWD, path, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID)
-        .map_err(|e| Error::from_errno(OP, path, nix::errno::Errno::from_raw(e.raw_os_error())))?;
-    Ok(Place {
+/// The `getdents64` buffer: as large as the C library's, so most directories are read in one
+/// or two calls.
+const DIR_BUFFER: usize = 32 * 1024;
+
+/// A kernel errno from rustix as nix's type, which the errors carry.
+pub(crate) fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
+}
+
+/// The place of a `statx` answer.
+fn place(st: &rustix::fs::Statx) -> Place {
+    Place {
         dev: (st.stx_dev_major, st.stx_dev_minor),
         // Without STATX_MNT_ID (kernels before 5.8) every directory counts as the same mount,
         // and other filesystems are told apart by the btrfs check below.
@@ -94,7 +157,7 @@ fn place_of(path: &Path) -> Result<Place> {
         } else {
             0
         },
-    })
+    }
 }
 
 fn is_btrfs(path: &Path) -> bool {
@@ -102,103 +165,219 @@ fn is_btrfs(path: &Path) -> bool {
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BTRFS_SUPER_MAGIC)
 }
 
+/// The device of an `fstat`/`fstatat` answer, as `statx` splits it.
+pub(crate) fn dev_pair(st: &rustix::fs::Stat) -> (u32, u32) {
+    (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev))
+}
+
 /// Lists the regular files under `root` (or `root` itself when it is a file), not following
 /// symbolic links, stopping at nested subvolumes and other mounts unless `options` says to cross
 /// them. Unreadable entries are collected in [`Walk::errors`]; only an unreadable root fails.
+///
+/// This collects every path (memory grows with the tree); [`plan_tree`](super::plan_tree) and
+/// [`defragment_tree`](super::defragment_tree) stream instead.
 pub fn walk(root: impl AsRef<Path>, options: &WalkOptions) -> Result<Walk> {
-    let root = root.as_ref();
-    let meta = std::fs::symlink_metadata(root).map_err(|e| Error::from_io(OP, root, &e))?;
-    let mut walk = Walk::default();
-    if meta.is_file() {
-        walk.files.push((root.into(), ByteSize(meta.len())));
-        return Ok(walk);
+    let mut log = WalkLog::default();
+    let mut files = Vec::new();
+    visit(root.as_ref(), options, &mut log, |found| {
+        ControlFlow::Continue(match stat_found(&found, options) {
+            Ok(Some(size)) => {
+                files.push((found.path.clone(), size));
+                Seen::File
+            }
+            Ok(None) => Seen::Mounted,
+            Err(e) => Seen::Unreadable(e),
+        })
+    })?;
+    Ok(Walk {
+        files,
+        boundaries: log.boundaries,
+        errors: log.errors,
+    })
+}
+
+/// The size of a found file by `fstatat` relative to its directory, or `None` when it is
+/// mounted from another device and `options` does not cross mounts.
+pub(crate) fn stat_found(found: &FoundFile<'_>, options: &WalkOptions) -> Result<Option<ByteSize>> {
+    let st = rustix::fs::statat(found.dir, found.name, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::from_errno(OP, &*found.path, errno(e)))?;
+    if found
+        .dir_dev
+        .is_some_and(|dev| dev != dev_pair(&st) && !options.cross_mounts)
+    {
+        return Ok(None);
     }
-    if !meta.is_dir() {
-        return Err(Error::InvalidArguments {
-            op: OP,
-            reason: format!(
-                "{} is neither a regular file nor a directory",
-                root.display()
-            ),
-        });
+    Ok(Some(ByteSize(st.st_size as u64)))
+}
+
+/// Walks the tree under `root` as [`walk`] does, handing each regular file to `on_file` in walk
+/// order as soon as its directory listing reaches it, and recording boundaries and unreadable
+/// entries in `log`. Returns whether `on_file` stopped the walk.
+pub(crate) fn visit(
+    root: &Path,
+    options: &WalkOptions,
+    log: &mut WalkLog,
+    mut on_file: impl FnMut(FoundFile<'_>) -> ControlFlow<(), Seen>,
+) -> Result<bool> {
+    let st = rustix::fs::statx(
+        CWD,
+        root,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::TYPE | StatxFlags::MNT_ID,
+    )
+    .map_err(|e| Error::from_errno(OP, root, errno(e)))?;
+    let mut file_path = PathBuf::new();
+    match FileType::from_raw_mode(st.stx_mode.into()) {
+        FileType::Directory => {}
+        FileType::RegularFile => {
+            let name =
+                CString::new(root.as_os_str().as_bytes()).map_err(|_| Error::InvalidArguments {
+                    op: OP,
+                    reason: format!("{} contains a NUL byte", root.display()),
+                })?;
+            file_path.push(root);
+            let found = FoundFile {
+                dir: CWD,
+                name: &name,
+                path: &mut file_path,
+                dir_dev: None,
+            };
+            let flow = on_file(found);
+            let stopped = flow.is_break();
+            record(log, flow, &file_path);
+            return Ok(stopped);
+        }
+        _ => {
+            return Err(Error::InvalidArguments {
+                op: OP,
+                reason: format!(
+                    "{} is neither a regular file nor a directory",
+                    root.display()
+                ),
+            })
+        }
     }
-    let mut stack = vec![(root.to_path_buf(), place_of(root)?)];
-    while let Some((dir, here)) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
+    let mut buf = vec![MaybeUninit::<u8>::uninit(); DIR_BUFFER];
+    let mut stack = vec![(root.to_path_buf(), place(&st))];
+    while let Some((dir_path, here)) = stack.pop() {
+        let dir = match rustix::fs::open(
+            &dir_path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(dir) => dir,
             Err(e) => {
-                walk.errors.push(Error::from_io(OP, &dir, &e));
+                log.errors.push(Error::from_errno(OP, &dir_path, errno(e)));
                 continue;
             }
         };
-        for entry in entries {
+        let mut entries = RawDir::new(dir.as_fd(), &mut buf);
+        while let Some(entry) = entries.next() {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
-                    walk.errors.push(Error::from_io(OP, &dir, &e));
-                    continue;
+                    // The listing cannot go on past an error.
+                    log.errors.push(Error::from_errno(OP, &dir_path, errno(e)));
+                    break;
                 }
             };
-            let path = entry.path();
-            let kind = match entry.file_type() {
-                Ok(kind) => kind,
-                Err(e) => {
-                    walk.errors.push(Error::from_io(OP, &path, &e));
-                    continue;
-                }
-            };
-            if kind.is_dir() {
-                let place = match place_of(&path) {
-                    Ok(place) => place,
+            let name = entry.file_name();
+            if matches!(name.to_bytes(), b"." | b"..") {
+                continue;
+            }
+            let mut kind = entry.file_type();
+            if kind == FileType::Unknown {
+                // Filesystems without d_type: ask the inode.
+                match rustix::fs::statx(
+                    dir.as_fd(),
+                    name,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                    StatxFlags::TYPE,
+                ) {
+                    Ok(st) => kind = FileType::from_raw_mode(st.stx_mode.into()),
                     Err(e) => {
-                        walk.errors.push(e);
+                        log.errors.push(Error::from_errno(
+                            OP,
+                            dir_path.join(OsStr::from_bytes(name.to_bytes())),
+                            errno(e),
+                        ));
                         continue;
                     }
-                };
-                let boundary = if place.mnt_id != here.mnt_id {
-                    if !is_btrfs(&path) {
-                        Some(BoundaryKind::NotBtrfs)
-                    } else if !options.cross_mounts {
-                        Some(BoundaryKind::Mount)
-                    } else {
-                        None
-                    }
-                } else if place.dev != here.dev {
-                    // Same mount, another device: on btrfs, a nested subvolume.
-                    if !is_btrfs(&path) {
-                        Some(BoundaryKind::NotBtrfs)
-                    } else if !options.cross_subvolumes {
-                        Some(BoundaryKind::Subvolume)
-                    } else {
-                        None
-                    }
-                } else {
-                    None
-                };
-                match boundary {
-                    Some(kind) => walk.boundaries.push(Boundary { path, kind }),
-                    None => stack.push((path, place)),
                 }
-            } else if kind.is_file() {
-                match entry.metadata() {
-                    // A file bind-mounted from elsewhere has another device than its directory.
-                    Ok(m) if dev_pair(&m) != here.dev && !options.cross_mounts => {
-                        walk.boundaries.push(Boundary {
-                            path,
-                            kind: BoundaryKind::Mount,
-                        })
+            }
+            match kind {
+                FileType::Directory => {
+                    let path = dir_path.join(OsStr::from_bytes(name.to_bytes()));
+                    let st = match rustix::fs::statx(
+                        dir.as_fd(),
+                        name,
+                        AtFlags::SYMLINK_NOFOLLOW,
+                        StatxFlags::MNT_ID,
+                    ) {
+                        Ok(st) => st,
+                        Err(e) => {
+                            log.errors.push(Error::from_errno(OP, path, errno(e)));
+                            continue;
+                        }
+                    };
+                    let there = place(&st);
+                    match boundary(here, there, &path, options) {
+                        Some(kind) => log.boundaries.push(Boundary { path, kind }),
+                        None => stack.push((path, there)),
                     }
-                    Ok(m) => walk.files.push((path, ByteSize(m.len()))),
-                    Err(e) => walk.errors.push(Error::from_io(OP, &path, &e)),
                 }
+                FileType::RegularFile => {
+                    file_path.clear();
+                    file_path.push(&dir_path);
+                    file_path.push(OsStr::from_bytes(name.to_bytes()));
+                    let found = FoundFile {
+                        dir: dir.as_fd(),
+                        name,
+                        path: &mut file_path,
+                        dir_dev: Some(here.dev),
+                    };
+                    let flow = on_file(found);
+                    let stopped = flow.is_break();
+                    record(log, flow, &file_path);
+                    if stopped {
+                        return Ok(true);
+                    }
+                }
+                _ => {}
             }
         }
     }
-    Ok(walk)
+    Ok(false)
 }
 
-fn dev_pair(m: &std::fs::Metadata) -> (u32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    let dev = m.dev();
-    (rustix::fs::major(dev), rustix::fs::minor(dev))
+/// Records what the caller made of a file in `log`.
+fn record(log: &mut WalkLog, flow: ControlFlow<(), Seen>, path: &Path) {
+    match flow {
+        ControlFlow::Continue(Seen::Mounted) => log.boundaries.push(Boundary {
+            path: path.into(),
+            kind: BoundaryKind::Mount,
+        }),
+        ControlFlow::Continue(Seen::Unreadable(e)) => log.errors.push(e),
+        ControlFlow::Continue(Seen::File) | ControlFlow::Break(()) => {}
+    }
+}
+
+/// Whether the directory at `path`, living at `there`, is a boundary the walk from a directory
+/// at `here` must not cross.
+fn boundary(here: Place, there: Place, path: &Path, options: &WalkOptions) -> Option<BoundaryKind> {
+    let (cross, kind) = if there.mnt_id != here.mnt_id {
+        (options.cross_mounts, BoundaryKind::Mount)
+    } else if there.dev != here.dev {
+        // Same mount, another device: on btrfs, a nested subvolume.
+        (options.cross_subvolumes, BoundaryKind::Subvolume)
+    } else {
+        return None;
+    };
+    if !is_btrfs(path) {
+        Some(BoundaryKind::NotBtrfs)
+    } else if !cross {
+        Some(kind)
+    } else {
+        None
+    }
 }
