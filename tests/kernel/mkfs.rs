@@ -171,8 +171,20 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         let b = Balance::new()
             .data(ChunkFilters::usage_below(pct))
             .metadata(ChunkFilters::usage_below(pct));
-        fs.balance(&b)
-            .map_err(|e| format!("balance usage<{pct}: {e}"))?;
+        match fs.balance(&b) {
+            // Right after the filesystem was full, relocating a metadata chunk can find no room
+            // for its copy until the chunks the previous step emptied are returned at a commit
+            // (seen once in CI with 64 KiB nodes, dup). Commit and try once more: the image must
+            // still balance, which is what this test is about.
+            Err(Error::NoSpace { .. }) if pct > 0 => {
+                fs.sync()?;
+                fs.balance(&b)
+                    .map_err(|e| format!("balance usage<{pct}, after a commit: {e}"))?;
+            }
+            other => {
+                other.map_err(|e| format!("balance usage<{pct}: {e}"))?;
+            }
+        }
     }
     fs.balance(&Balance::full())
         .map_err(|e| format!("full balance: {e}"))?;
