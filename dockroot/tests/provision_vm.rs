@@ -22,8 +22,11 @@
 #[path = "support/dockerd.rs"]
 #[allow(dead_code)]
 mod dockerd;
+#[path = "support/scratch_vg.rs"]
+mod scratch_vg;
 
-use lvm_kit::{CliBackend, Confinement, LvmBackend};
+use lvm_kit::LvmBackend;
+use scratch_vg::{out_text, ScratchVg};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -34,35 +37,22 @@ fn dockroot() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dockroot"))
 }
 
-/// A VG on the guest's disk with a private environment for the tool; everything removed on
-/// drop (mounts under the environment first, then the VG and the PV).
+/// A VG on the guest's disk with a private environment for the tool (an empty configuration
+/// file and Docker's configuration directory); everything removed on drop.
 struct Guest {
-    disk: PathBuf,
-    vg: String,
-    lvm: CliBackend,
-    dir: tempfile::TempDir,
+    scratch: ScratchVg,
 }
 
 impl Guest {
     fn new(disk: &Path, vg: &str) -> Result<Guest, Failed> {
-        let lvm = CliBackend::new()
-            .with_confinement(&ctx("confine", Confinement::new([disk]))?)
-            .with_metadata_backup(false);
-        ctx("pvcreate", lvm.pv_create(disk))?;
-        ctx("vgcreate", lvm.vg_create(vg, &[disk], None))?;
-        let dir = tempfile::Builder::new().prefix("dockroot-vm-").tempdir()?;
-        std::fs::write(dir.path().join("dockroot.toml"), "")?;
-        std::fs::create_dir_all(dir.path().join("etc/docker"))?;
-        Ok(Guest {
-            disk: disk.into(),
-            vg: vg.into(),
-            lvm,
-            dir,
-        })
+        let scratch = ScratchVg::new(disk, vg, "dockroot-vm-")?;
+        std::fs::write(scratch.root().join("dockroot.toml"), "")?;
+        std::fs::create_dir_all(scratch.root().join("etc/docker"))?;
+        Ok(Guest { scratch })
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.scratch.root()
     }
 
     fn mount_point(&self) -> PathBuf {
@@ -102,7 +92,7 @@ impl Guest {
             .arg("--fstab-file")
             .arg(r.join("etc/fstab"))
             .arg("--devices")
-            .arg(&self.disk)
+            .arg(&self.scratch.disk)
             .args(args)
             .stdin(Stdio::null())
             .output()?)
@@ -114,7 +104,7 @@ impl Guest {
         let mp = mp.to_str().ok_or("path")?;
         let mut args = vec!["provision"];
         for (flag, value) in [
-            ("--vg", self.vg.as_str()),
+            ("--vg", self.scratch.vg.as_str()),
             ("--size", "2g"),
             ("--mount", mp),
         ] {
@@ -129,11 +119,11 @@ impl Guest {
     /// Everything a refusal must leave alone: the VG's LVs, every file under the environment
     /// (content and modification time), and the mounts under it.
     fn state(&self) -> Result<State, Failed> {
-        let report = ctx("report", self.lvm.report())?;
+        let report = ctx("report", self.scratch.lvm.report())?;
         let lvs = report
             .lvs
             .iter()
-            .filter(|l| l.vg_name == self.vg)
+            .filter(|l| l.vg_name == self.scratch.vg)
             .map(|l| (l.name.clone(), l.size.get(), l.active))
             .collect();
         let mut files = BTreeMap::new();
@@ -179,34 +169,6 @@ struct State {
     lvs: Vec<(String, u64, bool)>,
     files: BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)>,
     mounts: Vec<PathBuf>,
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        if let Ok(table) = btrfs_kit::mounts::MountTable::current() {
-            for m in table
-                .mounts
-                .iter()
-                .rev()
-                .filter(|m| m.mount_point.starts_with(self.dir.path()))
-            {
-                let _ = nix::mount::umount2(&m.mount_point, nix::mount::MntFlags::empty());
-            }
-        }
-        if let Err(e) = self.lvm.vg_remove(&self.vg) {
-            eprintln!("cleanup: vgremove {}: {e}", self.vg);
-        }
-        let _ = self.lvm.pv_remove(&self.disk);
-    }
-}
-
-fn out_text(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Deterministic data to write and check.
@@ -263,7 +225,11 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
 
     let out = g.provision(&[])?;
     record(
-        &format!("provision --vg {} --size 2g --mount {}", g.vg, mp.display()),
+        &format!(
+            "provision --vg {} --size 2g --mount {}",
+            g.scratch.vg,
+            mp.display()
+        ),
         &out,
     );
     ensure!(
@@ -275,7 +241,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     // The mount, with noatime, of the LV.
     let table = btrfs_kit::mounts::MountTable::current()?;
     let m = table.at(&mp).ok_or("nothing mounted on the mount point")?;
-    let lv = ctx("lv", g.lvm.lv(&g.vg, "docker"))?;
+    let lv = ctx("lv", g.scratch.lvm.lv(&g.scratch.vg, "docker"))?;
     ensure!(
         m.fstype == "btrfs" && m.options.iter().any(|o| o == "noatime"),
         "{m:?}"
@@ -383,7 +349,7 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
             .map(|c| c["summary"].to_string())
             .unwrap_or_default();
         ensure!(
-            summary.contains(&g.vg),
+            summary.contains(&g.scratch.vg),
             "lvm.vg-free does not name the VG: {summary}"
         );
         let out = g.run(&["check", mp.to_str().ok_or("path")?])?;
@@ -396,8 +362,8 @@ fn provision_end_to_end_and_again(disk: &Path) -> Result<(), Failed> {
     // LVM checks warn.
     let extended = ctx(
         "lvextend",
-        g.lvm.lv_extend(
-            &g.vg,
+        g.scratch.lvm.lv_extend(
+            &g.scratch.vg,
             "docker",
             lvm_kit::NewSize::Add(lvm_kit::Bytes::mib(512)),
         ),
@@ -530,7 +496,10 @@ fn a_failed_step_says_what_was_done_and_a_rerun_continues(disk: &Path) -> Result
     ] {
         ensure!(stderr.contains(needle), "no {needle:?} in: {stderr}");
     }
-    ensure!(g.lvm.lv(&g.vg, "docker").is_ok(), "the LV is gone");
+    ensure!(
+        g.scratch.lvm.lv(&g.scratch.vg, "docker").is_ok(),
+        "the LV is gone"
+    );
     // The second run finds the LV, the filesystem and the directory done, and finishes.
     let out = g.provision(&[])?;
     let stdout = String::from_utf8_lossy(&out.stdout);

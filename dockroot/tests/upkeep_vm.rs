@@ -17,8 +17,11 @@
 #[path = "support/prom.rs"]
 #[allow(dead_code)]
 mod prom;
+#[path = "support/scratch_vg.rs"]
+mod scratch_vg;
 
-use lvm_kit::{CliBackend, Confinement, LvCreate, LvmBackend};
+use lvm_kit::{LvCreate, LvmBackend};
+use scratch_vg::{out_text, ScratchVg};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -35,25 +38,13 @@ fn dockroot() -> PathBuf {
 /// A VG on the guest's disk, a provisioned 512 MiB LV mounted in a private environment; all
 /// removed on drop.
 struct Guest {
-    disk: PathBuf,
-    vg: String,
-    lvm: CliBackend,
-    dir: tempfile::TempDir,
+    scratch: ScratchVg,
 }
 
 impl Guest {
     fn new(disk: &Path, vg: &str, extra_config: &str) -> Result<Guest, Failed> {
-        let lvm = CliBackend::new()
-            .with_confinement(&ctx("confine", Confinement::new([disk]))?)
-            .with_metadata_backup(false);
-        ctx("pvcreate", lvm.pv_create(disk))?;
-        ctx("vgcreate", lvm.vg_create(vg, &[disk], None))?;
-        let dir = tempfile::Builder::new().prefix("upkeep-vm-").tempdir()?;
         let g = Guest {
-            disk: disk.into(),
-            vg: vg.into(),
-            lvm,
-            dir,
+            scratch: ScratchVg::new(disk, vg, "upkeep-vm-")?,
         };
         let r = g.root().display().to_string();
         std::fs::create_dir_all(g.root().join("etc/docker"))?;
@@ -86,7 +77,7 @@ impl Guest {
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.scratch.root()
     }
 
     fn config(&self) -> PathBuf {
@@ -121,7 +112,9 @@ impl Guest {
     }
 
     fn lv_size(&self) -> Result<u64, Failed> {
-        Ok(ctx("lvs", self.lvm.lv(&self.vg, "docker"))?.size.get())
+        Ok(ctx("lvs", self.scratch.lvm.lv(&self.scratch.vg, "docker"))?
+            .size
+            .get())
     }
 
     fn fs_size(&self) -> Result<u64, Failed> {
@@ -145,34 +138,6 @@ impl Guest {
         }
         Err("could not fill the filesystem".into())
     }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        if let Ok(table) = btrfs_kit::mounts::MountTable::current() {
-            for m in table
-                .mounts
-                .iter()
-                .rev()
-                .filter(|m| m.mount_point.starts_with(self.dir.path()))
-            {
-                let _ = nix::mount::umount2(&m.mount_point, nix::mount::MntFlags::empty());
-            }
-        }
-        if let Err(e) = self.lvm.vg_remove(&self.vg) {
-            eprintln!("cleanup: vgremove {}: {e}", self.vg);
-        }
-        let _ = self.lvm.pv_remove(&self.disk);
-    }
-}
-
-fn out_text(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn grow_task(lines: &[serde_json::Value]) -> Result<&serde_json::Value, Failed> {
@@ -236,11 +201,14 @@ fn auto_grow_grows_by_the_step_then_stops_at_the_maximum(disk: &Path) -> Result<
         "changed at the maximum"
     );
     // The VG full: another LV takes every free extent.
-    let vg = ctx("vg", g.lvm.vg(&g.vg))?;
+    let vg = ctx("vg", g.scratch.lvm.vg(&g.scratch.vg))?;
     ctx(
         "lvcreate filler",
-        g.lvm
-            .lv_create(&g.vg, "filler", LvCreate::extents(vg.free_extent_count)),
+        g.scratch.lvm.lv_create(
+            &g.scratch.vg,
+            "filler",
+            LvCreate::extents(vg.free_extent_count),
+        ),
     )?;
     let (code, l, out) = g.maintain(&[
         "--only",
