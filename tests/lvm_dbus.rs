@@ -76,8 +76,53 @@ fn example_lvm() -> Result<(), Failed> {
     result
 }
 
+/// A caller that is not root, through examples/lvm.rs: the bus refuses its call under the
+/// policy lvm2-dbusd installs, and the error says that, and what to do, not lvm2's hint.
+fn an_unprivileged_caller_is_refused_by_the_bus_policy() -> Result<(), Failed> {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new(1, 64 * MIB)?;
+    ctx("cli pv", sb.cli.pv_create(sb.disk(0)))?;
+    let daemon = PrivateLvmDbusd::start(&sb.paths())?;
+    daemon.admit_other_users()?;
+    // nobody:nogroup, as on Debian.
+    let out = ctx(
+        "run examples/lvm as nobody",
+        std::process::Command::new(lvm_common::example::binary()?)
+            .args(["--backend", "dbus", "--dbus-address", daemon.address()])
+            .arg("report")
+            .uid(65534)
+            .gid(65534)
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1),
+        "lvm report as nobody: {} (stderr: {stderr})",
+        out.status
+    );
+    ensure!(
+        stderr.contains("permission denied")
+            && stderr.contains("org.freedesktop.DBus.Error.AccessDenied"),
+        "not a permission error from the bus: {stderr}"
+    );
+    ensure!(
+        stderr.contains("com.redhat.lvmdbus1.conf") && !stderr.contains("use DbusBackend"),
+        "the hint is not the bus policy's: {stderr}"
+    );
+    // Root, on the same bus, is served: the refusal was the policy's, not a broken daemon.
+    let report = ctx("report as root", daemon.backend()?.report())?;
+    let names: Vec<_> = report.pvs.iter().map(|p| p.name.as_path()).collect();
+    ensure!(
+        names == [sb.disk(0)],
+        "root's report over D-Bus lists {names:?}, not the sandbox's PV"
+    );
+    drop(daemon);
+    Ok(())
+}
+
 fn main() {
     let mut trials = suite::trials("dbus", dbus_factory());
-    trials.extend(testkit::trials![prefix "dbus"; root: stale_daemon_refreshes, example_lvm]);
+    trials.extend(testkit::trials![prefix "dbus"; root: stale_daemon_refreshes, example_lvm, an_unprivileged_caller_is_refused_by_the_bus_policy]);
     harness::run(trials)
 }

@@ -1,6 +1,6 @@
 //! Turning a failed lvm2 command's messages into a typed [`Error`].
 
-use crate::error::{CommandFailure, Error, ObjectKind};
+use crate::error::{CommandFailure, DeniedBy, Error, ObjectKind};
 
 /// What the failed command was acting on, for errors whose message names nothing.
 #[derive(Debug, Clone)]
@@ -80,6 +80,7 @@ pub(crate) fn classify(
     {
         return Error::PermissionDenied {
             operation,
+            by: DeniedBy::Lvm2,
             detail: m.clone(),
         };
     }

@@ -24,6 +24,26 @@ impl fmt::Display for ObjectKind {
     }
 }
 
+/// Who refused a caller that lacks the privilege ([`Error::PermissionDenied`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeniedBy {
+    /// lvm2 itself: it could not open its lock files or the devices.
+    Lvm2,
+    /// The D-Bus bus, applying lvmdbusd's policy (`com.redhat.lvmdbus1.conf`) before the call
+    /// reached the daemon.
+    BusPolicy,
+}
+
+impl DeniedBy {
+    /// What to do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            DeniedBy::Lvm2 => "lvm2 must run as root: it opens the PVs' block devices for writing, takes its locks in /run/lock/lvm and activates through device-mapper (CAP_SYS_ADMIN). Run as root, or use DbusBackend, whose lvmdbusd runs as root",
+            DeniedBy::BusPolicy => "the bus lets only root call lvmdbusd (its policy is com.redhat.lvmdbus1.conf in /etc/dbus-1/system.d or /usr/share/dbus-1/system.d). Run as root, or grant this user send_destination=\"com.redhat.lvmdbus1\" in a policy file of its own: lvmdbusd then acts as root for it",
+        }
+    }
+}
+
 /// A failed lvm2 command, with everything needed to reproduce it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandFailure {
@@ -117,12 +137,16 @@ pub enum Error {
         detail: String,
     },
 
-    /// lvm2 (or lvmdbusd) refused the caller: LVM changes and most reports need root.
-    #[error("{operation}: permission denied ({detail}); lvm2 must run as root: it opens the PVs' block devices for writing, takes its locks in /run/lock/lvm and activates through device-mapper (CAP_SYS_ADMIN). Run as root, or use DbusBackend, whose lvmdbusd runs as root")]
+    /// The caller lacks the privilege: lvm2 refused it (LVM changes and most reports need root),
+    /// or the bus refused to pass its call to lvmdbusd (the bus policy admits only root).
+    #[error("{operation}: permission denied ({detail}); {}", by.hint())]
     PermissionDenied {
         /// What was being done.
         operation: String,
-        /// lvm2's message, e.g. `/run/lock/lvm/V_vg0:aux: open failed: Permission denied`.
+        /// Who refused.
+        by: DeniedBy,
+        /// The refusal as given, e.g. `/run/lock/lvm/V_vg0:aux: open failed: Permission denied`
+        /// from lvm2, or the bus's `org.freedesktop.DBus.Error.AccessDenied` message.
         detail: String,
     },
 

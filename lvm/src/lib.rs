@@ -41,7 +41,7 @@ pub use change::device_mapper_loaded;
 pub use cli::CliBackend;
 #[cfg(feature = "dbus")]
 pub use dbus::DbusBackend;
-pub use error::{CommandFailure, Error, ObjectKind, Result};
+pub use error::{CommandFailure, DeniedBy, Error, ObjectKind, Result};
 pub use model::{
     LogicalVolume, PhysicalVolume, PvSegment, Report, Segment, SegmentDevice, VolumeGroup,
 };

@@ -1,5 +1,9 @@
 //! A private lvmdbusd: its own dbus-daemon on a socket in a temporary directory, and an
 //! `LVM_SYSTEM_DIR` whose lvm.conf has a `global_filter` admitting only the given devices.
+//!
+//! The bus applies the policy lvm2-dbusd installs for the system bus
+//! (`com.redhat.lvmdbus1.conf`: only root may call the daemon), so callers meet what they
+//! would meet on the system bus.
 
 use super::first_existing;
 use lvm_kit::{Confinement, DbusBackend};
@@ -23,6 +27,18 @@ impl PrivateLvmDbusd {
         let dir = ctx("tempdir", tempfile::tempdir())?;
         let socket = dir.path().join("bus");
         let bus_conf = dir.path().join("bus.conf");
+        let policy = first_existing(&[
+            "/usr/share/dbus-1/system.d/com.redhat.lvmdbus1.conf",
+            "/etc/dbus-1/system.d/com.redhat.lvmdbus1.conf",
+        ]);
+        if !std::path::Path::new(policy).exists() {
+            return Err(format!(
+                "{policy} is missing: install lvm2-dbusd (it ships lvmdbusd's bus policy)"
+            )
+            .into());
+        }
+        // Any user may connect and send (as on the system bus); the included policy then keeps
+        // lvmdbusd's name and methods to root.
         ctx(
             "write bus.conf",
             std::fs::write(
@@ -31,7 +47,8 @@ impl PrivateLvmDbusd {
                     r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>session</type><listen>unix:path={}</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+<policy context="default"><allow user="*"/><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+<include>{policy}</include>
 </busconfig>"#,
                     socket.display()
                 ),
@@ -140,6 +157,20 @@ impl PrivateLvmDbusd {
     /// A backend connected to this daemon.
     pub fn backend(&self) -> Result<DbusBackend, Failed> {
         ctx("connect", DbusBackend::at_address(&self.address))
+    }
+
+    /// Lets every user reach the bus socket (the tempdir is root's, mode 0700), as every user
+    /// reaches the system bus; what they may call is then the bus policy's decision.
+    pub fn admit_other_users(&self) -> Result<(), Failed> {
+        use std::os::unix::fs::PermissionsExt;
+        let open = |path: &std::path::Path, mode| {
+            ctx(
+                "chmod",
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)),
+            )
+        };
+        open(self.dir.path(), 0o755)?;
+        open(&self.dir.path().join("bus"), 0o777)
     }
 
     /// The private bus address.

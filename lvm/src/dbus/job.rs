@@ -1,7 +1,7 @@
 //! Calling lvmdbusd: the `tmo` + Job pattern, and D-Bus errors mapped to the crate's errors.
 
 use crate::classify::{classify, Target};
-use crate::error::{CommandFailure, Error, Result};
+use crate::error::{CommandFailure, DeniedBy, Error, Result};
 use std::time::{Duration, Instant};
 use zbus::blocking::Connection;
 use zbus::zvariant::{DynamicType, OwnedObjectPath, OwnedValue};
@@ -15,9 +15,19 @@ const JOB_IFACE: &str = "com.redhat.lvmdbus1.Job";
 /// How long a job may run before the client gives up on it.
 const JOB_DEADLINE: Duration = Duration::from_secs(600);
 
+/// The error the bus itself returns when its policy forbids a call (the daemon never sees it).
+const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+
 /// Maps a zbus error of `operation` (a call of `method`) to the crate's error.
 pub(crate) fn map_error(operation: &str, method: &str, target: &Target, e: zbus::Error) -> Error {
     match e {
+        zbus::Error::MethodError(name, message, _) if name.as_str() == ACCESS_DENIED => {
+            Error::PermissionDenied {
+                operation: operation.to_owned(),
+                by: DeniedBy::BusPolicy,
+                detail: format!("{name}: {}", message.unwrap_or_default()),
+            }
+        }
         zbus::Error::MethodError(name, message, _) => {
             let message = message.unwrap_or_default();
             // lvmdbusd reports lvm2 failures as "Exit code N, stderr = MESSAGES".
