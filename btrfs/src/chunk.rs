@@ -1,8 +1,9 @@
 //! Chunks: the chunk tree's items, which map logical ranges to device stripes.
 
 use crate::error::Result;
+use crate::format::items;
 use crate::fs::Filesystem;
-use crate::le::{self, ShortRead};
+use crate::le;
 use crate::profile::{BlockGroupKind, Profile};
 use crate::size::ByteSize;
 use crate::tree_search::SearchRange;
@@ -37,40 +38,27 @@ pub struct Chunk {
     pub stripes: Vec<Stripe>,
 }
 
-/// Sizes of `struct btrfs_chunk` without its stripes, and of one `struct btrfs_stripe`.
-const CHUNK_LEN: usize =
-    std::mem::size_of::<sys::btrfs_chunk>() - std::mem::size_of::<sys::btrfs_stripe>();
-const STRIPE_LEN: usize = std::mem::size_of::<sys::btrfs_stripe>();
-
 impl Chunk {
-    /// Decodes a `CHUNK_ITEM` whose key offset is `logical`; `Err` says what is wrong with it.
+    /// Decodes a `CHUNK_ITEM` whose key offset is `logical` (with the one chunk-item decoder,
+    /// `format::items::Chunk::decode`); `Err` says what is wrong with it.
     pub(crate) fn parse(logical: u64, b: &[u8]) -> Result<Chunk, String> {
-        type C = sys::btrfs_chunk;
-        type S = sys::btrfs_stripe;
-        let short = |e: ShortRead| format!("{} bytes: {e}", b.len());
-        let flags = le::u64_at(b, offset_of!(C, type_)).map_err(short)?;
-        let num_stripes = le::u16_at(b, offset_of!(C, num_stripes)).map_err(short)? as usize;
-        if num_stripes == 0 {
-            return Err("no stripes".into());
-        }
-        let stripes = (0..num_stripes)
-            .map(|i| {
-                let s = le::bytes_at(b, CHUNK_LEN + i * STRIPE_LEN, STRIPE_LEN)?;
-                Ok(Stripe {
-                    devid: le::u64_at(s, offset_of!(S, devid))?,
-                    offset: le::u64_at(s, offset_of!(S, offset))?,
-                })
-            })
-            .collect::<Result<_, ShortRead>>()
-            .map_err(short)?;
+        let item = items::Chunk::decode(b, 0).map_err(|e| format!("{} bytes: {e}", b.len()))?;
+        let flags = item.flags;
         Ok(Chunk {
             logical,
-            length: ByteSize(le::u64_at(b, offset_of!(C, length)).map_err(short)?),
+            length: ByteSize(item.length),
             kind: BlockGroupKind::from_flags(flags)
                 .ok_or_else(|| format!("flags {flags:#x} name no chunk kind"))?,
             profile: Profile::from_flags(flags),
-            sub_stripes: le::u16_at(b, offset_of!(C, sub_stripes)).map_err(short)?,
-            stripes,
+            sub_stripes: item.sub_stripes,
+            stripes: item
+                .stripes
+                .iter()
+                .map(|s| Stripe {
+                    devid: s.devid,
+                    offset: s.offset,
+                })
+                .collect(),
         })
     }
 

@@ -58,7 +58,7 @@ pub fn parse_sys_chunk_array(array: &[u8]) -> Result<Vec<(u64, Chunk)>, ImageErr
         }
         off += Key::SIZE;
         let c = Chunk::decode(array, off)
-            .ok_or_else(|| corrupt("truncated chunk in sys_chunk_array"))?;
+            .map_err(|e| corrupt(format!("bad chunk in sys_chunk_array: {e}")))?;
         off += c.size();
         out.push((k.offset, c));
     }
@@ -77,7 +77,8 @@ impl<R: Read + Seek> Image<R> {
         let chunk_items = img.tree_at(img.sb.chunk_root)?;
         for (k, data) in chunk_items {
             if k.item_type == key::CHUNK_ITEM {
-                let c = Chunk::decode(&data, 0).ok_or_else(|| corrupt("truncated chunk item"))?;
+                let c = Chunk::decode(&data, 0)
+                    .map_err(|e| corrupt(format!("bad chunk item at {}: {e}", k.offset)))?;
                 img.chunks.insert(k.offset, c);
             }
         }

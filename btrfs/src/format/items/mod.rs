@@ -13,7 +13,7 @@ pub use extent::{
 };
 pub use inode::{dir_item, inode_ref, InodeItem, Timespec};
 pub use root::RootItem;
-pub use volume::{Chunk, DevExtent, DevItem, Stripe};
+pub use volume::{BadChunk, Chunk, DevExtent, DevItem, Stripe};
 
 #[cfg(test)]
 mod tests {
@@ -30,6 +30,7 @@ mod tests {
             stripe_len: 65536,
             flags: 2 | 32,
             sector_size: 4096,
+            sub_stripes: 1,
             stripes: vec![
                 Stripe {
                     devid: 1,
@@ -45,8 +46,14 @@ mod tests {
         };
         let b = c.to_bytes();
         assert_eq!(b.len(), 112);
-        assert_eq!(Chunk::decode(&b, 0), Some(c));
-        assert_eq!(Chunk::decode(&b[..100], 0), None);
+        assert_eq!(Chunk::decode(&b, 0), Ok(c));
+        assert!(matches!(
+            Chunk::decode(&b[..100], 0),
+            Err(BadChunk::Short(_))
+        ));
+        let mut none = b.clone();
+        none[44..46].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(Chunk::decode(&none, 0), Err(BadChunk::NoStripes));
     }
 
     #[test]

@@ -88,8 +88,21 @@ pub struct Chunk {
     pub flags: u64,
     /// Sector size.
     pub sector_size: u32,
+    /// Stripes per mirror group: 2 for RAID10, 1 otherwise.
+    pub sub_stripes: u16,
     /// The stripes.
     pub stripes: Vec<Stripe>,
+}
+
+/// Why bytes are not a chunk item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadChunk {
+    /// A field, or a stripe the item counts, lies past the end of the bytes.
+    #[error(transparent)]
+    Short(#[from] ShortRead),
+    /// The item counts no stripes.
+    #[error("no stripes")]
+    NoStripes,
 }
 
 impl Chunk {
@@ -101,8 +114,7 @@ impl Chunk {
         Self::BASE_SIZE + self.stripes.len() * Stripe::SIZE
     }
 
-    /// The encoded bytes (owner: the extent tree; io_align and io_width: the stripe length;
-    /// sub_stripes: 1).
+    /// The encoded bytes (owner: the extent tree; io_align and io_width: the stripe length).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = vec![0u8; self.size()];
         put_u64(&mut b, 0, self.length);
@@ -113,7 +125,7 @@ impl Chunk {
         put_u32(&mut b, 36, self.stripe_len as u32);
         put_u32(&mut b, 40, self.sector_size);
         put_u16(&mut b, 44, self.stripes.len() as u16);
-        put_u16(&mut b, 46, 1);
+        put_u16(&mut b, 46, self.sub_stripes);
         for (i, s) in self.stripes.iter().enumerate() {
             let o = Self::BASE_SIZE + i * Stripe::SIZE;
             put_u64(&mut b, o, s.devid);
@@ -123,9 +135,13 @@ impl Chunk {
         b
     }
 
-    /// Reads a chunk at `off`, `None` if `buf` is too short for its stripes or it has none.
-    pub fn decode(buf: &[u8], off: usize) -> Option<Self> {
-        let n = u16_at(buf, off + 44).ok()? as usize;
+    /// Reads the chunk item at `off`: the one decoder of chunk items, for images and for the
+    /// kernel's tree-search results alike.
+    pub fn decode(buf: &[u8], off: usize) -> Result<Self, BadChunk> {
+        let n = usize::from(u16_at(buf, off + 44)?);
+        if n == 0 {
+            return Err(BadChunk::NoStripes);
+        }
         let stripes = (0..n)
             .map(|i| {
                 let o = off + Self::BASE_SIZE + i * Stripe::SIZE;
@@ -135,16 +151,15 @@ impl Chunk {
                     dev_uuid: uuid_at(buf, o + 16)?,
                 })
             })
-            .collect::<Result<Vec<_>, ShortRead>>()
-            .ok()?;
-        Some(Chunk {
-            length: u64_at(buf, off).ok()?,
-            stripe_len: u64_at(buf, off + 16).ok()?,
-            flags: u64_at(buf, off + 24).ok()?,
-            sector_size: u32_at(buf, off + 40).ok()?,
+            .collect::<Result<Vec<_>, ShortRead>>()?;
+        Ok(Chunk {
+            length: u64_at(buf, off)?,
+            stripe_len: u64_at(buf, off + 16)?,
+            flags: u64_at(buf, off + 24)?,
+            sector_size: u32_at(buf, off + 40)?,
+            sub_stripes: u16_at(buf, off + 46)?,
             stripes,
         })
-        .filter(|c| !c.stripes.is_empty())
     }
 }
 const _: () = assert!(Chunk::BASE_SIZE == 48);

@@ -179,6 +179,8 @@ fn chunk_item(c: &PlannedChunk, id: &Identity, sectorsize: u32) -> Chunk {
         stripe_len: STRIPE_LEN,
         flags: c.flags,
         sector_size: sectorsize,
+        // Single and DUP only: one stripe per mirror group.
+        sub_stripes: 1,
         stripes: c
             .stripes
             .iter()
