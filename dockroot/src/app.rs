@@ -1,5 +1,5 @@
 //! The `dockroot` command line: argument parsing and printing. The work is in
-//! [`provision`](crate::provision), [`doctor`](crate::doctor) and [`probe`](crate::probe).
+//! [`provision`], [`doctor`] and [`probe`].
 
 use crate::config::{Config, Size};
 use crate::doctor::{self, Scope, Target};

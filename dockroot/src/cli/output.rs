@@ -56,7 +56,7 @@ fn die_of_closed_pipe() -> ! {
 /// Writes one line to stdout. On EPIPE: ends the program by SIGPIPE, or inside [`keep_going`]
 /// drops this and every later line. Another write error (a full disk behind a redirection)
 /// is reported on stderr once and the output is dropped from then on; the program's exit code
-/// then says it failed (see [`finish`]).
+/// then says it failed (see [`run`](super::run)).
 pub fn out_line(args: fmt::Arguments<'_>) {
     if stdout_closed() {
         return;
