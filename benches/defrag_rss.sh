@@ -2,9 +2,9 @@
 # Peak RSS and wall time of the defragmentation dry run (examples/defrag --dry-run --json) and
 # of filefrag (e2fsprogs) over the same files, each a whole process measured by GNU time (%M).
 #
-# Why not the vs_progs harness's figure: a child's ru_maxrss from wait4 includes the high-water
-# mark of the process that spawned it (the kernel keeps the old mm's peak through fork/vfork and
-# exec), so the harness reports its own RSS for every program it spawns, not the program's.
+# Why this beside the vs_progs harness: the harness measures its own side's heap, not the whole
+# process, and gives filefrag's peak RSS only to the resolution of its spawner (see
+# benches/vs_progs/measure.rs); here both are whole processes, measured the same way.
 #
 # usage (as root; needs GNU time, e2fsprogs, btrfs-progs, perl):
 #   cargo build --release --example defrag

@@ -149,22 +149,23 @@ fn files_of(root: &Path) -> BenchResult<Vec<PathBuf>> {
 }
 
 /// `filefrag ARGS` over `operands` in batches of [`FILEFRAG_BATCH`], each parsed with
-/// `parse`: one sample (wall time of all, CPU summed, the largest peak RSS) and the parses.
+/// `parse`: one sample (the runs' spawn-to-reap times and the parses, CPU summed, the largest
+/// peak RSS) and the parses.
 fn filefrag<T>(
     args: &[&str],
     operands: &[&std::ffi::OsStr],
     parse: impl Fn(&ProgsRun) -> BenchResult<T>,
 ) -> BenchResult<(Sample, Vec<T>)> {
-    let start = Instant::now();
     let mut sample = Sample::default();
     let mut parsed = Vec::new();
     for batch in operands.chunks(FILEFRAG_BATCH) {
         let run = measure::spawn_program("filefrag", args, batch)?;
+        let start = Instant::now();
         parsed.push(parse(&run)?);
+        sample.wall += run.wall + start.elapsed();
         sample.cpu += run.cpu;
-        sample.peak_mem = sample.peak_mem.max(run.max_rss);
+        sample.add_progs_peak(&run);
     }
-    sample.wall = start.elapsed();
     Ok((sample, parsed))
 }
 

@@ -87,6 +87,7 @@ pub fn scrub(config: &Config) -> BenchResult<Vec<Row>> {
                 wall,
                 cpu,
                 peak_mem: peak_since(base) as u64,
+                peak_floor: 0,
             },
             (
                 outcome.total.data_bytes.bytes(),

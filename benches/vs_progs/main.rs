@@ -178,6 +178,8 @@ fn run(args: &Args) -> BenchResult<Vec<Row>> {
 }
 
 fn main() -> ExitCode {
+    // Started as the spawner of one btrfs-progs run: do that and nothing else.
+    measure::run_as_spawner_if_asked();
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

@@ -1,5 +1,17 @@
 //! Measuring: wall time, the calling thread's CPU time, peak heap of our side, and spawning
-//! btrfs-progs with its own CPU time and peak RSS (from `wait4`).
+//! btrfs-progs with its own wall time, CPU time and peak RSS.
+//!
+//! btrfs-progs is not spawned by the harness itself but by a small spawner: this same binary,
+//! started with [`SPAWNER_ENV`] set, which does nothing but fork, exec the program, reap it
+//! with `wait4` and report. The reason is the peak RSS: exec keeps the high-water mark of the
+//! memory it replaces in the child's `ru_maxrss` (Linux `exec_mmap`), so a child of the harness
+//! reports at least the harness's RSS, and a vfork child (what `posix_spawn` does) at least its
+//! parent's. The spawner forks (a fork copies only the pages a page fault could not refill, so
+//! the child starts small) and holds the program's arguments in one buffer; the child reads its
+//! own RSS just before exec (`getrusage`), the floor under that run's figure: a peak at or below
+//! it is reported as "at most". The spawner also times the run, from the child's last step
+//! before exec to the reap, so neither the extra process nor its fork costs btrfs-progs anything
+//! (a direct spawn's vfork is not counted either: BENCHMARKS.md says how much that leaves out).
 
 use crate::counting_alloc::{peak_since, start_peak};
 use std::io::Read;
@@ -45,6 +57,19 @@ pub struct Sample {
     pub cpu: Duration,
     /// Peak memory: our heap growth during the run, or btrfs-progs' peak RSS, in bytes.
     pub peak_mem: u64,
+    /// For btrfs-progs: the spawner child's RSS just before exec in the run that gave
+    /// `peak_mem` (a `peak_mem` at or below it is only an upper bound); 0 for ours.
+    pub peak_floor: u64,
+}
+
+impl Sample {
+    /// Takes `run`'s peak RSS (with its floor) when it is the largest so far.
+    pub fn add_progs_peak(&mut self, run: &ProgsRun) {
+        if run.max_rss > self.peak_mem {
+            self.peak_mem = run.max_rss;
+            self.peak_floor = run.rss_floor;
+        }
+    }
 }
 
 /// Runs `op` `batch` times in this thread and returns the per-call sample with the heap peak
@@ -67,9 +92,165 @@ pub fn ours<T>(batch: u32, mut op: impl FnMut() -> BenchResult<T>) -> BenchResul
             wall: wall / batch,
             cpu: cpu1.saturating_sub(cpu0) / batch,
             peak_mem: peak as u64,
+            peak_floor: 0,
         },
         last,
     ))
+}
+
+/// Set in the environment of this binary when it is started as the spawner of one program;
+/// its value is the file the spawner writes its report to. Its one argument is the file
+/// holding the program's argv (each argument followed by a NUL byte).
+pub const SPAWNER_ENV: &str = "VS_PROGS_SPAWNER_REPORT";
+
+/// If this process was started as the spawner (see the module docs), runs the program its
+/// arguments name, writes the report and exits; otherwise returns at once. Called first thing in
+/// `main`, before anything else allocates or maps memory.
+pub fn run_as_spawner_if_asked() {
+    let Some(report) = std::env::var_os(SPAWNER_ENV) else {
+        return;
+    };
+    let code = match spawner(Path::new(&report)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("vs_progs spawner: {e}");
+            70
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Forks and execs the argv held in the file named by its argument, with this process's stdio;
+/// reaps the child with `wait4`, and writes `wall_ns cpu_ns maxrss_bytes exit_code
+/// floor_bytes` (exit code -1: killed by a signal; 127: the exec failed) to `report`. The wall
+/// time runs from the child's last step before exec (it reads the clock and its own RSS and
+/// hands them over a pipe) to the reap, so the fork is not counted.
+fn spawner(report: &Path) -> BenchResult<()> {
+    let argv_file = std::env::args_os()
+        .nth(1)
+        .ok_or("spawner: no argv file given")?;
+    // One buffer, the arguments pointed into in place: the child's RSS at exec holds them once.
+    let argv = std::fs::read(&argv_file)?;
+    if argv.last() != Some(&0) {
+        return Err("spawner: the argv file does not end with a NUL".into());
+    }
+    let mut arg_ptrs: Vec<*const libc::c_char> = std::iter::once(0)
+        .chain(
+            argv.iter()
+                .enumerate()
+                .filter(|(_, &b)| b == 0)
+                .map(|(i, _)| i + 1),
+        )
+        .filter(|&start| start < argv.len())
+        .map(|start| argv[start..].as_ptr().cast())
+        .collect();
+    arg_ptrs.push(std::ptr::null());
+    let env = std::env::vars_os()
+        .filter(|(k, _)| k != SPAWNER_ENV)
+        .map(|(k, v)| {
+            use std::os::unix::ffi::OsStrExt;
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            std::ffi::CString::new(kv.as_bytes())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    const EXEC_FAILED: &[u8] = b"vs_progs spawner: exec failed (is the program installed?)\n";
+    let mut pipe = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the owned array.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe2: {}", std::io::Error::last_os_error()).into());
+    }
+    let [read_end, write_end] = pipe;
+    // SAFETY: this process runs no other thread (the spawner does nothing else), so the child
+    // may run anything; it calls only clock_gettime, getrusage, write, execvpe and _exit, on
+    // pointers into values that outlive the call.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above; the argument and environment arrays are null-terminated and point
+        // into live buffers, the timespec and rusage are the child's own, the pipe's write end
+        // is open (closed by the exec).
+        unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            let mut t: libc::timespec = std::mem::zeroed();
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t);
+            let handover: [i64; 3] = [t.tv_sec as i64, t.tv_nsec as i64, usage.ru_maxrss as i64];
+            libc::write(
+                write_end,
+                handover.as_ptr().cast(),
+                std::mem::size_of_val(&handover),
+            );
+            libc::execvpe(arg_ptrs[0], arg_ptrs.as_ptr(), env_ptrs.as_ptr());
+            libc::write(2, EXEC_FAILED.as_ptr().cast(), EXEC_FAILED.len());
+            libc::_exit(127);
+        }
+    }
+    // SAFETY: closing our copy of the write end, which nothing else uses.
+    unsafe { libc::close(write_end) };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()).into());
+    }
+    let (status, usage) = wait4(pid)?;
+    let reaped = monotonic();
+    let mut handover = [0i64; 3];
+    // SAFETY: read writes at most the size of the owned array; the read end is ours.
+    let n = unsafe {
+        libc::read(
+            read_end,
+            handover.as_mut_ptr().cast(),
+            std::mem::size_of_val(&handover),
+        )
+    };
+    // SAFETY: closing our read end, which nothing else uses.
+    unsafe { libc::close(read_end) };
+    if n != std::mem::size_of_val(&handover) as isize {
+        return Err("the child did not hand over its clock and RSS readings".into());
+    }
+    let [sec, nsec, floor_kib] = handover;
+    let wall = reaped.saturating_sub(Duration::new(sec as u64, nsec as u32));
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    std::fs::write(
+        report,
+        format!(
+            "{} {} {} {code} {}\n",
+            wall.as_nanos(),
+            cpu.as_nanos(),
+            usage.ru_maxrss as u64 * 1024,
+            floor_kib as u64 * 1024
+        ),
+    )?;
+    Ok(())
+}
+
+/// CLOCK_MONOTONIC now, as a duration since its origin.
+fn monotonic() -> Duration {
+    // SAFETY: an all-zero timespec is a valid value of this plain C struct.
+    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime writes only into the owned timespec; CLOCK_MONOTONIC is valid.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Reaps our child `pid` with `wait4`: its wait status and resource usage.
+fn wait4(pid: libc::pid_t) -> BenchResult<(libc::c_int, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes only into the owned status and rusage; the pid is our child's, and
+    // it is reaped here only.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if rc != pid {
+        return Err(format!("wait4 for pid {pid}: {}", std::io::Error::last_os_error()).into());
+    }
+    Ok((status, usage))
 }
 
 /// The result of one btrfs-progs run.
@@ -82,66 +263,95 @@ pub struct ProgsRun {
     pub stderr: String,
     /// Its exit code (`None`: killed by a signal).
     pub code: Option<i32>,
+    /// Wall time from spawning it to reaping it (taken by the spawner).
+    pub wall: Duration,
     /// CPU time (user + system) of the child.
     pub cpu: Duration,
-    /// Peak RSS of the child in bytes.
+    /// Peak RSS of the child in bytes (`ru_maxrss`; never below `rss_floor`).
     pub max_rss: u64,
+    /// The child's RSS just before exec, in bytes: a `max_rss` at or below it is only an upper
+    /// bound of the program's own peak.
+    pub rss_floor: u64,
 }
 
-/// Spawns `btrfs ARGS... PATH`, reads its output and reaps it with `wait4` for its rusage.
+/// Runs `btrfs ARGS... PATH` through the spawner and reads its output and report.
 pub fn spawn_btrfs(args: &[&str], path: &Path) -> BenchResult<ProgsRun> {
     spawn_program("btrfs", args, &[path.as_os_str()])
 }
 
-/// Spawns `PROGRAM ARGS... OPERANDS...`, reads its output and reaps it with `wait4` for its
-/// rusage.
+/// Runs `PROGRAM ARGS... OPERANDS...` through the spawner (see the module docs) and reads its
+/// output and the spawner's report (wall time, CPU time, peak RSS, exit code).
 pub fn spawn_program(
     program: &str,
     args: &[&str],
     operands: &[&std::ffi::OsStr],
 ) -> BenchResult<ProgsRun> {
-    let mut child = Command::new(program)
-        .args(args)
-        .args(operands)
+    let report = tempfile::NamedTempFile::new()?;
+    let mut argv = tempfile::NamedTempFile::new()?;
+    {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut all = Vec::new();
+        for a in [std::ffi::OsStr::new(program)]
+            .into_iter()
+            .chain(args.iter().map(std::ffi::OsStr::new))
+            .chain(operands.iter().copied())
+        {
+            if a.as_bytes().contains(&0) {
+                return Err(format!("an argument of {program} holds a NUL byte: {a:?}").into());
+            }
+            all.extend_from_slice(a.as_bytes());
+            all.push(0);
+        }
+        argv.write_all(&all)?;
+        argv.flush()?;
+    }
+    let mut spawner = Command::new(std::env::current_exe()?)
+        .arg(argv.path())
+        .env(SPAWNER_ENV, report.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("spawn {program} {args:?}: {e} (is it installed?)"))?;
+        .map_err(|e| format!("start the spawner for {program} {args:?}: {e}"))?;
     let mut stdout = String::new();
-    child
+    spawner
         .stdout
         .take()
         .expect("piped stdout")
         .read_to_string(&mut stdout)?;
     let mut stderr = String::new();
-    child
+    spawner
         .stderr
         .take()
         .expect("piped stderr")
         .read_to_string(&mut stderr)?;
-    let mut status = 0;
-    // SAFETY: wait4 writes only into the owned status and rusage; the pid is our child's, and
-    // it is reaped here only (std's Child is never waited on afterwards).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: as above.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if rc != pid {
+    let status = spawner.wait()?;
+    if !status.success() {
         return Err(format!(
-            "wait4 for {program} {args:?}: {}",
-            std::io::Error::last_os_error()
+            "the spawner of {program} {args:?} failed ({status}): {}",
+            stderr.trim()
         )
         .into());
     }
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let text = std::fs::read_to_string(report.path())?;
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().map(|v| v as u64))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("spawner report {text:?}: {e}"))?;
+    let [wall, cpu, max_rss, code, floor] = fields[..] else {
+        return Err(format!("spawner report {text:?}: not five fields").into());
+    };
     Ok(ProgsRun {
         args: args.iter().map(|a| a.to_string()).collect(),
         stdout,
         stderr,
-        code,
-        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-        max_rss: usage.ru_maxrss as u64 * 1024,
+        code: (code as i64 >= 0).then_some(code as i32),
+        wall: Duration::from_nanos(wall),
+        cpu: Duration::from_nanos(cpu),
+        max_rss,
+        rss_floor: floor,
     })
 }
 
@@ -170,44 +380,46 @@ pub fn progs<T>(
     program("btrfs", args, &[path.as_os_str()], parse)
 }
 
-/// Times one spawn of `PROGRAM ARGS... OPERANDS...` plus `parse` of its output.
+/// Times one spawn of `PROGRAM ARGS... OPERANDS...` plus `parse` of its output: the
+/// spawner's spawn-to-reap time plus the parse.
 pub fn program<T>(
     program: &str,
     args: &[&str],
     operands: &[&std::ffi::OsStr],
     parse: impl FnOnce(&ProgsRun) -> BenchResult<T>,
 ) -> BenchResult<(Sample, T)> {
-    let start = Instant::now();
     let run = spawn_program(program, args, operands)?;
+    let start = Instant::now();
     let parsed = parse(&run)?;
-    let wall = start.elapsed();
+    let parse_time = start.elapsed();
     Ok((
         Sample {
-            wall,
+            wall: run.wall + parse_time,
             cpu: run.cpu,
             peak_mem: run.max_rss,
+            peak_floor: run.rss_floor,
         },
         parsed,
     ))
 }
 
-/// Times a sequence of btrfs-progs runs as one sample (wall time of all, CPU time summed,
-/// the largest peak RSS), parsing each output with `parse`.
+/// Times a sequence of btrfs-progs runs as one sample (the runs' spawn-to-reap times and the
+/// parses, CPU time summed, the largest peak RSS), parsing each output with `parse`.
 pub fn progs_seq<T>(
     commands: &[Vec<&str>],
     path: &Path,
     mut parse: impl FnMut(&ProgsRun) -> BenchResult<T>,
 ) -> BenchResult<(Sample, Vec<T>)> {
-    let start = Instant::now();
     let mut sample = Sample::default();
     let mut parsed = Vec::new();
     for args in commands {
         let run = spawn_btrfs(args, path)?;
+        let start = Instant::now();
         parsed.push(parse(&run)?);
+        sample.wall += run.wall + start.elapsed();
         sample.cpu += run.cpu;
-        sample.peak_mem = sample.peak_mem.max(run.max_rss);
+        sample.add_progs_peak(&run);
     }
-    sample.wall = start.elapsed();
     Ok((sample, parsed))
 }
 
