@@ -81,9 +81,9 @@ impl Filesystem {
 
     /// The error counters of every device, by ascending device id.
     pub fn device_stats_all(&self) -> Result<Vec<DeviceStats>> {
-        self.devices()?
-            .iter()
-            .map(|d| self.device_stats(d.devid))
+        self.device_ids()?
+            .into_iter()
+            .map(|devid| self.device_stats(devid))
             .collect()
     }
 

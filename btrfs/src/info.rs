@@ -151,6 +151,18 @@ impl Filesystem {
 
     /// Every device of the filesystem, by ascending device id.
     pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        self.device_list(true)
+    }
+
+    /// The device ids, ascending: [`Filesystem::devices`] without opening each block device for
+    /// its size, for the polls that only need the ids (device stats, scrub status).
+    pub(crate) fn device_ids(&self) -> Result<Vec<u64>> {
+        Ok(self.device_list(false)?.iter().map(|d| d.devid).collect())
+    }
+
+    /// FS_INFO, then DEV_INFO for every id up to the largest; with `block_sizes`, each present
+    /// device is also opened for its size.
+    fn device_list(&self, block_sizes: bool) -> Result<Vec<DeviceInfo>> {
         let fs = ioctl::fs_info(self.fd()).map_err(|e| self.err("filesystem info", e))?;
         let mut devices = Vec::with_capacity(fs.num_devices as usize);
         for devid in 0..=fs.max_id {
@@ -166,7 +178,7 @@ impl Filesystem {
                 .unwrap_or(dev.path.len());
             let path = PathBuf::from(OsStr::from_bytes(&dev.path[..end]));
             let missing = path.as_os_str().is_empty();
-            let device_size = if missing {
+            let device_size = if missing || !block_sizes {
                 None
             } else {
                 block_device_size(&path)

@@ -89,10 +89,10 @@ impl Filesystem {
     /// being scrubbed. Needs CAP_SYS_ADMIN.
     pub fn scrub_status(&self) -> Result<Option<ScrubStatus>> {
         let mut devices = Vec::new();
-        for d in self.devices()? {
+        for devid in self.device_ids()? {
             devices.push(DeviceStatus {
-                devid: d.devid,
-                progress: self.scrub_device_progress(d.devid)?,
+                devid,
+                progress: self.scrub_device_progress(devid)?,
             });
         }
         let status = ScrubStatus { devices };
