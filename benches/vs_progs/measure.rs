@@ -34,12 +34,15 @@ pub fn check_stop() -> BenchResult<()> {
     Ok(())
 }
 
-/// CPU time the calling thread has used so far (user + system, exact).
-fn thread_cpu() -> Duration {
-    // SAFETY: clock_gettime writes only into the zeroed timespec we own.
+/// The clock `id` now, as a duration since its origin: `CLOCK_THREAD_CPUTIME_ID` is the CPU
+/// time the calling thread has used so far (user + system, exact). No allocation: the
+/// spawner's child calls it between fork and exec.
+fn clock(id: libc::clockid_t) -> Duration {
+    // SAFETY: an all-zero timespec is a valid value of this plain C struct.
     let mut t: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; CLOCK_THREAD_CPUTIME_ID is valid on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    // SAFETY: clock_gettime writes only into the owned timespec; the callers pass clocks Linux
+    // has.
+    unsafe { libc::clock_gettime(id, &mut t) };
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
@@ -78,14 +81,14 @@ impl Sample {
 #[inline(never)]
 pub fn ours<T>(batch: u32, mut op: impl FnMut() -> BenchResult<T>) -> BenchResult<(Sample, T)> {
     let base = start_peak();
-    let cpu0 = thread_cpu();
+    let cpu0 = clock(libc::CLOCK_THREAD_CPUTIME_ID);
     let start = Instant::now();
     let mut last = op()?;
     for _ in 1..batch {
         last = op()?;
     }
     let wall = start.elapsed();
-    let cpu1 = thread_cpu();
+    let cpu1 = clock(libc::CLOCK_THREAD_CPUTIME_ID);
     let peak = peak_since(base);
     Ok((
         Sample {
@@ -134,15 +137,9 @@ fn spawner(report: &Path) -> BenchResult<()> {
     if argv.last() != Some(&0) {
         return Err("spawner: the argv file does not end with a NUL".into());
     }
-    let mut arg_ptrs: Vec<*const libc::c_char> = std::iter::once(0)
-        .chain(
-            argv.iter()
-                .enumerate()
-                .filter(|(_, &b)| b == 0)
-                .map(|(i, _)| i + 1),
-        )
-        .filter(|&start| start < argv.len())
-        .map(|start| argv[start..].as_ptr().cast())
+    let mut arg_ptrs: Vec<*const libc::c_char> = argv[..argv.len() - 1]
+        .split(|&b| b == 0)
+        .map(|arg| arg.as_ptr().cast())
         .collect();
     arg_ptrs.push(std::ptr::null());
     let env = std::env::vars_os()
@@ -165,19 +162,22 @@ fn spawner(report: &Path) -> BenchResult<()> {
     }
     let [read_end, write_end] = pipe;
     // SAFETY: this process runs no other thread (the spawner does nothing else), so the child
-    // may run anything; it calls only clock_gettime, getrusage, write, execvpe and _exit, on
+    // may run anything; it calls only getrusage, clock_gettime, write, execvpe and _exit, on
     // pointers into values that outlive the call.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: as above; the argument and environment arrays are null-terminated and point
-        // into live buffers, the timespec and rusage are the child's own, the pipe's write end
-        // is open (closed by the exec).
+        // into live buffers, the rusage is the child's own, the pipe's write end is open
+        // (closed by the exec).
         unsafe {
             let mut usage: libc::rusage = std::mem::zeroed();
             libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-            let mut t: libc::timespec = std::mem::zeroed();
-            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t);
-            let handover: [i64; 3] = [t.tv_sec as i64, t.tv_nsec as i64, usage.ru_maxrss as i64];
+            let now = clock(libc::CLOCK_MONOTONIC);
+            let handover: [i64; 3] = [
+                now.as_secs() as i64,
+                i64::from(now.subsec_nanos()),
+                usage.ru_maxrss as i64,
+            ];
             libc::write(
                 write_end,
                 handover.as_ptr().cast(),
@@ -194,7 +194,7 @@ fn spawner(report: &Path) -> BenchResult<()> {
         return Err(format!("fork: {}", std::io::Error::last_os_error()).into());
     }
     let (status, usage) = wait4(pid)?;
-    let reaped = monotonic();
+    let reaped = clock(libc::CLOCK_MONOTONIC);
     let mut handover = [0i64; 3];
     // SAFETY: read writes at most the size of the owned array; the read end is ours.
     let n = unsafe {
@@ -228,15 +228,6 @@ fn spawner(report: &Path) -> BenchResult<()> {
         ),
     )?;
     Ok(())
-}
-
-/// CLOCK_MONOTONIC now, as a duration since its origin.
-fn monotonic() -> Duration {
-    // SAFETY: an all-zero timespec is a valid value of this plain C struct.
-    let mut t: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: clock_gettime writes only into the owned timespec; CLOCK_MONOTONIC is valid.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// Reaps our child `pid` with `wait4`: its wait status and resource usage.
@@ -335,9 +326,9 @@ pub fn spawn_program(
         .into());
     }
     let text = std::fs::read_to_string(report.path())?;
-    let fields: Vec<u64> = text
+    let fields: Vec<i64> = text
         .split_whitespace()
-        .map(|f| f.parse::<i64>().map(|v| v as u64))
+        .map(str::parse)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("spawner report {text:?}: {e}"))?;
     let [wall, cpu, max_rss, code, floor] = fields[..] else {
@@ -347,11 +338,11 @@ pub fn spawn_program(
         args: args.iter().map(|a| a.to_string()).collect(),
         stdout,
         stderr,
-        code: (code as i64 >= 0).then_some(code as i32),
-        wall: Duration::from_nanos(wall),
-        cpu: Duration::from_nanos(cpu),
-        max_rss,
-        rss_floor: floor,
+        code: (code >= 0).then_some(code as i32),
+        wall: Duration::from_nanos(wall as u64),
+        cpu: Duration::from_nanos(cpu as u64),
+        max_rss: max_rss as u64,
+        rss_floor: floor as u64,
     })
 }
 
