@@ -30,9 +30,13 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Their postinsts ask invoke-rc.d/deb-systemd-invoke to start prometheus and node_exporter:
 # without a running systemd nothing starts (checked: no process after the install), and no test
 # touches a system service.
+# debootstrap makes the Debian sid userland of today's Docker (docker.io 28, containerd 2.1,
+# btrfs-progs 7.x: .ci/sid-userland), cached under /var/cache/btrfs-lvm; the modern Docker tier
+# runs its programs chrooted in private mount namespaces, and the oracle tier asks its btrfs-progs
+# as a second oracle. Nothing of it is installed on the host.
 packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools
           qemu-system-x86 busybox-static kmod cpio docker.io containerd runc tini
-          systemd prometheus prometheus-node-exporter btrfsmaintenance)
+          systemd prometheus prometheus-node-exporter btrfsmaintenance debootstrap)
 
 step() { echo; echo "=== $* ==="; }
 
@@ -46,6 +50,10 @@ step "packages the tests need (only the missing ones are installed)"
 bash .ci/install-packages "${packages[@]}"
 step "VM kernel and initramfs for the LVM activation tier"
 bash .ci/lvm-vm.sh prepare
+
+step "Debian sid userland for today's Docker (cached)"
+BTRFS_LVM_SID_ROOT=$(bash .ci/sid-userland prepare)
+export BTRFS_LVM_SID_ROOT
 
 step "default suite, with no btrfs-progs binary on PATH"
 bash .ci/without-btrfs-progs cargo test --locked --workspace

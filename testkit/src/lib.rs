@@ -14,4 +14,5 @@ pub mod harness;
 pub mod kmsg;
 pub mod loopdev;
 mod multi;
+pub mod userland;
 pub mod vm;
