@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 /// The file name inside Docker's configuration directory.
 pub const FILE_NAME: &str = "daemon.json";
 
-/// The key that selects the storage driver.
+/// The key that selects the storage driver (with the containerd image store: the snapshotter).
 pub const STORAGE_DRIVER: &str = "storage-driver";
+
+/// The object of feature switches.
+pub const FEATURES: &str = "features";
 
 /// Why daemon.json could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -97,13 +100,36 @@ impl DaemonJson {
     }
 
     /// Whether the containerd image store is switched on (`"features": {"containerd-snapshotter":
-    /// true}`): image layers then live in containerd's snapshotter, not under the data root.
+    /// true}`): image layers then live in containerd's snapshotter, not in the graph driver.
     pub fn containerd_snapshotter(&self) -> bool {
+        self.feature("containerd-snapshotter").unwrap_or(false)
+    }
+
+    /// A boolean under `"features"`, if it is set to one.
+    pub fn feature(&self, name: &str) -> Option<bool> {
         self.keys
-            .get("features")
-            .and_then(|f| f.get("containerd-snapshotter"))
+            .get(FEATURES)
+            .and_then(|f| f.get(name))
             .and_then(Value::as_bool)
-            .unwrap_or(false)
+    }
+
+    /// Sets a boolean under `"features"` (creating the object, keeping its other keys); returns
+    /// whether that changed anything. A `"features"` that is not an object is replaced.
+    pub fn set_feature(&mut self, name: &str, enabled: bool) -> bool {
+        if self.feature(name) == Some(enabled) {
+            return false;
+        }
+        let features = self
+            .keys
+            .entry(FEATURES)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !features.is_object() {
+            *features = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = features {
+            map.insert(name.to_string(), Value::Bool(enabled));
+        }
+        true
     }
 
     /// Sets the storage driver; returns whether that changed anything.
@@ -219,8 +245,16 @@ mod tests {
             r#"{"features": {"containerd-snapshotter": true}}"#,
         )
         .unwrap();
-        assert!(DaemonJson::read(dir.path())
-            .unwrap()
-            .containerd_snapshotter());
+        let mut config = DaemonJson::read(dir.path()).unwrap();
+        assert!(config.containerd_snapshotter());
+        assert!(config.set_feature("containerd-snapshotter", false));
+        assert!(!config.set_feature("containerd-snapshotter", false));
+        assert_eq!(config.feature("containerd-snapshotter"), Some(false));
+        config.keys.insert(FEATURES.into(), Value::Bool(true));
+        assert!(config.set_feature("containerd-snapshotter", true));
+        assert_eq!(
+            config.render(),
+            "{\n  \"features\": {\n    \"containerd-snapshotter\": true\n  }\n}\n"
+        );
     }
 }

@@ -52,6 +52,34 @@ pub struct Info {
     /// when the containerd image store is in use.
     #[serde(rename = "DriverStatus", default)]
     pub driver_status: Option<Vec<Vec<String>>>,
+    /// The containerd the daemon talks to (Engine API 1.46+, Docker 27.3 and later); absent
+    /// from older daemons.
+    #[serde(rename = "Containerd", default)]
+    pub containerd: Option<ContainerdInfo>,
+}
+
+/// `GET /info`'s `Containerd` object: which containerd dockerd uses, and its namespaces.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ContainerdInfo {
+    /// containerd's API socket: `<exec-root>/containerd/containerd.sock` for the containerd
+    /// dockerd starts itself, another path (typically `/run/containerd/containerd.sock`) for a
+    /// system containerd.
+    #[serde(rename = "Address", default)]
+    pub address: PathBuf,
+    /// The containerd namespaces dockerd uses.
+    #[serde(rename = "Namespaces", default)]
+    pub namespaces: Option<ContainerdNamespaces>,
+}
+
+/// The containerd namespaces of a dockerd.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ContainerdNamespaces {
+    /// Containers and images (`moby`).
+    #[serde(rename = "Containers", default)]
+    pub containers: String,
+    /// Plugins (`plugins.moby`).
+    #[serde(rename = "Plugins", default)]
+    pub plugins: String,
 }
 
 impl Info {

@@ -5,8 +5,10 @@ pub mod daemon;
 pub mod daemon_json;
 pub mod engine;
 pub mod layout;
+pub mod store;
 
 pub use daemon::DaemonPresence;
 pub use daemon_json::DaemonJson;
 pub use engine::{Engine, EngineError, Info};
 pub use layout::{LayerReport, Reference, StaleMount};
+pub use store::{ImageStore, StoreChoice};
