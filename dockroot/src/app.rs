@@ -46,6 +46,18 @@ pub struct Cli {
     /// dockerd's pidfile [config: docker.pidfile].
     #[arg(long, global = true, value_name = "PATH")]
     pub docker_pidfile: Option<PathBuf>,
+    /// The dockerd program (its version decides provision's default image store) [config:
+    /// docker.dockerd; default: dockerd in PATH].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub dockerd: Option<PathBuf>,
+    /// A system containerd's configuration file [config: docker.containerd_config; default
+    /// /etc/containerd/config.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub containerd_config: Option<PathBuf>,
+    /// A system containerd's API socket [config: docker.containerd_socket; default
+    /// /run/containerd/containerd.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub containerd_socket: Option<PathBuf>,
     /// systemd's unit directory [config: paths.unit_dir].
     #[arg(long, global = true, value_name = "DIR")]
     pub unit_dir: Option<PathBuf>,
@@ -110,6 +122,12 @@ pub struct ProvisionArgs {
     /// Make the mount permanent with an fstab line instead of a systemd mount unit.
     #[arg(long)]
     pub fstab: bool,
+    /// Where images and containers live [config: provision.image_store; default: what the
+    /// installed dockerd picks on a fresh data root (Docker 29+: containerd, older:
+    /// graphdriver), said in the plan]. With containerd and a system containerd, its root
+    /// becomes a subvolume of the same filesystem, mounted by a unit keyed by the UUID.
+    #[arg(long, value_enum)]
+    pub image_store: Option<crate::docker::ImageStore>,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -183,6 +201,9 @@ fn config(args: &Cli) -> Result<Config, String> {
     set(&mut c.docker.config_dir, &args.docker_config_dir);
     set(&mut c.docker.socket, &args.docker_socket);
     set(&mut c.docker.pidfile, &args.docker_pidfile);
+    set(&mut c.docker.dockerd, &args.dockerd);
+    set(&mut c.docker.containerd_config, &args.containerd_config);
+    set(&mut c.docker.containerd_socket, &args.containerd_socket);
     set(&mut c.paths.unit_dir, &args.unit_dir);
     set(&mut c.paths.fstab, &args.fstab_file);
     if !args.devices.is_empty() {
@@ -386,6 +407,7 @@ fn provision_request(config: &Config, args: &ProvisionArgs) -> Result<Request, S
             .clone()
             .unwrap_or_else(|| p.mount_options.clone()),
         fstab: args.fstab || p.fstab,
+        image_store: args.image_store.or(p.image_store),
         docker: config.docker.clone(),
         paths: config.paths.clone(),
         lvm_devices: config.lvm.devices.clone(),
@@ -470,9 +492,23 @@ fn run_provision(config: &Config, args: &ProvisionArgs) -> u8 {
             if args.json {
                 json("done", None);
             } else {
+                let containerd = plan
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s.action, provision::Action::CreateSubvolume { .. }));
                 outln!(
-                    "provisioned {}: restart Docker to use it (`systemctl restart docker`){}",
+                    "provisioned {}: restart {} to use it (`systemctl restart {}`){}",
                     request.mount_point.display(),
+                    if containerd {
+                        "containerd and Docker"
+                    } else {
+                        "Docker"
+                    },
+                    if containerd {
+                        "containerd docker"
+                    } else {
+                        "docker"
+                    },
                     if request.fstab {
                         ""
                     } else {

@@ -8,6 +8,9 @@
 //! config_dir = "/etc/docker"         # where daemon.json lives
 //! socket = "/var/run/docker.sock"    # the Engine API
 //! pidfile = "/var/run/docker.pid"
+//! dockerd = "dockerd"                # its version decides provision's default image store
+//! containerd_config = "/etc/containerd/config.toml"   # a system containerd's configuration
+//! containerd_socket = "/run/containerd/containerd.sock"
 //!
 //! [thresholds]
 //! used_warn = 80                     # percent of the data capacity
@@ -25,6 +28,7 @@
 //! label = "docker"
 //! mount_options = "noatime"
 //! fstab = false                      # true: an /etc/fstab line instead of a systemd unit
+//! # image_store = "containerd"       # or "graphdriver"; default: what the installed dockerd picks
 //!
 //! [paths]
 //! unit_dir = "/etc/systemd/system"
@@ -95,6 +99,14 @@ pub struct DockerConfig {
     pub socket: PathBuf,
     /// dockerd's pidfile.
     pub pidfile: PathBuf,
+    /// The dockerd program whose version decides the default image store (`provision`); a
+    /// bare name is looked up in PATH, then /usr/sbin and /usr/bin.
+    pub dockerd: PathBuf,
+    /// A system containerd's configuration file (with the containerd image store, its root
+    /// must be on the btrfs too).
+    pub containerd_config: PathBuf,
+    /// A system containerd's API socket (dockerd uses it when it exists).
+    pub containerd_socket: PathBuf,
 }
 
 impl Default for DockerConfig {
@@ -104,6 +116,9 @@ impl Default for DockerConfig {
             config_dir: "/etc/docker".into(),
             socket: "/var/run/docker.sock".into(),
             pidfile: "/var/run/docker.pid".into(),
+            dockerd: "dockerd".into(),
+            containerd_config: "/etc/containerd/config.toml".into(),
+            containerd_socket: "/run/containerd/containerd.sock".into(),
         }
     }
 }
@@ -219,6 +234,8 @@ pub struct ProvisionConfig {
     pub mount_options: String,
     /// Make the mount permanent with an fstab line instead of a systemd mount unit.
     pub fstab: bool,
+    /// The image store to set up (None: what the installed dockerd picks).
+    pub image_store: Option<crate::docker::ImageStore>,
 }
 
 impl Default for ProvisionConfig {
@@ -230,6 +247,7 @@ impl Default for ProvisionConfig {
             label: "docker".into(),
             mount_options: "noatime".into(),
             fstab: false,
+            image_store: None,
         }
     }
 }

@@ -20,7 +20,7 @@
 //! the old store's images and containers until switched back.
 
 use super::daemon_json::DaemonJson;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 
@@ -39,7 +39,19 @@ const GRAPH_DRIVERS: &[&str] = &[
 ];
 
 /// Where images and containers' layers live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImageStore {
     /// moby's legacy btrfs graph driver: one subvolume per layer under
@@ -70,6 +82,8 @@ impl std::fmt::Display for ImageStore {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Reason {
+    /// The operator asked for it (`provision --image-store`).
+    Requested,
     /// `features.containerd-snapshotter` is set.
     Feature {
         /// Its value.
@@ -106,6 +120,7 @@ impl StoreChoice {
     /// The choice in words, for plans and reports.
     pub fn explain(&self) -> String {
         match &self.reason {
+            Reason::Requested => format!("{}: asked for with --image-store", self.store),
             Reason::Feature { enabled } => format!(
                 "{}: daemon.json sets features.{CONTAINERD_SNAPSHOTTER} to {enabled}",
                 self.store

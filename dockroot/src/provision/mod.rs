@@ -11,16 +11,20 @@
 //! the mount point; mount it (`noatime` by default: snapshot-heavy Docker trees pay for atime
 //! updates); make the mount permanent (a systemd `.mount` unit keyed by the filesystem UUID,
 //! plus a `docker.service` drop-in with `RequiresMountsFor=`, or an fstab line); set
-//! `"storage-driver": "btrfs"` in daemon.json, keeping every other key and a backup.
+//! `"storage-driver": "btrfs"` in daemon.json, keeping every other key and a backup; select
+//! the image store (graph driver or containerd), and with the containerd store on a system
+//! containerd, put containerd's root on the same filesystem ([`store`]).
 
 pub mod permanent;
+pub mod store;
 
 use crate::config::{DockerConfig, Paths};
-use crate::docker::{DaemonJson, DaemonPresence};
+use crate::docker::{DaemonJson, DaemonPresence, ImageStore};
 use crate::files;
 use btrfs_kit::mkfs::{self, MkfsOptions, Probe};
 use btrfs_kit::mounts::MountTable;
 use lvm_kit::{Bytes, LvCreate, LvmBackend};
+use permanent::Holder;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
@@ -42,6 +46,8 @@ pub struct Request {
     pub mount_options: String,
     /// An fstab line instead of a systemd mount unit.
     pub fstab: bool,
+    /// The image store to set up (None: what the installed dockerd picks).
+    pub image_store: Option<ImageStore>,
     /// Docker's configuration directory, socket and pidfile.
     pub docker: DockerConfig,
     /// The unit directory and fstab.
@@ -96,7 +102,8 @@ pub enum Action {
         /// The options.
         options: String,
     },
-    /// The systemd mount unit, its `local-fs.target.wants` link and the docker.service drop-in.
+    /// The systemd mount unit, its `local-fs.target.wants` link and the drop-in of the service
+    /// that must wait for it.
     MountUnit {
         /// The unit file.
         unit: PathBuf,
@@ -104,11 +111,26 @@ pub enum Action {
         wants: PathBuf,
         /// The drop-in.
         dropin: PathBuf,
+        /// What the mount holds.
+        holder: Holder,
+        /// Its mount point.
+        mount_point: PathBuf,
+        /// Its options.
+        options: String,
     },
     /// An fstab line.
     FstabLine {
         /// The fstab file.
         fstab: PathBuf,
+        /// Its mount point.
+        mount_point: PathBuf,
+        /// Its options.
+        options: String,
+    },
+    /// `btrfs subvolume create` (the system containerd's root).
+    CreateSubvolume {
+        /// The new subvolume.
+        path: PathBuf,
     },
     /// `"storage-driver": "btrfs"` in daemon.json.
     StorageDriver {
@@ -116,6 +138,15 @@ pub enum Action {
         daemon_json: PathBuf,
         /// The driver it selected before, if any.
         previous: Option<String>,
+    },
+    /// `features.containerd-snapshotter` in daemon.json, as the image store needs.
+    ImageStore {
+        /// The file.
+        daemon_json: PathBuf,
+        /// The store set up.
+        store: ImageStore,
+        /// The feature's value before, if set.
+        previous: Option<bool>,
     },
 }
 
@@ -217,7 +248,7 @@ fn stop_text(done: &[(String, String)]) -> String {
     )
 }
 
-fn refuse(reason: impl Into<String>, way_out: impl Into<String>) -> ProvisionError {
+pub(crate) fn refuse(reason: impl Into<String>, way_out: impl Into<String>) -> ProvisionError {
     ProvisionError::Refused {
         reason: reason.into(),
         way_out: way_out.into(),
@@ -248,7 +279,7 @@ fn lvm(req: &Request) -> Result<lvm_kit::CliBackend, ProvisionError> {
 }
 
 /// Whether `a` and `b` name the same device node.
-fn same_device(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_device(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -413,8 +444,16 @@ pub fn plan(req: &Request) -> Result<Plan, ProvisionError> {
         undo: format!("`wipefs -a {}` (or lvremove the LV)", device.display()),
     });
     plan_mount(req, &device, &mut steps)?;
-    plan_permanent(req, fsid, &mut steps)?;
+    plan_permanent_mount(
+        req,
+        fsid,
+        Holder::DockerDataRoot,
+        &req.mount_point,
+        &req.mount_options,
+        &mut steps,
+    )?;
     plan_daemon_json(req, &mut steps)?;
+    store::plan(req, &device, fsid, &mut steps)?;
     Ok(Plan {
         steps,
         device,
@@ -507,19 +546,23 @@ fn plan_mount(req: &Request, device: &Path, steps: &mut Vec<Step>) -> Result<(),
     Ok(())
 }
 
-fn plan_permanent(
+/// Plans making the mount of `holder`'s `mount_point` permanent: a mount unit keyed by the
+/// filesystem's UUID, its wants link and the drop-in of the holder's service, or an fstab line.
+fn plan_permanent_mount(
     req: &Request,
     fsid: Option<Uuid>,
+    holder: Holder,
+    mp: &Path,
+    options: &str,
     steps: &mut Vec<Step>,
 ) -> Result<(), ProvisionError> {
-    let mp = &req.mount_point;
     let shown = fsid.map_or("<uuid known after activation>".to_string(), |f| {
         f.to_string()
     });
     if req.fstab {
         let fstab = &req.paths.fstab;
         let text = read_optional(fstab)?;
-        let line = fsid.map(|f| permanent::fstab_line(f, mp, &req.mount_options));
+        let line = fsid.map(|f| permanent::fstab_line(f, mp, options));
         let done = match permanent::fstab_entry(&text, mp) {
             None => false,
             Some(entry) if line.as_deref() == Some(entry.as_str()) => true,
@@ -536,13 +579,14 @@ fn plan_permanent(
         };
         steps.push(Step {
             description: format!(
-                "add to {}: UUID={shown} {} btrfs {} 0 0",
+                "add to {}: UUID={shown} {} btrfs {options} 0 0",
                 fstab.display(),
                 mp.display(),
-                req.mount_options
             ),
             action: Action::FstabLine {
                 fstab: fstab.clone(),
+                mount_point: mp.to_path_buf(),
+                options: options.to_string(),
             },
             done,
             undo: format!(
@@ -555,11 +599,11 @@ fn plan_permanent(
     let dir = &req.paths.unit_dir;
     let unit = dir.join(permanent::unit_name(mp));
     let (wants, wants_target) = permanent::wants_link(dir, mp);
-    let dropin = permanent::docker_dropin_path(dir);
+    let dropin = permanent::dropin_path(holder, dir);
     let unit_text = read_optional(&unit)?;
     let done = match fsid {
         Some(f) if !unit_text.is_empty() => {
-            if unit_text != permanent::render_unit(f, mp, &req.mount_options) {
+            if unit_text != permanent::render_unit_for(holder, f, mp, options) {
                 return Err(refuse(
                     format!(
                         "{} exists with other content (another filesystem or options)",
@@ -569,19 +613,26 @@ fn plan_permanent(
                 ));
             }
             std::fs::read_link(&wants).is_ok_and(|t| t == wants_target)
-                && read_optional(&dropin)? == permanent::render_docker_dropin(mp)
+                && read_optional(&dropin)? == permanent::render_dropin(holder, mp)
         }
         _ => false,
     };
     steps.push(Step {
         description: format!(
-            "write {} (What=/dev/disk/by-uuid/{shown}, Options={}), enable it ({}), and make docker.service wait for the mount ({})",
+            "write {} (What=/dev/disk/by-uuid/{shown}, Options={options}), enable it ({}), and make {} wait for the mount ({})",
             unit.display(),
-            req.mount_options,
             wants.display(),
+            holder.service(),
             dropin.display()
         ),
-        action: Action::MountUnit { unit: unit.clone(), wants: wants.clone(), dropin: dropin.clone() },
+        action: Action::MountUnit {
+            unit: unit.clone(),
+            wants: wants.clone(),
+            dropin: dropin.clone(),
+            holder,
+            mount_point: mp.to_path_buf(),
+            options: options.to_string(),
+        },
         done,
         undo: format!("rm {} {} {} && systemctl daemon-reload", unit.display(), wants.display(), dropin.display()),
     });
@@ -610,7 +661,7 @@ fn plan_daemon_json(req: &Request, steps: &mut Vec<Step>) -> Result<(), Provisio
 }
 
 /// A file's text, empty when it does not exist.
-fn read_optional(path: &Path) -> Result<String, ProvisionError> {
+pub(crate) fn read_optional(path: &Path) -> Result<String, ProvisionError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
@@ -733,10 +784,12 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             unit,
             wants,
             dropin,
+            holder,
+            mount_point: mp,
+            options,
         } => {
             let id = fsid.ok_or("the filesystem's uuid is unknown")?;
-            let mp = &req.mount_point;
-            let text = permanent::render_unit(id, mp, &req.mount_options);
+            let text = permanent::render_unit_for(*holder, id, mp, options);
             write_new(unit, &text)?;
             let (_, target) = permanent::wants_link(&req.paths.unit_dir, mp);
             if let Some(dir) = wants.parent() {
@@ -752,9 +805,13 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
                     std::os::unix::fs::symlink(&target, wants).map_err(|e| io("link", wants, e))?
                 }
             }
-            write_new(dropin, &permanent::render_docker_dropin(mp))?;
+            write_new(dropin, &permanent::render_dropin(*holder, mp))?;
         }
-        Action::FstabLine { fstab } => {
+        Action::FstabLine {
+            fstab,
+            mount_point,
+            options,
+        } => {
             let id = fsid.ok_or("the filesystem's uuid is unknown")?;
             let mut text = match std::fs::read_to_string(fstab) {
                 Ok(t) => {
@@ -767,11 +824,7 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&permanent::fstab_line(
-                id,
-                &req.mount_point,
-                &req.mount_options,
-            ));
+            text.push_str(&permanent::fstab_line(id, mount_point, options));
             text.push('\n');
             files::write_atomically(fstab, text.as_bytes(), 0o644)
                 .map_err(|e| io("write", fstab, e))?;
@@ -780,6 +833,22 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
             if config.set_storage_driver("btrfs") {
                 config.write().map_err(|e| e.to_string())?;
+            }
+        }
+        Action::ImageStore { store, .. } => {
+            let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
+            let enabled = *store == ImageStore::Containerd;
+            let wanted = enabled
+                || config
+                    .feature(crate::docker::store::CONTAINERD_SNAPSHOTTER)
+                    .is_some();
+            if wanted && config.set_feature(crate::docker::store::CONTAINERD_SNAPSHOTTER, enabled) {
+                config.write().map_err(|e| e.to_string())?;
+            }
+        }
+        Action::CreateSubvolume { path } => {
+            if btrfs_kit::subvolume::info(path).is_err() {
+                btrfs_kit::subvolume::create(path).map_err(|e| e.to_string())?;
             }
         }
     }

@@ -76,13 +76,73 @@ pub fn by_uuid(fsid: Uuid) -> String {
     format!("/dev/disk/by-uuid/{fsid}")
 }
 
-/// The mount unit.
+/// Which daemon a mount serves: the service that must wait for it, and what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Holder {
+    /// Docker's data root, for docker.service.
+    DockerDataRoot,
+    /// A system containerd's root (the containerd image store's content and snapshots), for
+    /// containerd.service.
+    ContainerdRoot,
+}
+
+impl Holder {
+    /// The systemd service that must not start before the mount.
+    pub fn service(self) -> &'static str {
+        match self {
+            Holder::DockerDataRoot => "docker.service",
+            Holder::ContainerdRoot => "containerd.service",
+        }
+    }
+
+    /// What the mount holds, in words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Holder::DockerDataRoot => "Docker data root",
+            Holder::ContainerdRoot => "containerd root (image store)",
+        }
+    }
+
+    /// The unit file's comment line (the data root's text is what earlier versions wrote, so
+    /// their units are recognised as ours).
+    fn comment(self) -> &'static str {
+        match self {
+            Holder::DockerDataRoot => "Docker's data root on its own btrfs filesystem",
+            Holder::ContainerdRoot => {
+                "containerd's root on the btrfs filesystem of Docker's data root"
+            }
+        }
+    }
+
+    /// The drop-in's comment line, likewise.
+    fn dropin_comment(self) -> &'static str {
+        match self {
+            Holder::DockerDataRoot => "start Docker only once its data root is mounted",
+            Holder::ContainerdRoot => "start containerd only once its root is mounted",
+        }
+    }
+
+    fn dropin_name(self) -> &'static str {
+        match self {
+            Holder::DockerDataRoot => "dockroot-data-root.conf",
+            Holder::ContainerdRoot => "dockroot-containerd-root.conf",
+        }
+    }
+}
+
+/// The mount unit of Docker's data root.
 pub fn render_unit(fsid: Uuid, mount_point: &Path, options: &str) -> String {
+    render_unit_for(Holder::DockerDataRoot, fsid, mount_point, options)
+}
+
+/// The mount unit of what `holder` keeps on the filesystem.
+pub fn render_unit_for(holder: Holder, fsid: Uuid, mount_point: &Path, options: &str) -> String {
     format!(
-        "# Written by dockroot provision: Docker's data root on its own btrfs filesystem.\n\
+        "# Written by dockroot provision: {}.\n\
 [Unit]\n\
-Description=Docker data root on btrfs ({fsid})\n\
-Before=docker.service\n\
+Description={} on btrfs ({fsid})\n\
+Before={}\n\
 \n\
 [Mount]\n\
 What={}\n\
@@ -92,6 +152,9 @@ Options={options}\n\
 \n\
 [Install]\n\
 WantedBy=local-fs.target\n",
+        holder.comment(),
+        holder.what(),
+        holder.service(),
         by_uuid(fsid),
         mount_point.display()
     )
@@ -100,19 +163,30 @@ WantedBy=local-fs.target\n",
 /// The drop-in for docker.service: never start on the bare directory, which would write
 /// Docker's data into the root filesystem under the mount point.
 pub fn render_docker_dropin(mount_point: &Path) -> String {
+    render_dropin(Holder::DockerDataRoot, mount_point)
+}
+
+/// The drop-in that makes `holder`'s service wait for its mount.
+pub fn render_dropin(holder: Holder, mount_point: &Path) -> String {
     format!(
-        "# Written by dockroot provision: start Docker only once its data root is mounted.\n\
+        "# Written by dockroot provision: {}.\n\
 [Unit]\n\
 RequiresMountsFor={}\n",
+        holder.dropin_comment(),
         mount_point.display()
     )
 }
 
-/// Where the drop-in goes.
+/// Where the docker.service drop-in goes.
 pub fn docker_dropin_path(unit_dir: &Path) -> PathBuf {
+    dropin_path(Holder::DockerDataRoot, unit_dir)
+}
+
+/// Where `holder`'s drop-in goes.
+pub fn dropin_path(holder: Holder, unit_dir: &Path) -> PathBuf {
     unit_dir
-        .join("docker.service.d")
-        .join("dockroot-data-root.conf")
+        .join(format!("{}.d", holder.service()))
+        .join(holder.dropin_name())
 }
 
 /// The `local-fs.target.wants` link `systemctl enable` would make, and what it points to.
