@@ -14,11 +14,16 @@
 //! * each refusal (a non-empty mount point, a running dockerd, a name that would inject
 //!   options, too little space in the VG) leaves the LVs, the files and the mounts untouched;
 //! * a step that fails part-way (mount options the kernel rejects) names what was done and how
-//!   to undo it, and running again continues from there.
+//!   to undo it, and running again continues from there;
+//! * `--image-store containerd` with a system containerd: its root becomes subvolume
+//!   `@containerd` of the LV's btrfs, and the real containerd 2.1 and dockerd 28 of the sid
+//!   userland keep an imported image's content and snapshots there (`provision/containerd.rs`).
 //!
 //! The host test keeps the guest's provision → doctor transcript in
 //! `target/tmp/provision-vm-transcript.txt`.
 
+#[path = "provision/containerd.rs"]
+mod containerd;
 #[path = "support/dockerd.rs"]
 #[allow(dead_code)]
 mod dockerd;
@@ -517,7 +522,7 @@ fn a_failed_step_says_what_was_done_and_a_rerun_continues(disk: &Path) -> Result
     Ok(())
 }
 
-const GUEST_TESTS: [(&str, testkit::vm::GuestTest); 3] = [
+const GUEST_TESTS: [(&str, testkit::vm::GuestTest); 4] = [
     (
         "provision_vm::guest::provision_end_to_end_and_again",
         provision_end_to_end_and_again,
@@ -529,6 +534,10 @@ const GUEST_TESTS: [(&str, testkit::vm::GuestTest); 3] = [
     (
         "provision_vm::guest::a_failed_step_says_what_was_done_and_a_rerun_continues",
         a_failed_step_says_what_was_done_and_a_rerun_continues,
+    ),
+    (
+        "provision_vm::guest::provision_with_a_system_containerd",
+        containerd::provision_with_a_system_containerd,
     ),
 ];
 

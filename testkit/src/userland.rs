@@ -126,3 +126,105 @@ impl Userland {
         Ok(cmd)
     }
 }
+
+/// A long-running program of the userland (dockerd, containerd), started by
+/// [`Daemon::start`] with its output in a log file, stopped by its pid on [`Daemon::stop`] or
+/// drop (also after a panic): SIGTERM, then SIGKILL if it has not exited in time. Its private
+/// mount namespace, and every mount it made there, ends with it and its children.
+pub struct Daemon {
+    name: String,
+    child: Option<std::process::Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `cmd` (from [`Userland::command`]) as `name`, appending its output to `log`,
+    /// and waits until `ready` holds (polled every 20 ms) or `timeout` passes; a daemon that
+    /// exits first or is not ready in time is an error with the end of its log.
+    pub fn start(
+        name: &str,
+        mut cmd: Command,
+        log: &Path,
+        timeout: std::time::Duration,
+        ready: impl Fn() -> bool,
+    ) -> Result<Daemon, String> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("open {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("start {name}: {e}"))?;
+        let mut daemon = Daemon {
+            name: name.to_string(),
+            child: Some(child),
+            log: log.to_path_buf(),
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = daemon
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                daemon.child = None;
+                return Err(format!(
+                    "{name} exited ({status}) before it was ready:\n{}",
+                    daemon.log_tail()
+                ));
+            }
+            if ready() {
+                return Ok(daemon);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{name} was not ready within {timeout:?}:\n{}",
+                    daemon.log_tail()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Its pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The last 20 lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Stops it: SIGTERM, up to `grace` to exit, then SIGKILL. Returns its exit status
+    /// (`None` if it had to be killed or was not running).
+    pub fn stop(&mut self, grace: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        eprintln!("{} did not stop within {grace:?}: killed", self.name);
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop(std::time::Duration::from_secs(30));
+    }
+}
