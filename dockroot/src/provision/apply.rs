@@ -1,0 +1,261 @@
+//! [`apply`]: run the plan's steps that are not done yet; a failure names what this run did
+//! and how to undo it.
+
+use super::permanent;
+use super::plan::lvm;
+use super::{Action, Plan, ProvisionError, Request, Step};
+use crate::docker::{DaemonJson, ImageStore};
+use crate::files;
+use btrfs_kit::mkfs::{self, MkfsOptions, Probe};
+use lvm_kit::{Bytes, LvCreate, LvmBackend};
+use std::path::Path;
+use uuid::Uuid;
+
+/// Runs the plan's steps that are not done yet, telling `on_step` about each (index from 0,
+/// its description) after it succeeded. `stop` is asked between steps (e.g. a signal).
+pub fn apply(
+    req: &Request,
+    plan: &Plan,
+    stop: &dyn Fn() -> bool,
+    on_step: &mut dyn FnMut(usize, &Step),
+) -> Result<(), ProvisionError> {
+    let total = plan.steps.len();
+    let mut fsid = plan.fsid;
+    let mut done: Vec<(String, String)> = Vec::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if step.done {
+            if let Action::Format { fsid: id, .. } = &step.action {
+                fsid = Some(*id);
+            }
+            continue;
+        }
+        if stop() {
+            return Err(ProvisionError::Interrupted { done });
+        }
+        let result = run_step(req, &step.action, &mut fsid);
+        match result {
+            Ok(()) => {
+                done.push((step.description.clone(), step.undo.clone()));
+                on_step(i, step);
+            }
+            Err(error) => {
+                return Err(ProvisionError::Failed {
+                    step: i + 1,
+                    total,
+                    what: step.description.clone(),
+                    error,
+                    done,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(), String> {
+    let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+    match action {
+        Action::CreateLv { vg, lv, size } => {
+            let lvm = lvm(req).map_err(|e| e.to_string())?;
+            lvm.lv_create(vg, lv, LvCreate::size(Bytes(*size)))
+                .map_err(|e| e.to_string())?;
+        }
+        Action::ActivateLv { vg, lv } => {
+            let lvm = lvm(req).map_err(|e| e.to_string())?;
+            lvm.lv_activate(vg, lv).map_err(|e| e.to_string())?;
+        }
+        Action::Format {
+            device,
+            label,
+            fsid: planned,
+            new_lv,
+        } => {
+            let make = |force: bool| -> Result<Uuid, String> {
+                let mut opts = MkfsOptions::default();
+                opts.label = label.clone();
+                opts.fsid = Some(*planned);
+                opts.force = force;
+                Ok(mkfs::mkfs(device, &opts).map_err(|e| e.to_string())?.fsid)
+            };
+            // A new LV may hold what its extents held under a removed LV (lvcreate zeroes
+            // 4 KiB only): never adopt that, overwrite it.
+            if *new_lv {
+                *fsid = Some(make(true)?);
+                return Ok(());
+            }
+            match mkfs::probe(device).map_err(|e| e.to_string())? {
+                Probe::Empty => *fsid = Some(make(false)?),
+                Probe::Btrfs {
+                    fsid: id,
+                    label: found,
+                    ..
+                } if &found == label => *fsid = Some(id),
+                Probe::Btrfs { label: found, .. } => {
+                    return Err(format!(
+                        "{} holds a btrfs labelled {found:?}, not {label:?}: give --label {found:?} to adopt it, or choose another --lv",
+                        device.display()
+                    ))
+                }
+                Probe::Other(found) => return Err(other_signature(device, &found)),
+            }
+        }
+        Action::CreateMountPoint { path } => {
+            std::fs::create_dir_all(path).map_err(|e| io("create", path, e))?;
+        }
+        Action::Mount {
+            device,
+            mount_point,
+            options,
+        } => {
+            mount(device, mount_point, options)?;
+            let fs = btrfs_kit::Filesystem::open(mount_point).map_err(|e| e.to_string())?;
+            let found = fs.info().map_err(|e| e.to_string())?.fsid;
+            if fsid.is_some_and(|f| f != found) {
+                return Err(format!(
+                    "{} shows filesystem {found}, expected {}",
+                    mount_point.display(),
+                    fsid.map(|f| f.to_string()).unwrap_or_default()
+                ));
+            }
+            *fsid = Some(found);
+        }
+        Action::MountUnit {
+            unit,
+            wants,
+            dropin,
+            holder,
+            mount_point: mp,
+            options,
+        } => {
+            let id = fsid.ok_or("the filesystem's uuid is unknown")?;
+            let text = permanent::render_unit_for(*holder, id, mp, options);
+            write_new(unit, &text)?;
+            let (_, target) = permanent::wants_link(&req.paths.unit_dir, mp);
+            if let Some(dir) = wants.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))?;
+            }
+            match std::fs::read_link(wants) {
+                Ok(t) if t == target => {}
+                Ok(_) => {
+                    std::fs::remove_file(wants).map_err(|e| io("replace", wants, e))?;
+                    std::os::unix::fs::symlink(&target, wants).map_err(|e| io("link", wants, e))?;
+                }
+                Err(_) => {
+                    std::os::unix::fs::symlink(&target, wants).map_err(|e| io("link", wants, e))?
+                }
+            }
+            write_new(dropin, &permanent::render_dropin(*holder, mp))?;
+        }
+        Action::FstabLine {
+            fstab,
+            mount_point,
+            options,
+        } => {
+            let id = fsid.ok_or("the filesystem's uuid is unknown")?;
+            let mut text = match std::fs::read_to_string(fstab) {
+                Ok(t) => {
+                    files::backup(fstab).map_err(|e| io("back up", fstab, e))?;
+                    t
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(io("read", fstab, e)),
+            };
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&permanent::fstab_line(id, mount_point, options));
+            text.push('\n');
+            files::write_atomically(fstab, text.as_bytes(), 0o644)
+                .map_err(|e| io("write", fstab, e))?;
+        }
+        Action::StorageDriver { .. } => {
+            let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
+            if config.set_storage_driver("btrfs") {
+                config.write().map_err(|e| e.to_string())?;
+            }
+        }
+        Action::ImageStore { store, .. } => {
+            let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
+            let enabled = *store == ImageStore::Containerd;
+            let wanted = enabled
+                || config
+                    .feature(crate::docker::store::CONTAINERD_SNAPSHOTTER)
+                    .is_some();
+            if wanted && config.set_feature(crate::docker::store::CONTAINERD_SNAPSHOTTER, enabled) {
+                config.write().map_err(|e| e.to_string())?;
+            }
+        }
+        Action::CreateSubvolume { path } => {
+            if btrfs_kit::subvolume::info(path).is_err() {
+                btrfs_kit::subvolume::create(path).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How to clear an existing signature the operator has decided to lose.
+pub(super) fn wipe_hint(device: &Path, found: &str) -> String {
+    let d = device.display();
+    if found.contains("superblock copy") {
+        format!("choose another --lv, or, if its data is not needed, zero the stale btrfs superblock copy (`dd if=/dev/zero of={d} bs=4096 seek=16384 count=1`, the copy at 64 MiB) and run again")
+    } else {
+        format!("choose another --lv, or, if its data is not needed, wipe it yourself (`wipefs -a {d}`) and run again")
+    }
+}
+
+fn other_signature(device: &Path, found: &str) -> String {
+    format!(
+        "{} holds {found}: mkfs does not overwrite it; {}",
+        device.display(),
+        wipe_hint(device, found)
+    )
+}
+
+/// Writes a generated file atomically, creating its directory.
+fn write_new(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    files::write_atomically(path, text.as_bytes(), 0o644)
+        .map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+/// Mounts btrfs `device` on `target` with `options` (flags like `noatime` become mount
+/// flags, the rest filesystem options).
+fn mount(device: &Path, target: &Path, options: &str) -> Result<(), String> {
+    use nix::mount::MsFlags;
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for word in options.split(',') {
+        match word {
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "relatime" => flags |= MsFlags::MS_RELATIME,
+            "strictatime" => flags |= MsFlags::MS_STRICTATIME,
+            "lazytime" => flags |= MsFlags::MS_LAZYTIME,
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" | "defaults" => {}
+            other => data.push(other),
+        }
+    }
+    let data = data.join(",");
+    nix::mount::mount(
+        Some(device),
+        target,
+        Some("btrfs"),
+        flags,
+        (!data.is_empty()).then_some(data.as_str()),
+    )
+    .map_err(|e| {
+        format!(
+            "mount {} on {}: {e} ({})",
+            device.display(),
+            target.display(),
+            e.desc()
+        )
+    })
+}
