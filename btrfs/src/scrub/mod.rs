@@ -49,13 +49,17 @@
 //! [`Filesystem::scrub_cancel`]: crate::Filesystem::scrub_cancel
 
 mod damage;
+mod errors;
 mod handle;
 mod kmsg;
+mod monitor;
 mod outcome;
 mod progress;
 mod request;
 mod run;
+mod start;
 mod state;
+mod worker;
 
 pub use damage::{DamageReport, DamagedLocation, STRIPE_LEN};
 pub use handle::{DeviceSnapshot, ScrubHandle, ScrubSnapshot};

@@ -1,10 +1,11 @@
 //! Scrub control from any process: status, cancel, and the blocking entry points; the kernel's
 //! returns mapped to typed errors.
 
-use super::handle::Start;
+use super::errors::scrub_error;
 use super::outcome::ScrubOutcome;
 use super::progress::ScrubProgress;
 use super::request::ScrubRequest;
+use super::start::Start;
 use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
@@ -37,27 +38,6 @@ impl ScrubStatus {
     /// How many devices are being scrubbed.
     pub fn running(&self) -> usize {
         self.devices.iter().filter(|d| d.progress.is_some()).count()
-    }
-}
-
-/// Maps a failed `BTRFS_IOC_SCRUB` on `devid`.
-pub(crate) fn scrub_error(fs: &Filesystem, op: &'static str, devid: u64, errno: Errno) -> Error {
-    let path = fs.path().into();
-    match errno {
-        Errno::EINPROGRESS => Error::ScrubAlreadyRunning {
-            op,
-            path,
-            devid: Some(devid),
-        },
-        Errno::ENODEV => Error::NoSuchDevice { op, path, devid },
-        Errno::ENOTCONN => Error::ScrubNotRunning { op, path },
-        Errno::EIO => Error::Sys { op, path, errno },
-        Errno::EOPNOTSUPP => Error::KernelRejected {
-            op,
-            path,
-            hint: Some("this kernel does not support a scrub flag that was asked for"),
-        },
-        errno => fs.err(op, errno),
     }
 }
 
