@@ -61,14 +61,14 @@ impl ScrubSnapshot {
     }
 }
 
-/// A scrub started with [`Filesystem::scrub_background`]. Dropping the handle does not stop
+/// A scrub started with [`Filesystem::scrub_background`](crate::Filesystem::scrub_background). Dropping the handle does not stop
 /// the scrub: the kernel keeps going, and the monitor thread keeps recording it until the end.
 ///
 /// A fatal signal (SIGKILL, or an unhandled SIGINT) ends the kernel's scrub at once; Linux 6.18
 /// logs it as "finished ... with status: 0" although it stopped early. The state file then
 /// still says "running" for a process that is gone, which [`ScrubState`] reads as interrupted:
 /// a resume continues from the last recorded positions (at most
-/// [`ScrubRequest::state_interval`] old). Handle SIGINT/SIGTERM and [`cancel`](Self::cancel)
+/// [`ScrubRequest::state_interval`](super::ScrubRequest::state_interval) old). Handle SIGINT/SIGTERM and [`cancel`](Self::cancel)
 /// instead, as the `scrub` example does.
 ///
 /// [`ScrubState`]: super::ScrubState
