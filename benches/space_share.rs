@@ -126,15 +126,28 @@ fn build(root: &Path, shape: &Shape) -> Vec<PathBuf> {
     paths
 }
 
-fn ours(root: &Path, ids: &[u64]) -> (SpaceShare, Duration, usize) {
+/// This thread's (user, system) CPU time so far.
+fn cpu() -> (Duration, Duration) {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_THREAD).expect("getrusage");
+    let d = |t: nix::sys::time::TimeVal| {
+        Duration::from_micros(t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64)
+    };
+    (d(u.user_time()), d(u.system_time()))
+}
+
+/// One measurement: the result, wall time, (user, system) CPU time, peak heap.
+fn ours(root: &Path, ids: &[u64]) -> (SpaceShare, Duration, (Duration, Duration), usize) {
     let fs = Filesystem::open(root).expect("open");
     let base = start_peak();
+    let (u0, s0) = cpu();
     let start = Instant::now();
     let share = fs
         .space_share(&Scope::Subvolumes(ids.to_vec()))
         .expect("space_share");
     let elapsed = start.elapsed();
-    (share, elapsed, peak_since(base))
+    let (u1, s1) = cpu();
+    (share, elapsed, (u1 - u0, s1 - s0), peak_since(base))
 }
 
 /// `btrfs filesystem du -s --raw` over the layers: (Total, Exclusive, Set shared) per layer.
@@ -169,7 +182,11 @@ fn progs_du(layers: &[PathBuf]) -> (Vec<(u64, u64, u64)>, Duration) {
 /// `compsize -b` over the layers: (Disk Usage, Referenced) of the TOTAL line.
 fn compsize(layers: &[PathBuf]) -> Option<((u64, u64), Duration)> {
     let start = Instant::now();
-    let out = Command::new("compsize").arg("-b").args(layers).output().ok()?;
+    let out = Command::new("compsize")
+        .arg("-b")
+        .args(layers)
+        .output()
+        .ok()?;
     let elapsed = start.elapsed();
     assert!(
         out.status.success(),
@@ -225,8 +242,8 @@ fn main() {
             runs: 5,
         }
     };
-    let scratch = Scratch::btrfs((4u64 << 30).max(shape.files as u64 * 128 * 1024))
-        .expect("scratch btrfs");
+    let scratch =
+        Scratch::btrfs((4u64 << 30).max(shape.files as u64 * 128 * 1024)).expect("scratch btrfs");
     let root = scratch.path();
     let t = Instant::now();
     let layers = build(root, &shape);
@@ -242,7 +259,7 @@ fn main() {
     );
 
     // One unmeasured run each: warm caches, and the figures to compare.
-    let (share, _, _) = ours(root, &ids);
+    let (share, _, _, _) = ours(root, &ids);
     let (du_rows, _) = progs_du(&layers);
     let comp = compsize(&layers);
     assert!(
@@ -295,9 +312,12 @@ fn main() {
 
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     let mut heap = 0;
+    let (mut user, mut sys) = (Vec::new(), Vec::new());
     for _ in 0..shape.runs {
-        let (_, d, h) = ours(root, &ids);
+        let (_, d, (u, s), h) = ours(root, &ids);
         a.push(d);
+        user.push(u);
+        sys.push(s);
         heap = heap.max(h);
         b.push(progs_du(&layers).1);
         if let Some((_, d)) = compsize(&layers) {
@@ -310,7 +330,12 @@ fn main() {
         shape.layers, shape.files, shape.runs
     );
     println!("|---|---:|---:|");
-    println!("| btrfs-kit `space_share` | {} | 1.00× |", ms(a));
+    println!(
+        "| btrfs-kit `space_share` (CPU: user {}, system {}) | {} | 1.00× |",
+        ms(median(user)),
+        ms(median(sys)),
+        ms(a)
+    );
     println!(
         "| `btrfs filesystem du -s --raw` | {} | {:.1}× |",
         ms(b),

@@ -8,7 +8,7 @@ use crate::fs::Filesystem;
 use crate::le;
 use crate::size::ByteSize;
 use crate::subvolume::TOP_LEVEL_ID;
-use crate::tree_search::SearchRange;
+use crate::tree_search::{self, SearchRange};
 use btrfs_sys as sys;
 use std::collections::{BTreeSet, HashMap};
 use std::mem::offset_of;
@@ -63,9 +63,8 @@ impl Tally {
         mut space: Option<&mut SubvolumeSpace>,
     ) -> Result<()> {
         let range = SearchRange::items(id, (FIRST_FREE, LAST_FREE), EXTENT_DATA);
-        for item in fs.tree_search(range) {
-            let item = item?;
-            let fe = FileExtentItem::decode(&item.data).map_err(|e| {
+        tree_search::visit(fs, range, |item| {
+            let fe = FileExtentItem::decode(item.data).map_err(|e| {
                 fs.decode_err(
                     OP,
                     format!(
@@ -83,15 +82,15 @@ impl Tally {
                         s.inline.stored = s.inline.stored + ByteSize(data_len);
                         s.inline.logical = s.inline.logical + ByteSize(fe.ram_bytes);
                     }
-                    continue;
+                    return Ok(());
                 }
-                FileExtentKind::Hole { .. } => continue,
+                FileExtentKind::Hole { .. } => return Ok(()),
             };
             let Some(s) = space.as_deref_mut() else {
                 if let Some(e) = self.extents.get_mut(&disk.disk_bytenr) {
                     e.owners = self.sets.with(e.owners, owner);
                 }
-                continue;
+                return Ok(());
             };
             s.extent_refs += 1;
             s.logical = s.logical + ByteSize(disk.num_bytes);
@@ -110,8 +109,8 @@ impl Tally {
                     s.compressed = s.compressed + ByteSize(e.bytes);
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
