@@ -35,8 +35,8 @@
 //! qgroups show the last committed transaction, so sync first (`Filesystem::sync`) to compare.
 //!
 //! Memory: one entry per distinct disk extent of the measured subvolumes (its address, its
-//! size and a 32-bit owner-set id: about 40 bytes with the hash table's slack, so about 40 MB
-//! for a million extents); the owner sets themselves are interned (one per distinct sharing
+//! size and a 32-bit owner-set id: 24 bytes, 25 to 50 with the hash table's slack, so at most
+//! about 50 MB for a million extents); the owner sets themselves are interned (one per distinct sharing
 //! pattern, e.g. per layer of a snapshot chain). Subvolumes outside the [`Scope`] are read too,
 //! but only to mark extents of the measured ones as shared: they add no entries.
 //!
