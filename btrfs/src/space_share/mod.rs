@@ -193,15 +193,15 @@ impl SpaceShare {
         };
         for (i, s) in self.subvolumes.iter().enumerate() {
             if member[i] {
-                g.logical = g.logical + s.logical;
+                g.logical += s.logical;
             }
         }
         for (owners, bytes) in &self.patterns {
             let inside = owners.iter().filter(|&&o| member[o as usize]).count();
             if inside > 0 {
-                g.referenced = g.referenced + ByteSize(*bytes);
+                g.referenced += ByteSize(*bytes);
                 if inside == owners.len() {
-                    g.exclusive = g.exclusive + ByteSize(*bytes);
+                    g.exclusive += ByteSize(*bytes);
                 }
             }
         }

@@ -79,8 +79,8 @@ impl Tally {
                 FileExtentKind::Inline { data_len } => {
                     if let Some(s) = space.as_deref_mut() {
                         s.inline.items += 1;
-                        s.inline.stored = s.inline.stored + ByteSize(data_len);
-                        s.inline.logical = s.inline.logical + ByteSize(fe.ram_bytes);
+                        s.inline.stored += ByteSize(data_len);
+                        s.inline.logical += ByteSize(fe.ram_bytes);
                     }
                     return Ok(());
                 }
@@ -93,9 +93,9 @@ impl Tally {
                 return Ok(());
             };
             s.extent_refs += 1;
-            s.logical = s.logical + ByteSize(disk.num_bytes);
+            s.logical += ByteSize(disk.num_bytes);
             if prealloc {
-                s.prealloc = s.prealloc + ByteSize(disk.num_bytes);
+                s.prealloc += ByteSize(disk.num_bytes);
             }
             let e = self.extents.entry(disk.disk_bytenr).or_insert(Extent {
                 bytes: disk.disk_num_bytes,
@@ -104,9 +104,9 @@ impl Tally {
             if self.sets.last(e.owners) != Some(owner) {
                 e.owners = self.sets.with(e.owners, owner);
                 s.extents += 1;
-                s.referenced = s.referenced + ByteSize(e.bytes);
+                s.referenced += ByteSize(e.bytes);
                 if fe.compression != Compression::None {
-                    s.compressed = s.compressed + ByteSize(e.bytes);
+                    s.compressed += ByteSize(e.bytes);
                 }
             }
             Ok(())
@@ -193,7 +193,7 @@ pub(super) fn measure(fs: &Filesystem, scope: &Scope) -> Result<SpaceShare> {
     for (owners, bytes) in &patterns {
         if let [only] = owners[..] {
             if let Some(s) = subvolumes.get_mut(only as usize) {
-                s.exclusive = s.exclusive + ByteSize(*bytes);
+                s.exclusive += ByteSize(*bytes);
             }
         }
     }
