@@ -33,10 +33,13 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # debootstrap makes the Debian sid userland of today's Docker (docker.io 28, containerd 2.1,
 # btrfs-progs 7.x: .ci/sid-userland), cached under /var/cache/btrfs-lvm; the modern Docker tier
 # runs its programs chrooted in private mount namespaces, and the oracle tier asks its btrfs-progs
-# as a second oracle. Nothing of it is installed on the host.
+# as a second oracle. Nothing of it is installed on the host. btrfs-compsize (compsize) is a
+# second oracle of the space-per-subvolume benchmark (benches/space_share.rs, its smoke mode in
+# .ci/bench-smoke).
 packages=(util-linux e2fsprogs btrfs-progs lvm2 lvm2-dbusd dbus thin-provisioning-tools
           qemu-system-x86 busybox-static kmod cpio docker.io containerd runc tini
-          systemd prometheus prometheus-node-exporter btrfsmaintenance debootstrap)
+          systemd prometheus prometheus-node-exporter btrfsmaintenance debootstrap
+          btrfs-compsize)
 
 step() { echo; echo "=== $* ==="; }
 

@@ -11,6 +11,8 @@
 //! * [`subvolume`]: create, snapshot, delete, list ([`Filesystem::subvolumes`]), read-only,
 //!   default subvolume, waiting for the cleaner;
 //! * [`quota`]: enable quotas, qgroups, limits, rescans, usage;
+//! * [`space_share`]: each subvolume's referenced, exclusive and shared data bytes, and what
+//!   deleting a group of them frees, exact from the trees, without quotas (needs root);
 //! * [`defrag`]: defragment files and trees, with a dry run that shows shared extents first;
 //! * [`fiemap`]: a file's extent map (`FS_IOC_FIEMAP`), with shared extents flagged;
 //! * [`Filesystem::trim`]: discard unused space (`FITRIM`).
@@ -64,6 +66,7 @@ mod resize;
 pub mod scrub;
 mod size;
 mod space;
+pub mod space_share;
 pub mod subvolume;
 pub mod sysfs;
 mod tree_search;

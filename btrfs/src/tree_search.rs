@@ -207,6 +207,85 @@ impl<'a> TreeSearch<'a> {
     }
 }
 
+/// One item of a [`visit`] buffer, borrowed from it.
+pub(crate) struct ItemRef<'b> {
+    /// Key: object id.
+    pub(crate) objectid: u64,
+    /// Key: item type.
+    pub(crate) item_type: u8,
+    /// Key: offset.
+    pub(crate) offset: u64,
+    /// The item's bytes.
+    pub(crate) data: &'b [u8],
+}
+
+/// Calls `f` with every item of `range` in key order, straight from the kernel's buffer (no
+/// copy per item): for walks over whole trees where most items are dropped.
+pub(crate) fn visit(
+    fs: &Filesystem,
+    range: SearchRange,
+    mut f: impl FnMut(&ItemRef<'_>) -> Result<()>,
+) -> Result<()> {
+    let r = range;
+    let mut next_min = Some((r.objectids.0, r.types.0, r.offsets.0));
+    while let Some((objectid, item_type, offset)) = next_min {
+        let mut args = sys::btrfs_ioctl_search_args {
+            key: sys::btrfs_ioctl_search_key {
+                tree_id: r.tree_id,
+                min_objectid: objectid,
+                max_objectid: r.objectids.1,
+                min_offset: offset,
+                max_offset: r.offsets.1,
+                min_transid: r.transids.0,
+                max_transid: r.transids.1,
+                min_type: item_type.into(),
+                max_type: r.types.1.into(),
+                nr_items: u32::MAX,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        ioctl::tree_search(fs.fd(), &mut args).map_err(|e| fs.err("tree search", e))?;
+        let count = args.key.nr_items as usize;
+        if count == 0 {
+            return Ok(());
+        }
+        let buf: &[u8] = bytemuck::cast_slice(&args.buf[..]);
+        let short = |e: le::ShortRead| {
+            fs.decode_err(
+                "tree search",
+                format!(
+                    "tree {}: {count} items do not fit the buffer: {e}",
+                    r.tree_id
+                ),
+            )
+        };
+        let mut pos = 0;
+        let mut last = (objectid, item_type, offset);
+        for _ in 0..count {
+            let header = le::bytes_at(buf, pos, HEADER_LEN).map_err(short)?;
+            let len = le::ne_u32_at(header, offset_of!(Header, len)).map_err(short)? as usize;
+            let item = ItemRef {
+                objectid: le::ne_u64_at(header, offset_of!(Header, objectid)).map_err(short)?,
+                item_type: le::ne_u32_at(header, offset_of!(Header, type_)).map_err(short)? as u8,
+                offset: le::ne_u64_at(header, offset_of!(Header, offset)).map_err(short)?,
+                data: le::bytes_at(buf, pos + HEADER_LEN, len).map_err(short)?,
+            };
+            pos += HEADER_LEN + len;
+            last = (item.objectid, item.item_type, item.offset);
+            let within = |v: u64, (lo, hi): (u64, u64)| lo <= v && v <= hi;
+            if within(item.objectid, r.objectids)
+                && (r.types.0..=r.types.1).contains(&item.item_type)
+                && within(item.offset, r.offsets)
+            {
+                f(&item)?;
+            }
+        }
+        next_min = next_key(last, (r.objectids.1, r.types.1, r.offsets.1));
+    }
+    Ok(())
+}
+
 /// The smallest key after `key`, if it is not beyond `max`.
 fn next_key(
     (objectid, item_type, offset): (u64, u8, u64),

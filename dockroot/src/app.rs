@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod du;
 pub mod upkeep;
 
 /// Exit code of a usage or configuration error (monitoring's UNKNOWN for doctor and check).
@@ -27,7 +28,8 @@ a balance hit ENOSPC short of the unallocated target; a scrub found errors; some
 (the other tasks ran), 3 bad command line or configuration, 4 another run holds the filesystem's lock (nothing done), \
 5 stopped by SIGINT/SIGTERM part-way (nothing left paused unless keep_paused). metrics: 0 written or served until a signal, \
 1 the filesystem could not be read or the file not written, 3 bad command line or configuration. install-units: 0 written, \
-1 a file could not be written, 3 bad command line or configuration. \
+1 a file could not be written, 3 bad command line or configuration. du: 0 measured, 1 not measured (not btrfs, not root), \
+3 bad command line or configuration. \
 Every command: 141 when stdout's reader went away (killed by SIGPIPE, as a filter ends).";
 
 /// Keep Docker's data root healthy on LVM + btrfs.
@@ -95,6 +97,9 @@ pub enum Command {
     /// Write the systemd units that run maintain daily (a template service + timer instanced
     /// by the escaped mount path) and the metrics service; or print a crontab line (--cron).
     InstallUnits(upkeep::InstallUnitsArgs),
+    /// Space per image, container and layer subvolume, and what deleting each would free:
+    /// exact from btrfs metadata, without quotas (root). A table, or one JSON document with --json.
+    Du(du::DuArgs),
 }
 
 /// `provision`.
@@ -228,6 +233,7 @@ pub fn run(args: Cli) -> u8 {
         Command::Maintain(m) => upkeep::run_maintain(&config, m),
         Command::Metrics(m) => upkeep::run_metrics(&config, m),
         Command::InstallUnits(u) => upkeep::run_install_units(&config, &args, u),
+        Command::Du(d) => du::run_du(&config, d),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod doctor;
+pub mod du;
 pub mod files;
 pub mod kernel;
 pub mod maintain;

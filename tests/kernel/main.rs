@@ -27,6 +27,7 @@ mod scrub;
 mod scrub_example;
 mod signals;
 mod space;
+mod space_share;
 mod subvolume;
 mod subvolume_delete;
 mod subvolume_example;
@@ -49,6 +50,7 @@ fn all_trials() -> Vec<testkit::harness::Trial> {
         subvolume::trials(),
         subvolume_delete::trials(),
         quota::trials(),
+        space_share::trials(),
         subvolume_list::trials(),
         subvolume_example::trials(),
         mkfs::trials(),

@@ -1,8 +1,9 @@
 //! Item payloads: inode, root, device, chunk, device extent, block group, extent, free space,
-//! inode reference and directory entry. Each has a fixed encoded size checked at compile time
+//! inode reference, directory entry and file extent. Each has a fixed encoded size checked at compile time
 //! against the uapi header's struct where it has one.
 
 mod extent;
+mod file_extent;
 mod inode;
 mod root;
 mod volume;
@@ -10,6 +11,10 @@ mod volume;
 pub use extent::{
     free_space_info, free_space_info_count, tree_block_extent, BlockGroupItem, EXTENT_ITEM_SIZE,
     INLINE_REF_SIZE, TREE_BLOCK_INFO_SIZE,
+};
+pub use file_extent::{
+    BadFileExtent, Compression, DiskRef, FileExtentItem, FileExtentKind, FILE_EXTENT_INLINE_HEADER,
+    FILE_EXTENT_ITEM_SIZE,
 };
 pub use inode::{dir_item, inode_ref, InodeItem, Timespec};
 pub use root::RootItem;
