@@ -119,8 +119,10 @@ impl Userland {
             }
             cmd.arg(bind);
         }
-        cmd.arg(program)
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        cmd.arg(program).env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
         Ok(cmd)
     }
 }

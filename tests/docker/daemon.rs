@@ -61,6 +61,11 @@ pub struct Options {
     /// Make the tempdir inside this directory (e.g. that of the external containerd, whose
     /// shims must see the stdio FIFOs under our exec root); `None`: the system's temp directory.
     pub tempdir_in: Option<PathBuf>,
+    /// Run dockerd in the mount namespace and root directory of this process (`nsenter`), e.g.
+    /// the external containerd's, which must then see the tempdir and the data root: dockerd 28
+    /// mounts a container's root filesystem itself and hands its path to runc through
+    /// containerd. `None`: a namespace of its own ([`Userland::command`]).
+    pub namespace_of: Option<Pid>,
 }
 
 impl Options {
@@ -73,6 +78,7 @@ impl Options {
             config,
             containerd: None,
             tempdir_in: None,
+            namespace_of: None,
         }
     }
 }
@@ -195,10 +201,17 @@ impl Dockerd {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        // The shared parent holds what an external containerd made (its snapshots, which
-        // dockerd mounts itself for a build step).
-        let bound = self.options.tempdir_in.as_deref().unwrap_or(d);
-        let mut cmd = self.program(DOCKERD, &[bound, &self.data_root])?;
+        let mut cmd = match self.options.namespace_of {
+            Some(pid) => {
+                let mut cmd = Command::new("nsenter");
+                cmd.arg("--target")
+                    .arg(pid.to_string())
+                    .args(["--mount", "--root", "--wd", "--", DOCKERD])
+                    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+                cmd
+            }
+            None => self.program(DOCKERD, &[d, &self.data_root])?,
+        };
         if let Some(socket) = &self.options.containerd {
             cmd.arg("--containerd").arg(socket);
         }
