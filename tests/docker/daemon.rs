@@ -323,20 +323,30 @@ impl Dockerd {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Checks that `docker info` says `Storage Driver: btrfs` and names our data root.
+    pub fn ensure_btrfs_on_data_root(&self) -> Result<(), Failed> {
+        let info = self.ok(&["info"])?;
+        ensure!(
+            info.lines().any(|l| l.trim() == "Storage Driver: btrfs"),
+            "docker info:\n{info}"
+        );
+        let root = self.ok(&["info", "--format", "{{.DockerRootDir}}"])?;
+        ensure!(
+            Path::new(&root) == self.data_root,
+            "Docker Root Dir {root}, expected {}",
+            self.data_root.display(),
+        );
+        Ok(())
+    }
+
     /// Stops dockerd by its pid with SIGTERM and waits for it; then checks that its containerd
     /// and every process of this daemon (shims, containers) are gone. The time it took.
     pub fn stop(&mut self) -> Result<Duration, Failed> {
         let started = Instant::now();
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return Ok(Duration::ZERO);
         };
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
-        let status = wait_child(&mut child, STOP_TIMEOUT)?;
-        ensure!(
-            status.success(),
-            "dockerd exited with {status} on SIGTERM:\n{}",
-            self.log_tail()
-        );
+        procs::stop(child, STOP_TIMEOUT, "dockerd", || self.log_tail())?;
         if let Some(containerd) = self.containerd {
             let left = procs::wait_gone(&[containerd], Duration::from_secs(10));
             ensure!(
@@ -344,12 +354,7 @@ impl Dockerd {
                 "dockerd stopped but its containerd {containerd} still runs"
             );
         }
-        let survivors = procs::mentioning(self.dir.path());
-        if !survivors.is_empty() {
-            let what = procs::describe(&survivors);
-            procs::kill_all(&survivors);
-            return Err(format!("processes of the stopped dockerd survived: {what}").into());
-        }
+        procs::none_survive(self.dir.path(), "dockerd")?;
         Ok(started.elapsed())
     }
 
@@ -431,14 +436,7 @@ impl Dockerd {
     /// Stops dockerd if it runs (SIGTERM, SIGKILL after a timeout), kills by pid whatever of
     /// this daemon is left, unmounts what it left, removes its cgroups.
     fn release(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            if wait_child(&mut child, STOP_TIMEOUT).is_err() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        procs::kill_all(&procs::mentioning(self.dir.path()));
+        procs::release(self.child.take(), STOP_TIMEOUT, self.dir.path());
         self.unmount_all();
         self.remove_cgroups();
     }
@@ -451,14 +449,7 @@ impl Dockerd {
             "close() of a running dockerd: stop() it first"
         );
         self.release();
-        let left = procs::mentioning(self.dir.path());
-        ensure!(
-            left.is_empty(),
-            "processes left: {}",
-            procs::describe(&left)
-        );
-        let mounts = self.mounts();
-        ensure!(mounts.is_empty(), "mounts left: {mounts:?}");
+        procs::nothing_left(self.dir.path(), &self.mounts())?;
         let cgroups = self.cgroup_dirs();
         {
             ensure!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
@@ -470,25 +461,6 @@ impl Dockerd {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-/// Waits for `child` to exit, polling until `timeout`; SIGKILLs it then and fails.
-pub fn wait_child(
-    child: &mut Child,
-    timeout: Duration,
-) -> Result<std::process::ExitStatus, Failed> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("pid {} did not exit within {timeout:?}", child.id()).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

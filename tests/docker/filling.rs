@@ -1,6 +1,9 @@
 //! Filling a Docker data root's filesystem to ENOSPC and emptying it again with the balance
 //! example's daily policy: shared by the 20.10 tier and the modern-Docker tier.
 
+use crate::http::get;
+use crate::image::PAGE;
+use crate::report::Report;
 use crate::util::{json, run, write_until_full, MIB};
 use btrfs_kit::Filesystem;
 use nix::fcntl::{fallocate, FallocateFlags};
@@ -36,6 +39,28 @@ pub fn plug(fs: &Filesystem, plugs: &mut Vec<PathBuf>) -> Result<u64, Failed> {
     Err("the filesystem still takes a 1-byte file after 16 rounds of filling".into())
 }
 
+/// [`plug`], then checks that the web container on `port` still serves [`PAGE`]; the step's
+/// outcome in words.
+pub fn plug_while_served(
+    fs: &Filesystem,
+    plugs: &mut Vec<PathBuf>,
+    port: u16,
+) -> Result<((), String), Failed> {
+    let bytes = plug(fs, plugs)?;
+    let (status, body) = get(port, "/")?;
+    ensure!(
+        status == 200 && body == PAGE,
+        "full: HTTP {status} {body:?}"
+    );
+    Ok((
+        (),
+        format!(
+            "{} MiB in plug files, even a 1-byte file gets ENOSPC; the page is still served",
+            bytes / MIB
+        ),
+    ))
+}
+
 /// Removes the plug files [`plug`] made and commits, so the space is free again.
 pub fn unplug(fs: &Filesystem, plugs: &[PathBuf]) -> Result<(), Failed> {
     for p in plugs {
@@ -43,6 +68,27 @@ pub fn unplug(fs: &Filesystem, plugs: &[PathBuf]) -> Result<(), Failed> {
     }
     fs.sync()?;
     Ok(())
+}
+
+/// [`unplug`], then checks that the web container on `port` still serves [`PAGE`].
+pub fn unplug_while_served(fs: &Filesystem, plugs: &[PathBuf], port: u16) -> Result<(), Failed> {
+    unplug(fs, plugs)?;
+    let (status, body) = get(port, "/")?;
+    ensure!(
+        status == 200 && body == PAGE,
+        "after the plugs: HTTP {status} {body:?}"
+    );
+    Ok(())
+}
+
+/// The step "balance example's daily policy when full" of `report`: [`policy_when_full`] on
+/// `root`, its steps kept as a fact.
+pub fn policy_when_full_step(report: &mut Report, root: &str) -> Result<(), Failed> {
+    report.step("5 balance example's daily policy when full", |r| {
+        let (code, relocated, steps) = policy_when_full(root)?;
+        r.fact("balance_policy_when_full", steps.clone());
+        Ok(((), format!("exit {code}: {steps}; relocated {relocated}")))
+    })
 }
 
 /// Whether a new 1-byte file can be written and synced at `path` (removed again).
@@ -77,7 +123,7 @@ pub fn policy(root: &str) -> Result<(u64, String), Failed> {
 /// relocation may find no room: the example reports that step as enospc, goes on with the
 /// others and exits 5 (btrfsmaintenance calls ENOSPC a minor fault); exit 0 if every step found
 /// room. Fails otherwise; the exit code, the chunks relocated and the steps with their states.
-pub fn policy_when_full(root: &str) -> Result<(i32, u64, String), Failed> {
+fn policy_when_full(root: &str) -> Result<(i32, u64, String), Failed> {
     let out = run("balance", &[root, "--json"])?;
     let json = json(&out)?;
     let (relocated, steps) = steps_of(&json)?;

@@ -5,8 +5,7 @@
 
 use crate::crash::{self, When};
 use crate::daemon::Dockerd;
-use crate::filling::{plug, policy, policy_when_full, unplug};
-use crate::http::get;
+use crate::filling::{plug_while_served, policy, policy_when_full_step, unplug_while_served};
 use crate::image::{self, PAGE};
 use crate::layout::{expected_orphans, subvolumes_dir, Layout};
 use crate::report::Report;
@@ -192,17 +191,7 @@ fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
         ))
     })?;
     report.step("3 `docker info`", |_| {
-        let info = d.ok(&["info"])?;
-        ensure!(
-            info.lines().any(|l| l.trim() == "Storage Driver: btrfs"),
-            "docker info:\n{info}"
-        );
-        let root = d.ok(&["info", "--format", "{{.DockerRootDir}}"])?;
-        ensure!(
-            Path::new(&root) == rig.root(),
-            "Docker Root Dir {root}, expected {}",
-            rig.root().display(),
-        );
+        d.ensure_btrfs_on_data_root()?;
         Ok((
             (),
             "Storage Driver: btrfs, root dir on our filesystem".to_string(),
@@ -241,19 +230,7 @@ fn fill(
     let fs = Filesystem::open(root)?;
     let mut plugs = Vec::new();
     report.step("5 filled to ENOSPC with a plug file", |_| {
-        let bytes = plug(&fs, &mut plugs)?;
-        let (status, body) = get(port, "/")?;
-        ensure!(
-            status == 200 && body == PAGE,
-            "full: HTTP {status} {body:?}"
-        );
-        Ok((
-            (),
-            format!(
-                "{} MiB in plug files, even a 1-byte file gets ENOSPC; the page is still served",
-                bytes / MIB
-            ),
-        ))
+        plug_while_served(&fs, &mut plugs, port)
     })?;
     let orphans = report.step("5 `docker run` on the full filesystem", |r| {
         let before = rig.layout()?;
@@ -337,15 +314,9 @@ fn fill(
             ),
         ))
     })?;
-    report.step("5 balance example's daily policy when full", |r| {
-        let (code, relocated, steps) = policy_when_full(root_arg)?;
-        r.fact("balance_policy_when_full", steps.clone());
-        Ok(((), format!("exit {code}: {steps}; relocated {relocated}")))
-    })?;
+    policy_when_full_step(report, root_arg)?;
     report.step("5 plug removed", |_| {
-        unplug(&fs, &plugs)?;
-        let (status, body) = get(port, "/")?;
-        ensure!(status == 200 && body == PAGE, "after the plug: HTTP {status} {body:?}");
+        unplug_while_served(&fs, &plugs, port)?;
         let before = rig.layout()?;
         rig.docker
             .ok(&["run", "--rm", "--network", "none", APP, "true"])?;

@@ -17,10 +17,9 @@
 //! the bind mount is unmounted, then the tempdir goes. Its mounts (the shims' container root
 //! filesystems) live in its private mount namespace and end with its last process.
 
-use crate::daemon::{mounts_below, wait_child};
+use crate::daemon::mounts_below;
 use crate::procs;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -175,34 +174,16 @@ impl Containerd {
     /// it (shims, containers) is left. The time it took.
     pub fn stop(&mut self) -> Result<Duration, Failed> {
         let started = Instant::now();
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return Ok(Duration::ZERO);
         };
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
-        let status = wait_child(&mut child, STOP_TIMEOUT)?;
-        ensure!(
-            status.success(),
-            "containerd exited with {status} on SIGTERM:\n{}",
-            self.log()
-        );
-        let survivors = procs::mentioning(self.dir.path());
-        if !survivors.is_empty() {
-            let what = procs::describe(&survivors);
-            procs::kill_all(&survivors);
-            return Err(format!("processes of the stopped containerd survived: {what}").into());
-        }
+        procs::stop(child, STOP_TIMEOUT, "containerd", || self.log())?;
+        procs::none_survive(self.dir.path(), "containerd")?;
         Ok(started.elapsed())
     }
 
     fn release(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            if wait_child(&mut child, STOP_TIMEOUT).is_err() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        procs::kill_all(&procs::mentioning(self.dir.path()));
+        procs::release(self.child.take(), STOP_TIMEOUT, self.dir.path());
         if let Some(root) = self.root_mount.take() {
             if umount2(&root, MntFlags::empty()).is_err() {
                 let _ = umount2(&root, MntFlags::MNT_DETACH);
@@ -218,15 +199,7 @@ impl Containerd {
             "close() of a running containerd: stop() it first"
         );
         self.release();
-        let left = procs::mentioning(self.dir.path());
-        ensure!(
-            left.is_empty(),
-            "processes left: {}",
-            procs::describe(&left)
-        );
-        let mounts = mounts_below(&[self.dir.path()]);
-        ensure!(mounts.is_empty(), "mounts left: {mounts:?}");
-        Ok(())
+        procs::nothing_left(self.dir.path(), &mounts_below(&[self.dir.path()]))
     }
 }
 

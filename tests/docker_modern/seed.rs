@@ -5,7 +5,7 @@
 //! policy, `docker run` and the page again), then everything stopped by pid and nothing left.
 
 use crate::census::{self, all_on};
-use crate::filling::{plug, policy, policy_when_full, unplug};
+use crate::filling::{plug_while_served, policy, policy_when_full_step, unplug_while_served};
 use crate::http::get;
 use crate::image::{self, APP, BASE, PAGE};
 use crate::report::Report;
@@ -135,17 +135,7 @@ pub fn run(rig: Rig, report: &mut Report) -> Result<(), Failed> {
 /// Step 3: what `docker info` says of the storage.
 fn info(rig: &Rig, r: &mut Report) -> Result<((), String), Failed> {
     let d = &rig.docker;
-    let info = d.ok(&["info"])?;
-    ensure!(
-        info.lines().any(|l| l.trim() == "Storage Driver: btrfs"),
-        "docker info:\n{info}"
-    );
-    let root = d.ok(&["info", "--format", "{{.DockerRootDir}}"])?;
-    ensure!(
-        Path::new(&root) == rig.root(),
-        "Docker Root Dir {root}, expected {}",
-        rig.root().display()
-    );
+    d.ensure_btrfs_on_data_root()?;
     let status = d.ok(&["info", "--format", "{{json .DriverStatus}}"])?;
     r.fact("driver_status", status.clone());
     let address = d.ok(&["info", "--format", "{{.Containerd.Address}}"])?;
@@ -181,19 +171,7 @@ fn fill_and_recover(rig: &Rig, report: &mut Report, port: u16) -> Result<(), Fai
     let fs = Filesystem::open(rig.root())?;
     let mut plugs = Vec::new();
     report.step("5 filled to ENOSPC with plug files", |_| {
-        let bytes = plug(&fs, &mut plugs)?;
-        let (status, body) = get(port, "/")?;
-        ensure!(
-            status == 200 && body == PAGE,
-            "full: HTTP {status} {body:?}"
-        );
-        Ok((
-            (),
-            format!(
-                "{} MiB in plug files, even a 1-byte file gets ENOSPC; the page is still served",
-                bytes / MIB
-            ),
-        ))
+        plug_while_served(&fs, &mut plugs, port)
     })?;
     report.step("5 `docker run` on the full filesystem", |r| {
         let out = rig
@@ -222,15 +200,9 @@ fn fill_and_recover(rig: &Rig, report: &mut Report, port: u16) -> Result<(), Fai
             ),
         ))
     })?;
-    report.step("5 balance example's daily policy when full", |r| {
-        let (code, relocated, steps) = policy_when_full(root_arg)?;
-        r.fact("balance_policy_when_full", steps.clone());
-        Ok(((), format!("exit {code}: {steps}; relocated {relocated}")))
-    })?;
+    policy_when_full_step(report, root_arg)?;
     report.step("5 plugs removed: recovered", |_| {
-        unplug(&fs, &plugs)?;
-        let (status, body) = get(port, "/")?;
-        ensure!(status == 200 && body == PAGE, "after the plugs: HTTP {status} {body:?}");
+        unplug_while_served(&fs, &plugs, port)?;
         let out = rig
             .docker
             .ok(&["run", "--rm", "--network", "none", APP, "cat", "/www/index.html"])?;

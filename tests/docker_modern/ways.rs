@@ -10,23 +10,12 @@ use testkit::harness::{Failed, Trial};
 use testkit::userland::Userland;
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        testkit::harness::root(
-            "docker_modern::legacy_graphdriver_end_to_end",
-            legacy_graphdriver_end_to_end,
-        ),
-        testkit::harness::root(
-            "docker_modern::containerd_store_on_managed_containerd_end_to_end",
+    testkit::trials![
+        prefix "docker_modern";
+        root: legacy_graphdriver_end_to_end,
             containerd_store_on_managed_containerd_end_to_end,
-        ),
-        testkit::harness::root(
-            "docker_modern::system_containerd_trap_then_remedy_end_to_end",
             system_containerd_trap_then_remedy_end_to_end,
-        ),
-        testkit::harness::root(
-            "docker_modern::drop_after_a_panic_leaves_nothing",
-            drop_after_a_panic_leaves_nothing,
-        ),
+            drop_after_a_panic_leaves_nothing;
     ]
 }
 
