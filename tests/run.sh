@@ -7,7 +7,11 @@
 #      lvm2 CLI and through a private lvmdbusd, the QEMU guest with device-mapper, Docker's btrfs
 #      driver on our filesystem through a private dockerd), with no btrfs-progs binary on PATH,
 #      proving the library and examples never call it;
-#   2. the oracle tier: the same figures compared with btrfs-progs' answers.
+#   2. the oracle tier: the same figures compared with btrfs-progs' answers, from two oracles:
+#      the host's btrfs-progs 6.2 and the sid userland's 7.x (run chrooted, tests/kernel/util.rs
+#      `Progs`); where their outputs differ the tests say which one is right.
+# The default suite includes the modern Docker tier (`--test docker_modern`: Docker 28 and
+# containerd 2.1 of the sid userland, three ways of storing images on our btrfs).
 # Unprivileged it installs nothing and runs `cargo test --workspace`: the root tests are listed
 # as skipped. Exit status: that of the first tier that fails.
 set -euo pipefail
@@ -61,7 +65,7 @@ export BTRFS_LVM_SID_ROOT
 step "default suite, with no btrfs-progs binary on PATH"
 bash .ci/without-btrfs-progs cargo test --locked --workspace
 
-step "oracle tier: compare with btrfs-progs"
+step "oracle tier: compare with btrfs-progs 6.2 (host) and 7.x (sid userland)"
 BTRFS_ORACLE=1 cargo test --locked --test kernel -- oracle --test-threads=1
 BTRFS_ORACLE=1 cargo test --locked --test docker -- oracle
 

@@ -48,7 +48,7 @@ pub fn kill_on(
     };
     inotify.add_watch(&subvolumes_dir(d.data_root()), mask)?;
     let mut client = d
-        .client()
+        .client()?
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,12 +1,16 @@
 //! A private dockerd: Debian's `docker.io` started by hand with everything it owns in a tempdir
 //! of this test (exec root, pidfile, API socket, config file, trust key, client config) and its
-//! data root on the test's btrfs. It never talks to, nor shares a path with, a system Docker:
-//! its own `--config-file` (so `/etc/docker/daemon.json` is not read, and the trust key 20.10
-//! writes to `/etc/docker/key.json` by default goes to the tempdir), its own `--cgroup-parent`,
-//! and every client call goes to its socket with `-H`.
+//! data root on the test's btrfs. The programs are the host's (Debian 12: Docker 20.10) or those
+//! of the cached sid userland ([`Options::userland`]: Docker 28, each program chrooted in a
+//! private mount namespace with the tempdir and the data root bound at their own paths), with
+//! the `daemon.json` and, optionally, the external containerd the [`Options`] give. It never
+//! talks to, nor shares a path with, a system Docker: its own `--config-file` (so
+//! `/etc/docker/daemon.json` is not read, and the trust key 20.10 writes to
+//! `/etc/docker/key.json` by default goes to the tempdir), its own `--cgroup-parent`, and every
+//! client call goes to its socket with `-H`.
 //!
-//! dockerd starts its own managed containerd (its config, socket and pidfile live in the exec
-//! root); containerd starts one containerd-shim per running container. On drop, also after a
+//! Unless given one, dockerd starts its own managed containerd (its config, socket and pidfile
+//! live in the exec root); containerd starts one containerd-shim per running container. On drop, also after a
 //! panic: dockerd is stopped by its pid (SIGTERM: it stops its containers and its containerd),
 //! then whatever still mentions this tempdir in its command line (containerd, shims) and their
 //! descendants are killed by pid, the mounts dockerd left (the nsfs at
@@ -29,8 +33,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use testkit::ensure;
 use testkit::harness::Failed;
+use testkit::userland::Userland;
 
-/// Debian's dockerd (`docker.io`).
+/// Debian's dockerd (`docker.io`), on the host and in the userland.
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
 /// Debian's client. Pinned: these machines have a newer client in `/usr/local/bin/docker`,
 /// ahead in PATH, which works only through API version negotiation.
@@ -41,8 +46,46 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stop may take: dockerd stops its running containers first (10 s each at most).
 const STOP_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How to run a dockerd: whose programs, which `daemon.json`, which containerd.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run dockerd and the client from this userland; `None`: the host's (Debian 12, 20.10).
+    pub userland: Option<Userland>,
+    /// The `daemon.json` settings. On the host, `deprecated-key-path` (20.10's trust key, which
+    /// it would otherwise write to `/etc/docker/key.json`) is added pointing into the tempdir;
+    /// Docker 28 has no trust key and refuses that setting.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The socket of a containerd started by the test (`--containerd`); `None`: dockerd starts
+    /// its own managed containerd.
+    pub containerd: Option<PathBuf>,
+    /// Make the tempdir inside this directory (e.g. that of the external containerd, whose
+    /// shims must see the stdio FIFOs under our exec root); `None`: the system's temp directory.
+    pub tempdir_in: Option<PathBuf>,
+    /// Run dockerd in the mount namespace and root directory of this process (`nsenter`), e.g.
+    /// the external containerd's, which must then see the tempdir and the data root: dockerd 28
+    /// mounts a container's root filesystem itself and hands its path to runc through
+    /// containerd. `None`: a namespace of its own ([`Userland::command`]).
+    pub namespace_of: Option<Pid>,
+}
+
+impl Options {
+    /// The host's Docker 20.10 with the btrfs storage driver, as the 20.10 tier runs it.
+    pub fn host() -> Self {
+        let mut config = serde_json::Map::new();
+        config.insert("storage-driver".into(), "btrfs".into());
+        Options {
+            userland: None,
+            config,
+            containerd: None,
+            tempdir_in: None,
+            namespace_of: None,
+        }
+    }
+}
+
 /// A running private dockerd; see the module docs.
 pub struct Dockerd {
+    options: Options,
     data_root: PathBuf,
     child: Option<Child>,
     /// The managed containerd of the current run, from its pidfile.
@@ -53,12 +96,21 @@ pub struct Dockerd {
 }
 
 impl Dockerd {
-    /// Starts dockerd on `data_root` (a directory on a mounted btrfs) and waits until its API
-    /// answers; also returns how long that took.
+    /// Starts the host's dockerd on `data_root` (a directory on a mounted btrfs) and waits until
+    /// its API answers; also returns how long that took.
     pub fn start(data_root: &Path) -> Result<(Self, Duration), Failed> {
-        let dir = tempfile::Builder::new()
-            .prefix("btrfs-lvm-docker-")
-            .tempdir()?;
+        Self::start_with(data_root, Options::host())
+    }
+
+    /// Starts dockerd as `options` say on `data_root` and waits until its API answers; also
+    /// returns how long that took.
+    pub fn start_with(data_root: &Path, options: Options) -> Result<(Self, Duration), Failed> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("btrfs-lvm-docker-");
+        let dir = match &options.tempdir_in {
+            Some(parent) => builder.tempdir_in(parent)?,
+            None => builder.tempdir()?,
+        };
         let name = dir
             .path()
             .file_name()
@@ -69,12 +121,23 @@ impl Dockerd {
         std::fs::create_dir(dir.path().join("work"))?;
         // The storage driver is set here rather than with --storage-driver, so that the
         // operator tool's configured-driver check reads the file this daemon really uses.
-        let config = serde_json::json!({
-            "deprecated-key-path": dir.path().join("key.json"),
-            "storage-driver": "btrfs",
-        });
-        std::fs::write(dir.path().join("daemon.json"), config.to_string())?;
+        let mut config = options.config.clone();
+        if options.userland.is_none() {
+            config.insert(
+                "deprecated-key-path".into(),
+                dir.path()
+                    .join("key.json")
+                    .to_string_lossy()
+                    .into_owned()
+                    .into(),
+            );
+        }
+        std::fs::write(
+            dir.path().join("daemon.json"),
+            serde_json::Value::Object(config).to_string(),
+        )?;
         let mut dockerd = Dockerd {
+            options,
             data_root: data_root.to_path_buf(),
             child: None,
             containerd: None,
@@ -138,7 +201,21 @@ impl Dockerd {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let child = Command::new(DOCKERD)
+        let mut cmd = match self.options.namespace_of {
+            Some(pid) => {
+                let mut cmd = Command::new("nsenter");
+                cmd.arg("--target")
+                    .arg(pid.to_string())
+                    .args(["--mount", "--root", "--wd", "--", DOCKERD])
+                    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+                cmd
+            }
+            None => self.program(DOCKERD, &[d, &self.data_root])?,
+        };
+        if let Some(socket) = &self.options.containerd {
+            cmd.arg("--containerd").arg(socket);
+        }
+        let child = cmd
             .arg("--config-file")
             .arg(d.join("daemon.json"))
             .arg("--data-root")
@@ -156,7 +233,7 @@ impl Dockerd {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("start {DOCKERD} (install docker.io): {e}"))?;
+            .map_err(|e| format!("start {DOCKERD} ({}): {e}", self.remedy()))?;
         self.child = Some(child);
         let deadline = started + START_TIMEOUT;
         loop {
@@ -181,17 +258,37 @@ impl Dockerd {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let pidfile = self.exec_root().join("containerd/containerd.pid");
-        let pid = std::fs::read_to_string(&pidfile)
-            .map_err(|e| format!("{}: {e} (no managed containerd?)", pidfile.display()))?;
-        self.containerd = Some(Pid::from_raw(pid.trim().parse()?));
+        if self.options.containerd.is_none() {
+            let pidfile = self.exec_root().join("containerd/containerd.pid");
+            let pid = std::fs::read_to_string(&pidfile)
+                .map_err(|e| format!("{}: {e} (no managed containerd?)", pidfile.display()))?;
+            self.containerd = Some(Pid::from_raw(pid.trim().parse()?));
+        }
         Ok(started.elapsed())
     }
 
-    /// A client command for this daemon: Debian's client, our socket, our client config, the
-    /// classic builder; nothing from the caller's Docker environment.
-    pub fn client(&self) -> Command {
-        let mut cmd = Command::new(DOCKER);
+    /// A command running `program` (a path the host and the userland share) from the host or
+    /// from the userland, with `binds` bound there.
+    fn program(&self, program: &str, binds: &[&Path]) -> Result<Command, Failed> {
+        match &self.options.userland {
+            None => Ok(Command::new(program)),
+            Some(userland) => Ok(userland.command(program, binds)?),
+        }
+    }
+
+    /// What to do when a program is missing.
+    fn remedy(&self) -> &'static str {
+        match self.options.userland {
+            None => "install docker.io",
+            Some(_) => "prepare the userland: bash .ci/sid-userland prepare",
+        }
+    }
+
+    /// A client command for this daemon: Debian's client (the host's or the userland's, as the
+    /// daemon's), our socket, our client config, the classic builder; nothing from the caller's
+    /// Docker environment.
+    pub fn client(&self) -> Result<Command, Failed> {
+        let mut cmd = self.program(DOCKER, &[self.dir.path()])?;
         cmd.arg("-H")
             .arg(format!("unix://{}", self.socket().display()))
             .env("DOCKER_CONFIG", self.dir.path().join("client"))
@@ -201,15 +298,15 @@ impl Dockerd {
             .env_remove("DOCKER_TLS_VERIFY")
             .env_remove("DOCKER_CERT_PATH")
             .stdin(Stdio::null());
-        cmd
+        Ok(cmd)
     }
 
     /// Runs the client with `args`, whatever its exit status.
     pub fn docker(&self, args: &[&str]) -> Result<Output, Failed> {
-        self.client()
+        self.client()?
             .args(args)
             .output()
-            .map_err(|e| format!("run {DOCKER} (install docker.io): {e}").into())
+            .map_err(|e| format!("run {DOCKER} ({}): {e}", self.remedy()).into())
     }
 
     /// Runs the client with `args`; fails unless it exits 0; its stdout, trimmed.
@@ -226,20 +323,30 @@ impl Dockerd {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Checks that `docker info` says `Storage Driver: btrfs` and names our data root.
+    pub fn ensure_btrfs_on_data_root(&self) -> Result<(), Failed> {
+        let info = self.ok(&["info"])?;
+        ensure!(
+            info.lines().any(|l| l.trim() == "Storage Driver: btrfs"),
+            "docker info:\n{info}"
+        );
+        let root = self.ok(&["info", "--format", "{{.DockerRootDir}}"])?;
+        ensure!(
+            Path::new(&root) == self.data_root,
+            "Docker Root Dir {root}, expected {}",
+            self.data_root.display(),
+        );
+        Ok(())
+    }
+
     /// Stops dockerd by its pid with SIGTERM and waits for it; then checks that its containerd
     /// and every process of this daemon (shims, containers) are gone. The time it took.
     pub fn stop(&mut self) -> Result<Duration, Failed> {
         let started = Instant::now();
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return Ok(Duration::ZERO);
         };
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
-        let status = wait_child(&mut child, STOP_TIMEOUT)?;
-        ensure!(
-            status.success(),
-            "dockerd exited with {status} on SIGTERM:\n{}",
-            self.log_tail()
-        );
+        procs::stop(child, STOP_TIMEOUT, "dockerd", || self.log_tail())?;
         if let Some(containerd) = self.containerd {
             let left = procs::wait_gone(&[containerd], Duration::from_secs(10));
             ensure!(
@@ -247,12 +354,7 @@ impl Dockerd {
                 "dockerd stopped but its containerd {containerd} still runs"
             );
         }
-        let survivors = procs::mentioning(self.dir.path());
-        if !survivors.is_empty() {
-            let what = procs::describe(&survivors);
-            procs::kill_all(&survivors);
-            return Err(format!("processes of the stopped dockerd survived: {what}").into());
-        }
+        procs::none_survive(self.dir.path(), "dockerd")?;
         Ok(started.elapsed())
     }
 
@@ -285,15 +387,7 @@ impl Dockerd {
 
     /// Mounts below this daemon's tempdir or below its data root (not the data root itself).
     pub fn mounts(&self) -> Vec<PathBuf> {
-        let data = self.data_root.to_string_lossy().into_owned() + "/";
-        let dir = self.dir.path().to_string_lossy().into_owned() + "/";
-        mount_points()
-            .into_iter()
-            .filter(|m| {
-                let m = m.to_string_lossy();
-                m.starts_with(&data) || m.starts_with(&dir)
-            })
-            .collect()
+        mounts_below(&[&self.data_root, self.dir.path()])
     }
 
     fn unmount_all(&self) {
@@ -342,14 +436,7 @@ impl Dockerd {
     /// Stops dockerd if it runs (SIGTERM, SIGKILL after a timeout), kills by pid whatever of
     /// this daemon is left, unmounts what it left, removes its cgroups.
     fn release(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            if wait_child(&mut child, STOP_TIMEOUT).is_err() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        procs::kill_all(&procs::mentioning(self.dir.path()));
+        procs::release(self.child.take(), STOP_TIMEOUT, self.dir.path());
         self.unmount_all();
         self.remove_cgroups();
     }
@@ -362,14 +449,7 @@ impl Dockerd {
             "close() of a running dockerd: stop() it first"
         );
         self.release();
-        let left = procs::mentioning(self.dir.path());
-        ensure!(
-            left.is_empty(),
-            "processes left: {}",
-            procs::describe(&left)
-        );
-        let mounts = self.mounts();
-        ensure!(mounts.is_empty(), "mounts left: {mounts:?}");
+        procs::nothing_left(self.dir.path(), &self.mounts())?;
         let cgroups = self.cgroup_dirs();
         {
             ensure!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
@@ -381,22 +461,6 @@ impl Dockerd {
 impl Drop for Dockerd {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-/// Waits for `child` to exit, polling until `timeout`; SIGKILLs it then and fails.
-fn wait_child(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus, Failed> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("pid {} did not exit within {timeout:?}", child.id()).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -414,6 +478,21 @@ fn ping(socket: &Path) -> bool {
     let mut reply = String::new();
     let _ = s.read_to_string(&mut reply);
     reply.starts_with("HTTP/1.") && reply.lines().next().is_some_and(|l| l.contains(" 200 "))
+}
+
+/// The mount points of this mount namespace strictly below any of `dirs`.
+pub fn mounts_below(dirs: &[&Path]) -> Vec<PathBuf> {
+    let dirs: Vec<String> = dirs
+        .iter()
+        .map(|d| d.to_string_lossy().into_owned() + "/")
+        .collect();
+    mount_points()
+        .into_iter()
+        .filter(|m| {
+            let m = m.to_string_lossy();
+            dirs.iter().any(|d| m.starts_with(d.as_str()))
+        })
+        .collect()
 }
 
 /// Every mount point of this mount namespace, from `/proc/self/mountinfo`.

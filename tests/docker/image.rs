@@ -6,7 +6,9 @@
 //! file here has its own size.
 
 use crate::daemon::Dockerd;
+use crate::http::{free_port, wait_for_page};
 use crate::util::write_file;
+use std::time::Duration;
 use testkit::ensure;
 use testkit::harness::Failed;
 
@@ -27,6 +29,11 @@ const APPLETS: &[&str] = &[
     "sha256sum",
     "rm",
 ];
+
+/// The imported busybox image.
+pub const BASE: &str = "btrfs-lvm-base:1";
+/// The app image built on it (four more layers).
+pub const APP: &str = "btrfs-lvm-app:1";
 
 /// The page the app image serves.
 pub const PAGE: &str = "served by busybox httpd from a btrfs snapshot\n";
@@ -165,4 +172,31 @@ pub fn layer_count(d: &Dockerd, image: &str) -> Result<usize, Failed> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs container `name` of `image` (the app image) serving [`PAGE`] with busybox httpd on a
+/// free port of 127.0.0.1 (host network; `--init`, since httpd as PID 1 ignores SIGTERM) and
+/// waits until the page is served; the port.
+pub fn serve(d: &Dockerd, name: &str, image: &str) -> Result<u16, Failed> {
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--init",
+        image,
+        "httpd",
+        "-f",
+        "-p",
+        &listen,
+        "-h",
+        "/www",
+    ])?;
+    let body = wait_for_page(port, "/", Duration::from_secs(30))?;
+    ensure!(body == PAGE, "page: {body:?}");
+    Ok(port)
 }

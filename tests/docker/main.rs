@@ -24,6 +24,7 @@ mod nagios;
 
 mod crash;
 mod daemon;
+mod filling;
 mod http;
 mod image;
 mod layout;

@@ -4,7 +4,7 @@
 use crate::image;
 use crate::layout::{expected_orphans, our_listing, subvolumes_dir, Layout};
 use crate::scenario::{Rig, APP, BASE};
-use crate::util::{progs, MIB};
+use crate::util::{Progs, MIB};
 use btrfs_kit::subvolume::Entry;
 use btrfs_kit::{subvolume, Filesystem};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,8 +20,8 @@ pub fn trials() -> Vec<Trial> {
 }
 
 /// `btrfs subvolume list PATH`: path → id, for every subvolume of the filesystem.
-fn progs_listing(root: &Path) -> Result<BTreeMap<String, u64>, Failed> {
-    let text = progs(&["subvolume", "list"], root)?;
+fn progs_listing(oracle: Progs, root: &Path) -> Result<BTreeMap<String, u64>, Failed> {
+    let text = oracle.run(&["subvolume", "list"], root)?;
     let mut out = BTreeMap::new();
     for line in text.lines() {
         // ID 257 gen 12 top level 5 path btrfs/subvolumes/<name>
@@ -59,10 +59,11 @@ fn listing() -> Result<(), Failed> {
             Entry::Unreachable(u) => return Err(format!("unreachable: {u:?}").into()),
         }
     }
-    let theirs = progs_listing(root)?;
+    let [theirs, sid] = Progs::BOTH.map(|oracle| progs_listing(oracle, root));
+    let (theirs, sid) = (theirs?, sid?);
     ensure!(
-        ours == theirs,
-        "listings differ:\nours  {ours:?}\nprogs {theirs:?}"
+        ours == theirs && ours == sid,
+        "listings differ:\nours  {ours:?}\n6.2   {theirs:?}\n7.3   {sid:?}"
     );
 
     // The layer directory, and the orphans computed from each listing.

@@ -5,19 +5,16 @@
 
 use crate::crash::{self, When};
 use crate::daemon::Dockerd;
-use crate::http::{free_port, get, wait_for_page};
+use crate::filling::{plug_while_served, policy, policy_when_full_step, unplug_while_served};
 use crate::image::{self, PAGE};
 use crate::layout::{expected_orphans, subvolumes_dir, Layout};
 use crate::report::Report;
 use crate::tool::{Doctor, Tool};
-use crate::util::{json, run, write_until_full, MIB};
+use crate::util::{json, run, MIB};
 use btrfs_kit::{subvolume, Filesystem};
-use nix::fcntl::{fallocate, FallocateFlags};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::Duration;
 use testkit::ensure;
 use testkit::fixture::Scratch;
@@ -33,10 +30,7 @@ pub fn trials() -> Vec<Trial> {
 
 /// The loop filesystem's size.
 const SIZE: u64 = 1024 * MIB;
-/// The imported busybox image.
-pub const BASE: &str = "btrfs-lvm-base:1";
-/// The app image built on it (four more layers).
-pub const APP: &str = "btrfs-lvm-app:1";
+pub use crate::image::{APP, BASE};
 /// A one-layer image on top of the app, built to be removed.
 const EXTRA: &str = "btrfs-lvm-extra:1";
 /// The kernel message a removed capped container can cause (step 7); any other btrfs warning
@@ -197,17 +191,7 @@ fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
         ))
     })?;
     report.step("3 `docker info`", |_| {
-        let info = d.ok(&["info"])?;
-        ensure!(
-            info.lines().any(|l| l.trim() == "Storage Driver: btrfs"),
-            "docker info:\n{info}"
-        );
-        let root = d.ok(&["info", "--format", "{{.DockerRootDir}}"])?;
-        ensure!(
-            Path::new(&root) == rig.root(),
-            "Docker Root Dir {root}, expected {}",
-            rig.root().display(),
-        );
+        d.ensure_btrfs_on_data_root()?;
         Ok((
             (),
             "Storage Driver: btrfs, root dir on our filesystem".to_string(),
@@ -219,25 +203,7 @@ fn image_and_info(rig: &Rig, report: &mut Report) -> Result<(), Failed> {
 fn web(rig: &Rig, report: &mut Report) -> Result<u16, Failed> {
     report.step("4 httpd container on 127.0.0.1", |_| {
         let before = rig.layout()?;
-        let port = free_port()?;
-        rig.docker.ok(&[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--network",
-            "host",
-            "--init",
-            APP,
-            "httpd",
-            "-f",
-            "-p",
-            &format!("127.0.0.1:{port}"),
-            "-h",
-            "/www",
-        ])?;
-        let body = wait_for_page(port, "/", Duration::from_secs(30))?;
-        ensure!(body == PAGE, "page: {body:?}");
+        let port = image::serve(&rig.docker, "web", APP)?;
         let after = rig.layout()?;
         ensure!(
             after.subvolumes.len() == before.subvolumes.len() + 2 && after.container_layers.len() == 2 && after.orphans().is_empty(),
@@ -264,19 +230,7 @@ fn fill(
     let fs = Filesystem::open(root)?;
     let mut plugs = Vec::new();
     report.step("5 filled to ENOSPC with a plug file", |_| {
-        let bytes = plug(&fs, &mut plugs)?;
-        let (status, body) = get(port, "/")?;
-        ensure!(
-            status == 200 && body == PAGE,
-            "full: HTTP {status} {body:?}"
-        );
-        Ok((
-            (),
-            format!(
-                "{} MiB in plug files, even a 1-byte file gets ENOSPC; the page is still served",
-                bytes / MIB
-            ),
-        ))
+        plug_while_served(&fs, &mut plugs, port)
     })?;
     let orphans = report.step("5 `docker run` on the full filesystem", |r| {
         let before = rig.layout()?;
@@ -360,42 +314,9 @@ fn fill(
             ),
         ))
     })?;
-    report.step("5 balance example's daily policy when full", |r| {
-        // With no unallocated space a relocation may find no room: the example reports that
-        // step as enospc, goes on with the others and exits 5 (btrfsmaintenance calls ENOSPC a
-        // minor fault); exit 0 if every step found room.
-        let out = run("balance", &[root_arg, "--json"])?;
-        let json = json(&out)?;
-        let (relocated, steps) = steps_of(&json)?;
-        let enospc = steps.matches(" enospc").count();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(
-            json["steps"].as_array().map(Vec::len) == Some(5)
-                && match out.status.code() {
-                    Some(5) =>
-                        json["state"] == "enospc" && enospc > 0 && stderr.contains("ENOSPC in"),
-                    Some(0) => json["state"] == "completed" && enospc == 0,
-                    _ => false,
-                },
-            "balance policy when full: {}: {json} {stderr}",
-            out.status,
-        );
-        r.fact("balance_policy_when_full", steps.clone());
-        Ok((
-            (),
-            format!(
-                "exit {}: {steps}; relocated {relocated}",
-                out.status.code().unwrap_or(-1)
-            ),
-        ))
-    })?;
+    policy_when_full_step(report, root_arg)?;
     report.step("5 plug removed", |_| {
-        for p in &plugs {
-            std::fs::remove_file(p)?;
-        }
-        fs.sync()?;
-        let (status, body) = get(port, "/")?;
-        ensure!(status == 200 && body == PAGE, "after the plug: HTTP {status} {body:?}");
+        unplug_while_served(&fs, &plugs, port)?;
         let before = rig.layout()?;
         rig.docker
             .ok(&["run", "--rm", "--network", "none", APP, "true"])?;
@@ -496,82 +417,6 @@ fn doctor_and_check(tool: &Tool, fs: &Filesystem, code: i32) -> Result<(Doctor, 
         ensure!(doctor.status(id)? == "ok", "{}", doctor.summary(id)?);
     }
     Ok((doctor, unallocated))
-}
-
-/// Fills the filesystem: most of the free space reserved at once (fallocate), then plug files
-/// written until ENOSPC, until even a new 1-byte file cannot be written (what Docker needs for
-/// a container's records). The plug files go to `plugs`; the bytes they hold.
-fn plug(fs: &Filesystem, plugs: &mut Vec<PathBuf>) -> Result<u64, Failed> {
-    let root = fs.path().to_path_buf();
-    let free = fs.usage()?.free_estimated.bytes();
-    let reserve = free.saturating_sub(32 * MIB);
-    plugs.push(root.join("plug"));
-    let file = std::fs::File::create(&plugs[0])?;
-    fallocate(&file, FallocateFlags::empty(), 0, reserve as i64)
-        .map_err(|e| format!("fallocate {reserve} bytes: {e}"))?;
-    drop(file);
-    let mut bytes = reserve;
-    // Each commit can return reserved space (metadata over-reservation): fill again until a
-    // byte does not fit.
-    for round in 0..16 {
-        let path = root.join(format!("plug-{round}"));
-        plugs.push(path.clone());
-        bytes += write_until_full(&path)?;
-        fs.sync()?;
-        if !fits(&root.join("probe"))? {
-            return Ok(bytes);
-        }
-    }
-    Err("the filesystem still takes a 1-byte file after 16 rounds of filling".into())
-}
-
-/// Whether a new 1-byte file can be written and synced at `path` (removed again).
-fn fits(path: &Path) -> Result<bool, Failed> {
-    let result = std::fs::File::create(path).and_then(|mut f| {
-        f.write_all(b"x")?;
-        f.sync_all()
-    });
-    let _ = std::fs::remove_file(path);
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => Ok(false),
-        Err(e) => Err(format!("probe {}: {e}", path.display()).into()),
-    }
-}
-
-/// The balance example's daily policy: fails unless exit 0 and completed; the chunks relocated
-/// and the steps' states.
-fn policy(root: &str) -> Result<(u64, String), Failed> {
-    policy_outcome(&run("balance", &[root, "--json"])?)
-}
-
-fn policy_outcome(out: &Output) -> Result<(u64, String), Failed> {
-    let json = json(out)?;
-    ensure!(
-        out.status.code() == Some(0) && json["state"] == "completed",
-        "balance policy: {}: {json} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-    );
-    steps_of(&json)
-}
-
-/// The chunks a policy report says were relocated, and its steps with their states.
-fn steps_of(json: &serde_json::Value) -> Result<(u64, String), Failed> {
-    let steps = json["steps"]
-        .as_array()
-        .ok_or("no steps")?
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                s["request"].as_str().unwrap_or("?"),
-                s["state"].as_str().unwrap_or("?")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    Ok((json["relocated"].as_u64().unwrap_or_default(), steps))
 }
 
 /// How many `layerdb/mounts/*/mount-id` files are empty.

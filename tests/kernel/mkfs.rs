@@ -7,7 +7,7 @@
 //! remount, verify the files' checksums. Any btrfs warning or error the kernel logs about the
 //! device fails the test.
 
-use crate::util::{sha256_of, write_file, MIB};
+use crate::util::{sha256_of, write_file, Progs, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
 use btrfs_kit::mkfs::{
@@ -17,7 +17,6 @@ use btrfs_kit::mkfs::{
 use btrfs_kit::{BlockGroupKind, ChecksumType, Error, Filesystem, Profile};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::Command;
 use testkit::ensure;
 use testkit::fixture::{LoopDevice, Mount, SparseFile};
 use testkit::harness::{self, Failed, Trial};
@@ -79,14 +78,13 @@ pub fn trials() -> Vec<Trial> {
     t
 }
 
-/// `btrfs check --readonly` in both modes; fails with its output on any error.
+/// `btrfs check --readonly` in both modes, by both oracles; fails with its output on any error.
 fn btrfs_check(target: &Path) -> Result<(), Failed> {
-    for mode in ["original", "lowmem"] {
-        let out = Command::new("btrfs")
-            .args(["check", "--readonly", &format!("--mode={mode}")])
-            .arg(target)
-            .output()
-            .map_err(|e| format!("run btrfs check (the oracle; is btrfs-progs installed?): {e}"))?;
+    for (oracle, mode) in Progs::BOTH
+        .into_iter()
+        .flat_map(|o| ["original", "lowmem"].map(|m| (o, m)))
+    {
+        let out = oracle.output(&["check", "--readonly", &format!("--mode={mode}")], target)?;
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -94,7 +92,8 @@ fn btrfs_check(target: &Path) -> Result<(), Failed> {
         );
         ensure!(
             out.status.success() && !text.contains("ERROR") && text.contains("no error found"),
-            "btrfs check --mode={mode} on {}: {}\n{text}",
+            "{} check --mode={mode} on {}: {}\n{text}",
+            oracle.name(),
             target.display(),
             out.status,
         );

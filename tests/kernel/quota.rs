@@ -1,7 +1,7 @@
 //! Quotas on a real kernel: enable, qgroups, limits (EDQUOT past the limit), usage against
 //! `btrfs qgroup show --raw`, inheritance on create, disable.
 
-use crate::util::{progs, write_file, MIB};
+use crate::util::{write_file, Progs, MIB};
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
 use std::collections::BTreeMap;
@@ -20,8 +20,8 @@ pub fn trials() -> Vec<Trial> {
 /// `btrfs qgroup show --raw -r -e`: qgroup → (referenced, exclusive, max rfer, max excl).
 type ProgsRow = (u64, u64, Option<u64>, Option<u64>);
 
-fn progs_qgroups(m: &Path) -> Result<BTreeMap<String, ProgsRow>, Failed> {
-    let text = progs(&["qgroup", "show", "--raw", "-r", "-e"], m)?;
+fn progs_qgroups(oracle: Progs, m: &Path) -> Result<BTreeMap<String, ProgsRow>, Failed> {
+    let text = oracle.run(&["qgroup", "show", "--raw", "-r", "-e"], m)?;
     let limit = |w: &str| -> Result<Option<u64>, Failed> {
         Ok(if w == "none" { None } else { Some(w.parse()?) })
     };
@@ -79,13 +79,16 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     subvolume::create(m.join("b"))?;
     let a = QgroupId::subvolume(subvolume::subvolume_id(m.join("a"))?);
     let b = QgroupId::subvolume(subvolume::subvolume_id(m.join("b"))?);
-    let relations = progs(&["qgroup", "show", "-p"], m)?;
-    ensure!(
-        relations
-            .lines()
-            .any(|l| l.starts_with(&a.to_string()) && l.contains("1/100")),
-        "0/a inherited into 1/100:\n{relations}",
-    );
+    for oracle in Progs::BOTH {
+        let relations = oracle.run(&["qgroup", "show", "-p"], m)?;
+        ensure!(
+            relations
+                .lines()
+                .any(|l| l.starts_with(&a.to_string()) && l.contains("1/100")),
+            "{}: 0/a inherited into 1/100:\n{relations}",
+            oracle.name(),
+        );
+    }
     fs.assign_qgroup(b, group)?;
 
     let cap = 32 * MIB;
@@ -119,11 +122,14 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
             )
         })
         .collect();
-    let theirs = progs_qgroups(m)?;
-    ensure!(
-        ours == theirs,
-        "qgroups differ:\nours  {ours:?}\nprogs {theirs:?}"
-    );
+    for oracle in Progs::BOTH {
+        let theirs = progs_qgroups(oracle, m)?;
+        ensure!(
+            ours == theirs,
+            "qgroups differ:\nours  {ours:?}\n{} {theirs:?}",
+            oracle.name(),
+        );
+    }
     let (a_ref, _, a_max, _) = ours[&a.to_string()];
     ensure!(
         a_max == Some(cap) && a_ref <= cap + MIB && a_ref > MIB,

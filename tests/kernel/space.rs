@@ -1,10 +1,11 @@
 //! Space info, filesystem info and device usage against btrfs-progs (the oracle).
 
-use crate::util::{number_after, progs, write_file, ProgsMultiDevice, MIB};
+use crate::util::{number_after, write_file, Progs, ProgsMultiDevice, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 use btrfs_kit::{BlockGroupKind, ByteSize, ChecksumType, DeviceUsage, Filesystem, Profile};
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, LoopDevice, Mount, Scratch, SparseFile};
@@ -221,26 +222,45 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
         "checksum {}",
         info.checksum
     );
-    let dump = progs(&["inspect-internal", "dump-super"], scratch.device())?;
-    let field = |name: &str| {
-        dump.lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            .unwrap_or_default()
-    };
-    ensure!(
-        info.fsid.to_string() == field("fsid"),
-        "fsid {} vs dump-super {}",
-        info.fsid,
-        field("fsid"),
-    );
-    ensure!(
-        info.nodesize.bytes().to_string() == field("nodesize"),
-        "nodesize differs from dump-super",
-    );
-    ensure!(
-        info.sectorsize.bytes().to_string() == field("sectorsize"),
-        "sectorsize differs from dump-super",
-    );
+    // The superblock's metadata_uuid field (offset 0x23b of the primary copy at 64 KiB): zero
+    // unless the METADATA_UUID incompat flag is set (mkfs never sets it).
+    let mut raw = [0u8; 16];
+    std::fs::File::open(scratch.device())?.read_exact_at(&mut raw, 0x10000 + 0x23b)?;
+    ensure!(raw == [0; 16], "metadata_uuid on disk: {raw:?}");
+    for oracle in Progs::BOTH {
+        let dump = oracle.run(&["inspect-internal", "dump-super"], scratch.device())?;
+        let field = |name: &str| {
+            dump.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        for (name, ours) in [
+            ("fsid", info.fsid.to_string()),
+            ("nodesize", info.nodesize.bytes().to_string()),
+            ("sectorsize", info.sectorsize.bytes().to_string()),
+        ] {
+            ensure!(
+                ours == field(name),
+                "{name} {ours} vs {}'s dump-super {}",
+                oracle.name(),
+                field(name),
+            );
+        }
+        // 6.2 prints the fsid as metadata_uuid when the flag is unset (the uuid the kernel
+        // uses for tree blocks then); since 6.5 (commit 1d988f36, "dump-super: print actual
+        // metadata_uuid value") it prints the field as stored, zero. dump-super is a dump of
+        // the stored bytes: 7.3 is right; the effective metadata uuid is the fsid either way.
+        let want = match oracle {
+            Progs::Debian => info.fsid.to_string(),
+            Progs::Sid => "00000000-0000-0000-0000-000000000000".to_string(),
+        };
+        ensure!(
+            field("metadata_uuid") == want,
+            "{}: metadata_uuid {:?}, expected {want}",
+            oracle.name(),
+            field("metadata_uuid"),
+        );
+    }
     let devices = fs.devices()?;
     ensure!(devices.len() == 1, "{} devices", devices.len());
     ensure!(
@@ -261,7 +281,16 @@ fn space_info_matches_btrfs_filesystem_df() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
     let ours = fs.space_info()?;
-    let df = progs(&["filesystem", "df", "-b"], scratch.path())?;
+    for oracle in Progs::BOTH {
+        let df = oracle.run(&["filesystem", "df", "-b"], scratch.path())?;
+        df_equals(&df, &ours)
+            .map_err(|e| format!("{}: {}", oracle.name(), e.message().unwrap_or_default()))?;
+    }
+    Ok(())
+}
+
+/// Every line of `btrfs filesystem df -b` equals our SPACE_INFO entry of its kind and profile.
+fn df_equals(df: &str, ours: &[btrfs_kit::SpaceInfo]) -> Result<(), Failed> {
     let mut seen = 0;
     for line in df.lines() {
         let Some((name, rest)) = line.split_once(':') else {
@@ -320,10 +349,19 @@ pub fn usage_equals_progs(path: &Path) -> Result<(), Failed> {
     // The kernel may still add or drop an empty chunk (the cleaner removes unused block
     // groups in the background): compare only a btrfs-progs reading bracketed by two equal
     // readings of ours.
+    for oracle in Progs::BOTH {
+        usage_equals(&fs, oracle, path)
+            .map_err(|e| format!("{}: {}", oracle.name(), e.message().unwrap_or_default()))?;
+    }
+    Ok(())
+}
+
+/// [`usage_equals_progs`] for one oracle.
+fn usage_equals(fs: &Filesystem, oracle: Progs, path: &Path) -> Result<(), Failed> {
     let mut attempts = 0;
     let (ours, text) = loop {
         let before = fs.usage()?;
-        let text = progs(&["filesystem", "usage", "-b"], path)?;
+        let text = oracle.run(&["filesystem", "usage", "-b"], path)?;
         if fs.usage()? == before {
             break (before, text);
         }

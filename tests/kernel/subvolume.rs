@@ -2,7 +2,7 @@
 //! refusals, the read-only guard for received subvolumes, the default subvolume, and waiting for
 //! the cleaner.
 
-use crate::util::{data_used, hash, progs, write_file, MIB};
+use crate::util::{data_used, hash, write_file, Progs, MIB};
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
 use btrfs_kit::{Error, Filesystem};
 use std::path::Path;
@@ -22,14 +22,19 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-/// The ids `btrfs subvolume list` reports.
+/// The ids `btrfs subvolume list` reports: the same from both oracles.
 fn progs_ids(mnt: &Path) -> Result<Vec<u64>, Failed> {
-    let text = progs(&["subvolume", "list", "-a"], mnt)?;
-    text.lines()
-        .map(|l| {
-            crate::util::number_after(l, "ID ").ok_or_else(|| format!("bad line {l:?}").into())
-        })
-        .collect()
+    let [debian, sid] = Progs::BOTH.map(|oracle| -> Result<Vec<u64>, Failed> {
+        let text = oracle.run(&["subvolume", "list", "-a"], mnt)?;
+        text.lines()
+            .map(|l| {
+                crate::util::number_after(l, "ID ").ok_or_else(|| format!("bad line {l:?}").into())
+            })
+            .collect()
+    });
+    let (debian, sid) = (debian?, sid?);
+    ensure!(debian == sid, "subvolume list: 6.2 {debian:?}, 7.3 {sid:?}");
+    Ok(debian)
 }
 
 fn create_snapshot_delete_round_trip() -> Result<(), Failed> {
@@ -244,11 +249,17 @@ fn read_only_guard_for_received_subvolumes() -> Result<(), Failed> {
         info.received_uuid == Some(sent) && info.stransid == Some(42) && info.read_only,
         "received subvolume: {info:?}",
     );
-    let shown = progs(&["subvolume", "show"], &a)?;
-    ensure!(
-        shown.contains(&sent.to_string()),
-        "btrfs subvolume show names the received uuid:\n{shown}",
-    );
+    for oracle in Progs::BOTH {
+        let shown = oracle.run(&["subvolume", "show"], &a)?;
+        ensure!(
+            shown.contains(&sent.to_string())
+                && shown
+                    .lines()
+                    .any(|l| l.split_whitespace().eq(["Send", "transid:", "42"])),
+            "{}: btrfs subvolume show names the received uuid and send transid:\n{shown}",
+            oracle.name(),
+        );
+    }
     match subvolume::set_read_only(&a, false) {
         Err(e @ Error::ReceivedSubvolume { .. }) => {
             ensure!(e.to_string().contains(&sent.to_string()), "{e}")
@@ -294,11 +305,14 @@ fn default_subvolume_get_set() -> Result<(), Failed> {
     let id = subvolume::subvolume_id(m.join("a"))?;
     fs.set_default_subvolume(id)?;
     ensure!(fs.default_subvolume()? == id, "default set");
-    let text = progs(&["subvolume", "get-default"], m)?;
-    ensure!(
-        text.starts_with(&format!("ID {id} ")),
-        "btrfs subvolume get-default: {text}"
-    );
+    for oracle in Progs::BOTH {
+        let text = oracle.run(&["subvolume", "get-default"], m)?;
+        ensure!(
+            text.starts_with(&format!("ID {id} ")),
+            "{}: btrfs subvolume get-default: {text}",
+            oracle.name(),
+        );
+    }
     // Refused before the kernel is asked (it would say EPERM).
     match subvolume::delete(m.join("a"), Recursion::No) {
         Err(e @ Error::DeleteRefused { .. }) => {
@@ -348,10 +362,13 @@ fn waiting_for_the_cleaner_frees_space() -> Result<(), Failed> {
         after + 190 * MIB <= before,
         "data used {before} -> {after}: the 200 MiB are free"
     );
-    let dead = progs(&["subvolume", "list", "-d"], m)?;
-    ensure!(
-        dead.trim().is_empty(),
-        "btrfs-progs sees no deleted subvolume: {dead}"
-    );
+    for oracle in Progs::BOTH {
+        let dead = oracle.run(&["subvolume", "list", "-d"], m)?;
+        ensure!(
+            dead.trim().is_empty(),
+            "{} sees no deleted subvolume: {dead}",
+            oracle.name(),
+        );
+    }
     Ok(())
 }

@@ -78,19 +78,77 @@ pub fn data_groups(fs: &Filesystem) -> Result<Vec<BlockGroup>, Failed> {
         .collect())
 }
 
-/// Runs a btrfs-progs command as an oracle and returns its stdout.
-pub fn progs(args: &[&str], path: &Path) -> Result<String, Failed> {
-    let out = Command::new("btrfs")
-        .args(args)
-        .arg(path)
-        .output()
-        .map_err(|e| format!("run btrfs {args:?} (the oracle; is btrfs-progs installed?): {e}"))?;
-    ensure!(
-        out.status.success(),
-        "btrfs {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr),
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Which btrfs-progs answers as an oracle. The oracle tier asks both: where their outputs
+/// differ, the test says which one is right and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progs {
+    /// The host's (Debian 12: 6.2), `btrfs` on PATH.
+    Debian,
+    /// The cached Debian sid userland's (7.3: `testkit::userland`), chrooted in a private mount
+    /// namespace with the filesystem's mount point bound at its own path. Run that way rather
+    /// than through the userland's dynamic loader so that it sees only its own files
+    /// (`/etc`, `/usr/share`, its `/var/lib/btrfs`, read-only: a scrub records no status file
+    /// on the host) and the kernel's `/proc`, `/sys` and `/dev`, as on a sid machine.
+    Sid,
+}
+
+impl Progs {
+    /// Both, the host's first.
+    pub const BOTH: [Progs; 2] = [Progs::Debian, Progs::Sid];
+
+    /// Its name and version, for messages.
+    pub fn name(self) -> String {
+        match self {
+            Progs::Debian => "btrfs-progs 6.2 (Debian 12)".to_string(),
+            Progs::Sid => format!(
+                "btrfs-progs {} (sid userland)",
+                testkit::userland::Userland::sid()
+                    .ok()
+                    .and_then(|u| u.version("btrfs-progs"))
+                    .unwrap_or_else(|| "?".to_string())
+            ),
+        }
+    }
+
+    /// Runs `btrfs ARGS PATH` (PATH a mount point or a file below one under `/tmp`, or a
+    /// device) and returns its stdout; fails unless it exits 0.
+    pub fn run(self, args: &[&str], path: &Path) -> Result<String, Failed> {
+        let out = self.output(args, path)?;
+        ensure!(
+            out.status.success(),
+            "{} {args:?} failed: {}",
+            self.name(),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `btrfs ARGS PATH` (see [`Progs::run`]), whatever its exit status.
+    pub fn output(self, args: &[&str], path: &Path) -> Result<Output, Failed> {
+        let mut cmd = match self {
+            Progs::Debian => Command::new("btrfs"),
+            Progs::Sid => {
+                let userland = testkit::userland::Userland::sid()?;
+                // The tempdir a fixture mounted on: `/tmp/<name>`. Devices need no bind.
+                let mut parts = path.components();
+                let bind: Vec<PathBuf> = match (parts.next(), parts.next(), parts.next()) {
+                    (_, Some(dir), Some(name)) if dir.as_os_str() == "tmp" => {
+                        vec![Path::new("/tmp").join(name)]
+                    }
+                    (_, Some(dir), _) if dir.as_os_str() == "dev" => Vec::new(),
+                    _ => return Err(format!("{}: not under /tmp or /dev", path.display()).into()),
+                };
+                let binds: Vec<&Path> = bind.iter().map(PathBuf::as_path).collect();
+                userland.command("/usr/bin/btrfs", &binds)?
+            }
+        };
+        Ok(cmd.args(args).arg(path).output().map_err(|e| {
+            format!(
+                "run {} {args:?} (the oracle; is it installed?): {e}",
+                self.name()
+            )
+        })?)
+    }
 }
 
 /// The numbers after `key` in `text` (e.g. `total=` → 123).
