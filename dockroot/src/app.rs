@@ -46,6 +46,13 @@ pub struct Cli {
     /// dockerd's pidfile [config: docker.pidfile].
     #[arg(long, global = true, value_name = "PATH")]
     pub docker_pidfile: Option<PathBuf>,
+    /// A system containerd's configuration file, read when dockerd uses one [config:
+    /// containerd.config; default /etc/containerd/config.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub containerd_config: Option<PathBuf>,
+    /// containerd's client, asked while containerd runs [config: containerd.ctr; default ctr].
+    #[arg(long, global = true, value_name = "PROGRAM")]
+    pub ctr: Option<PathBuf>,
     /// systemd's unit directory [config: paths.unit_dir].
     #[arg(long, global = true, value_name = "DIR")]
     pub unit_dir: Option<PathBuf>,
@@ -130,7 +137,8 @@ pub struct DoctorArgs {
     /// Repair what is safe to repair: a quota rescan when qgroups are inconsistent.
     #[arg(long)]
     pub fix: bool,
-    /// Delete orphaned layer subvolumes (only while Docker is stopped) and list them.
+    /// Delete orphaned layer subvolumes, and orphaned snapshot subvolumes of containerd's btrfs
+    /// snapshotter (only while Docker and containerd are stopped), and list them.
     #[arg(long)]
     pub fix_orphans: bool,
     /// Warn at this data used percentage [config: thresholds.used_warn; default 80].
@@ -183,6 +191,8 @@ fn config(args: &Cli) -> Result<Config, String> {
     set(&mut c.docker.config_dir, &args.docker_config_dir);
     set(&mut c.docker.socket, &args.docker_socket);
     set(&mut c.docker.pidfile, &args.docker_pidfile);
+    set(&mut c.containerd.config, &args.containerd_config);
+    set(&mut c.containerd.ctr, &args.ctr);
     set(&mut c.paths.unit_dir, &args.unit_dir);
     set(&mut c.paths.fstab, &args.fstab_file);
     if !args.devices.is_empty() {
@@ -320,6 +330,16 @@ fn run_doctor(config: &Config, args: &DoctorArgs) -> u8 {
                             .map(|b| format!(", {} exclusive", btrfs_kit::ByteSize(b)))
                             .unwrap_or_default();
                         outln!("  {} (subvolume {}{bytes})", r.name, r.id);
+                    }
+                    if let Some(root) = &fix.snapshotter_root {
+                        outln!(
+                            "deleted {} orphaned snapshot subvolume(s) of containerd's btrfs snapshotter under {}:",
+                            fix.snapshots_removed.len(),
+                            root.display()
+                        );
+                        for r in &fix.snapshots_removed {
+                            outln!("  {} (subvolume {})", r.name, r.id);
+                        }
                     }
                     for record in &fix.records_removed {
                         outln!(

@@ -9,6 +9,10 @@
 //! socket = "/var/run/docker.sock"    # the Engine API
 //! pidfile = "/var/run/docker.pid"
 //!
+//! [containerd]                      # the containerd image store's containerd
+//! config = "/etc/containerd/config.toml"  # a system containerd's configuration
+//! ctr = "ctr"                        # containerd's client, asked while containerd runs
+//!
 //! [thresholds]
 //! used_warn = 80                     # percent of the data capacity
 //! used_crit = 90
@@ -69,6 +73,8 @@ pub const DEFAULT_PATH: &str = "/etc/dockroot.toml";
 pub struct Config {
     /// Docker's paths.
     pub docker: DockerConfig,
+    /// The containerd of the containerd image store.
+    pub containerd: ContainerdSettings,
     /// Thresholds of the checks.
     pub thresholds: Thresholds,
     /// Defaults of `provision`.
@@ -104,6 +110,25 @@ impl Default for DockerConfig {
             config_dir: "/etc/docker".into(),
             socket: "/var/run/docker.sock".into(),
             pidfile: "/var/run/docker.pid".into(),
+        }
+    }
+}
+
+/// Where a system containerd is configured, and its client.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerdSettings {
+    /// A system containerd's configuration file (read when dockerd uses a system containerd).
+    pub config: PathBuf,
+    /// `ctr`, asked what containerd says while it runs (its databases are then not read).
+    pub ctr: PathBuf,
+}
+
+impl Default for ContainerdSettings {
+    fn default() -> Self {
+        ContainerdSettings {
+            config: crate::docker::containerd::config::DEFAULT_CONFIG.into(),
+            ctr: "ctr".into(),
         }
     }
 }
