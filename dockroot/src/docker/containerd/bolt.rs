@@ -622,24 +622,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod dump {
-    use super::*;
-    fn walk(b: Bucket, depth: usize) {
-        for (k, v) in b.entries().unwrap() {
-            match v {
-                Value::Data(d) => println!("{}{:?} = {:?}", "  ".repeat(depth), String::from_utf8_lossy(k), String::from_utf8_lossy(&d[..d.len().min(80)])),
-                Value::Bucket(b) => { println!("{}{:?}/ seq={}", "  ".repeat(depth), String::from_utf8_lossy(k), b.sequence()); walk(b, depth + 1) }
-            }
-        }
-    }
-    #[test]
-    #[ignore]
-    fn dump_samples() {
-        for f in ["/var/tmp/samples/snapshotter-metadata.db", "/var/tmp/samples/meta.db"] {
-            let db = Db::open(Path::new(f)).unwrap();
-            println!("== {f} txid {} page {}", db.txid(), db.page_size());
-            walk(db.root(), 0);
-        }
-    }
-}

@@ -11,7 +11,9 @@
 //!   top layer, its chain id);
 //! * `v1/<ns>/containers/<id>`: `snapshotter`, `snapshotKey`, `image`;
 //! * `v1/<ns>/leases/<id>/snapshots/<snapshotter>/<key>`: snapshots a lease holds (a pull or
-//!   a build in progress).
+//!   a build in progress; and, seen with Docker 28, every container's `<id>` and `<id>-init`
+//!   snapshots under a lease named by the container id, from `docker create` on: the
+//!   containerd container exists only while it runs).
 
 use super::bolt::{Bucket, BoltError, Db};
 use super::snapshotter::Record;
@@ -255,7 +257,7 @@ pub fn owners(
     // (namespace index, key) per backend key.
     let mut by_backend: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
     // Owner per (namespace index, key).
-    let mut owned: BTreeMap<(usize, &str), Owner> = BTreeMap::new();
+    let mut owned: BTreeMap<(usize, String), Owner> = BTreeMap::new();
     for (i, ns) in namespaces.iter().enumerate() {
         for (key, s) in &ns.snapshots {
             by_backend.insert(&s.name, (i, key));
@@ -272,7 +274,7 @@ pub fn owners(
             names.sort();
             names.dedup();
             owned.insert(
-                (i, k),
+                (i, k.to_string()),
                 Owner::Image {
                     namespace: ns.name.clone(),
                     key: k.into(),
@@ -280,17 +282,31 @@ pub fn owners(
                 },
             );
         }
-        for c in &ns.containers {
-            for k in chain(ns, &c.snapshot_key) {
-                if owned.contains_key(&(i, k)) {
+        // moby holds a container's snapshots (`<id>`, `<id>-init`) with a lease named by the
+        // container id from `docker create` on; a containerd container exists only while it
+        // runs.
+        let moby_leases = ns
+            .leases
+            .iter()
+            .filter(|(id, _)| crate::docker::layout::is_valid_id(id))
+            .flat_map(|(id, keys)| keys.iter().map(move |k| (id.clone(), k.clone())));
+        let containers: Vec<(String, String)> = ns
+            .containers
+            .iter()
+            .map(|c| (c.id.clone(), c.snapshot_key.clone()))
+            .chain(moby_leases)
+            .collect();
+        for (id, key) in &containers {
+            for k in chain(ns, key) {
+                if owned.contains_key(&(i, k.to_string())) {
                     break;
                 }
                 owned.insert(
-                    (i, k),
+                    (i, k.to_string()),
                     Owner::Container {
                         namespace: ns.name.clone(),
                         key: k.into(),
-                        id: c.id.clone(),
+                        id: id.clone(),
                     },
                 );
             }
@@ -304,7 +320,7 @@ pub fn owners(
             }
         }
         for (k, leases) in leased {
-            owned.entry((i, k)).or_insert_with(|| Owner::Lease {
+            owned.entry((i, k.to_string())).or_insert_with(|| Owner::Lease {
                 namespace: ns.name.clone(),
                 key: k.into(),
                 leases,
@@ -322,7 +338,7 @@ pub fn owners(
                         namespace: None,
                         key: r.key.clone(),
                     },
-                    Some(&(i, key)) => owned.get(&(i, key)).cloned().unwrap_or_else(|| {
+                    Some(&(i, key)) => owned.get(&(i, key.to_string())).cloned().unwrap_or_else(|| {
                         Owner::Unreferenced {
                             namespace: Some(namespaces[i].name.clone()),
                             key: key.into(),

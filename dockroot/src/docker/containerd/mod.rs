@@ -71,8 +71,12 @@ fn managed_config(address: &Path) -> Option<PathBuf> {
 }
 
 /// The managed containerd of a data root: its defaults, or its configuration file when found.
-fn managed(data_root: &Path, address: PathBuf, evidence: String) -> Containerd {
+fn managed(data_root: &Path, address: Option<PathBuf>, evidence: String) -> Containerd {
+    let address_known = address.is_some();
+    let address =
+        address.unwrap_or_else(|| PathBuf::from("/var/run/docker/containerd/containerd.sock"));
     let mut config = managed_config(&address)
+        .filter(|_| address_known)
         .and_then(|f| ContainerdConfig::read(&f).ok())
         .unwrap_or_else(ContainerdConfig::defaults);
     if config.path.is_none() {
@@ -125,7 +129,7 @@ pub fn locate(
                 "dockerd runs its own containerd (GET /info: Containerd.Address {})",
                 address.display()
             );
-            return Ok(managed(data_root, address, evidence));
+            return Ok(managed(data_root, Some(address), evidence));
         }
         return system(
             Some(address.clone()),
@@ -150,7 +154,7 @@ pub fn locate(
     if own.is_dir() {
         return Ok(managed(
             data_root,
-            PathBuf::from("/var/run/docker/containerd/containerd.sock"),
+            None,
             format!(
                 "{} exists: dockerd's own containerd (dockerd is not running to confirm)",
                 own.display()
@@ -169,7 +173,7 @@ pub fn locate(
     }
     Ok(managed(
         data_root,
-        PathBuf::from("/var/run/docker/containerd/containerd.sock"),
+        None,
         "no system containerd found: dockerd starts its own (not running to confirm)".into(),
     ))
 }
