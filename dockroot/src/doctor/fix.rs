@@ -151,8 +151,13 @@ fn snapshotter_orphans(target: &Target) -> Result<Option<(PathBuf, Vec<PathBuf>)
     if !chosen && !target.data_root.join("containerd/daemon").is_dir() {
         return Ok(None);
     }
-    let c = containerd::locate(None, &target.data_root, key.as_deref(), &target.containerd.config)
-        .map_err(|e| FixError::Snapshotter(e.to_string()))?;
+    let c = containerd::locate(
+        None,
+        &target.data_root,
+        key.as_deref(),
+        &target.containerd.config,
+    )
+    .map_err(|e| FixError::Snapshotter(e.to_string()))?;
     let root = c.config.btrfs_root();
     if !root.join(snapshotter::METADATA_DB).exists() {
         return Ok(None);

@@ -4,6 +4,7 @@
 use super::Context;
 use crate::docker::containerd::bolt::BoltError;
 use crate::docker::containerd::ctr::Ctr;
+use crate::docker::containerd::meta;
 use crate::docker::containerd::snapshotter::{self, LayoutError};
 use crate::docker::containerd::{self, Containerd, Supervision, BTRFS, SNAPSHOTTER_TYPE};
 use crate::docker::store::{self, ImageStore, Reason, StoreChoice};
@@ -66,7 +67,10 @@ pub(crate) fn view(ctx: &Context) -> StoreView {
         containerd: None,
     };
     if view.effective() == Some(ImageStore::Containerd) {
-        let key = config.as_ref().ok().and_then(containerd::daemon_json_address);
+        let key = config
+            .as_ref()
+            .ok()
+            .and_then(containerd::daemon_json_address);
         view.containerd = Some(
             containerd::locate(
                 info,
@@ -224,7 +228,10 @@ pub fn roots(ctx: &Context, view: &StoreView) -> Result<Check, Check> {
     const ID: &str = "containerd.roots";
     let c = containerd_of(ID, view)?;
     let fs = ctx.btrfs(ID)?;
-    let ours = fs.info().map_err(|e| Check::unknown(ID, e.to_string()))?.fsid;
+    let ours = fs
+        .info()
+        .map_err(|e| Check::unknown(ID, e.to_string()))?
+        .fsid;
     let mut off = Vec::new();
     for (name, path) in c.roots() {
         match fsid_of(&path) {
@@ -233,8 +240,8 @@ pub fn roots(ctx: &Context, view: &StoreView) -> Result<Check, Check> {
             Err(why) => off.push(format!("{name} {} is {why}", path.display())),
         }
     }
-    let figure =
-        Figure::new("roots_off_filesystem", off.len() as f64, Unit::Count).alert_above(f64::INFINITY, 1.0);
+    let figure = Figure::new("roots_off_filesystem", off.len() as f64, Unit::Count)
+        .alert_above(f64::INFINITY, 1.0);
     let who = match c.supervision {
         Supervision::Managed => "dockerd's own containerd",
         Supervision::System => "the system containerd",
@@ -285,9 +292,7 @@ pub fn snapshotter_loaded(ctx: &Context, view: &StoreView) -> Result<Check, Chec
         return Ok(Check::new(
             ID,
             Status::Critical,
-            format!(
-                "containerd's configuration disables the btrfs snapshotter (disabled_plugins): images cannot be unpacked (snapshotter not loaded: btrfs)"
-            ),
+            "containerd's configuration disables the btrfs snapshotter (disabled_plugins): images cannot be unpacked (snapshotter not loaded: btrfs)",
         )
         .action("remove it from disabled_plugins and restart containerd"));
     }
@@ -335,28 +340,48 @@ pub fn orphans(ctx: &Context, view: &StoreView) -> Result<Check, Check> {
     const ID: &str = "containerd.orphans";
     let c = containerd_of(ID, view)?;
     let root = c.config.btrfs_root();
-    let report = match snapshotter::analyse(&root) {
-        Ok((_, r)) => r,
+    let (records, report) = match snapshotter::analyse(&root) {
+        Ok(r) => r,
         Err(LayoutError::Bolt(BoltError::Io { source, .. }))
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             return Ok(Check::ok(
                 ID,
-                format!("no btrfs snapshotter at {} yet: no snapshots", root.display()),
+                format!(
+                    "no btrfs snapshotter at {} yet: no snapshots",
+                    root.display()
+                ),
             )
             .figure(Figure::new("orphans", 0.0, Unit::Count).alert_above(1.0, f64::INFINITY)))
         }
         Err(LayoutError::Bolt(BoltError::InUse { .. })) => return running(ctx, c, &root),
         Err(e) => return Err(Check::unknown(ID, e.to_string())),
     };
+    let unreferenced = unreferenced(c, &records);
+    let note = match unreferenced {
+        Some(0) | None => String::new(),
+        Some(n) => format!(
+            "; {n} snapshot(s) unreferenced in containerd's meta.db (left for its garbage collector, which removes them at a later collection)"
+        ),
+    };
     let removable = report.removable();
-    let figures = vec![
+    let mut figures = vec![
         Figure::new("orphans", removable.len() as f64, Unit::Count).alert_above(1.0, f64::INFINITY),
-        Figure::new("missing_snapshots", report.missing.len() as f64, Unit::Count)
-            .alert_above(f64::INFINITY, 1.0),
+        Figure::new(
+            "missing_snapshots",
+            report.missing.len() as f64,
+            Unit::Count,
+        )
+        .alert_above(f64::INFINITY, 1.0),
         Figure::new("snapshot_subvolumes", report.subvolumes as f64, Unit::Count),
     ];
-    let mut items: Vec<String> = removable.iter().map(|p| root.join(p).display().to_string()).collect();
+    if let Some(n) = unreferenced {
+        figures.push(Figure::new("unreferenced_snapshots", n as f64, Unit::Count));
+    }
+    let mut items: Vec<String> = removable
+        .iter()
+        .map(|p| root.join(p).display().to_string())
+        .collect();
     items.extend(
         report
             .missing
@@ -369,7 +394,7 @@ pub fn orphans(ctx: &Context, view: &StoreView) -> Result<Check, Check> {
             ..Check::ok(
                 ID,
                 format!(
-                    "{} snapshot subvolumes under {}, each named by a record of metadata.db",
+                    "{} snapshot subvolumes under {}, each named by a record of metadata.db{note}",
                     report.subvolumes,
                     root.display()
                 ),
@@ -416,7 +441,7 @@ pub fn orphans(ctx: &Context, view: &StoreView) -> Result<Check, Check> {
             ID,
             status,
             format!(
-                "of {} snapshot subvolumes under {}: {}; e.g. {}",
+                "of {} snapshot subvolumes under {}: {}; e.g. {}{note}",
                 report.subvolumes,
                 root.display(),
                 parts.join("; "),
@@ -425,6 +450,20 @@ pub fn orphans(ctx: &Context, view: &StoreView) -> Result<Check, Check> {
         )
         .action(action)
     })
+}
+
+/// How many of the snapshotter's `records` no namespace of containerd's meta.db references
+/// (None when meta.db cannot be read).
+fn unreferenced(c: &Containerd, records: &[snapshotter::Record]) -> Option<usize> {
+    let db = crate::docker::containerd::bolt::Db::open(&c.config.meta_db()).ok()?;
+    let namespaces = meta::all_namespaces(&db, BTRFS).ok()?;
+    let paths: Vec<PathBuf> = records.iter().map(snapshotter::Record::subvolume).collect();
+    Some(
+        meta::owners(&paths, records, &namespaces)
+            .values()
+            .filter(|o| matches!(o, meta::Owner::Unreferenced { .. }))
+            .count(),
+    )
 }
 
 /// The orphan check while containerd holds metadata.db: what its API lists against the
@@ -444,7 +483,10 @@ fn running(ctx: &Context, c: &Containerd, root: &Path) -> Result<Check, Check> {
         Err(e) => {
             return Err(Check::unknown(
                 ID,
-                format!("containerd holds {}/metadata.db open and its API did not answer ({e}); {full}", root.display()),
+                format!(
+                    "containerd holds {}/metadata.db open and its API did not answer ({e}); {full}",
+                    root.display()
+                ),
             ))
         }
     };
@@ -466,9 +508,13 @@ fn running(ctx: &Context, c: &Containerd, root: &Path) -> Result<Check, Check> {
         root.display(),
         removing.len()
     );
-    let status = if count == 0 { Status::Ok } else { Status::Warning };
-    let mut check = Check::new(ID, status, summary)
-        .items(removing.iter().map(|p| p.display().to_string()));
+    let status = if count == 0 {
+        Status::Ok
+    } else {
+        Status::Warning
+    };
+    let mut check =
+        Check::new(ID, status, summary).items(removing.iter().map(|p| p.display().to_string()));
     check.figures = figures;
     if count > 0 {
         check = check.action(format!(

@@ -54,7 +54,9 @@ impl Containerd {
     /// Starts containerd with `root` (bound into the userland too) and waits until it answers.
     pub fn start(root: &Path) -> Result<Containerd, Failed> {
         let userland = Userland::sid()?;
-        let dir = tempfile::Builder::new().prefix("dockroot-ctrd-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("dockroot-ctrd-")
+            .tempdir()?;
         let d = dir.path();
         let config = d.join("config.toml");
         let socket = d.join("containerd.sock");
@@ -126,15 +128,18 @@ impl Containerd {
             .output()?)
     }
 
+    /// A `ctr --address SOCKET ARGS` command, to spawn.
+    pub fn ctr_command(&self, args: &[&str]) -> Result<Command, Failed> {
+        let mut cmd = self.userland.command("/usr/bin/ctr", &[self.dir.path()])?;
+        cmd.arg("--address").arg(&self.socket).args(args);
+        Ok(cmd)
+    }
+
     /// Runs `ctr`, failing on a non-zero exit; its stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> Result<String, Failed> {
         let out = self.ctr(args)?;
         if !out.status.success() {
-            return Err(format!(
-                "ctr {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
+            return Err(format!("ctr {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into());
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -148,6 +153,19 @@ impl Containerd {
         if let Some(mut c) = self.child.take() {
             stop(&mut c);
         }
+    }
+
+    /// Kills it with SIGKILL (a crash) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Its pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// A `ctr` wrapper script running the userland's ctr (for dockroot's `--ctr`).
@@ -313,7 +331,10 @@ impl Dockerd {
 
     /// Imports a one-file root filesystem as `tag` (a tar made in the work directory).
     pub fn import(&self, tag: &str, content: &str) -> Result<(), Failed> {
-        let root = self.dir.path().join(format!("rootfs-{}", tag.replace([':', '/'], "-")));
+        let root = self
+            .dir
+            .path()
+            .join(format!("rootfs-{}", tag.replace([':', '/'], "-")));
         std::fs::create_dir_all(root.join("etc"))?;
         std::fs::write(root.join("etc/content"), content)?;
         let tar = root.with_extension("tar");

@@ -340,7 +340,11 @@ impl<'a> PageRef<'a> {
         let leaf = match flags {
             LEAF => true,
             BRANCH => false,
-            other => return Err(format!("flags {other:#x} where a branch or leaf page belongs")),
+            other => {
+                return Err(format!(
+                    "flags {other:#x} where a branch or leaf page belongs"
+                ))
+            }
         };
         if PAGE_HEADER + count * ELEMENT > bytes.len() {
             return Err(format!(
@@ -455,7 +459,10 @@ impl<'a> Bucket<'a> {
             Root::Inline(bytes) => match PageRef::new(bytes, 0) {
                 Ok(p) if p.leaf => cursor.stack.push((p, 0)),
                 Ok(_) => {
-                    cursor.error = Some(self.db.corrupt(0, "an inline bucket whose page is not a leaf"))
+                    cursor.error = Some(
+                        self.db
+                            .corrupt(0, "an inline bucket whose page is not a leaf"),
+                    )
                 }
                 Err(w) => cursor.error = Some(self.db.corrupt(0, format!("an inline bucket: {w}"))),
             },
@@ -585,7 +592,10 @@ impl<'a> Cursor<'a> {
         let (Some(root), Some(sequence)) = (u64_at(value, 0), u64_at(value, 8)) else {
             return Err(self.fail(
                 page,
-                format!("a bucket value of {} bytes, shorter than its header", value.len()),
+                format!(
+                    "a bucket value of {} bytes, shorter than its header",
+                    value.len()
+                ),
             ));
         };
         let root = if root == 0 {

@@ -135,7 +135,10 @@ impl ContainerdConfig {
         Ok(ContainerdConfig {
             path: Some(path.into()),
             version,
-            root: raw.root.filter(|p| !p.as_os_str().is_empty()).unwrap_or(d.root),
+            root: raw
+                .root
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(d.root),
             state: raw
                 .state
                 .filter(|p| !p.as_os_str().is_empty())
@@ -204,7 +207,9 @@ state = "/run/c"
             ContainerdConfig::parse(p, v1).unwrap().btrfs_root(),
             Path::new("/b")
         );
-        let e = ContainerdConfig::parse(p, "root = [").unwrap_err().to_string();
+        let e = ContainerdConfig::parse(p, "root = [")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("config.toml") && e.contains("not valid"), "{e}");
     }
 }

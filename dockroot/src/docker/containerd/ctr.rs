@@ -94,8 +94,19 @@ impl Ctr {
     }
 
     /// The snapshots of `snapshotter` in `namespace`.
-    pub fn snapshots(&self, namespace: &str, snapshotter: &str) -> Result<Vec<CtrSnapshot>, CtrError> {
-        let text = self.run(&["-n", namespace, "snapshots", "--snapshotter", snapshotter, "ls"])?;
+    pub fn snapshots(
+        &self,
+        namespace: &str,
+        snapshotter: &str,
+    ) -> Result<Vec<CtrSnapshot>, CtrError> {
+        let text = self.run(&[
+            "-n",
+            namespace,
+            "snapshots",
+            "--snapshotter",
+            snapshotter,
+            "ls",
+        ])?;
         parse_snapshots(&text).map_err(|detail| CtrError {
             command: format!("ctr -n {namespace} snapshots --snapshotter {snapshotter} ls"),
             detail,
@@ -104,7 +115,11 @@ impl Ctr {
 
     /// The status of plugin `kind`/`id` (`ok`, `skip`, `error`), None when not listed.
     pub fn plugin_status(&self, kind: &str, id: &str) -> Result<Option<String>, CtrError> {
-        Ok(parse_plugin_status(&self.run(&["plugins", "ls"])?, kind, id))
+        Ok(parse_plugin_status(
+            &self.run(&["plugins", "ls"])?,
+            kind,
+            id,
+        ))
     }
 }
 
@@ -165,6 +180,9 @@ mod tests {
             parse_plugin_status(plugins, "io.containerd.snapshotter.v1", "btrfs").as_deref(),
             Some("skip")
         );
-        assert_eq!(parse_plugin_status(plugins, "io.containerd.snapshotter.v1", "zfs"), None);
+        assert_eq!(
+            parse_plugin_status(plugins, "io.containerd.snapshotter.v1", "zfs"),
+            None
+        );
     }
 }

@@ -15,7 +15,7 @@
 //!   snapshots under a lease named by the container id, from `docker create` on: the
 //!   containerd container exists only while it runs).
 
-use super::bolt::{Bucket, BoltError, Db};
+use super::bolt::{BoltError, Bucket, Db};
 use super::snapshotter::Record;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,7 +110,11 @@ pub fn namespace(db: &Db, ns: &str, snapshotter: &str) -> Result<Namespace, Bolt
     let mut refs: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     if let Some(blobs) = db.bucket(&[b"v1", ns.as_bytes(), b"content", b"blob"])? {
         for (digest, v) in blobs.entries()? {
-            let Some(labels) = v.bucket().map(|b| b.bucket(b"labels")).transpose()?.flatten()
+            let Some(labels) = v
+                .bucket()
+                .map(|b| b.bucket(b"labels"))
+                .transpose()?
+                .flatten()
             else {
                 continue;
             };
@@ -320,32 +324,36 @@ pub fn owners(
             }
         }
         for (k, leases) in leased {
-            owned.entry((i, k.to_string())).or_insert_with(|| Owner::Lease {
-                namespace: ns.name.clone(),
-                key: k.into(),
-                leases,
-            });
+            owned
+                .entry((i, k.to_string()))
+                .or_insert_with(|| Owner::Lease {
+                    namespace: ns.name.clone(),
+                    key: k.into(),
+                    leases,
+                });
         }
     }
     let by_path: BTreeMap<PathBuf, &Record> = records.iter().map(|r| (r.subvolume(), r)).collect();
     subvolumes
         .iter()
         .map(|path| {
-            let owner = match by_path.get(path) {
-                None => Owner::Orphan,
-                Some(r) => match by_backend.get(r.key.as_str()) {
-                    None => Owner::Unreferenced {
-                        namespace: None,
-                        key: r.key.clone(),
+            let owner =
+                match by_path.get(path) {
+                    None => Owner::Orphan,
+                    Some(r) => match by_backend.get(r.key.as_str()) {
+                        None => Owner::Unreferenced {
+                            namespace: None,
+                            key: r.key.clone(),
+                        },
+                        Some(&(i, key)) => owned
+                            .get(&(i, key.to_string()))
+                            .cloned()
+                            .unwrap_or_else(|| Owner::Unreferenced {
+                                namespace: Some(namespaces[i].name.clone()),
+                                key: key.into(),
+                            }),
                     },
-                    Some(&(i, key)) => owned.get(&(i, key.to_string())).cloned().unwrap_or_else(|| {
-                        Owner::Unreferenced {
-                            namespace: Some(namespaces[i].name.clone()),
-                            key: key.into(),
-                        }
-                    }),
-                },
-            };
+                };
             (path.clone(), owner)
         })
         .collect()
@@ -357,4 +365,34 @@ pub fn all_namespaces(db: &Db, snapshotter: &str) -> Result<Vec<Namespace>, Bolt
         .iter()
         .map(|ns| namespace(db, ns, snapshotter))
         .collect()
+}
+
+/// Why the owners of the snapshots could not be told.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnersError {
+    /// The snapshotter's layout or database.
+    #[error(transparent)]
+    Layout(#[from] super::snapshotter::LayoutError),
+    /// meta.db.
+    #[error(transparent)]
+    Bolt(#[from] BoltError),
+}
+
+/// The owner of every subvolume under the btrfs snapshotter root `root` (paths below it, e.g.
+/// `snapshots/12`; `rm-*` leftovers and subvolumes no record names are [`Owner::Orphan`]),
+/// from its metadata.db and containerd's `meta_db`, for the snapshotter `snapshotter`
+/// (`btrfs`). Refuses while containerd holds either database ([`BoltError::InUse`]).
+pub fn snapshot_owners(
+    root: &std::path::Path,
+    meta_db: &std::path::Path,
+    snapshotter: &str,
+) -> Result<BTreeMap<PathBuf, Owner>, OwnersError> {
+    let (records, _) = super::snapshotter::analyse(root)?;
+    let paths: Vec<PathBuf> = super::snapshotter::entries(root)?
+        .iter()
+        .map(super::snapshotter::Entry::path)
+        .collect();
+    let db = Db::open(meta_db)?;
+    let namespaces = all_namespaces(&db, snapshotter)?;
+    Ok(owners(&paths, &records, &namespaces))
 }

@@ -122,8 +122,8 @@ pub fn locate(
         let system_address = ContainerdConfig::read(system_config)
             .map(|c| c.address)
             .unwrap_or_else(|_| config::DEFAULT_ADDRESS.into());
-        let own = managed_config(&address).is_some()
-            || address.ends_with("containerd/containerd.sock");
+        let own =
+            managed_config(&address).is_some() || address.ends_with("containerd/containerd.sock");
         if address != system_address && own {
             let evidence = format!(
                 "dockerd runs its own containerd (GET /info: Containerd.Address {})",

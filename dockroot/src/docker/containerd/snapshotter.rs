@@ -222,11 +222,7 @@ pub struct SnapshotterReport {
 impl SnapshotterReport {
     /// Every subvolume `--fix-orphans` deletes: orphans and `rm-*` leftovers.
     pub fn removable(&self) -> Vec<PathBuf> {
-        self.orphans
-            .iter()
-            .chain(&self.removing)
-            .cloned()
-            .collect()
+        self.orphans.iter().chain(&self.removing).cloned().collect()
     }
 }
 
@@ -234,8 +230,7 @@ impl SnapshotterReport {
 pub fn judge(root: &Path, records: &[Record]) -> Result<SnapshotterReport, LayoutError> {
     let exists = Kind::ALL.iter().any(|k| root.join(k.dir()).is_dir());
     let found = entries(root)?;
-    let expected: BTreeMap<PathBuf, &Record> =
-        records.iter().map(|r| (r.subvolume(), r)).collect();
+    let expected: BTreeMap<PathBuf, &Record> = records.iter().map(|r| (r.subvolume(), r)).collect();
     let mut report = SnapshotterReport {
         root: root.into(),
         exists,
@@ -286,7 +281,13 @@ mod tests {
     fn orphans_leftovers_and_missing_records() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for p in ["snapshots/1", "snapshots/rm-7", "active/1", "active/3", "view/9"] {
+        for p in [
+            "snapshots/1",
+            "snapshots/rm-7",
+            "active/1",
+            "active/3",
+            "view/9",
+        ] {
             std::fs::create_dir_all(root.join(p)).unwrap();
         }
         let rec = |key: &str, id, kind| Record {
