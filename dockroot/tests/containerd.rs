@@ -55,7 +55,6 @@ fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Fai
                 vec!["prepare", "b", "base"],
                 vec!["commit", "top", "b"],
                 vec!["prepare", "rw", "top"],
-                vec!["view", "ro", "base"],
             ],
         ),
         ("other", vec![vec!["prepare", "lone"]]),
@@ -66,9 +65,25 @@ fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Fai
             c.ctr_ok(&args)?;
         }
     }
-    let listing = c.ctr_ok(&["-n", "moby", "snapshots", "--snapshotter", "btrfs", "ls"])?;
+    // Enough keys for branch pages, and a label longer than a page holds for an overflow page.
+    let snap = ["-n", "moby", "snapshots", "--snapshotter", "btrfs"];
+    let mut parent = "top".to_string();
+    for i in 0..40 {
+        let key = format!("sha256:{i:064x}");
+        let tmp = format!("tmp-{i}");
+        c.ctr_ok(&[&snap[..], &["prepare", &tmp, &parent]].concat())?;
+        c.ctr_ok(&[&snap[..], &["commit", &key, &tmp]].concat())?;
+        parent = key;
+    }
+    // A view last, after the commits (whose removals of the active keys run containerd's
+    // garbage collector, which removed a view made earlier), kept as a GC root.
+    c.ctr_ok(&[&snap[..], &["view", "ro", "base"]].concat())?;
+    c.ctr_ok(&[&snap[..], &["label", "ro", "containerd.io/gc.root=test"]].concat())?;
+    let long = "x".repeat(3000);
+    c.ctr_ok(&[&snap[..], &["label", "top", &format!("test.long={long}")]].concat())?;
+    let listing = c.ctr_ok(&[&snap[..], &["ls"]].concat())?;
     let oracle = parse_snapshots(&listing)?;
-    ensure!(oracle.len() == 4, "ctr lists {listing}");
+    ensure!(oracle.len() == 44, "ctr lists {listing}");
     let plugins = c.ctr_ok(&["plugins", "ls"])?;
     let snap_root = root.join("io.containerd.snapshotter.v1.btrfs");
     let meta_path = root.join("io.containerd.metadata.v1.bolt/meta.db");
@@ -113,9 +128,20 @@ fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Fai
         .map(|s| (s.key.as_str(), s.parent.as_deref()))
         .collect();
     ensure!(ours == theirs, "meta.db {ours:?} vs ctr {theirs:?}");
+    let label = db
+        .bucket(&[b"v1", b"moby", b"snapshots", b"btrfs", b"top", b"labels"])?
+        .ok_or("no labels of top")?
+        .value(b"test.long")?;
+    ensure!(
+        label == Some(long.as_bytes()),
+        "the long label reads {:?}",
+        label.map(<[u8]>::len)
+    );
     // The backend's records: same kinds and parents, through meta.db's names.
     let sdb = Db::open(&snap_root.join(snapshotter::METADATA_DB))?;
     let records = snapshotter::records(&sdb)?;
+    let stats = sdb.stats()?;
+    ensure!(stats.branch > 0 && stats.leaf > 1, "metadata.db: {stats:?}");
     let by_name: BTreeMap<&str, &snapshotter::Record> =
         records.iter().map(|r| (r.key.as_str(), r)).collect();
     for s in &oracle {
@@ -142,7 +168,7 @@ fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Fai
         .ok_or("no v1/snapshots")?
         .sequence();
     ensure!(
-        records.iter().all(|r| r.id <= seq) && records.len() == 5,
+        records.iter().all(|r| r.id <= seq) && records.len() == 45,
         "{records:?} seq {seq}"
     );
     // The layout of the real snapshotter has nothing orphaned, nothing missing.
@@ -151,7 +177,7 @@ fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Fai
         report.orphans.is_empty() && report.removing.is_empty() && report.missing.is_empty(),
         "{report:?}"
     );
-    ensure!(report.subvolumes == 5, "{report:?}");
+    ensure!(report.subvolumes == 45, "{report:?}");
     // A damaged copy is an error naming the file and the page, never a panic.
     let bytes = std::fs::read(&meta_path)?;
     let copy = scratch.path().join("damaged.db");

@@ -279,6 +279,59 @@ impl Db {
         Ok(Some(bucket))
     }
 
+    /// Counts the pages of every bucket's tree, reading each page once (a check of the whole
+    /// file: every reachable page is bounds-checked).
+    pub fn stats(&self) -> Result<TreeStats, BoltError> {
+        let mut stats = TreeStats::default();
+        let mut visited = HashSet::new();
+        let mut pending = vec![self.root_pgid];
+        let mut inline: Vec<&[u8]> = Vec::new();
+        while let Some(id) = pending.pop() {
+            if !visited.insert(id) {
+                return Err(self.corrupt(id, "a page reached twice (a cycle)"));
+            }
+            let page = self.page(id)?;
+            stats.overflow += (page.bytes.len() / self.page_size - 1) as u64;
+            if page.leaf {
+                stats.leaf += 1;
+            } else {
+                stats.branch += 1;
+            }
+            let mut queue = vec![page];
+            while let Some(page) = queue.pop() {
+                for i in 0..page.count {
+                    if !page.leaf {
+                        pending.push(page.branch(i).map_err(|w| self.corrupt(page.id, w))?.1);
+                        continue;
+                    }
+                    let (_, value, flags) = page.leaf(i).map_err(|w| self.corrupt(page.id, w))?;
+                    if flags & BUCKET_LEAF == 0 {
+                        continue;
+                    }
+                    match u64_at(value, 0) {
+                        Some(0) => {
+                            stats.inline_buckets += 1;
+                            inline.push(&value[BUCKET_HEADER.min(value.len())..]);
+                        }
+                        Some(root) => pending.push(root),
+                        None => {
+                            return Err(
+                                self.corrupt(page.id, "a bucket value shorter than its header")
+                            )
+                        }
+                    }
+                }
+                while let Some(bytes) = inline.pop() {
+                    queue
+                        .push(PageRef::new(bytes, page.id).map_err(|w| {
+                            self.corrupt(page.id, format!("an inline bucket: {w}"))
+                        })?);
+                }
+            }
+        }
+        Ok(stats)
+    }
+
     fn corrupt(&self, page: u64, what: impl Into<String>) -> BoltError {
         BoltError::Corrupt {
             path: self.path.clone(),
@@ -322,6 +375,19 @@ impl Db {
         }
         PageRef::new(&self.data[start..end], id).map_err(|w| self.corrupt(id, w))
     }
+}
+
+/// The pages of a file's trees ([`Db::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TreeStats {
+    /// Branch pages.
+    pub branch: u64,
+    /// Leaf pages.
+    pub leaf: u64,
+    /// Overflow pages (beyond the first page of a branch or leaf).
+    pub overflow: u64,
+    /// Inline buckets (stored inside their parent's leaf).
+    pub inline_buckets: u64,
 }
 
 /// A page's bytes, its kind and element count, checked to hold its elements.
