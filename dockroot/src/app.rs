@@ -52,14 +52,17 @@ pub struct Cli {
     /// docker.dockerd; default: dockerd in PATH].
     #[arg(long, global = true, value_name = "PATH")]
     pub dockerd: Option<PathBuf>,
-    /// A system containerd's configuration file [config: docker.containerd_config; default
-    /// /etc/containerd/config.toml].
-    #[arg(long, global = true, value_name = "PATH")]
-    pub containerd_config: Option<PathBuf>,
     /// A system containerd's API socket [config: docker.containerd_socket; default
     /// /run/containerd/containerd.sock].
     #[arg(long, global = true, value_name = "PATH")]
     pub containerd_socket: Option<PathBuf>,
+    /// A system containerd's configuration file, read when dockerd uses one [config:
+    /// containerd.config; default /etc/containerd/config.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub containerd_config: Option<PathBuf>,
+    /// containerd's client, asked while containerd runs [config: containerd.ctr; default ctr].
+    #[arg(long, global = true, value_name = "PROGRAM")]
+    pub ctr: Option<PathBuf>,
     /// systemd's unit directory [config: paths.unit_dir].
     #[arg(long, global = true, value_name = "DIR")]
     pub unit_dir: Option<PathBuf>,
@@ -153,7 +156,8 @@ pub struct DoctorArgs {
     /// Repair what is safe to repair: a quota rescan when qgroups are inconsistent.
     #[arg(long)]
     pub fix: bool,
-    /// Delete orphaned layer subvolumes (only while Docker is stopped) and list them.
+    /// Delete orphaned layer subvolumes, and orphaned snapshot subvolumes of containerd's btrfs
+    /// snapshotter (only while Docker and containerd are stopped), and list them.
     #[arg(long)]
     pub fix_orphans: bool,
     /// Warn at this data used percentage [config: thresholds.used_warn; default 80].
@@ -207,8 +211,9 @@ fn config(args: &Cli) -> Result<Config, String> {
     set(&mut c.docker.socket, &args.docker_socket);
     set(&mut c.docker.pidfile, &args.docker_pidfile);
     set(&mut c.docker.dockerd, &args.dockerd);
-    set(&mut c.docker.containerd_config, &args.containerd_config);
     set(&mut c.docker.containerd_socket, &args.containerd_socket);
+    set(&mut c.containerd.config, &args.containerd_config);
+    set(&mut c.containerd.ctr, &args.ctr);
     set(&mut c.paths.unit_dir, &args.unit_dir);
     set(&mut c.paths.fstab, &args.fstab_file);
     if !args.devices.is_empty() {
@@ -348,6 +353,16 @@ fn run_doctor(config: &Config, args: &DoctorArgs) -> u8 {
                             .unwrap_or_default();
                         outln!("  {} (subvolume {}{bytes})", r.name, r.id);
                     }
+                    if let Some(root) = &fix.snapshotter_root {
+                        outln!(
+                            "deleted {} orphaned snapshot subvolume(s) of containerd's btrfs snapshotter under {}:",
+                            fix.snapshots_removed.len(),
+                            root.display()
+                        );
+                        for r in &fix.snapshots_removed {
+                            outln!("  {} (subvolume {})", r.name, r.id);
+                        }
+                    }
                     for record in &fix.records_removed {
                         outln!(
                             "removed the layer record of a container that is gone: {}",
@@ -414,6 +429,7 @@ fn provision_request(config: &Config, args: &ProvisionArgs) -> Result<Request, S
             .unwrap_or_else(|| p.mount_options.clone()),
         fstab: args.fstab || p.fstab,
         image_store: args.image_store.or(p.image_store),
+        containerd_config: config.containerd.config.clone(),
         docker: config.docker.clone(),
         paths: config.paths.clone(),
         lvm_devices: config.lvm.devices.clone(),

@@ -9,8 +9,11 @@
 //! socket = "/var/run/docker.sock"    # the Engine API
 //! pidfile = "/var/run/docker.pid"
 //! dockerd = "dockerd"                # its version decides provision's default image store
-//! containerd_config = "/etc/containerd/config.toml"   # a system containerd's configuration
 //! containerd_socket = "/run/containerd/containerd.sock"
+//!
+//! [containerd]                      # the containerd image store's containerd
+//! config = "/etc/containerd/config.toml"  # a system containerd's configuration
+//! ctr = "ctr"                        # containerd's client, asked while containerd runs
 //!
 //! [thresholds]
 //! used_warn = 80                     # percent of the data capacity
@@ -73,6 +76,8 @@ pub const DEFAULT_PATH: &str = "/etc/dockroot.toml";
 pub struct Config {
     /// Docker's paths.
     pub docker: DockerConfig,
+    /// The containerd of the containerd image store.
+    pub containerd: ContainerdSettings,
     /// Thresholds of the checks.
     pub thresholds: Thresholds,
     /// Defaults of `provision`.
@@ -102,9 +107,6 @@ pub struct DockerConfig {
     /// The dockerd program whose version decides the default image store (`provision`); a
     /// bare name is looked up in PATH, then /usr/sbin and /usr/bin.
     pub dockerd: PathBuf,
-    /// A system containerd's configuration file (with the containerd image store, its root
-    /// must be on the btrfs too).
-    pub containerd_config: PathBuf,
     /// A system containerd's API socket (dockerd uses it when it exists).
     pub containerd_socket: PathBuf,
 }
@@ -117,8 +119,26 @@ impl Default for DockerConfig {
             socket: "/var/run/docker.sock".into(),
             pidfile: "/var/run/docker.pid".into(),
             dockerd: "dockerd".into(),
-            containerd_config: "/etc/containerd/config.toml".into(),
             containerd_socket: "/run/containerd/containerd.sock".into(),
+        }
+    }
+}
+
+/// Where a system containerd is configured, and its client.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerdSettings {
+    /// A system containerd's configuration file (read when dockerd uses a system containerd).
+    pub config: PathBuf,
+    /// `ctr`, asked what containerd says while it runs (its databases are then not read).
+    pub ctr: PathBuf,
+}
+
+impl Default for ContainerdSettings {
+    fn default() -> Self {
+        ContainerdSettings {
+            config: crate::docker::containerd::config::DEFAULT_CONFIG.into(),
+            ctr: "ctr".into(),
         }
     }
 }

@@ -576,9 +576,14 @@ fn daemon_json_is_judged() -> Result<(), Failed> {
         ),
         (r#"{"storage-driver": "overlay2"}"#, "critical"),
         (r#"{"log-driver": "journald"}"#, "warning"),
+        // The containerd image store with its btrfs snapshotter is a btrfs store too.
         (
             r#"{"storage-driver": "btrfs", "features": {"containerd-snapshotter": true}}"#,
-            "warning",
+            "ok",
+        ),
+        (
+            r#"{"storage-driver": "overlayfs", "features": {"containerd-snapshotter": true}}"#,
+            "critical",
         ),
         ("{not json", "critical"),
     ] {

@@ -19,7 +19,7 @@
 //!   subvolume references it", and its ranges are the disk extents): a Docker-like chain of
 //!   snapshots where later layers replace whole files, plus a cross-subvolume reflink.
 
-use crate::util::{progs, write_file, MIB};
+use crate::util::{write_file, Progs, MIB};
 use btrfs_kit::format::items::RootItem;
 use btrfs_kit::quota::QgroupId;
 use btrfs_kit::space_share::{Scope, SpaceShare, SubvolumeSpace};
@@ -383,8 +383,8 @@ fn build_chain(m: &Path) -> Result<Vec<(String, u64)>, Failed> {
 }
 
 /// `btrfs filesystem du -s --raw PATH`: (Total, Exclusive, Set shared).
-fn progs_du(path: &Path) -> Result<(u64, u64, u64), Failed> {
-    let text = progs(&["filesystem", "du", "-s", "--raw"], path)?;
+fn progs_du(oracle: Progs, path: &Path) -> Result<(u64, u64, u64), Failed> {
+    let text = oracle.run(&["filesystem", "du", "-s", "--raw"], path)?;
     let line = text.lines().nth(1).ok_or("no du line")?;
     let w: Vec<&str> = line.split_whitespace().collect();
     ensure!(w.len() >= 4, "du line {line:?}");
@@ -398,14 +398,28 @@ fn matches_btrfs_filesystem_du() -> Result<(), Failed> {
     let subvols = build_chain(&m.join("layers"))?;
     let fs = Filesystem::open(m)?;
     let share = fs.space_share(&Scope::All)?;
+    for oracle in Progs::BOTH {
+        compare_du(oracle, m, &subvols, &share)?;
+    }
+    Ok(())
+}
+
+/// One btrfs-progs version's `filesystem du` against our figures (6.2 and 7.3 agree).
+fn compare_du(
+    oracle: Progs,
+    m: &Path,
+    subvols: &[(String, u64)],
+    share: &btrfs_kit::space_share::SpaceShare,
+) -> Result<(), Failed> {
     let mut exclusive_sum = 0;
-    for (name, id) in &subvols {
+    for (name, id) in subvols {
         let s = share.subvolume(*id).ok_or("not measured")?;
-        let theirs = progs_du(&m.join("layers").join(name))?;
+        let theirs = progs_du(oracle, &m.join("layers").join(name))?;
         let ours = (s.logical.bytes(), s.exclusive.bytes(), s.shared().bytes());
         ensure!(
             ours == theirs,
-            "{name}: ours (logical, exclusive, shared) {ours:?}, btrfs fi du (Total, Exclusive, Set shared) {theirs:?}"
+            "{name}: ours (logical, exclusive, shared) {ours:?}, {} fi du (Total, Exclusive, Set shared) {theirs:?}",
+            oracle.name()
         );
         ensure!(
             s.logical == s.referenced,
@@ -415,7 +429,7 @@ fn matches_btrfs_filesystem_du() -> Result<(), Failed> {
     }
     let ids: Vec<u64> = subvols.iter().map(|(_, id)| *id).collect();
     let g = share.group(&ids)?;
-    let (total, excl, set_shared) = progs_du(&m.join("layers"))?;
+    let (total, excl, set_shared) = progs_du(oracle, &m.join("layers"))?;
     ensure!(
         (total, excl, set_shared)
             == (

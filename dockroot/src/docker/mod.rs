@@ -1,6 +1,7 @@
 //! What this tool knows about Docker: its configuration file, its Engine API, whether the
 //! daemon runs, and the btrfs layout of its data root. None of it lives in the storage crates.
 
+pub mod containerd;
 pub mod daemon;
 pub mod daemon_json;
 pub mod engine;

@@ -14,6 +14,16 @@ pub enum FixError {
     /// Docker runs: it could create or use a subvolume while we look.
     #[error("Docker is running ({0}): orphans are only removed while it is stopped, since it may be creating layers; stop it (`systemctl stop docker docker.socket`), run this again, then start it")]
     DockerRunning(String),
+    /// containerd holds the btrfs snapshotter's metadata.db: it runs, and may be creating
+    /// snapshots.
+    #[error("containerd is running (it holds {} open): the snapshotter's orphans are only removed while it is stopped; stop Docker and containerd (`systemctl stop docker docker.socket containerd`), run this again, then start them", path.display())]
+    ContainerdRunning {
+        /// The database.
+        path: PathBuf,
+    },
+    /// The snapshotter's layout could not be read.
+    #[error("cannot judge containerd's btrfs snapshotter: {0}")]
+    Snapshotter(String),
     /// The layout could not be read.
     #[error("cannot read Docker's layout under {}: {source}", path.display())]
     Layout {
@@ -47,11 +57,20 @@ pub struct OrphanFix {
     /// Layer records of containers that are gone, removed once none of their subvolumes was
     /// left (`layerdb/mounts/<id>` directories).
     pub records_removed: Vec<PathBuf>,
+    /// The btrfs snapshotter root examined (the containerd image store), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshotter_root: Option<PathBuf>,
+    /// Deleted snapshot subvolumes of containerd's btrfs snapshotter (orphans and `rm-*`
+    /// leftovers), by path below its root.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snapshots_removed: Vec<RemovedOrphan>,
     /// Orphans (or records) that could not be deleted, with the error.
     pub failed: Vec<(String, String)>,
 }
 
-/// Deletes every orphaned layer subvolume of `target` (recursively: a container layer may hold
+/// Deletes the orphaned snapshot subvolumes of containerd's btrfs snapshotter (and `rm-*`
+/// leftovers), refusing while containerd holds its metadata.db; then deletes every orphaned
+/// layer subvolume of `target` (recursively: a container layer may hold
 /// nested subvolumes of its own), then the layer records of containers that are gone whose
 /// subvolumes are all gone, refusing while Docker runs: its pidfile names a live dockerd or its
 /// socket answers. Foreign subvolumes (not named like layers) are never touched. Returns what
@@ -61,6 +80,8 @@ pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
     if presence.running() {
         return Err(FixError::DockerRunning(presence.evidence()));
     }
+    // containerd's snapshotter first: refuse before deleting anything.
+    let snapshotter = snapshotter_orphans(target)?;
     let root = &target.data_root;
     let report = layout::analyse(root).map_err(|source| FixError::Layout {
         path: root.clone(),
@@ -83,6 +104,22 @@ pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
             Err(e) => fix.failed.push((name, e.to_string())),
         }
     }
+    if let Some((sroot, paths)) = snapshotter {
+        for rel in paths {
+            let path = sroot.join(&rel);
+            let result = subvolume::subvolume_id(&path)
+                .and_then(|id| subvolume::delete(&path, Recursion::Yes).map(|()| id));
+            match result {
+                Ok(id) => fix.snapshots_removed.push(RemovedOrphan {
+                    exclusive: exclusive.as_ref().map(|m| m.get(&id).copied().unwrap_or(0)),
+                    name: rel.display().to_string(),
+                    id,
+                }),
+                Err(e) => fix.failed.push((path.display().to_string(), e.to_string())),
+            }
+        }
+        fix.snapshotter_root = Some(sroot);
+    }
     // A stale record goes once its layers are: Docker would load it, and it keeps the image
     // layer below it referenced.
     for stale in report.stale_mounts {
@@ -97,6 +134,41 @@ pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
         }
     }
     Ok(fix)
+}
+
+/// The btrfs snapshotter root of the containerd Docker would use and its removable
+/// subvolumes (orphans and `rm-*` leftovers), when it exists; refuses while containerd holds
+/// its metadata.db.
+fn snapshotter_orphans(target: &Target) -> Result<Option<(PathBuf, Vec<PathBuf>)>, FixError> {
+    use crate::docker::containerd::{self, bolt::BoltError, snapshotter};
+    let config = crate::docker::DaemonJson::read(&target.docker.config_dir).ok();
+    let key = config.as_ref().and_then(containerd::daemon_json_address);
+    let chosen = config.as_ref().is_some_and(|c| {
+        let major = crate::docker::store::installed_engine_major(std::path::Path::new("dockerd"));
+        crate::docker::store::choose(c, major, &target.data_root).store
+            == crate::docker::ImageStore::Containerd
+    });
+    if !chosen && !target.data_root.join("containerd/daemon").is_dir() {
+        return Ok(None);
+    }
+    let c = containerd::locate(
+        None,
+        &target.data_root,
+        key.as_deref(),
+        &target.containerd.config,
+    )
+    .map_err(|e| FixError::Snapshotter(e.to_string()))?;
+    let root = c.config.btrfs_root();
+    if !root.join(snapshotter::METADATA_DB).exists() {
+        return Ok(None);
+    }
+    match snapshotter::analyse(&root) {
+        Ok((_, report)) => Ok(Some((root, report.removable()))),
+        Err(snapshotter::LayoutError::Bolt(BoltError::InUse { path })) => {
+            Err(FixError::ContainerdRunning { path })
+        }
+        Err(e) => Err(FixError::Snapshotter(e.to_string())),
+    }
 }
 
 /// Exclusive bytes per subvolume id, when quotas are on and consistent.

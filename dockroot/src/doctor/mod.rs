@@ -8,8 +8,11 @@
 //! |---|---|
 //! | `mount.own-filesystem` | the data root is a filesystem of its own, not the root fs or a parent's |
 //! | `fs.btrfs` | it is btrfs |
-//! | `docker.storage-driver.configured` | daemon.json selects `btrfs` |
+//! | `docker.storage-driver.configured` | daemon.json selects `btrfs` (the graph driver, or the containerd store's snapshotter), read by moby's rules; `"storage-driver": "btrfs"` alone on Docker 29 warns (it means the graph driver) |
 //! | `docker.storage-driver.running` | the running daemon uses `btrfs` on this data root (Engine API) |
+//! | `docker.image-store` | the store the running daemon uses (graph driver or containerd, `/info`'s DriverStatus) is daemon.json's choice |
+//! | `containerd.roots` | with the containerd store: containerd's root, content store and btrfs snapshotter root are on this btrfs (critical otherwise: moby#50517) |
+//! | `containerd.snapshotter` | with the containerd store: containerd's btrfs snapshotter is loaded, not skipped (its root is btrfs) |
 //! | `kernel` | the running kernel against the table in [`crate::kernel`] |
 //! | `space.used` | data used % against warn/crit |
 //! | `space.unallocated` | room for the next data and metadata chunk |
@@ -22,6 +25,7 @@
 //! | `health.scrub` | the last completed scrub (btrfs-kit's state) found nothing, and is recent |
 //! | `docker.orphans` | every layer subvolume is referenced by an image or an existing container |
 //! | `docker.missing-layers` | every referenced layer subvolume exists |
+//! | `containerd.orphans` | with the containerd store: every snapshot subvolume has a record in the snapshotter's metadata.db and every record its subvolume, no `rm-*` leftovers (by count through `ctr` while containerd holds the database) |
 //! | `quota.subvolumes` | qgroups are not on with very many subvolumes |
 //! | `quota.consistency` | qgroup counts are consistent (limits enforced) |
 //! | `lvm.vg-free` | the volume group has room to grow the LV |
@@ -33,11 +37,13 @@ mod health;
 mod lvm;
 mod space;
 mod state;
+mod store;
 
 pub use fix::{fix_orphans, rescan_quota, FixError, OrphanFix, RemovedOrphan};
 pub use lvm::{backend as lvm_backend, is_lvm_device, lv_of_device};
 
-use crate::config::{DockerConfig, Paths, Thresholds};
+use crate::config::{ContainerdSettings, DockerConfig, Paths, Thresholds};
+use crate::docker::{Engine, EngineError, Info};
 use crate::status::{Check, Report};
 use btrfs_kit::mounts::{Mount, MountTable};
 use btrfs_kit::{Filesystem, Fill};
@@ -51,6 +57,8 @@ pub struct Target {
     pub data_root: PathBuf,
     /// Docker's configuration directory, socket and pidfile.
     pub docker: DockerConfig,
+    /// A system containerd's configuration file and `ctr`.
+    pub containerd: ContainerdSettings,
     /// System paths.
     pub paths: Paths,
     /// Thresholds.
@@ -65,6 +73,7 @@ impl Target {
         Target {
             data_root: data_root.unwrap_or_else(|| config.docker.data_root.clone()),
             docker: config.docker.clone(),
+            containerd: config.containerd.clone(),
             paths: config.paths.clone(),
             thresholds: config.thresholds.clone(),
             lvm_devices: config.lvm.devices.clone(),
@@ -77,17 +86,19 @@ impl Target {
 pub enum Scope {
     /// Every check (`doctor`).
     All,
-    /// The cheap ones a probe runs every minute (`check`): read-only state and space.
+    /// The cheap ones a probe runs every minute (`check`): read-only state, space, and where
+    /// the containerd image store keeps its snapshots.
     Probe,
 }
 
 /// The ids of the checks [`Scope::Probe`] runs, in order.
-pub const PROBE_CHECKS: [&str; 5] = [
+pub const PROBE_CHECKS: [&str; 6] = [
     "state.read-only",
     "space.used",
     "space.unallocated",
     "space.metadata",
     "space.global-reserve",
+    "containerd.roots",
 ];
 
 /// What the checks share, read once.
@@ -98,6 +109,7 @@ pub(crate) struct Context<'a> {
     pub mounts: Result<MountTable, String>,
     pub fs: Result<Filesystem, btrfs_kit::Error>,
     fill: OnceCell<Result<Fill, String>>,
+    info: OnceCell<Result<Info, EngineError>>,
 }
 
 impl<'a> Context<'a> {
@@ -115,6 +127,7 @@ impl<'a> Context<'a> {
             mounts,
             fs,
             fill: OnceCell::new(),
+            info: OnceCell::new(),
         }
     }
 
@@ -131,6 +144,13 @@ impl<'a> Context<'a> {
             }
             e => Check::unknown(id, e.to_string()),
         })
+    }
+
+    /// The running daemon's `GET /info` (asked once).
+    pub fn info(&self) -> Result<&Info, &EngineError> {
+        self.info
+            .get_or_init(|| Engine::new(&self.target.docker.socket).info())
+            .as_ref()
     }
 
     /// How full the filesystem is (read once).
@@ -175,11 +195,16 @@ pub(crate) fn either(result: Result<Check, Check>) -> Check {
 pub fn run(target: &Target, scope: Scope) -> Report {
     let ctx = Context::new(target);
     let mut checks = Vec::new();
-    if scope == Scope::All {
+    let view = store::view(&ctx);
+    let all = scope == Scope::All;
+    if all {
         checks.push(state::own_filesystem(&ctx));
         checks.push(state::is_btrfs(&ctx));
-        checks.push(docker::driver_configured(&ctx));
+        checks.push(store::driver_configured(&ctx, &view));
         checks.push(docker::driver_running(&ctx));
+        checks.push(store::image_store(&ctx, &view));
+        checks.push(either(store::roots(&ctx, &view)));
+        checks.push(either(store::snapshotter_loaded(&ctx, &view)));
         checks.push(crate::kernel::check());
     }
     checks.push(either(state::read_only(&ctx)));
@@ -187,7 +212,10 @@ pub fn run(target: &Target, scope: Scope) -> Report {
     checks.push(either(space::unallocated(&ctx)));
     checks.push(either(space::metadata(&ctx)));
     checks.push(either(space::global_reserve(&ctx)));
-    if scope == Scope::All {
+    if !all {
+        checks.push(either(store::roots(&ctx, &view)));
+    }
+    if all {
         checks.push(either(state::balance(&ctx)));
         checks.push(either(state::exclusive_operation(&ctx)));
         checks.push(either(health::device_errors(&ctx)));
@@ -195,6 +223,7 @@ pub fn run(target: &Target, scope: Scope) -> Report {
         let layers = docker::layers(&ctx);
         checks.push(either(docker::orphans(&ctx, &layers)));
         checks.push(either(docker::missing_layers(&layers)));
+        checks.push(either(store::orphans(&ctx, &view)));
         checks.push(either(state::quota_subvolumes(&ctx)));
         checks.push(either(state::quota_consistency(&ctx)));
         let (vg_free, fills) = lvm::checks(&ctx);

@@ -27,6 +27,10 @@
 //!   3 unknown) and `dockroot_check_figure{check,figure}`; by name: Docker's
 //!   `dockroot_docker_orphaned_subvolumes` and `dockroot_docker_orphaned_bytes`, the LV's
 //!   `dockroot_lvm_lv_size_bytes` and its VG's `dockroot_lvm_vg_free_bytes`;
+//! * per image store (`store="graphdriver|containerd"`): `dockroot_store_orphaned_subvolumes`,
+//!   and for the containerd store `dockroot_store_subvolumes`,
+//!   `dockroot_store_missing_subvolumes` and `dockroot_store_roots_off_filesystem` (its roots
+//!   not on this filesystem: the moby#50517 trap);
 //! * `dockroot_up{path}`: 1 when the data root could be read as btrfs, and
 //!   `dockroot_scrape_duration_seconds`.
 
@@ -347,6 +351,44 @@ fn checks(e: &mut Exposition, target: &Target) {
             "Bytes only the orphaned layer subvolumes hold (qgroup exclusive; 0 without quotas).",
             &[],
             bytes,
+        );
+    }
+    // Per image store: the graph driver's layer subvolumes and containerd's snapshots.
+    for (store, check) in [
+        ("graphdriver", "docker.orphans"),
+        ("containerd", "containerd.orphans"),
+    ] {
+        if let Some(n) = figure(check, "orphans") {
+            e.gauge(
+                "dockroot_store_orphaned_subvolumes",
+                "Subvolumes of an image store nothing references (graph driver layers; containerd snapshots without a record, and rm-* leftovers).",
+                &[("store", store)],
+                n,
+            );
+        }
+    }
+    if let Some(n) = figure("containerd.orphans", "snapshot_subvolumes") {
+        e.gauge(
+            "dockroot_store_subvolumes",
+            "Snapshot subvolumes of containerd's btrfs snapshotter.",
+            &[("store", "containerd")],
+            n,
+        );
+    }
+    if let Some(n) = figure("containerd.roots", "roots_off_filesystem") {
+        e.gauge(
+            "dockroot_store_roots_off_filesystem",
+            "Roots of the containerd image store (containerd's root, content store, btrfs snapshotter root) not on this filesystem.",
+            &[("store", "containerd")],
+            n,
+        );
+    }
+    if let Some(n) = figure("containerd.orphans", "missing_snapshots") {
+        e.gauge(
+            "dockroot_store_missing_subvolumes",
+            "Snapshot records of containerd's btrfs snapshotter whose subvolume is gone.",
+            &[("store", "containerd")],
+            n,
         );
     }
     if let Some(v) = figure("lvm.fs-fills-lv", "lv_size") {

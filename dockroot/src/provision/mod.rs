@@ -53,6 +53,9 @@ pub struct Request {
     pub fstab: bool,
     /// The image store to set up (None: what the installed dockerd picks).
     pub image_store: Option<ImageStore>,
+    /// A system containerd's configuration file (its root must be on the btrfs with the
+    /// containerd store).
+    pub containerd_config: PathBuf,
     /// Docker's configuration directory, socket and pidfile.
     pub docker: DockerConfig,
     /// The unit directory and fstab.

@@ -149,7 +149,7 @@ fn system_containerd(
 ) -> Result<Option<SystemContainerd>, ProvisionError> {
     let named = config.keys.get("containerd").and_then(|v| v.as_str());
     let socket = named.map_or_else(|| req.docker.containerd_socket.clone(), PathBuf::from);
-    let conf = &req.docker.containerd_config;
+    let conf = &req.containerd_config;
     let evidence = if let Some(n) = named {
         format!("daemon.json names containerd {n}")
     } else if socket.exists() {
@@ -342,13 +342,13 @@ mod tests {
             mount_options: "noatime".into(),
             fstab: false,
             image_store: store,
+            containerd_config: dir.join("etc/containerd/config.toml"),
             docker: DockerConfig {
                 data_root: dir.join("var/lib/docker"),
                 config_dir: dir.join("etc/docker"),
                 socket: dir.join("run/docker.sock"),
                 pidfile: dir.join("run/docker.pid"),
                 dockerd: dir.join("no/dockerd"),
-                containerd_config: dir.join("etc/containerd/config.toml"),
                 containerd_socket: dir.join("run/containerd/containerd.sock"),
             },
             paths: Paths {
@@ -552,7 +552,7 @@ mod tests {
         // Invalid TOML.
         drop(_listener);
         std::fs::remove_file(&req.docker.containerd_socket).unwrap();
-        std::fs::write(&req.docker.containerd_config, "root = ").unwrap();
+        std::fs::write(&req.containerd_config, "root = ").unwrap();
         let text = refused(&req);
         assert!(text.contains("not valid TOML"), "{text}");
     }

@@ -5,6 +5,7 @@
 
 pub mod dockerd;
 pub mod layout;
+pub mod modern;
 pub mod nagios;
 pub mod prom;
 pub mod report;
