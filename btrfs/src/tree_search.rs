@@ -30,6 +30,28 @@ pub struct SearchRange {
 }
 
 impl SearchRange {
+    /// The ioctl's arguments for the part of this range from key `min` on (as many items as
+    /// the buffer holds).
+    fn args_from(&self, min: (u64, u8, u64)) -> sys::btrfs_ioctl_search_args {
+        let (objectid, item_type, offset) = min;
+        sys::btrfs_ioctl_search_args {
+            key: sys::btrfs_ioctl_search_key {
+                tree_id: self.tree_id,
+                min_objectid: objectid,
+                max_objectid: self.objectids.1,
+                min_offset: offset,
+                max_offset: self.offsets.1,
+                min_transid: self.transids.0,
+                max_transid: self.transids.1,
+                min_type: item_type.into(),
+                max_type: self.types.1.into(),
+                nr_items: u32::MAX,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
     /// Every item of `tree_id`.
     pub fn whole_tree(tree_id: u64) -> Self {
         SearchRange {
@@ -166,22 +188,7 @@ impl<'a> TreeSearch<'a> {
             return Ok(false);
         };
         let r = &self.range;
-        let mut args = sys::btrfs_ioctl_search_args {
-            key: sys::btrfs_ioctl_search_key {
-                tree_id: r.tree_id,
-                min_objectid: objectid,
-                max_objectid: r.objectids.1,
-                min_offset: offset,
-                max_offset: r.offsets.1,
-                min_transid: r.transids.0,
-                max_transid: r.transids.1,
-                min_type: item_type.into(),
-                max_type: r.types.1.into(),
-                nr_items: u32::MAX,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let mut args = r.args_from((objectid, item_type, offset));
         ioctl::tree_search(self.fs.fd(), &mut args).map_err(|e| self.fs.err("tree search", e))?;
         let count = args.key.nr_items as usize;
         if count == 0 {
@@ -229,22 +236,7 @@ pub(crate) fn visit(
     let r = range;
     let mut next_min = Some((r.objectids.0, r.types.0, r.offsets.0));
     while let Some((objectid, item_type, offset)) = next_min {
-        let mut args = sys::btrfs_ioctl_search_args {
-            key: sys::btrfs_ioctl_search_key {
-                tree_id: r.tree_id,
-                min_objectid: objectid,
-                max_objectid: r.objectids.1,
-                min_offset: offset,
-                max_offset: r.offsets.1,
-                min_transid: r.transids.0,
-                max_transid: r.transids.1,
-                min_type: item_type.into(),
-                max_type: r.types.1.into(),
-                nr_items: u32::MAX,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let mut args = r.args_from((objectid, item_type, offset));
         ioctl::tree_search(fs.fd(), &mut args).map_err(|e| fs.err("tree search", e))?;
         let count = args.key.nr_items as usize;
         if count == 0 {

@@ -27,7 +27,7 @@ pub use apply::apply;
 pub(crate) use error::refuse;
 pub use error::ProvisionError;
 pub use plan::plan;
-pub(crate) use plan::{plan_permanent_mount, read_optional, same_device};
+pub(crate) use plan::{plan_permanent_mount, same_device};
 
 use crate::config::{DockerConfig, Paths};
 use crate::docker::ImageStore;

@@ -416,7 +416,7 @@ fn plan_daemon_json(req: &Request, steps: &mut Vec<Step>) -> Result<(), Provisio
 }
 
 /// A file's text, empty when it does not exist.
-pub(crate) fn read_optional(path: &Path) -> Result<String, ProvisionError> {
+fn read_optional(path: &Path) -> Result<String, ProvisionError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),

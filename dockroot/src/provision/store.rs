@@ -18,7 +18,8 @@
 //! packages ship one).
 
 use super::permanent::{self, Holder};
-use super::{read_optional, refuse, same_device, Action, ProvisionError, Request, Step};
+use super::{refuse, same_device, Action, ProvisionError, Request, Step};
+use crate::docker::containerd::config::{ConfigError, ContainerdConfig};
 use crate::docker::store::{self, ImageStore, Reason, StoreChoice, CONTAINERD_SNAPSHOTTER};
 use crate::docker::DaemonJson;
 use btrfs_kit::mounts::MountTable;
@@ -26,11 +27,6 @@ use std::path::{Path, PathBuf};
 
 /// The subvolume at the filesystem's top level that holds a system containerd's root.
 pub const CONTAINERD_SUBVOLUME: &str = "@containerd";
-
-/// containerd's default root.
-const CONTAINERD_DEFAULT_ROOT: &str = "/var/lib/containerd";
-/// The btrfs snapshotter's plugin id (its directory under the root, and its config table).
-const BTRFS_SNAPSHOTTER: &str = "io.containerd.snapshotter.v1.btrfs";
 
 /// The dockerd program: `program` if it is a path, else the first `program` in PATH, /usr/sbin
 /// or /usr/bin.
@@ -190,27 +186,19 @@ fn system_containerd(
 }
 
 /// containerd's `root` and the btrfs snapshotter's `root_path` from its configuration
-/// (version 2 or 3; a missing file is the defaults).
+/// (`docker::containerd::config`; a missing file is the defaults).
 fn containerd_roots(conf: &Path) -> Result<(PathBuf, Option<PathBuf>), ProvisionError> {
-    let text = read_optional(conf)?;
-    let table: toml::Table = text.parse().map_err(|e| {
-        refuse(
-            format!("{} is not valid TOML: {e}", conf.display()),
+    match ContainerdConfig::read(conf) {
+        Ok(c) => Ok((c.root, c.btrfs_root_path)),
+        Err(ConfigError::Invalid { path, reason }) => Err(refuse(
+            format!(
+                "{} is not valid TOML of containerd's shape: {reason}",
+                path.display()
+            ),
             "fix it (containerd would not start with it either)",
-        )
-    })?;
-    let root = table
-        .get("root")
-        .and_then(|v| v.as_str())
-        .map_or_else(|| PathBuf::from(CONTAINERD_DEFAULT_ROOT), PathBuf::from);
-    let root_path = table
-        .get("plugins")
-        .and_then(|p| p.get(BTRFS_SNAPSHOTTER))
-        .and_then(|b| b.get("root_path"))
-        .and_then(|v| v.as_str())
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from);
-    Ok((root, root_path))
+        )),
+        Err(e) => Err(refuse(e.to_string(), "check its permissions")),
+    }
 }
 
 /// What under containerd's root would be lost from sight under the mount: blobs of the

@@ -159,12 +159,13 @@ pub fn provision_with_a_system_containerd(disk: &Path) -> Result<(), Failed> {
         .output()?;
     let plugins = String::from_utf8_lossy(&plugins.stdout);
     ensure!(
-        plugins.lines().any(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            w.first() == Some(&"io.containerd.snapshotter.v1")
-                && w.get(1) == Some(&"btrfs")
-                && w.last() == Some(&"ok")
-        }),
+        dockroot::docker::containerd::ctr::parse_plugin_status(
+            &plugins,
+            "io.containerd.snapshotter.v1",
+            "btrfs"
+        )
+        .as_deref()
+            == Some("ok"),
         "containerd's btrfs snapshotter is not loaded:\n{plugins}\n{}",
         containerd.log_tail()
     );
