@@ -62,6 +62,7 @@ pub mod mounts;
 pub mod name;
 mod profile;
 pub mod quota;
+pub mod reflink;
 mod resize;
 pub mod scrub;
 mod size;

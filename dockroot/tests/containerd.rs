@@ -27,7 +27,8 @@ fn trials() -> Vec<Trial> {
             the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote,
             a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed,
             a_system_containerd_off_btrfs_is_critical,
-            containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes;
+            containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes,
+            du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped;
     ]
 }
 
@@ -513,5 +514,157 @@ fn containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes() -> 
         "{plugins}"
     );
     c.ctr_ok(&[&snap[..], &["ls"]].concat())?;
+    Ok(())
+}
+
+/// `n` bytes of pseudo-random letters and digits (incompressible enough that btrfs stores
+/// them as they are; no compression is configured anyway).
+fn random_text(n: usize, seed: u64) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// `dockroot du --json` with `extra` options, parsed.
+fn du_json(env: &Env, data_root: &Path, extra: &[&str]) -> Result<serde_json::Value, Failed> {
+    let mut args = vec!["du", s(data_root)?, "--json"];
+    args.extend_from_slice(extra);
+    let out = env.run(&args)?;
+    ensure!(out.status.success(), "du: {}", support::text(&out));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// A row's figure.
+fn fig(row: &serde_json::Value, key: &str) -> Result<u64, Failed> {
+    row[key]
+        .as_u64()
+        .ok_or_else(|| format!("no {key} in {row}").into())
+}
+
+/// Docker 28 on the containerd store with dockerd's own containerd 2.1: two imported images
+/// (3 and 5 MiB of file data, one layer each), a container of the second with 2 MiB copied
+/// into it. `dockroot du` attributes every snapshot subvolume and its figures follow from the
+/// construction; Docker's own ids (`docker images`, `docker ps`) are the oracle for the
+/// mapping. It reads the same while containerd runs (point-in-time reflink copies of its
+/// databases, said in the notes) and once it stopped (the files themselves).
+fn du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped() -> Result<(), Failed>
+{
+    const MIB: usize = 1 << 20;
+    let scratch = Scratch::btrfs(1024 * MIB as u64)?;
+    let env = Env::new()?;
+    let mut d = Dockerd::start(scratch.path(), CONTAINERD_STORE, None)?;
+    d.import("base:1", &random_text(3 * MIB, 1))?;
+    d.import("app:1", &random_text(5 * MIB, 2))?;
+    let container = d
+        .docker_ok(&["create", "--name", "c1", "app:1", "/x"])?
+        .trim()
+        .to_string();
+    let extra = d.dir.path().join("extra");
+    std::fs::write(&extra, random_text(2 * MIB, 3))?;
+    d.docker_ok(&["cp", s(&extra)?, &format!("{container}:/extra")])?;
+    let id_of = |tag: &str| -> Result<String, Failed> {
+        Ok(
+            d.docker_ok(&["images", "--no-trunc", "--format", "{{.ID}}", tag])?
+                .trim()
+                .to_string(),
+        )
+    };
+    let (base_id, app_id) = (id_of("base:1")?, id_of("app:1")?);
+    let none = env.root().join("no-system-containerd.toml");
+    let config_dir = d.dir.path().to_path_buf();
+    let opts = [
+        "--docker-config-dir",
+        s(&config_dir)?,
+        "--containerd-config",
+        s(&none)?,
+    ];
+    let running = du_json(&env, scratch.path(), &opts)?;
+    d.stop();
+    let sdb = scratch
+        .path()
+        .join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
+    support::modern::wait_for(30, "containerd released metadata.db", || {
+        !matches!(Db::open(&sdb), Err(BoltError::InUse { .. }))
+    })?;
+    let stopped = du_json(
+        &env,
+        scratch.path(),
+        &[&opts[..], &["--store", "containerd"]].concat(),
+    )?;
+    let notes = |r: &serde_json::Value| r["notes"].as_array().map_or(0, Vec::len);
+    ensure!(
+        notes(&running) == 2
+            && running["notes"][0]
+                .as_str()
+                .is_some_and(|n| n.contains("point-in-time")),
+        "running: {}",
+        running["notes"]
+    );
+    ensure!(notes(&stopped) == 0, "stopped: {}", stopped["notes"]);
+    for r in [&running, &stopped] {
+        ensure!(r["store"] == "containerd", "{r}");
+        ensure!(
+            r["unmeasured"].as_array().is_some_and(Vec::is_empty),
+            "{}",
+            r["unmeasured"]
+        );
+        let images = r["images"].as_array().ok_or("no images")?;
+        let image = |id: &str| -> Result<&serde_json::Value, Failed> {
+            images
+                .iter()
+                .find(|i| i["id"] == id)
+                .ok_or_else(|| format!("no image {id} in {images:?}").into())
+        };
+        let (base, app) = (image(&base_id)?, image(&app_id)?);
+        ensure!(base["tags"] == serde_json::json!(["base:1"]), "{base}");
+        // One layer each; base is used by nothing else, app's extents are also the
+        // container's (its layers are snapshots of app's).
+        ensure!(fig(base, "referenced")? == 3 * MIB as u64, "{base}");
+        ensure!(fig(base, "frees")? == 3 * MIB as u64, "{base}");
+        ensure!(fig(app, "referenced")? == 5 * MIB as u64, "{app}");
+        ensure!(fig(app, "frees")? == 0, "{app}");
+        let containers = r["containers"].as_array().ok_or("no containers")?;
+        ensure!(containers.len() == 1, "{containers:?}");
+        let c = &containers[0];
+        ensure!(c["id"] == container.as_str() && c["name"] == "c1", "{c}");
+        ensure!(c["layers"].as_array().map_or(0, Vec::len) == 2, "{c}");
+        ensure!(fig(c, "referenced")? == 7 * MIB as u64, "{c}");
+        ensure!(fig(c, "frees")? == 2 * MIB as u64, "{c}");
+        ensure!(
+            fig(&r["total"], "frees")? == 10 * MIB as u64,
+            "{}",
+            r["total"]
+        );
+        let roles: Vec<&str> = r["subvolumes"]
+            .as_array()
+            .ok_or("no subvolumes")?
+            .iter()
+            .flat_map(|s| s["roles"].as_array().into_iter().flatten())
+            .filter_map(|role| role["kind"].as_str())
+            .collect();
+        ensure!(
+            roles.iter().filter(|k| **k == "image-layer").count() == 2
+                && roles.contains(&"container-layer")
+                && roles.contains(&"init-layer")
+                && !roles.contains(&"orphan"),
+            "{roles:?}"
+        );
+    }
+    let strip = |r: &serde_json::Value| {
+        let mut r = r.clone();
+        r["notes"] = serde_json::Value::Null;
+        r
+    };
+    ensure!(
+        strip(&running) == strip(&stopped),
+        "running {running}\nstopped {stopped}"
+    );
     Ok(())
 }

@@ -94,7 +94,7 @@ fn image_configs(data_root: &Path) -> std::io::Result<Vec<(String, Vec<String>)>
 }
 
 /// A container's name and image from `containers/<id>/config.v2.json`.
-fn container_info(data_root: &Path, id: &str) -> (Option<String>, Option<String>) {
+pub(super) fn container_info(data_root: &Path, id: &str) -> (Option<String>, Option<String>) {
     let path = data_root.join("containers").join(id).join("config.v2.json");
     let Ok(bytes) = std::fs::read(path) else {
         return (None, None);
@@ -222,6 +222,7 @@ pub fn layer_map(data_root: &Path) -> std::io::Result<LayerMap> {
         .collect();
     Ok(LayerMap {
         store: Store::Graphdriver,
+        root: subvolumes,
         layers,
         images,
         containers,

@@ -6,7 +6,7 @@
 //!
 //! * a [`LayerMap`]: which layer subvolumes exist and who owns them (images, containers,
 //!   nobody). It depends on the image store: [`graphdriver::layer_map`] reads the btrfs graph
-//!   driver's layer store; the containerd image store gets its own builder;
+//!   driver's layer store, [`containerd::layer_map`] containerd's btrfs snapshotter;
 //! * [`measure`]: the space of a [`LayerMap`], which knows nothing of Docker.
 //!
 //! Definitions (data bytes of disk extents, logical: a raid1 copy is not counted twice; tree
@@ -23,6 +23,7 @@
 //!   `docker rm` gives back);
 //! * **orphans**: each one's exclusive bytes, and what removing all of them frees.
 
+pub mod containerd;
 pub mod graphdriver;
 mod render;
 
@@ -34,24 +35,8 @@ use std::path::{Path, PathBuf};
 
 pub use render::render;
 
-/// Which image store a [`LayerMap`] describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Store {
-    /// The btrfs graph driver's layer store (`image/btrfs/`, `btrfs/subvolumes/`).
-    Graphdriver,
-    /// containerd's image store with its btrfs snapshotter.
-    Containerd,
-}
-
-impl std::fmt::Display for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Store::Graphdriver => "graphdriver",
-            Store::Containerd => "containerd",
-        })
-    }
-}
+/// Which image store a [`LayerMap`] describes (the store provision and doctor name).
+pub use crate::docker::ImageStore as Store;
 
 /// What a layer subvolume is to Docker.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -140,6 +125,9 @@ pub struct Container {
 pub struct LayerMap {
     /// The image store it describes.
     pub store: Store,
+    /// The directory holding its layer subvolumes (the graph driver's `btrfs/subvolumes`, the
+    /// snapshotter's root): the filesystem measured.
+    pub root: PathBuf,
     /// Every layer subvolume, by name.
     pub layers: BTreeMap<String, Layer>,
     /// The images.
@@ -241,6 +229,8 @@ pub struct DuReport {
     pub path: PathBuf,
     /// The image store.
     pub store: Store,
+    /// The directory holding the layer subvolumes.
+    pub layers_root: PathBuf,
     /// What the figures count.
     pub counts: &'static str,
     /// Every layer subvolume together (frees: what deleting all of them would give back).
@@ -255,6 +245,9 @@ pub struct DuReport {
     pub subvolumes: Vec<SubvolumeRow>,
     /// Layer entries not measured.
     pub unmeasured: Vec<Unmeasured>,
+    /// What the reader should know about how the figures were found (e.g. containerd's
+    /// databases read from point-in-time copies; another store also holding layers).
+    pub notes: Vec<String>,
 }
 
 /// What the figures count, said in every report.
@@ -266,12 +259,48 @@ pub fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// Measures the layers of `map` on the filesystem holding `data_root` (root: TREE_SEARCH).
-pub fn measure(data_root: &Path, map: &LayerMap) -> Result<DuReport, btrfs_kit::Error> {
-    let fs = Filesystem::open(data_root)?;
+/// What [`measure`] does with file data not yet written back (in the page cache: extents are
+/// allocated, and so visible to TREE_SEARCH, only at writeback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Write it back and commit first (`Filesystem::sync`): the figures include every write
+    /// made before `du` started. Costs what a `sync` costs on a busy filesystem.
+    Flush,
+    /// Measure what is on disk now: recent writes may be missing.
+    AsIs,
+}
+
+/// Measures the layers of `map` on the filesystem holding them (`map.root`, or `data_root`
+/// when that does not exist yet), as root (TREE_SEARCH). A layer on another filesystem is
+/// [`Unmeasured`].
+pub fn measure(
+    data_root: &Path,
+    map: &LayerMap,
+    pending: Pending,
+) -> Result<DuReport, btrfs_kit::Error> {
+    let at = if map.root.exists() {
+        &map.root
+    } else {
+        data_root
+    };
+    let fs = Filesystem::open(at)?;
+    if pending == Pending::Flush {
+        fs.sync()?;
+    }
+    let fsid = fs.info()?.fsid;
     let mut ids: BTreeMap<&str, u64> = BTreeMap::new();
     let mut unmeasured = Vec::new();
     for layer in map.layers.values() {
+        match Filesystem::open(&layer.path).and_then(|f| f.info()) {
+            Ok(info) if info.fsid != fsid => {
+                unmeasured.push(Unmeasured {
+                    name: layer.name.clone(),
+                    reason: format!("on another filesystem than {}", at.display()),
+                });
+                continue;
+            }
+            _ => {}
+        }
         let id = match btrfs_kit::subvolume::is_subvolume(&layer.path) {
             Ok(true) => btrfs_kit::subvolume::subvolume_id(&layer.path),
             Ok(false) => {
@@ -374,6 +403,7 @@ pub fn measure(data_root: &Path, map: &LayerMap) -> Result<DuReport, btrfs_kit::
     Ok(DuReport {
         path: data_root.to_path_buf(),
         store: map.store,
+        layers_root: map.root.clone(),
         counts: COUNTS,
         total: share.total().into(),
         images,
@@ -381,5 +411,6 @@ pub fn measure(data_root: &Path, map: &LayerMap) -> Result<DuReport, btrfs_kit::
         orphans,
         subvolumes,
         unmeasured,
+        notes: Vec::new(),
     })
 }

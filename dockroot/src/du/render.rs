@@ -1,6 +1,6 @@
 //! The text table of `dockroot du`.
 
-use super::{short, DuReport, Space};
+use super::{short, DuReport, Space, Store};
 use std::fmt::Write;
 
 fn row(out: &mut String, what: &str, detail: &str, s: &Space) {
@@ -79,7 +79,7 @@ pub fn render(r: &DuReport) -> String {
         } else {
             roles.join(", ")
         };
-        row(&mut out, short(&s.name), &roles, &s.space);
+        row(&mut out, subvolume_label(r, &s.name), &roles, &s.space);
     }
     if r.subvolumes.len() > SHOWN_SUBVOLUMES {
         let _ = writeln!(
@@ -89,10 +89,27 @@ pub fn render(r: &DuReport) -> String {
         );
     }
     for u in &r.unmeasured {
-        let _ = writeln!(out, "  {:<14} not measured: {}", short(&u.name), u.reason);
+        let _ = writeln!(
+            out,
+            "  {:<14} not measured: {}",
+            subvolume_label(r, &u.name),
+            u.reason
+        );
     }
     let _ = writeln!(out);
     header(&mut out, "TOTAL", "");
     row(&mut out, "", "every layer subvolume", &r.total);
+    for note in &r.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     out
+}
+
+/// A subvolume as the table names it: the graph driver's ids shortened as `docker` shortens
+/// ids, the snapshotter's `snapshots/<n>` whole.
+fn subvolume_label<'a>(r: &DuReport, name: &'a str) -> &'a str {
+    match r.store {
+        Store::Graphdriver => short(name),
+        Store::Containerd => name,
+    }
 }

@@ -64,6 +64,15 @@ pub enum BoltError {
         /// The file.
         path: PathBuf,
     },
+    /// A writer holds the file and no point-in-time copy of it could be made
+    /// ([`Db::open_or_copy`]).
+    #[error("{} is open for writing (containerd runs) and no point-in-time copy of it could be made ({source}): stop containerd to read it", path.display())]
+    InUseNotCopied {
+        /// The file.
+        path: PathBuf,
+        /// Why the reflink copy failed (e.g. the file is not on btrfs).
+        source: btrfs_kit::Error,
+    },
     /// The file is not a bbolt database, or is damaged.
     #[error("{} is not a readable bbolt database ({}): {what}; containerd cannot read it either: restore it or let containerd rebuild its state", path.display(), match page { Some(p) => format!("page {p}"), None => "meta pages".to_string() })]
     Corrupt {
@@ -74,6 +83,16 @@ pub enum BoltError {
         /// What is wrong.
         what: String,
     },
+}
+
+/// How [`Db::open_or_copy`] read a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadFrom {
+    /// The file itself: no writer held it.
+    File,
+    /// A point-in-time reflink copy: a writer (containerd) held it.
+    PointInTimeCopy,
 }
 
 /// An opened bbolt file, read into memory (a snapshot of its current transaction).
@@ -182,6 +201,32 @@ impl Db {
         std::io::Read::read_to_end(&mut &*locked, &mut data).map_err(|e| io("read", e))?;
         drop(locked);
         Db::from_bytes(path, data)
+    }
+
+    /// Reads `path`; while a writer holds it, reads a point-in-time reflink copy instead
+    /// ([`btrfs_kit::reflink::point_in_time_copy`]). bbolt writes a transaction's pages before
+    /// the meta page that points at them, and only to pages the last committed transaction
+    /// does not use, so the file at any instant holds a whole committed transaction (the one a
+    /// power cut at that instant would leave), which is what the copy holds. For reading only:
+    /// what is decided from it may be out of date by the time it is acted upon.
+    pub fn open_or_copy(path: &Path) -> Result<(Db, ReadFrom), BoltError> {
+        match Db::open(path) {
+            Err(BoltError::InUse { .. }) => {}
+            other => return other.map(|db| (db, ReadFrom::File)),
+        }
+        let mut copy = btrfs_kit::reflink::point_in_time_copy(path).map_err(|source| {
+            BoltError::InUseNotCopied {
+                path: path.into(),
+                source,
+            }
+        })?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut copy, &mut data).map_err(|source| BoltError::Io {
+            op: "read the point-in-time copy of",
+            path: path.into(),
+            source,
+        })?;
+        Db::from_bytes(path, data).map(|db| (db, ReadFrom::PointInTimeCopy))
     }
 
     /// Parses the bytes of a bbolt file (`path` names it in errors).

@@ -55,6 +55,9 @@ pub struct Namespace {
     pub snapshots: BTreeMap<String, SnapshotKey>,
     /// Image names and the snapshot keys their content references (their top layers).
     pub images: BTreeMap<String, BTreeSet<String>>,
+    /// Image names and their target's digest (the manifest or index: Docker's image id with
+    /// the containerd store).
+    pub targets: BTreeMap<String, String>,
     /// Containers.
     pub containers: Vec<ContainerRef>,
     /// Leases and the snapshot keys they hold.
@@ -135,7 +138,10 @@ pub fn namespace(db: &Db, ns: &str, snapshotter: &str) -> Result<Namespace, Bolt
             let mut keys = BTreeSet::new();
             let mut queue: Vec<String> = Vec::new();
             if let Some(target) = image.bucket(b"target")? {
-                queue.extend(string(&target, b"digest")?);
+                if let Some(digest) = string(&target, b"digest")? {
+                    out.targets.insert(text(name), digest.clone());
+                    queue.push(digest);
+                }
             }
             // The image's own labels may reference content and snapshots too.
             if let Some(labels) = image.bucket(b"labels")? {
