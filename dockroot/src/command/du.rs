@@ -22,7 +22,7 @@ pub struct DuArgs {
 }
 
 /// Runs `du`; returns the exit code.
-pub fn run_du(config: &Config, args: &DuArgs) -> u8 {
+pub fn run(config: &Config, args: &DuArgs) -> u8 {
     let path = args
         .path
         .clone()
