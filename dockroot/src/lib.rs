@@ -8,6 +8,7 @@ pub mod config;
 pub mod docker;
 pub mod doctor;
 pub mod du;
+pub mod errno;
 pub mod files;
 pub mod kernel;
 pub mod maintain;

@@ -2,7 +2,7 @@
 //! repairs (`--fix`, `--fix-orphans`); [`crate::doctor`] does the work.
 
 use super::{EXIT_CODES, EXIT_USAGE};
-use crate::config::Config;
+use crate::config::{Config, ThresholdError};
 use crate::doctor::{self, Scope, Target};
 use crate::report::Report;
 use crate::{cli, errln, outln};
@@ -39,7 +39,7 @@ pub(super) fn thresholds(
     path: Option<PathBuf>,
     warn: Option<f64>,
     crit: Option<f64>,
-) -> Result<Target, String> {
+) -> Result<Target, ThresholdError> {
     let mut target = Target::from_config(config, path);
     if let Some(w) = warn {
         target.thresholds.used_warn = w;
@@ -111,6 +111,9 @@ pub fn run(config: &Config, args: &DoctorArgs) -> u8 {
             Err(e) => {
                 errln!("dockroot doctor --fix: quota rescan: {e}");
                 fixes.insert("quota_rescan".into(), e.to_string().into());
+                if let Some(errno) = e.errno() {
+                    fixes.insert("quota_rescan_errno".into(), errno.into());
+                }
             }
         }
     }
@@ -153,10 +156,11 @@ pub fn run(config: &Config, args: &DoctorArgs) -> u8 {
             }
             Err(e) => {
                 errln!("dockroot doctor --fix-orphans: {e}");
-                fixes.insert(
-                    "orphans".into(),
-                    serde_json::json!({ "refused": e.to_string() }),
-                );
+                let mut refused = serde_json::json!({ "refused": e.to_string() });
+                if let Some(errno) = e.errno() {
+                    refused["errno"] = errno.into();
+                }
+                fixes.insert("orphans".into(), refused);
             }
         }
     }

@@ -84,7 +84,10 @@ pub struct MaintainArgs {
     pub textfile_dir: Option<PathBuf>,
 }
 
-fn maintain_options(config: &Config, args: &MaintainArgs) -> Result<Options, String> {
+fn maintain_options(
+    config: &Config,
+    args: &MaintainArgs,
+) -> Result<Options, maintain::MaintainConfigError> {
     let mut m = config.maintain.clone();
     let set = |slot: &mut PathBuf, v: &Option<PathBuf>| {
         if let Some(v) = v {

@@ -46,17 +46,25 @@ pub struct ProvisionArgs {
     pub json: bool,
 }
 
-fn provision_request(config: &Config, args: &ProvisionArgs) -> Result<Request, String> {
+/// What the command line and the configuration leave out of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// No volume group.
+    #[error("give the volume group: --vg VG (or provision.vg in the configuration)")]
+    NoVg,
+    /// No size.
+    #[error("give the size: --size 10g (or provision.size in the configuration)")]
+    NoSize,
+}
+
+fn provision_request(config: &Config, args: &ProvisionArgs) -> Result<Request, RequestError> {
     let p = &config.provision;
     let vg = args
         .vg
         .clone()
         .or_else(|| p.vg.clone())
-        .ok_or("give the volume group: --vg VG (or provision.vg in the configuration)")?;
-    let size = args
-        .size
-        .or(p.size)
-        .ok_or("give the size: --size 10g (or provision.size in the configuration)")?;
+        .ok_or(RequestError::NoVg)?;
+    let size = args.size.or(p.size).ok_or(RequestError::NoSize)?;
     Ok(Request {
         vg,
         size: size.0,
