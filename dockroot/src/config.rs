@@ -180,20 +180,16 @@ impl Default for Thresholds {
 
 impl Thresholds {
     /// Checks that each warning threshold lies below its critical one, within 0–100 %.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ThresholdError> {
         for (name, warn, crit) in [
             ("used", self.used_warn, self.used_crit),
             ("metadata", self.metadata_warn, self.metadata_crit),
         ] {
             if !(0.0..=100.0).contains(&warn) || !(0.0..=100.0).contains(&crit) {
-                return Err(format!(
-                    "{name} thresholds must be percentages within 0..100 (warn {warn}, crit {crit})"
-                ));
+                return Err(ThresholdError::OutOfRange { name, warn, crit });
             }
             if warn > crit {
-                return Err(format!(
-                    "the {name} warning threshold ({warn} %) is above the critical one ({crit} %)"
-                ));
+                return Err(ThresholdError::Inverted { name, warn, crit });
             }
         }
         Ok(())
@@ -305,6 +301,45 @@ pub struct LvmConfig {
     pub devices: Vec<PathBuf>,
 }
 
+/// Why a pair of thresholds is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    /// A threshold is not a percentage.
+    #[error("{name} thresholds must be percentages within 0..100 (warn {warn}, crit {crit})")]
+    OutOfRange {
+        /// Which pair: used or metadata.
+        name: &'static str,
+        /// The warning threshold.
+        warn: f64,
+        /// The critical threshold.
+        crit: f64,
+    },
+    /// The warning threshold is above the critical one.
+    #[error("the {name} warning threshold ({warn} %) is above the critical one ({crit} %)")]
+    Inverted {
+        /// Which pair: used or metadata.
+        name: &'static str,
+        /// The warning threshold.
+        warn: f64,
+        /// The critical threshold.
+        crit: f64,
+    },
+}
+
+/// Why the text of a configuration file is not a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not TOML, an unknown key or a bad value (the text gives the line).
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// The thresholds contradict each other.
+    #[error("{0}")]
+    Thresholds(#[from] ThresholdError),
+    /// A maintain setting is out of range.
+    #[error("{0}")]
+    Maintain(#[from] crate::maintain::MaintainConfigError),
+}
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -317,12 +352,13 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML or has unknown keys or bad values.
-    #[error("the configuration {} is invalid: {message}", path.display())]
+    #[error("the configuration {} is invalid: {source}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong, with the line.
-        message: String,
+        #[source]
+        source: ParseError,
     },
 }
 
@@ -335,9 +371,9 @@ impl Config {
             None => (PathBuf::from(DEFAULT_PATH), false),
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            Ok(text) => Config::parse(&text).map_err(|source| ConfigError::Invalid {
                 path: path.clone(),
-                message,
+                source,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok(Config::default())
@@ -347,8 +383,8 @@ impl Config {
     }
 
     /// Parses the text of a configuration file.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Config, ParseError> {
+        let config: Config = toml::from_str(text)?;
         config.thresholds.validate()?;
         config.maintain.validate()?;
         Ok(config)
@@ -382,11 +418,15 @@ mod tests {
         assert_eq!(c.thresholds.used_warn, 70.0);
         assert_eq!(c.thresholds.used_crit, 90.0);
         assert_eq!(c.docker.data_root, Path::new("/var/lib/docker"));
-        let typo = Config::parse("[thresholds]\nused_wran = 70\n").unwrap_err();
+        let typo = Config::parse("[thresholds]\nused_wran = 70\n")
+            .unwrap_err()
+            .to_string();
         assert!(typo.contains("used_wran"), "{typo}");
-        let section = Config::parse("[thresold]\n").unwrap_err();
+        let section = Config::parse("[thresold]\n").unwrap_err().to_string();
         assert!(section.contains("thresold"), "{section}");
-        let inverted = Config::parse("[thresholds]\nused_warn = 95\n").unwrap_err();
+        let inverted = Config::parse("[thresholds]\nused_warn = 95\n")
+            .unwrap_err()
+            .to_string();
         assert!(inverted.contains("above the critical"), "{inverted}");
     }
 

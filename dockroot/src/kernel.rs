@@ -5,7 +5,7 @@
 //! (each row names the release under which those files list the change). Distribution kernels
 //! often carry fixes back to older releases, so a missing row is a reason to look, not proof.
 
-use crate::status::{Check, Figure, Status, Unit};
+use crate::report::{Check, Figure, Status, Unit};
 use serde::Serialize;
 use std::fmt;
 

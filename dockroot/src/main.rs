@@ -1,5 +1,5 @@
-//! The `dockroot` binary: everything is in the library ([`dockroot::app`]).
+//! The `dockroot` binary: everything is in the library ([`dockroot::command`]).
 
 fn main() -> std::process::ExitCode {
-    dockroot::app::main()
+    dockroot::command::main()
 }

@@ -14,6 +14,32 @@
 
 use std::path::{Path, PathBuf};
 
+/// Why the units could not be named or written.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitsError {
+    /// The mount path has a `..` component (systemd refuses to escape it).
+    #[error("{path:?} has a \"..\" component: give the mount path itself")]
+    DotDot {
+        /// The path as given.
+        path: String,
+    },
+    /// The mount path is not UTF-8.
+    #[error("{} is not UTF-8", path.display())]
+    NotUtf8 {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A unit, a directory or a link could not be written.
+    #[error("write {}: {source}", path.display())]
+    Write {
+        /// The file, directory or link.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The template service's name.
 pub const MAINTAIN_SERVICE: &str = "dockroot-maintain@.service";
 /// The template timer's name.
@@ -25,15 +51,13 @@ pub const METRICS_SERVICE: &str = "dockroot-metrics.service";
 /// dropped, `.` components removed, the leading slash dropped, `/` written `-`; bytes other
 /// than ASCII letters, digits, `:`, `_` and `.` (and a leading `.`) written `\xNN`; the root
 /// is `-`. A path with `..` components is refused, as systemd refuses it.
-pub fn escape_path(path: &str) -> Result<String, String> {
+pub fn escape_path(path: &str) -> Result<String, UnitsError> {
     let components: Vec<&str> = path
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
     if components.contains(&"..") {
-        return Err(format!(
-            "{path:?} has a \"..\" component: give the mount path itself"
-        ));
+        return Err(UnitsError::DotDot { path: path.into() });
     }
     if components.is_empty() {
         return Ok("-".into());
@@ -205,10 +229,10 @@ pub struct Written {
 
 /// The instance name of the maintain units for mount path `path`
 /// (`dockroot-maintain@var-lib-docker`).
-pub fn instance(path: &Path) -> Result<String, String> {
-    let text = path
-        .to_str()
-        .ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
+pub fn instance(path: &Path) -> Result<String, UnitsError> {
+    let text = path.to_str().ok_or_else(|| UnitsError::NotUtf8 {
+        path: path.to_path_buf(),
+    })?;
     Ok(format!("dockroot-maintain@{}", escape_path(text)?))
 }
 
@@ -218,9 +242,12 @@ pub fn install(
     unit_dir: &Path,
     settings: &UnitSettings,
     path: &Path,
-) -> Result<Vec<Written>, String> {
+) -> Result<Vec<Written>, UnitsError> {
     let instance = instance(path)?;
-    let err = |what: &Path, e: std::io::Error| format!("write {}: {e}", what.display());
+    let err = |what: &Path, source: std::io::Error| UnitsError::Write {
+        path: what.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(unit_dir).map_err(|e| err(unit_dir, e))?;
     let mut written = Vec::new();
     for (name, text) in [

@@ -63,7 +63,7 @@ fn s(p: &Path) -> Result<&str, Failed> {
 fn probe(env: &Env, path: &Path) -> Result<(nagios::PluginOutput, i32), Failed> {
     let out = env.run(&["check", s(path)?])?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let parsed = nagios::parse(dockroot::probe::NAME, &stdout)?;
+    let parsed = nagios::parse(dockroot::check::NAME, &stdout)?;
     let code = out.status.code().unwrap_or(-1);
     ensure!(
         nagios::code_of(&parsed.status) == Some(code),
@@ -219,7 +219,7 @@ fn the_probe_is_parsed_back_in_each_state() -> Result<(), Failed> {
     let path = s(scratch.path())?;
     let probe_with = |warn: &str, crit: &str| -> Result<(nagios::PluginOutput, i32), Failed> {
         let out = env.run(&["check", path, "--warn", warn, "--crit", crit])?;
-        let parsed = nagios::parse(dockroot::probe::NAME, &String::from_utf8_lossy(&out.stdout))?;
+        let parsed = nagios::parse(dockroot::check::NAME, &String::from_utf8_lossy(&out.stdout))?;
         let code = out.status.code().unwrap_or(-1);
         ensure!(
             nagios::code_of(&parsed.status) == Some(code),

@@ -38,7 +38,7 @@ mod tool;
 fn main() -> std::process::ExitCode {
     // Run as the operator's tool (see `tool`): its whole main, in this process.
     if std::env::var_os(tool::AS_DOCKROOT).is_some() {
-        return dockroot::app::main();
+        return dockroot::command::main();
     }
     let trials = [scenario::trials(), oracle::trials()]
         .into_iter()

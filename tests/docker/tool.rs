@@ -3,7 +3,7 @@
 //! plugin output parsed as a monitoring system parses it.
 //!
 //! The process is this test binary run again with [`AS_DOCKROOT`] set, whose `main` then is
-//! `dockroot::app::main`, which is all the `dockroot` binary is: so the tool under test is
+//! `dockroot::command::main`, which is all the `dockroot` binary is: so the tool under test is
 //! always the one of this build (a `target/debug/dockroot` may be stale, or missing when only
 //! this tier was built). Every path the tool would take from the host is given: an empty
 //! configuration file except for the scrub state directory, Docker's configuration directory
@@ -97,7 +97,7 @@ impl Tool {
         let out = self.run("check", &[])?;
         let code = out.status.code().unwrap_or(-1);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let parsed = nagios::parse(dockroot::probe::NAME, &stdout)?;
+        let parsed = nagios::parse(dockroot::check::NAME, &stdout)?;
         ensure!(
             nagios::code_of(&parsed.status) == Some(code),
             "check: status {} but exit {code}:\n{stdout}",

@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::docker::{layout, EngineError, LayerReport};
-use crate::status::{Check, Figure, Status, Unit};
+use crate::report::{Check, Figure, Status, Unit};
 use btrfs_kit::ByteSize;
 use std::collections::BTreeMap;
 

@@ -37,6 +37,16 @@ pub enum FixError {
     Btrfs(#[from] btrfs_kit::Error),
 }
 
+impl FixError {
+    /// The errno behind the error, where there is one (for `--json`).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            FixError::Btrfs(e) => crate::errno::of(e),
+            other => crate::errno::of(other),
+        }
+    }
+}
+
 /// One deleted orphan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RemovedOrphan {
@@ -198,5 +208,20 @@ pub fn rescan_quota(target: &Target) -> Result<bool, FixError> {
             Ok(true)
         }
         _ => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_carries_the_errno_of_its_cause() {
+        let layout = FixError::Layout {
+            path: "/var/lib/docker".into(),
+            source: std::io::Error::from_raw_os_error(nix::libc::EACCES),
+        };
+        assert_eq!(layout.errno(), Some(nix::libc::EACCES));
+        assert_eq!(FixError::DockerRunning("pid 1".into()).errno(), None);
     }
 }

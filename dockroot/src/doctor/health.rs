@@ -2,7 +2,7 @@
 //! scrub state btrfs-kit records (`btrfs_kit::scrub::ScrubState`, in `paths.scrub_state_dir`).
 
 use super::Context;
-use crate::status::{Check, Figure, Status, Unit};
+use crate::report::{Check, Figure, Status, Unit};
 use btrfs_kit::scrub::{ScrubState, ScrubVerdict};
 use std::time::{Duration, SystemTime};
 

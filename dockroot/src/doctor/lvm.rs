@@ -2,7 +2,7 @@
 //! uses all of it.
 
 use super::{needs_root, Context};
-use crate::status::{Check, Figure, Status};
+use crate::report::{Check, Figure, Status};
 use btrfs_kit::ByteSize;
 use lvm_kit::{LogicalVolume, LvmBackend, Report, VolumeGroup};
 use std::path::{Path, PathBuf};

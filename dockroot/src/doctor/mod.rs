@@ -44,7 +44,7 @@ pub use lvm::{backend as lvm_backend, is_lvm_device, lv_of_device};
 
 use crate::config::{ContainerdSettings, DockerConfig, Paths, Thresholds};
 use crate::docker::{Engine, EngineError, Info};
-use crate::status::{Check, Report};
+use crate::report::{Check, Report};
 use btrfs_kit::mounts::{Mount, MountTable};
 use btrfs_kit::{Filesystem, Fill};
 use std::cell::OnceCell;

@@ -2,7 +2,7 @@
 //! and whether the global reserve is in use.
 
 use super::Context;
-use crate::status::{judge, Check, Direction, Figure, Status, Unit};
+use crate::report::{judge, Check, Direction, Figure, Status, Unit};
 use btrfs_kit::{BlockGroupKind, ByteSize, Fill};
 
 const FREE_SPACE_HINT: &str = "free space (`docker system prune`, `dockroot doctor --fix-orphans`), or grow the LV and the filesystem";

@@ -2,7 +2,7 @@
 //! operations, quotas.
 
 use super::{needs_root, Context};
-use crate::status::{Check, Figure, Status, Unit};
+use crate::report::{Check, Figure, Status, Unit};
 use btrfs_kit::Error;
 
 const PROVISION_HINT: &str = "give Docker a filesystem of its own: stop Docker, move the old data aside, then `dockroot provision --vg VG --size 10g`";

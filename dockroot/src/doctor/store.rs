@@ -9,7 +9,7 @@ use crate::docker::containerd::snapshotter::{self, LayoutError};
 use crate::docker::containerd::{self, Containerd, Supervision, BTRFS, SNAPSHOTTER_TYPE};
 use crate::docker::store::{self, ImageStore, Reason, StoreChoice};
 use crate::docker::{DaemonJson, Info};
-use crate::status::{Check, Figure, Status, Unit};
+use crate::report::{Check, Figure, Status, Unit};
 use btrfs_kit::Filesystem;
 use std::path::{Path, PathBuf};
 

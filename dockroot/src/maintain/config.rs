@@ -136,23 +136,31 @@ impl Default for MaintainConfig {
     }
 }
 
+/// Why a maintain setting is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MaintainConfigError {
+    /// `balance_usage_max` is not within 1..100.
+    #[error("maintain.balance_usage_max must be within 1..100 (got {0})")]
+    BalanceUsageMax(u8),
+    /// `balance_chunks_per_step` is zero.
+    #[error("maintain.balance_chunks_per_step must be at least 1")]
+    BalanceChunksPerStep,
+    /// `grow_threshold` is not within 1..100.
+    #[error("maintain.grow_threshold must be a percentage within 1..100 (got {0})")]
+    GrowThreshold(f64),
+}
+
 impl MaintainConfig {
     /// Checks the ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), MaintainConfigError> {
         if !(1..=100).contains(&self.balance_usage_max) {
-            return Err(format!(
-                "maintain.balance_usage_max must be within 1..100 (got {})",
-                self.balance_usage_max
-            ));
+            return Err(MaintainConfigError::BalanceUsageMax(self.balance_usage_max));
         }
         if self.balance_chunks_per_step == 0 {
-            return Err("maintain.balance_chunks_per_step must be at least 1".into());
+            return Err(MaintainConfigError::BalanceChunksPerStep);
         }
         if !(1.0..=100.0).contains(&self.grow_threshold) {
-            return Err(format!(
-                "maintain.grow_threshold must be a percentage within 1..100 (got {})",
-                self.grow_threshold
-            ));
+            return Err(MaintainConfigError::GrowThreshold(self.grow_threshold));
         }
         Ok(())
     }

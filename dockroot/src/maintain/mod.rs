@@ -27,7 +27,7 @@ pub mod state;
 mod tasks;
 pub mod time;
 
-pub use config::{Amount, DefragMode, MaintainConfig};
+pub use config::{Amount, DefragMode, MaintainConfig, MaintainConfigError};
 pub use lock::{LockError, MaintainLock};
 pub use log::{Log, LogPrefix, Priority};
 pub use state::{MaintainState, StateError, TaskRecord};

@@ -45,7 +45,7 @@ pub use serve::serve;
 
 use crate::doctor::{self, Scope, Target};
 use crate::maintain::{MaintainState, Outcome, Task};
-use crate::status::Status;
+use crate::report::Status;
 use btrfs_kit::scrub::ScrubState;
 use btrfs_kit::sysfs::FsSysfs;
 use btrfs_kit::Filesystem;

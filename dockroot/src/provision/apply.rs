@@ -3,7 +3,7 @@
 
 use super::permanent;
 use super::plan::lvm;
-use super::{Action, Plan, ProvisionError, Request, Step};
+use super::{Action, Plan, ProvisionError, Request, Step, StepError};
 use crate::docker::{DaemonJson, ImageStore};
 use crate::files;
 use btrfs_kit::mkfs::{self, MkfsOptions, Probe};
@@ -43,7 +43,8 @@ pub fn apply(
                     step: i + 1,
                     total,
                     what: step.description.clone(),
-                    error,
+                    errno: error.errno(),
+                    error: Box::new(error),
                     done,
                 })
             }
@@ -52,17 +53,17 @@ pub fn apply(
     Ok(())
 }
 
-fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(), String> {
-    let io = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(), StepError> {
+    let io = StepError::io;
+    let backend = |e| StepError::Backend(Box::new(e));
     match action {
         Action::CreateLv { vg, lv, size } => {
-            let lvm = lvm(req).map_err(|e| e.to_string())?;
-            lvm.lv_create(vg, lv, LvCreate::size(Bytes(*size)))
-                .map_err(|e| e.to_string())?;
+            let lvm = lvm(req).map_err(backend)?;
+            lvm.lv_create(vg, lv, LvCreate::size(Bytes(*size)))?;
         }
         Action::ActivateLv { vg, lv } => {
-            let lvm = lvm(req).map_err(|e| e.to_string())?;
-            lvm.lv_activate(vg, lv).map_err(|e| e.to_string())?;
+            let lvm = lvm(req).map_err(backend)?;
+            lvm.lv_activate(vg, lv)?;
         }
         Action::Format {
             device,
@@ -70,12 +71,12 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             fsid: planned,
             new_lv,
         } => {
-            let make = |force: bool| -> Result<Uuid, String> {
+            let make = |force: bool| -> Result<Uuid, StepError> {
                 let mut opts = MkfsOptions::default();
                 opts.label = label.clone();
                 opts.fsid = Some(*planned);
                 opts.force = force;
-                Ok(mkfs::mkfs(device, &opts).map_err(|e| e.to_string())?.fsid)
+                Ok(mkfs::mkfs(device, &opts)?.fsid)
             };
             // A new LV may hold what its extents held under a removed LV (lvcreate zeroes
             // 4 KiB only): never adopt that, overwrite it.
@@ -83,7 +84,7 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
                 *fsid = Some(make(true)?);
                 return Ok(());
             }
-            match mkfs::probe(device).map_err(|e| e.to_string())? {
+            match mkfs::probe(device)? {
                 Probe::Empty => *fsid = Some(make(false)?),
                 Probe::Btrfs {
                     fsid: id,
@@ -91,12 +92,14 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
                     ..
                 } if &found == label => *fsid = Some(id),
                 Probe::Btrfs { label: found, .. } => {
-                    return Err(format!(
+                    return Err(StepError::Unexpected(format!(
                         "{} holds a btrfs labelled {found:?}, not {label:?}: give --label {found:?} to adopt it, or choose another --lv",
                         device.display()
-                    ))
+                    )))
                 }
-                Probe::Other(found) => return Err(other_signature(device, &found)),
+                Probe::Other(found) => {
+                    return Err(StepError::Unexpected(other_signature(device, &found)))
+                }
             }
         }
         Action::CreateMountPoint { path } => {
@@ -108,14 +111,14 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             options,
         } => {
             mount(device, mount_point, options)?;
-            let fs = btrfs_kit::Filesystem::open(mount_point).map_err(|e| e.to_string())?;
-            let found = fs.info().map_err(|e| e.to_string())?.fsid;
+            let fs = btrfs_kit::Filesystem::open(mount_point)?;
+            let found = fs.info()?.fsid;
             if fsid.is_some_and(|f| f != found) {
-                return Err(format!(
+                return Err(StepError::Unexpected(format!(
                     "{} shows filesystem {found}, expected {}",
                     mount_point.display(),
                     fsid.map(|f| f.to_string()).unwrap_or_default()
-                ));
+                )));
             }
             *fsid = Some(found);
         }
@@ -127,7 +130,8 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             mount_point: mp,
             options,
         } => {
-            let id = fsid.ok_or("the filesystem's uuid is unknown")?;
+            let id = fsid
+                .ok_or_else(|| StepError::Unexpected("the filesystem's uuid is unknown".into()))?;
             let text = permanent::render_unit_for(*holder, id, mp, options);
             write_new(unit, &text)?;
             let (_, target) = permanent::wants_link(&req.paths.unit_dir, mp);
@@ -151,7 +155,8 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             mount_point,
             options,
         } => {
-            let id = fsid.ok_or("the filesystem's uuid is unknown")?;
+            let id = fsid
+                .ok_or_else(|| StepError::Unexpected("the filesystem's uuid is unknown".into()))?;
             let mut text = match std::fs::read_to_string(fstab) {
                 Ok(t) => {
                     files::backup(fstab).map_err(|e| io("back up", fstab, e))?;
@@ -169,25 +174,25 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
                 .map_err(|e| io("write", fstab, e))?;
         }
         Action::StorageDriver { .. } => {
-            let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
+            let mut config = DaemonJson::read(&req.docker.config_dir)?;
             if config.set_storage_driver("btrfs") {
-                config.write().map_err(|e| e.to_string())?;
+                config.write()?;
             }
         }
         Action::ImageStore { store, .. } => {
-            let mut config = DaemonJson::read(&req.docker.config_dir).map_err(|e| e.to_string())?;
+            let mut config = DaemonJson::read(&req.docker.config_dir)?;
             let enabled = *store == ImageStore::Containerd;
             let wanted = enabled
                 || config
                     .feature(crate::docker::store::CONTAINERD_SNAPSHOTTER)
                     .is_some();
             if wanted && config.set_feature(crate::docker::store::CONTAINERD_SNAPSHOTTER, enabled) {
-                config.write().map_err(|e| e.to_string())?;
+                config.write()?;
             }
         }
         Action::CreateSubvolume { path } => {
             if btrfs_kit::subvolume::info(path).is_err() {
-                btrfs_kit::subvolume::create(path).map_err(|e| e.to_string())?;
+                btrfs_kit::subvolume::create(path)?;
             }
         }
     }
@@ -213,17 +218,17 @@ fn other_signature(device: &Path, found: &str) -> String {
 }
 
 /// Writes a generated file atomically, creating its directory.
-fn write_new(path: &Path, text: &str) -> Result<(), String> {
+fn write_new(path: &Path, text: &str) -> Result<(), StepError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| StepError::io("create", dir, e))?;
     }
     files::write_atomically(path, text.as_bytes(), 0o644)
-        .map_err(|e| format!("write {}: {e}", path.display()))
+        .map_err(|e| StepError::io("write", path, e))
 }
 
 /// Mounts btrfs `device` on `target` with `options` (flags like `noatime` become mount
 /// flags, the rest filesystem options).
-fn mount(device: &Path, target: &Path, options: &str) -> Result<(), String> {
+fn mount(device: &Path, target: &Path, options: &str) -> Result<(), StepError> {
     use nix::mount::MsFlags;
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
@@ -250,12 +255,9 @@ fn mount(device: &Path, target: &Path, options: &str) -> Result<(), String> {
         flags,
         (!data.is_empty()).then_some(data.as_str()),
     )
-    .map_err(|e| {
-        format!(
-            "mount {} on {}: {e} ({})",
-            device.display(),
-            target.display(),
-            e.desc()
-        )
+    .map_err(|source| StepError::Mount {
+        device: device.to_path_buf(),
+        target: target.to_path_buf(),
+        source,
     })
 }

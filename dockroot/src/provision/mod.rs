@@ -25,7 +25,7 @@ pub mod store;
 pub use action::{Action, Plan, Step};
 pub use apply::apply;
 pub(crate) use error::refuse;
-pub use error::ProvisionError;
+pub use error::{ProvisionError, StepError};
 pub use plan::plan;
 pub(crate) use plan::{plan_permanent_mount, same_device};
 

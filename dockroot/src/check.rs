@@ -3,7 +3,7 @@
 //!
 //! Thresholds follow the plugin range syntax: `N` alerts above N, `N:` alerts below N.
 
-use crate::status::{Direction, Figure, Report, Status, Unit};
+use crate::report::{Direction, Figure, Report, Status, Unit};
 
 /// The plugin's name at the start of the status line.
 pub const NAME: &str = "DOCKROOT";
@@ -89,7 +89,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::Check;
+    use crate::report::Check;
 
     #[test]
     fn renders_status_line_and_perfdata() {

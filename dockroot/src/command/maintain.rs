@@ -1,14 +1,14 @@
-//! The upkeep commands: `maintain`, `metrics`, `install-units`.
+//! `maintain`: one run of the upkeep (grow, balance, scrub, trim), made for a timer;
+//! [`crate::maintain`] does the work.
 
-use super::{Cli, EXIT_USAGE};
+use super::metrics::source;
+use super::EXIT_USAGE;
 use crate::config::{Config, Size};
-use crate::doctor::Target;
 use crate::maintain::{
     self, Amount, DefragMode, Log, LogPrefix, Options, Priority, Task, EXIT_CODES,
 };
-use crate::metrics::{self, NodeBtrfs, Source};
-use crate::units::{self, UnitSettings};
-use crate::{cli, errln, outln};
+use crate::metrics;
+use crate::{cli, errln};
 use std::path::PathBuf;
 
 /// `maintain`.
@@ -84,60 +84,10 @@ pub struct MaintainArgs {
     pub textfile_dir: Option<PathBuf>,
 }
 
-/// `metrics`.
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Without --textfile or --listen the exposition is printed to stdout (Prometheus text format, \
-version 0.0.4; there is no JSON form: the format is the report). Exit codes: 0 written or served until SIGINT/SIGTERM, \
-1 the file could not be written or the address not bound, 3 bad command line or configuration."
-)]
-pub struct MetricsArgs {
-    /// The data root [config: docker.data_root; default /var/lib/docker].
-    pub path: Option<PathBuf>,
-    /// Write DIR/dockroot.prom atomically, for node_exporter's textfile collector
-    /// (--collector.textfile.directory) [config: metrics.textfile_dir].
-    #[arg(long, value_name = "DIR", conflicts_with = "listen")]
-    pub textfile: Option<PathBuf>,
-    /// Serve /metrics over HTTP on ADDR [config: metrics.listen; default 127.0.0.1:9940].
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
-    pub listen: Option<String>,
-    /// Export node_exporter's btrfs figures under its names: auto (with --listen only),
-    /// always, never [config: metrics.node_btrfs].
-    #[arg(long, value_enum)]
-    pub node_btrfs: Option<NodeBtrfs>,
-    /// maintain's state directory [config: maintain.state_dir].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-}
-
-/// `install-units`.
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Prints what it wrote, or one JSON document with --json. Exit codes: 0 written (or the cron \
-line printed), 1 a file could not be written, 3 bad command line or configuration."
-)]
-pub struct InstallUnitsArgs {
-    /// The data root's mount point [config: docker.data_root; default /var/lib/docker].
-    pub path: Option<PathBuf>,
-    /// Write under this root: the units go to PREFIX/etc/systemd/system (or PREFIX + the unit
-    /// directory) [default: /].
-    #[arg(long, value_name = "DIR")]
-    pub prefix: Option<PathBuf>,
-    /// Print the equivalent crontab line (for root's crontab) instead of writing units.
-    #[arg(long)]
-    pub cron: bool,
-    /// The dockroot binary the units run [default: this one].
-    #[arg(long, value_name = "PATH")]
-    pub exec: Option<PathBuf>,
-    /// Where the metrics service listens [config: metrics.listen].
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Print what was written as one JSON document.
-    #[arg(long)]
-    pub json: bool,
-}
-
-fn maintain_options(config: &Config, args: &MaintainArgs) -> Result<Options, String> {
+fn maintain_options(
+    config: &Config,
+    args: &MaintainArgs,
+) -> Result<Options, maintain::MaintainConfigError> {
     let mut m = config.maintain.clone();
     let set = |slot: &mut PathBuf, v: &Option<PathBuf>| {
         if let Some(v) = v {
@@ -185,23 +135,8 @@ fn maintain_options(config: &Config, args: &MaintainArgs) -> Result<Options, Str
     })
 }
 
-fn source(
-    config: &Config,
-    path: Option<PathBuf>,
-    state_dir: &Option<PathBuf>,
-    node: bool,
-) -> Source {
-    Source {
-        target: Target::from_config(config, path),
-        maintain_state_dir: state_dir
-            .clone()
-            .unwrap_or_else(|| config.maintain.state_dir.clone()),
-        node_btrfs: node,
-    }
-}
-
 /// Runs `maintain`.
-pub fn run_maintain(config: &Config, args: &MaintainArgs) -> u8 {
+pub fn run(config: &Config, args: &MaintainArgs) -> u8 {
     let opts = match maintain_options(config, args) {
         Ok(o) => o,
         Err(e) => {
@@ -273,153 +208,4 @@ pub fn run_maintain(config: &Config, args: &MaintainArgs) -> u8 {
         }
     }
     code
-}
-
-/// Runs `metrics`.
-pub fn run_metrics(config: &Config, args: &MetricsArgs) -> u8 {
-    let choice = args.node_btrfs.unwrap_or(config.metrics.node_btrfs);
-    if let Some(dir) = args.textfile.clone() {
-        let src = source(
-            config,
-            args.path.clone(),
-            &args.state_dir,
-            choice.include(true),
-        );
-        return match metrics::write_textfile(&dir, &metrics::collect(&src)) {
-            Ok(_) => 0,
-            Err(e) => {
-                errln!(
-                    "dockroot metrics: write {}/{}: {e}",
-                    dir.display(),
-                    metrics::textfile_name()
-                );
-                1
-            }
-        };
-    }
-    if let Some(listen) = &args.listen {
-        let addr = if listen.is_empty() {
-            config.metrics.listen.clone()
-        } else {
-            listen.clone()
-        };
-        let src = source(
-            config,
-            args.path.clone(),
-            &args.state_dir,
-            choice.include(false),
-        );
-        return match metrics::serve(&src, &addr, |bound| {
-            errln!("dockroot metrics: serving http://{bound}/metrics");
-        }) {
-            Ok(()) => 0,
-            Err(e) => {
-                errln!("dockroot metrics: {e}");
-                1
-            }
-        };
-    }
-    let src = source(
-        config,
-        args.path.clone(),
-        &args.state_dir,
-        choice.include(false),
-    );
-    let text = metrics::collect(&src).render();
-    outln!("{}", text.trim_end());
-    0
-}
-
-/// Runs `install-units`.
-pub fn run_install_units(config: &Config, cli_args: &Cli, args: &InstallUnitsArgs) -> u8 {
-    let path = args
-        .path
-        .clone()
-        .unwrap_or_else(|| config.docker.data_root.clone());
-    if !path.is_absolute() {
-        errln!(
-            "dockroot install-units: give the mount point as an absolute path (got {})",
-            path.display()
-        );
-        return EXIT_USAGE;
-    }
-    let exec = match args
-        .exec
-        .clone()
-        .map(Ok)
-        .unwrap_or_else(std::env::current_exe)
-    {
-        Ok(e) => e,
-        Err(e) => {
-            errln!(
-                "dockroot install-units: cannot tell this binary's path ({e}): give --exec PATH"
-            );
-            return EXIT_USAGE;
-        }
-    };
-    let settings = UnitSettings {
-        exec,
-        config: cli_args.config.clone(),
-        listen: args
-            .listen
-            .clone()
-            .unwrap_or_else(|| config.metrics.listen.clone()),
-    };
-    if args.cron {
-        let line = settings.cron_line(&path);
-        if args.json {
-            outln!("{}", serde_json::json!({ "cron": line }));
-        } else {
-            outln!(
-                "# dockroot upkeep of {} (replaces a nightly `btrfs balance start {}`):",
-                path.display(),
-                path.display()
-            );
-            outln!("{line}");
-        }
-        return 0;
-    }
-    let unit_dir = match &args.prefix {
-        Some(prefix) => prefix.join(
-            config
-                .paths
-                .unit_dir
-                .strip_prefix("/")
-                .unwrap_or(&config.paths.unit_dir),
-        ),
-        None => config.paths.unit_dir.clone(),
-    };
-    let instance = match units::instance(&path) {
-        Ok(i) => i,
-        Err(e) => {
-            errln!("dockroot install-units: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    match units::install(&unit_dir, &settings, &path) {
-        Ok(written) => {
-            if args.json {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "unit_dir": unit_dir, "instance": instance, "written": written,
-                    }))
-                    .expect("serialises")
-                );
-            } else {
-                for w in &written {
-                    match &w.link_to {
-                        Some(t) => outln!("linked  {} -> {}", w.path.display(), t.display()),
-                        None => outln!("wrote   {}", w.path.display()),
-                    }
-                }
-                outln!("run `systemctl daemon-reload && systemctl start {instance}.timer {}` to start them now", units::METRICS_SERVICE);
-            }
-            0
-        }
-        Err(e) => {
-            errln!("dockroot install-units: {e}");
-            1
-        }
-    }
 }

@@ -139,7 +139,7 @@ fn map_of(
 }
 
 /// Runs `du`; returns the exit code.
-pub fn run_du(config: &Config, args: &DuArgs) -> u8 {
+pub fn run(config: &Config, args: &DuArgs) -> u8 {
     let path = args
         .path
         .clone()
