@@ -28,7 +28,8 @@ fn trials() -> Vec<Trial> {
             a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed,
             a_system_containerd_off_btrfs_is_critical,
             containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes,
-            du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped;
+            du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped,
+            a_system_containerd_only_the_docker_unit_names_is_found_while_dockerd_is_stopped;
     ]
 }
 
@@ -665,6 +666,62 @@ fn du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped() 
     ensure!(
         strip(&running) == strip(&stopped),
         "running {running}\nstopped {stopped}"
+    );
+    Ok(())
+}
+
+/// Debian's docker.io 28 unit (from the sid userland, as shipped) passes
+/// `--containerd=/run/containerd/containerd.sock` in ExecStart only. A data root that once ran
+/// dockerd's own containerd (`containerd/daemon` exists) is judged by that unit while dockerd
+/// is stopped: a system containerd, whose root on ext4 is critical. Without the unit the same
+/// data root is dockerd's own containerd's.
+fn a_system_containerd_only_the_docker_unit_names_is_found_while_dockerd_is_stopped(
+) -> Result<(), Failed> {
+    let userland = testkit::userland::Userland::sid()?;
+    let shipped = userland.root().join("lib/systemd/system/docker.service");
+    let parsed = dockroot::docker::unit::docker_service(&[shipped
+        .parent()
+        .ok_or("no parent")?
+        .to_path_buf()])
+    .ok_or("the shipped unit has no ExecStart")?;
+    ensure!(
+        parsed.option("--containerd") == Some("/run/containerd/containerd.sock"),
+        "{parsed:?}"
+    );
+    let scratch = Scratch::btrfs(512 * MIB)?;
+    let ext4 = Scratch::new(256 * MIB, FsKind::Ext4)?;
+    let env = Env::new()?;
+    std::fs::create_dir_all(scratch.path().join("containerd/daemon"))?;
+    std::fs::write(env.docker_dir().join("daemon.json"), CONTAINERD_STORE)?;
+    let config = env.root().join("containerd-config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 3\nroot = \"{}\"\n",
+            ext4.path().join("containerd").display()
+        ),
+    )?;
+    let opts = ["--containerd-config", s(&config)?];
+    let roots = |env: &Env| -> Result<(String, String), Failed> {
+        let (report, _) = env.doctor(scratch.path(), &opts)?;
+        let (status, summary) = check(&report, "containerd.roots")?;
+        Ok((status.to_string(), summary.to_string()))
+    };
+    let (status, summary) = roots(&env)?;
+    ensure!(
+        status == "ok" && summary.contains("dockerd's own containerd"),
+        "without the unit: {status} {summary}"
+    );
+    std::fs::create_dir_all(env.unit_dir())?;
+    std::fs::copy(&shipped, env.unit_dir().join("docker.service"))?;
+    let (status, summary) = roots(&env)?;
+    ensure!(
+        status == "critical"
+            && summary.contains(
+                "docker.service's ExecStart --containerd names /run/containerd/containerd.sock"
+            )
+            && summary.contains("ext4"),
+        "with the unit: {status} {summary}"
     );
     Ok(())
 }

@@ -50,8 +50,8 @@ fn containerd_paths(
     daemon: Option<&DaemonJson>,
     data_root: &Path,
 ) -> Result<(PathBuf, PathBuf), String> {
-    let key = daemon.and_then(containerd::daemon_json_address);
-    let c = containerd::locate(None, data_root, key.as_deref(), &config.containerd.config)
+    let named = containerd::named_address(daemon, &config.paths.unit_dir);
+    let c = containerd::locate(None, data_root, named.as_ref(), &config.containerd.config)
         .map_err(|e| e.to_string())?;
     Ok((c.config.btrfs_root(), c.config.meta_db()))
 }

@@ -7,6 +7,7 @@ pub mod daemon_json;
 pub mod engine;
 pub mod layout;
 pub mod store;
+pub mod unit;
 
 pub use daemon::DaemonPresence;
 pub use daemon_json::DaemonJson;

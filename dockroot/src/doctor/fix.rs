@@ -152,7 +152,7 @@ pub fn fix_orphans(target: &Target) -> Result<OrphanFix, FixError> {
 fn snapshotter_orphans(target: &Target) -> Result<Option<(PathBuf, Vec<PathBuf>)>, FixError> {
     use crate::docker::containerd::{self, bolt::BoltError, snapshotter};
     let config = crate::docker::DaemonJson::read(&target.docker.config_dir).ok();
-    let key = config.as_ref().and_then(containerd::daemon_json_address);
+    let named = containerd::named_address(config.as_ref(), &target.paths.unit_dir);
     let chosen = config.as_ref().is_some_and(|c| {
         let major = crate::docker::store::installed_engine_major(std::path::Path::new("dockerd"));
         crate::docker::store::choose(c, major, &target.data_root).store
@@ -164,7 +164,7 @@ fn snapshotter_orphans(target: &Target) -> Result<Option<(PathBuf, Vec<PathBuf>)
     let c = containerd::locate(
         None,
         &target.data_root,
-        key.as_deref(),
+        named.as_ref(),
         &target.containerd.config,
     )
     .map_err(|e| FixError::Snapshotter(e.to_string()))?;

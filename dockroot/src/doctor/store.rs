@@ -67,15 +67,12 @@ pub(crate) fn view(ctx: &Context) -> StoreView {
         containerd: None,
     };
     if view.effective() == Some(ImageStore::Containerd) {
-        let key = config
-            .as_ref()
-            .ok()
-            .and_then(containerd::daemon_json_address);
+        let named = containerd::named_address(config.as_ref().ok(), &ctx.target.paths.unit_dir);
         view.containerd = Some(
             containerd::locate(
                 info,
                 ctx.path(),
-                key.as_deref(),
+                named.as_ref(),
                 &ctx.target.containerd.config,
             )
             .map_err(|e| e.to_string()),

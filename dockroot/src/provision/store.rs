@@ -20,6 +20,7 @@
 use super::permanent::{self, Holder};
 use super::{refuse, same_device, Action, ProvisionError, Request, Step};
 use crate::docker::containerd::config::{ConfigError, ContainerdConfig};
+use crate::docker::containerd::{named_address, NamedBy};
 use crate::docker::store::{self, ImageStore, Reason, StoreChoice, CONTAINERD_SNAPSHOTTER};
 use crate::docker::DaemonJson;
 use btrfs_kit::mounts::MountTable;
@@ -143,11 +144,17 @@ fn system_containerd(
     req: &Request,
     config: &DaemonJson,
 ) -> Result<Option<SystemContainerd>, ProvisionError> {
-    let named = config.keys.get("containerd").and_then(|v| v.as_str());
-    let socket = named.map_or_else(|| req.docker.containerd_socket.clone(), PathBuf::from);
+    let named = named_address(Some(config), &req.paths.unit_dir);
+    let socket = named.as_ref().map_or_else(
+        || req.docker.containerd_socket.clone(),
+        |n| n.address.clone(),
+    );
     let conf = &req.containerd_config;
-    let evidence = if let Some(n) = named {
-        format!("daemon.json names containerd {n}")
+    let evidence = if let Some(n) = &named {
+        match &n.source {
+            NamedBy::DaemonJson => format!("daemon.json names containerd {}", n.address.display()),
+            NamedBy::Unit(_) => format!("{} names containerd {}", n.source, n.address.display()),
+        }
     } else if socket.exists() {
         format!("{} exists (dockerd uses it when it does)", socket.display())
     } else if conf.exists() {

@@ -95,14 +95,15 @@ fn managed(data_root: &Path, address: Option<PathBuf>, evidence: String) -> Cont
 }
 
 /// The containerd the daemon of `data_root` uses: from `/info`'s `Containerd.Address` when the
-/// daemon runs (`info`); else from daemon.json's `containerd` key (`containerd_key`), else the
+/// daemon runs (`info`); else from the socket its configuration names (`named`: daemon.json's
+/// `containerd` key or the unit's `--containerd`, [`named_address`]), else the
 /// managed one when `<data-root>/containerd/daemon` exists, else the system one when
 /// `system_config` or its socket exists, else the managed one. `system_config` is a system
 /// containerd's configuration file (`/etc/containerd/config.toml`).
 pub fn locate(
     info: Option<&Info>,
     data_root: &Path,
-    containerd_key: Option<&Path>,
+    named: Option<&NamedAddress>,
     system_config: &Path,
 ) -> Result<Containerd, config::ConfigError> {
     let system = |address: Option<PathBuf>, evidence: String| -> Result<Containerd, _> {
@@ -140,12 +141,13 @@ pub fn locate(
             ),
         );
     }
-    if let Some(address) = containerd_key {
+    if let Some(named) = named {
         return system(
-            Some(address.into()),
+            Some(named.address.clone()),
             format!(
-                "daemon.json's \"containerd\" names {} (dockerd is not running to confirm), configured by {}",
-                address.display(),
+                "{} names {} (dockerd is not running to confirm), configured by {}",
+                named.source,
+                named.address.display(),
                 system_config.display()
             ),
         );
@@ -186,4 +188,50 @@ pub fn daemon_json_address(config: &super::DaemonJson) -> Option<PathBuf> {
         .and_then(serde_json::Value::as_str)
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
+}
+
+/// Where dockerd's configuration names a containerd socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedBy {
+    /// daemon.json's `containerd` key.
+    DaemonJson,
+    /// The `--containerd` option of this unit file's (or drop-in's) `ExecStart`.
+    Unit(PathBuf),
+}
+
+impl std::fmt::Display for NamedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NamedBy::DaemonJson => f.write_str("daemon.json's \"containerd\""),
+            NamedBy::Unit(file) => write!(f, "{}'s ExecStart --containerd", file.display()),
+        }
+    }
+}
+
+/// A system containerd's socket that dockerd's configuration names, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedAddress {
+    /// The socket.
+    pub address: PathBuf,
+    /// Where it is named.
+    pub source: NamedBy,
+}
+
+/// The containerd socket dockerd is configured with, without asking it: daemon.json's
+/// `containerd` key, else the `--containerd` option of `docker.service`'s `ExecStart` (Docker
+/// CE's and Debian's units pass `/run/containerd/containerd.sock`) found on
+/// [`super::unit::search_path`] of `unit_dir`.
+pub fn named_address(daemon: Option<&super::DaemonJson>, unit_dir: &Path) -> Option<NamedAddress> {
+    if let Some(address) = daemon.and_then(daemon_json_address) {
+        return Some(NamedAddress {
+            address,
+            source: NamedBy::DaemonJson,
+        });
+    }
+    let unit = super::unit::docker_service(&super::unit::search_path(unit_dir))?;
+    let address = unit.option("--containerd").filter(|a| !a.is_empty())?;
+    Some(NamedAddress {
+        address: address.into(),
+        source: NamedBy::Unit(unit.files.last()?.clone()),
+    })
 }
