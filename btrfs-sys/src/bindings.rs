@@ -1084,6 +1084,26 @@ impl Default for btrfs_ioctl_search_args {
     }
 }
 #[repr(C)]
+#[derive(Debug, Default)]
+pub struct btrfs_ioctl_search_args_v2 {
+    pub key: btrfs_ioctl_search_key,
+    pub buf_size: __u64,
+    pub buf: __IncompleteArrayField<__u8>,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of btrfs_ioctl_search_args_v2"]
+        [::core::mem::size_of::<btrfs_ioctl_search_args_v2>() - 112usize];
+    ["Alignment of btrfs_ioctl_search_args_v2"]
+        [::core::mem::align_of::<btrfs_ioctl_search_args_v2>() - 8usize];
+    ["Offset of field: btrfs_ioctl_search_args_v2::key"]
+        [::core::mem::offset_of!(btrfs_ioctl_search_args_v2, key) - 0usize];
+    ["Offset of field: btrfs_ioctl_search_args_v2::buf_size"]
+        [::core::mem::offset_of!(btrfs_ioctl_search_args_v2, buf_size) - 104usize];
+    ["Offset of field: btrfs_ioctl_search_args_v2::buf"]
+        [::core::mem::offset_of!(btrfs_ioctl_search_args_v2, buf) - 112usize];
+};
+#[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct btrfs_ioctl_defrag_range_args {
     pub start: __u64,

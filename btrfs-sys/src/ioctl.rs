@@ -39,6 +39,9 @@ requests! {
     BTRFS_IOC_DEFRAG_RANGE = request_code_write!(M, 16, size_of::<btrfs_ioctl_defrag_range_args>());
     /// `_IOWR(0x94, 17, struct btrfs_ioctl_search_args)`: search a tree (v1).
     BTRFS_IOC_TREE_SEARCH = request_code_readwrite!(M, 17, size_of::<btrfs_ioctl_search_args>());
+    /// `_IOWR(0x94, 17, struct btrfs_ioctl_search_args_v2)`: search a tree into a buffer of the
+    /// caller's size (v2).
+    BTRFS_IOC_TREE_SEARCH_V2 = request_code_readwrite!(M, 17, size_of::<btrfs_ioctl_search_args_v2>());
     /// `_IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args)`: path of an inode in a subvolume.
     BTRFS_IOC_INO_LOOKUP = request_code_readwrite!(M, 18, size_of::<btrfs_ioctl_ino_lookup_args>());
     /// `_IOW(0x94, 19, __u64)`: set the default subvolume.

@@ -18,6 +18,7 @@ mod fiemap;
 mod inspect;
 mod quota;
 mod scrub;
+mod search;
 mod subvol;
 mod trim;
 
@@ -27,6 +28,7 @@ pub(crate) use fiemap::*;
 pub(crate) use inspect::*;
 pub(crate) use quota::*;
 pub(crate) use scrub::*;
+pub(crate) use search::*;
 pub(crate) use subvol::*;
 pub(crate) use trim::*;
 

@@ -226,23 +226,29 @@ pub(crate) struct ItemRef<'b> {
     pub(crate) data: &'b [u8],
 }
 
+/// The result buffer of [`visit`]'s TREE_SEARCH_V2 calls: about four 16 KiB leaves' worth of items per
+/// call, where v1's 3992 bytes hold a quarter of one leaf (see BENCHMARKS.md).
+const VISIT_BUFFER: usize = 64 * 1024;
+
 /// Calls `f` with every item of `range` in key order, straight from the kernel's buffer (no
-/// copy per item): for walks over whole trees where most items are dropped.
+/// copy per item; TREE_SEARCH_V2 with a large buffer): for walks over whole trees where most
+/// items are dropped.
 pub(crate) fn visit(
     fs: &Filesystem,
     range: SearchRange,
     mut f: impl FnMut(&ItemRef<'_>) -> Result<()>,
 ) -> Result<()> {
     let r = range;
+    let mut args = ioctl::SearchV2Args::new(VISIT_BUFFER);
     let mut next_min = Some((r.objectids.0, r.types.0, r.offsets.0));
     while let Some((objectid, item_type, offset)) = next_min {
-        let mut args = r.args_from((objectid, item_type, offset));
-        ioctl::tree_search(fs.fd(), &mut args).map_err(|e| fs.err("tree search", e))?;
-        let count = args.key.nr_items as usize;
+        args.set_key(r.args_from((objectid, item_type, offset)).key);
+        ioctl::tree_search_v2(fs.fd(), &mut args).map_err(|e| fs.err("tree search", e))?;
+        let count = args.nr_items() as usize;
         if count == 0 {
             return Ok(());
         }
-        let buf: &[u8] = bytemuck::cast_slice(&args.buf[..]);
+        let buf = args.buf();
         let short = |e: le::ShortRead| {
             fs.decode_err(
                 "tree search",

@@ -29,6 +29,7 @@ const TYPES: &[&str] = &[
     "btrfs_ioctl_search_key",
     "btrfs_ioctl_search_header",
     "btrfs_ioctl_search_args",
+    "btrfs_ioctl_search_args_v2",
     "btrfs_ioctl_ino_lookup_args",
     "btrfs_ioctl_ino_lookup_user_args",
     "btrfs_ioctl_get_subvol_info_args",
