@@ -375,6 +375,7 @@ fn activate_deactivate_keeps_data(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<
     ctx("pvremove", lvm.pv_remove(disk))
 }
 
+testkit::register!(prefix "vm"; root: activation_in_qemu);
 /// Host side: boot the VM, run this binary's guest trials inside, check they all passed.
 fn activation_in_qemu() -> Result<(), Failed> {
     let exe = ctx("current_exe", std::env::current_exe())?;
@@ -397,5 +398,5 @@ fn main() {
             .collect();
         harness::run(trials)
     }
-    harness::run(testkit::trials![prefix "vm"; root: activation_in_qemu])
+    harness::run(harness::registered())
 }

@@ -16,23 +16,12 @@ use support::modern::{Containerd, Dockerd};
 use support::{check, Env};
 use testkit::ensure;
 use testkit::fixture::{FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 const MIB: u64 = 1 << 20;
 
-fn trials() -> Vec<Trial> {
-    testkit::trials![
-        prefix "containerd";
-        root:
-            the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote,
-            a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed,
-            a_system_containerd_off_btrfs_is_critical,
-            containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes;
-    ]
-}
-
 fn main() {
-    testkit::harness::run(trials())
+    testkit::harness::run(testkit::harness::registered())
 }
 
 /// The path as text.
@@ -40,6 +29,7 @@ fn s(p: &Path) -> Result<&str, Failed> {
     p.to_str().ok_or_else(|| "non-UTF-8 path".into())
 }
 
+testkit::register!(prefix "containerd"; root: the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote);
 fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let root = scratch.path().join("containerd");
@@ -233,6 +223,7 @@ fn doctor_args(d: &Dockerd, ctr: &Path, containerd_config: &Path) -> Result<Vec<
     ])
 }
 
+testkit::register!(prefix "containerd"; root: a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed);
 fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() -> Result<(), Failed>
 {
     let scratch = Scratch::btrfs(1024 * MIB)?;
@@ -367,6 +358,7 @@ fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() 
     Ok(())
 }
 
+testkit::register!(prefix "containerd"; root: a_system_containerd_off_btrfs_is_critical);
 fn a_system_containerd_off_btrfs_is_critical() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let ext4 = Scratch::new(256 * MIB, FsKind::Ext4)?;
@@ -420,6 +412,7 @@ fn a_system_containerd_off_btrfs_is_critical() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "containerd"; root: containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes);
 fn containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let env = Env::new()?;

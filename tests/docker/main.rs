@@ -40,9 +40,5 @@ fn main() -> std::process::ExitCode {
     if std::env::var_os(tool::AS_DOCKROOT).is_some() {
         return dockroot::app::main();
     }
-    let trials = [scenario::trials(), oracle::trials()]
-        .into_iter()
-        .flatten()
-        .collect();
-    testkit::harness::run(trials)
+    testkit::harness::run(testkit::harness::registered())
 }

@@ -12,7 +12,9 @@ use std::path::Path;
 use testkit::ensure;
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![testkit::harness::oracle(
         "docker::oracle::layer_listing_and_orphans_match_btrfs_progs",
         listing,

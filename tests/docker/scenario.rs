@@ -21,7 +21,9 @@ use testkit::fixture::Scratch;
 use testkit::harness::{Failed, Trial};
 use testkit::kmsg::{device_name, KmsgWatch};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![testkit::harness::root(
         "docker::btrfs_driver_on_our_filesystem_end_to_end",
         scenario,

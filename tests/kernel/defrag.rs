@@ -23,7 +23,9 @@ const PROBE_ENV: &str = "BTRFS_LVM_DEFRAG_PROBE";
 /// Size of each interleaved write.
 const PIECE: usize = 64 * 1024;
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root(
             "defrag::fragmented_file_ends_with_fewer_extents_same_content",

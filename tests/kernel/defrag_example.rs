@@ -10,7 +10,9 @@ use testkit::ensure;
 use testkit::fixture::Scratch;
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root(
             "examples::defrag_dry_run_by_default_on_shared_then_skip_or_allow",

@@ -16,7 +16,9 @@ use testkit::harness::{Failed, Trial};
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root(
             "devstats::unprivileged_reads_counters_but_cannot_reset_or_scrub",

@@ -14,7 +14,9 @@ use testkit::ensure;
 use testkit::fixture::Scratch;
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root("fiemap::extents_equal_the_fiemap_crate", equals_crate),
         testkit::harness::root("fiemap::extents_equal_filefrag", equals_filefrag),

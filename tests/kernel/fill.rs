@@ -8,18 +8,14 @@ use btrfs_kit::Filesystem;
 use std::time::Instant;
 use testkit::ensure;
 use testkit::fixture::{FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: btrfs_survives_being_filled_to_the_brim, ext4_fill_for_comparison;
-    ]
-}
-
+testkit::register!(root: btrfs_survives_being_filled_to_the_brim);
 fn btrfs_survives_being_filled_to_the_brim() -> Result<(), Failed> {
     fill(FsKind::Btrfs(Default::default()), "btrfs")
 }
 
+testkit::register!(root: ext4_fill_for_comparison);
 fn ext4_fill_for_comparison() -> Result<(), Failed> {
     fill(FsKind::Ext4, "ext4")
 }

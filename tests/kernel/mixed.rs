@@ -8,14 +8,9 @@ use crate::util::{write_file, ProgsMultiDevice, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters, DailyPolicy};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle: daily_policy_and_requests_run_on_mixed_block_groups;
-    ]
-}
-
+testkit::register!(oracle: daily_policy_and_requests_run_on_mixed_block_groups);
 /// The default `balance` run (the daily policy) completes on a mixed filesystem, every step
 /// reaching the kernel; data-only and metadata-only requests run too (the library gives both
 /// kinds the same filters, as the kernel requires); different data and metadata filters are

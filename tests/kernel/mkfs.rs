@@ -35,7 +35,9 @@ fn options(metadata: MetadataProfile, checksum: ChecksumType, nodesize: u32) -> 
     o
 }
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     let mut t = Vec::new();
     for m in PROFILES {
         for c in ChecksumType::ALL {
@@ -65,16 +67,6 @@ pub fn trials() -> Vec<Trial> {
             }));
         }
     }
-    t.extend(testkit::trials![
-        root:
-            every_feature_set_mounts_and_takes_writes,
-            refuses_a_mounted_device,
-            refuses_a_device_open_exclusively,
-            refuses_the_file_behind_a_mounted_loop,
-            refuses_signatures_on_a_device_unless_forced;
-        oracle: fresh_images_pass_btrfs_check;
-        plain: kmsg_filter_flags_btrfs_warnings_on_our_device;
-    ]);
     t
 }
 
@@ -256,6 +248,7 @@ fn fresh_device() -> Result<(SparseFile, LoopDevice), Failed> {
     Ok((image, dev))
 }
 
+testkit::register!(root: refuses_a_mounted_device);
 fn refuses_a_mounted_device() -> Result<(), Failed> {
     let (_image, dev) = fresh_device()?;
     let _mnt = Mount::new(dev.path(), "btrfs", "")?;
@@ -264,6 +257,7 @@ fn refuses_a_mounted_device() -> Result<(), Failed> {
     expect_busy(mkfs(dev.path(), &o), "mounted device")
 }
 
+testkit::register!(root: refuses_a_device_open_exclusively);
 fn refuses_a_device_open_exclusively() -> Result<(), Failed> {
     let image = SparseFile::new(256 * MIB)?;
     let dev = LoopDevice::attach(image.path())?;
@@ -280,6 +274,7 @@ fn refuses_a_device_open_exclusively() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: refuses_the_file_behind_a_mounted_loop);
 fn refuses_the_file_behind_a_mounted_loop() -> Result<(), Failed> {
     let (image, dev) = fresh_device()?;
     let _mnt = Mount::new(dev.path(), "btrfs", "")?;
@@ -288,6 +283,7 @@ fn refuses_the_file_behind_a_mounted_loop() -> Result<(), Failed> {
     expect_busy(mkfs(image.path(), &o), "file behind a mounted loop device")
 }
 
+testkit::register!(root: refuses_signatures_on_a_device_unless_forced);
 fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     let (_image, dev) = fresh_device()?;
     match mkfs(dev.path(), &MkfsOptions::default()) {
@@ -308,6 +304,7 @@ fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: fresh_images_pass_btrfs_check);
 fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
     let image = SparseFile::new(300 * MIB)?;
     for m in PROFILES {
@@ -334,6 +331,7 @@ fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: every_feature_set_mounts_and_takes_writes);
 /// Each of the 16 combinations of optional features mounts, takes a file, and remounts with the
 /// file intact, with no btrfs warning logged.
 fn every_feature_set_mounts_and_takes_writes() -> Result<(), Failed> {
@@ -368,6 +366,7 @@ fn every_feature_set_mounts_and_takes_writes() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(plain: kmsg_filter_flags_btrfs_warnings_on_our_device);
 /// The kernel-log filter of the round trips flags what it must and nothing else.
 fn kmsg_filter_flags_btrfs_warnings_on_our_device() -> Result<(), Failed> {
     use testkit::kmsg::problem_in;

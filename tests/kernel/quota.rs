@@ -9,13 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle: limit_gives_edquot_and_usage_matches_btrfs_progs;
-    ]
-}
+use testkit::harness::Failed;
 
 /// `btrfs qgroup show --raw -r -e`: qgroup → (referenced, exclusive, max rfer, max excl).
 type ProgsRow = (u64, u64, Option<u64>, Option<u64>);
@@ -51,6 +45,7 @@ fn write_until_error(path: &Path, size: u64) -> Result<Option<i32>, Failed> {
     Ok(None)
 }
 
+testkit::register!(oracle: limit_gives_edquot_and_usage_matches_btrfs_progs);
 fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();

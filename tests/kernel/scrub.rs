@@ -21,7 +21,9 @@ use testkit::kmsg::KmsgWatch;
 
 const SECTOR: u64 = 4096;
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     use Profile::*;
     vec![
         testkit::harness::root("scrub::clean_single", || clean(1, Single, Dup)),

@@ -12,7 +12,9 @@ use testkit::ensure;
 use testkit::fixture::MultiScratch;
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root(
             "scrub_example::repairs_raid1_and_reports_json",

@@ -9,21 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, LoopDevice, Mount, Scratch, SparseFile};
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: usage_reports_device_slack;
-        oracle:
-            info_matches_mkfs_and_superblock,
-            space_info_matches_btrfs_filesystem_df,
-            usage_matches_btrfs_filesystem_usage,
-            usage_matches_with_several_profiles_at_once,
-            usage_matches_with_device_slack,
-            usage_matches_degraded_raid1_with_a_missing_device,
-            usage_matches_on_multi_device_profiles;
-    ]
-}
+use testkit::harness::Failed;
 
 /// A native filesystem of `fs_size` bytes on a loop device of `device_size` bytes, mounted:
 /// the rest of the device is slack.
@@ -37,6 +23,7 @@ fn with_slack(device_size: u64, fs_size: u64) -> Result<(SparseFile, LoopDevice,
     Ok((image, dev, mnt))
 }
 
+testkit::register!(root: usage_reports_device_slack);
 /// Device slack (block device size minus what btrfs uses) in the library and the example, on
 /// a filesystem made smaller than its device.
 fn usage_reports_device_slack() -> Result<(), Failed> {
@@ -82,6 +69,7 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: usage_matches_with_several_profiles_at_once);
 /// Data in single and dup chunks and metadata in dup and single at once: the free estimate
 /// is btrfs-progs' to the byte (it was one byte above, from adding the fractions before
 /// truncating).
@@ -108,6 +96,7 @@ fn usage_matches_with_several_profiles_at_once() -> Result<(), Failed> {
     usage_equals_progs(scratch.path())
 }
 
+testkit::register!(oracle: usage_matches_with_device_slack);
 /// With device slack (and two data profiles), the overall figures and btrfs-progs' "Device
 /// slack" agree.
 fn usage_matches_with_device_slack() -> Result<(), Failed> {
@@ -124,6 +113,7 @@ fn usage_matches_with_device_slack() -> Result<(), Failed> {
     usage_equals_progs(mnt.path())
 }
 
+testkit::register!(oracle: usage_matches_degraded_raid1_with_a_missing_device);
 /// raid1 over two loop devices, one removed for good and the other mounted `-o degraded`: the
 /// missing device is explicit (`missing: true`, `<missing>` in text) and every figure equals
 /// btrfs-progs'.
@@ -174,6 +164,7 @@ fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: usage_matches_on_multi_device_profiles);
 /// Every multi-device profile, on devices of uneven sizes, with data written: btrfs-progs'
 /// figures to the byte (RAID5/6 through their per-device chunk info).
 fn usage_matches_on_multi_device_profiles() -> Result<(), Failed> {
@@ -212,6 +203,7 @@ fn scratch_with_data() -> Result<Scratch, Failed> {
     Ok(scratch)
 }
 
+testkit::register!(oracle: info_matches_mkfs_and_superblock);
 fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
@@ -277,6 +269,7 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: space_info_matches_btrfs_filesystem_df);
 fn space_info_matches_btrfs_filesystem_df() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
@@ -334,6 +327,7 @@ fn df_equals(df: &str, ours: &[btrfs_kit::SpaceInfo]) -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: usage_matches_btrfs_filesystem_usage);
 fn usage_matches_btrfs_filesystem_usage() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let devices = Filesystem::open(scratch.path())?.usage()?.devices.len();

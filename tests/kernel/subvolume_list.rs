@@ -10,18 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 /// Makes the test binary list subvolumes of this path as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PROBE";
 /// A file of "id path" lines the probe checks with plain `open(2)`, as the oracle.
 const PROBE_PATHS_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PATHS";
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle: matches_btrfs_progs_in_both_modes, unprivileged_uid_sees_what_it_can_reach;
-    ]
-}
 
 /// One subvolume as btrfs-progs and we both describe it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +139,7 @@ fn progs_show(oracle: Progs, path: &Path) -> Result<BTreeMap<String, String>, Fa
         .collect())
 }
 
+testkit::register!(oracle: matches_btrfs_progs_in_both_modes);
 fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();
@@ -336,6 +331,7 @@ pub fn child_probe() -> Option<i32> {
     })
 }
 
+testkit::register!(oracle: unprivileged_uid_sees_what_it_can_reach);
 fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();

@@ -11,7 +11,9 @@ use testkit::ensure;
 use testkit::fixture::MultiScratch;
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root("sysfs::allocation_equals_space_info_single", || {
             allocation_equals_space_info(1, Profile::Single, Profile::Dup)

@@ -12,7 +12,9 @@ use testkit::ensure;
 use testkit::fixture::{make_btrfs, BtrfsOptions, FsKind, LoopDevice, Mount, Scratch};
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials of this module, named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root(
             "trim::loop_device_discards_freed_space_and_reports_bytes",
