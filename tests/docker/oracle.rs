@@ -10,16 +10,7 @@ use btrfs_kit::{subvolume, Filesystem};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
-
-testkit::register!(table: trials);
-/// The trials of this module, named here.
-fn trials() -> Vec<Trial> {
-    vec![testkit::harness::oracle(
-        "docker::oracle::layer_listing_and_orphans_match_btrfs_progs",
-        listing,
-    )]
-}
+use testkit::harness::Failed;
 
 /// `btrfs subvolume list PATH`: path → id, for every subvolume of the filesystem.
 fn progs_listing(oracle: Progs, root: &Path) -> Result<BTreeMap<String, u64>, Failed> {
@@ -40,7 +31,8 @@ fn progs_listing(oracle: Progs, root: &Path) -> Result<BTreeMap<String, u64>, Fa
     Ok(out)
 }
 
-fn listing() -> Result<(), Failed> {
+testkit::register!(prefix "docker"; oracle: layer_listing_and_orphans_match_btrfs_progs);
+fn layer_listing_and_orphans_match_btrfs_progs() -> Result<(), Failed> {
     let (rig, _) = Rig::new(512 * MIB)?;
     let d = &rig.docker;
     let root = rig.root();

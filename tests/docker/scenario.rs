@@ -18,17 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 use testkit::kmsg::{device_name, KmsgWatch};
-
-testkit::register!(table: trials);
-/// The trials of this module, named here.
-fn trials() -> Vec<Trial> {
-    vec![testkit::harness::root(
-        "docker::btrfs_driver_on_our_filesystem_end_to_end",
-        scenario,
-    )]
-}
 
 /// The loop filesystem's size.
 const SIZE: u64 = 1024 * MIB;
@@ -65,7 +56,8 @@ impl Rig {
     }
 }
 
-fn scenario() -> Result<(), Failed> {
+testkit::register!(prefix "docker"; root: btrfs_driver_on_our_filesystem_end_to_end);
+fn btrfs_driver_on_our_filesystem_end_to_end() -> Result<(), Failed> {
     steps(&mut Report::new("docker-report"))
 }
 

@@ -17,21 +17,9 @@ use testkit::harness::{Failed, Trial};
 const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
 
 testkit::register!(table: trials);
-/// The trials of this module, named here.
+/// The trials built from parameters (one per profile or setting), named here.
 fn trials() -> Vec<Trial> {
     vec![
-        testkit::harness::root(
-            "devstats::unprivileged_reads_counters_but_cannot_reset_or_scrub",
-            unprivileged,
-        ),
-        testkit::harness::root(
-            "devstats::add_device_refuses_signatures_busy_devices_and_files",
-            add_device_refusals,
-        ),
-        testkit::harness::oracle(
-            "devstats::oracle::scrub_and_device_stats_match_btrfs_progs",
-            scrub_and_stats_match_progs,
-        ),
         testkit::harness::oracle("devstats::oracle::usage_matches_progs_raid1", || {
             usage_matches(2, Profile::Raid1, Profile::Raid1)
         }),
@@ -85,7 +73,8 @@ pub fn child_probe() -> Option<i32> {
     Some(0)
 }
 
-fn unprivileged() -> Result<(), Failed> {
+testkit::register!(root: unprivileged_reads_counters_but_cannot_reset_or_scrub);
+fn unprivileged_reads_counters_but_cannot_reset_or_scrub() -> Result<(), Failed> {
     let scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
     expect_probe(
         &[(PROBE_ENV, scratch.path().as_os_str())],
@@ -122,7 +111,8 @@ fn progs_scrub_counters(text: &str) -> Result<BTreeMap<u64, BTreeMap<String, u64
     Ok(out)
 }
 
-fn scrub_and_stats_match_progs() -> Result<(), Failed> {
+testkit::register!(oracle: scrub_and_device_stats_match_btrfs_progs);
+fn scrub_and_device_stats_match_btrfs_progs() -> Result<(), Failed> {
     let mut scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let file = scratch.path().join("f");
     write_file(&file, 4 * MIB, 9)?;
@@ -216,7 +206,8 @@ fn usage_matches(devices: usize, data: Profile, meta: Profile) -> Result<(), Fai
     usage_equals_progs(scratch.path())
 }
 
-fn add_device_refusals() -> Result<(), Failed> {
+testkit::register!(root: add_device_refuses_signatures_busy_devices_and_files);
+fn add_device_refuses_signatures_busy_devices_and_files() -> Result<(), Failed> {
     let scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let fs = Filesystem::open(scratch.path())?;
     // A device of this very filesystem: mounted, so refused before the kernel is asked.

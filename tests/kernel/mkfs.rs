@@ -36,7 +36,7 @@ fn options(metadata: MetadataProfile, checksum: ChecksumType, nodesize: u32) -> 
 }
 
 testkit::register!(table: trials);
-/// The trials of this module, named here.
+/// The trials built from parameters (one per profile or setting), named here.
 fn trials() -> Vec<Trial> {
     let mut t = Vec::new();
     for m in PROFILES {
