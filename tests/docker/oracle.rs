@@ -1,10 +1,11 @@
 //! Oracle tier: our subvolume listing of a Docker data root against `btrfs subvolume list`, and
 //! the orphan expectation computed from either listing.
 
+use crate::data::MIB;
 use crate::image;
 use crate::layout::{expected_orphans, our_listing, subvolumes_dir, Layout};
+use crate::progs::Progs;
 use crate::scenario::{Rig, APP, BASE};
-use crate::util::{Progs, MIB};
 use btrfs_kit::subvolume::Entry;
 use btrfs_kit::{subvolume, Filesystem};
 use std::collections::{BTreeMap, BTreeSet};

@@ -5,12 +5,13 @@
 
 use crate::crash::{self, When};
 use crate::daemon::Dockerd;
+use crate::data::MIB;
+use crate::example_bin::{json, run};
 use crate::filling::{plug_while_served, policy, policy_when_full_step, unplug_while_served};
 use crate::image::{self, PAGE};
 use crate::layout::{expected_orphans, subvolumes_dir, Layout};
 use crate::report::Report;
 use crate::tool::{Doctor, Tool};
-use crate::util::{json, run, MIB};
 use btrfs_kit::{subvolume, Filesystem};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;

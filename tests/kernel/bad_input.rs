@@ -1,6 +1,7 @@
 //! Bad input: not btrfs, missing paths, and an unprivileged caller.
 
-use crate::util::{expect_probe, probe_open, probe_result, MIB};
+use crate::data::MIB;
+use crate::unprivileged::{expect_probe, probe_open, probe_result};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;

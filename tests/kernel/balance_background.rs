@@ -1,6 +1,6 @@
 //! Background balance: pause, status, resume, cancel, concurrent start, standalone control.
 
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
 use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
 use btrfs_kit::sysfs::ExclusiveOperation;
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};

@@ -4,7 +4,7 @@
 //! address is the logical address balance works on), and deleted to shape chunk usage. Every
 //! expectation is computed from the block groups just before the balance, never hard-coded.
 
-use crate::util::{data_groups, write_file, MIB};
+use crate::data::{data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
 use std::collections::BTreeSet;
@@ -307,7 +307,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
         "-m ",
         "-m,,",
     ] {
-        let out = crate::util::run("balance", &[path, "--json", arg])?;
+        let out = crate::example_bin::run("balance", &[path, "--json", arg])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(
             out.status.code() == Some(2) && stderr.contains("bad balance filter"),
@@ -325,7 +325,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
         ("-dprofiles=|single,limit=1", "-dprofiles=single,limit=1"),
         ("-dusage=0 ", "-dusage=0"),
     ] {
-        let out = crate::util::run("balance", &[path, "--json", accepted])?;
+        let out = crate::example_bin::run("balance", &[path, "--json", accepted])?;
         ensure!(
             out.status.code() == Some(0),
             "balance {accepted:?}: exit {:?}: {}",

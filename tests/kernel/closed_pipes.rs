@@ -6,8 +6,8 @@
 //! Before `dockroot::cli` each of these panicked ("failed printing to stdout: Broken pipe",
 //! exit 101), and the policy died between its first and second step.
 
-use crate::util::example;
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
+use crate::example_bin::example;
 use btrfs_kit::Filesystem;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;

@@ -3,7 +3,8 @@
 //! and, with it, used space grows by what the dry run predicted; the tree walk stops at nested
 //! subvolumes and other mounts unless asked; the kernel's refusals become clear errors.
 
-use crate::util::{hash, run_as_nobody, sha256_of, MIB, NOBODY};
+use crate::data::{hash, sha256_of, MIB};
+use crate::unprivileged::{run_as_nobody, NOBODY};
 use btrfs_kit::defrag::{self, BoundaryKind, DefragOptions, FileOutcome, WalkOptions};
 use btrfs_kit::fiemap::{FiemapReader, FiemapRequest};
 use btrfs_kit::subvolume::{self, SnapshotOptions};
@@ -61,7 +62,7 @@ fn extents(path: &Path) -> Result<Vec<btrfs_kit::fiemap::Extent>, Failed> {
 /// Bytes used in data block groups, after a commit.
 fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
     fs.sync()?;
-    crate::util::data_used(fs)
+    crate::data::data_used(fs)
 }
 
 testkit::register!(root: fragmented_file_ends_with_fewer_extents_same_content);

@@ -1,9 +1,9 @@
 //! The `defrag` and `trim` examples, end to end on loop filesystems.
 
+use crate::data::MIB;
 use crate::defrag::write_interleaved;
+use crate::example_bin::{json, run};
 use crate::trim::RamfsBacked;
-use crate::util::MIB;
-use crate::util::{json, run};
 use std::path::Path;
 use std::process::{Command, Output};
 use testkit::ensure;

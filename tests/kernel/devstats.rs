@@ -3,8 +3,10 @@
 //! `btrfs device stats`, multi-device usage against `btrfs filesystem usage -b`.
 
 use crate::corrupt::{copies, damage_copy};
+use crate::data::{write_file, MIB};
+use crate::progs::Progs;
 use crate::space::usage_equals_progs;
-use crate::util::{expect_probe, probe_open, probe_result, write_file, Progs, MIB};
+use crate::unprivileged::{expect_probe, probe_open, probe_result};
 use btrfs_kit::scrub::ScrubRequest;
 use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
 use btrfs_kit::{Error, Filesystem, Profile};

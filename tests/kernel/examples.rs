@@ -1,6 +1,7 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
-use crate::util::{json, run, write_file, MIB};
+use crate::data::{write_file, MIB};
+use crate::example_bin::{json, run};
 use btrfs_kit::fiemap::FiemapReader;
 use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
 use std::collections::BTreeMap;

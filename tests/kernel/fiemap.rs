@@ -2,8 +2,8 @@
 //! (e2fsprogs) for fragmented, sparse, preallocated, inline, compressed, shared and empty files,
 //! including files with more extents than one ioctl call returns.
 
+use crate::data::MIB;
 use crate::defrag::write_interleaved;
-use crate::util::MIB;
 use btrfs_kit::fiemap::{Extent, ExtentFlags, FiemapReader, FiemapRequest};
 use btrfs_kit::ByteSize;
 use std::io::{Seek, SeekFrom, Write};

@@ -2,7 +2,7 @@
 //!
 //! Each run writes a report to `$CARGO_TARGET_TMPDIR/fill-<fs>.json` and prints it.
 
-use crate::util::{sha256_of, write_file, write_until_full, MIB};
+use crate::data::{sha256_of, write_file, write_until_full, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! The testkit's own loop-device layer on the real kernel: a free device from
 //! `/dev/loop-control`, attached with autoclear to our sparse file, detached on drop.
 
-use crate::util::MIB;
+use crate::data::MIB;
 use testkit::ensure;
 use testkit::fixture::SparseFile;
 use testkit::harness::Failed;

@@ -12,9 +12,11 @@ mod balance_background;
 mod balance_filters;
 mod closed_pipes;
 mod corrupt;
+mod data;
 mod defrag;
 mod defrag_example;
 mod devstats;
+mod example_bin;
 mod examples;
 mod fiemap;
 mod fill;
@@ -22,6 +24,7 @@ mod loop_device;
 mod mixed;
 mod mkfs;
 mod mkfs_example;
+mod progs;
 mod quota;
 mod scrub;
 mod scrub_example;
@@ -34,7 +37,7 @@ mod subvolume_example;
 mod subvolume_list;
 mod sysfs;
 mod trim;
-mod util;
+mod unprivileged;
 
 fn main() {
     if let Some(code) = bad_input::child_probe() {

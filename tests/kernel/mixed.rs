@@ -2,9 +2,10 @@
 //! policy and the balance request builder on a real mixed filesystem. Oracle tier: the native
 //! mkfs does not make mixed filesystems, so btrfs-progs formats this one.
 
+use crate::data::{write_file, MIB};
+use crate::example_bin::run;
+use crate::progs::ProgsMultiDevice;
 use crate::space::usage_equals_progs;
-use crate::util::run;
-use crate::util::{write_file, ProgsMultiDevice, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters, DailyPolicy};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;

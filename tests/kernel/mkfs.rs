@@ -7,7 +7,8 @@
 //! remount, verify the files' checksums. Any btrfs warning or error the kernel logs about the
 //! device fails the test.
 
-use crate::util::{sha256_of, write_file, Progs, MIB};
+use crate::data::{sha256_of, write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
 use btrfs_kit::mkfs::{
@@ -150,7 +151,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         sums.push((format!("keep{i}"), write_file(&p, 4 * MIB + i * 12_345, i)?));
     }
     let plug = mnt.path().join("plug");
-    let filled = crate::util::write_until_full(&plug)?;
+    let filled = crate::data::write_until_full(&plug)?;
     ensure!(
         filled > size / 2,
         "only {filled} bytes fitted in {size} before ENOSPC"

@@ -1,8 +1,9 @@
 //! `examples/mkfs` from the command line: sizes in mkfs.btrfs's units, and what an
 //! unprivileged caller is told.
 
-use crate::util::{example, run};
-use crate::util::{MIB, NOBODY};
+use crate::data::MIB;
+use crate::example_bin::{example, run};
+use crate::unprivileged::NOBODY;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;

@@ -1,7 +1,8 @@
 //! Quotas on a real kernel: enable, qgroups, limits (EDQUOT past the limit), usage against
 //! `btrfs qgroup show --raw`, inheritance on create, disable.
 
-use crate::util::{write_file, Progs, MIB};
+use crate::data::{write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
 use std::collections::BTreeMap;

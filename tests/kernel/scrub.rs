@@ -3,7 +3,7 @@
 //! snapshot holding it (single); cancel and resume from the recorded position; refusals.
 
 use crate::corrupt::{copies, corrupt, expected_damage_message, image_of, logical_of, read_image};
-use crate::util::{sha256_of, write_file, MIB};
+use crate::data::{sha256_of, write_file, MIB};
 use btrfs_kit::scrub::{
     DeviceScrubState, ResumeOrigin, RunStatus, ScrubOutcome, ScrubRequest, ScrubState, ScrubVerdict,
 };

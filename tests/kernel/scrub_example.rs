@@ -3,8 +3,8 @@
 //! `usage` example's device error counters (exit 4).
 
 use crate::corrupt::damage_copy as damage;
-use crate::util::{example, json, run};
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
+use crate::example_bin::{example, json, run};
 use btrfs_kit::{Filesystem, Profile};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -12,8 +12,8 @@
 //! call never blocks for long here; the runner issues pause and cancel from threads of their
 //! own anyway, for kernels where it does.
 
-use crate::util::example;
-use crate::util::MIB;
+use crate::data::MIB;
+use crate::example_bin::example;
 use btrfs_kit::balance::BalanceStatus;
 use btrfs_kit::Filesystem;
 use nix::sys::signal::{kill, Signal};

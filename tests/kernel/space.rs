@@ -1,6 +1,7 @@
 //! Space info, filesystem info and device usage against btrfs-progs (the oracle).
 
-use crate::util::{number_after, write_file, Progs, ProgsMultiDevice, MIB};
+use crate::data::{write_file, MIB};
+use crate::progs::{number_after, Progs, ProgsMultiDevice};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 use btrfs_kit::{BlockGroupKind, ByteSize, ChecksumType, DeviceUsage, Filesystem, Profile};
@@ -49,7 +50,7 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
         usage.devices[0].slack,
     );
     let path = mnt.path().to_str().ok_or("path")?;
-    let out = crate::util::run("usage", &[path, "--json"])?;
+    let out = crate::example_bin::run("usage", &[path, "--json"])?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     ensure!(
         report["usage"]["device_slack"].as_u64() == Some(slack)
@@ -58,7 +59,8 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
         "usage --json: {}",
         report["usage"],
     );
-    let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
+    let text =
+        String::from_utf8_lossy(&crate::example_bin::run("usage", &[path])?.stdout).into_owned();
     ensure!(
         text.contains(&format!(
             "Device slack:       {:>12}",
@@ -149,14 +151,15 @@ fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
     );
     usage_equals_progs(multi.path())?;
     let path = multi.path().to_str().ok_or("path")?;
-    let out = crate::util::run("usage", &[path, "--json"])?;
+    let out = crate::example_bin::run("usage", &[path, "--json"])?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let devices = report["usage"]["devices"].as_array().ok_or("no devices")?;
     ensure!(
         devices[1]["missing"] == true && devices[0]["missing"] == false,
         "usage --json devices: {devices:?}",
     );
-    let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
+    let text =
+        String::from_utf8_lossy(&crate::example_bin::run("usage", &[path])?.stdout).into_owned();
     ensure!(
         text.lines().any(|l| l.starts_with("Device 2 <missing>:")),
         "usage text names no missing device:\n{text}",

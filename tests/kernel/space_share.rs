@@ -19,7 +19,8 @@
 //!   subvolume references it", and its ranges are the disk extents): a Docker-like chain of
 //!   snapshots where later layers replace whole files, plus a cross-subvolume reflink.
 
-use crate::util::{write_file, Progs, MIB};
+use crate::data::{write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::format::items::RootItem;
 use btrfs_kit::quota::QgroupId;
 use btrfs_kit::space_share::{Scope, SpaceShare, SubvolumeSpace};

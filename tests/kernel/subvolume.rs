@@ -2,7 +2,8 @@
 //! refusals, the read-only guard for received subvolumes, the default subvolume, and waiting for
 //! the cleaner.
 
-use crate::util::{data_used, hash, write_file, Progs, MIB};
+use crate::data::{data_used, hash, write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
 use btrfs_kit::{Error, Filesystem};
 use std::path::Path;
@@ -16,7 +17,7 @@ fn progs_ids(mnt: &Path) -> Result<Vec<u64>, Failed> {
         let text = oracle.run(&["subvolume", "list", "-a"], mnt)?;
         text.lines()
             .map(|l| {
-                crate::util::number_after(l, "ID ").ok_or_else(|| format!("bad line {l:?}").into())
+                crate::progs::number_after(l, "ID ").ok_or_else(|| format!("bad line {l:?}").into())
             })
             .collect()
     });

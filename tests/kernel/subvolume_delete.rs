@@ -3,7 +3,8 @@
 //! failure part-way (a `btrfs send` in progress, which cannot be seen beforehand) makes
 //! read-only again what was made writable and says what was deleted and what was not.
 
-use crate::util::{run_as_nobody, write_file, MIB, NOBODY};
+use crate::data::{write_file, MIB};
+use crate::unprivileged::{run_as_nobody, NOBODY};
 use btrfs_kit::subvolume::{self, DeleteProblem, Recursion};
 use btrfs_kit::{Error, Filesystem};
 use std::path::{Path, PathBuf};

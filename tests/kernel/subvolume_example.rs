@@ -1,6 +1,7 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
-use crate::util::{example, run, MIB};
+use crate::data::MIB;
+use crate::example_bin::{example, run};
 use btrfs_kit::subvolume;
 use std::process::Output;
 use testkit::ensure;

@@ -2,7 +2,8 @@
 //! unprivileged modes, pre- and post-order, from the top level, a plain directory and a nested
 //! subvolume, and as an unprivileged uid in a child process.
 
-use crate::util::{Progs, MIB};
+use crate::data::MIB;
+use crate::progs::Progs;
 use btrfs_kit::subvolume::{self, Entry, Mode, Order, SnapshotOptions, UnreachableReason};
 use btrfs_kit::Filesystem;
 use std::collections::{BTreeMap, BTreeSet};
@@ -361,7 +362,7 @@ fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
         .collect();
     std::fs::write(&list, text)?;
     std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o644))?;
-    let out = crate::util::run_as_nobody(&[
+    let out = crate::unprivileged::run_as_nobody(&[
         (PROBE_ENV, m.as_os_str()),
         (PROBE_PATHS_ENV, list.as_os_str()),
     ])?;

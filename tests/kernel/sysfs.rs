@@ -1,7 +1,7 @@
 //! The typed sysfs module against the running kernel: allocation figures equal to
 //! `space_info()` and the chunk tree, knobs that round-trip, absent knobs read as absent.
 
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
 use btrfs_kit::sysfs::{
     AllocationKind, ExclusiveOperation, Feature, FsSysfs, GlobalReserve, SpeedLimit,
     SysfsAllocation,

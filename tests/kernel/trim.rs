@@ -3,7 +3,7 @@
 //! discard is a loop device over a file on ramfs, which has no fallocate, so the loop driver
 //! offers no discard (`queue/discard_max_bytes` is 0).
 
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
 use btrfs_kit::trim::TrimOptions;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use std::os::unix::fs::MetadataExt;
