@@ -266,9 +266,11 @@ fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() 
     let sdb = scratch
         .path()
         .join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
-    support::modern::wait_for(30, "containerd released metadata.db", || {
-        !matches!(Db::open(&sdb), Err(BoltError::InUse { .. }))
-    })?;
+    testkit::daemon::wait_for(
+        std::time::Duration::from_secs(30),
+        "containerd released metadata.db",
+        || !matches!(Db::open(&sdb), Err(BoltError::InUse { .. })),
+    )?;
     // Stopped: the full check reads the snapshotter's metadata.db and meta.db.
     let sroot = scratch
         .path()
@@ -437,12 +439,16 @@ fn containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes() -> 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let seen = support::modern::wait_for(60, "an rm-* snapshot appeared", || {
-        std::fs::read_dir(&dir).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("rm-"))
-        })
-    });
+    let seen = testkit::daemon::wait_for(
+        std::time::Duration::from_secs(60),
+        "an rm-* snapshot appeared",
+        || {
+            std::fs::read_dir(&dir).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("rm-"))
+            })
+        },
+    );
     c.kill();
     let _ = remover.wait();
     seen?;
