@@ -5,10 +5,6 @@
 mod lvm2_habits;
 mod lvm_common;
 
-use lvm2_habits::{
-    example_accepts_lvm2_lv_paths, extend_that_cannot_grow_fails, sizes_follow_lvm2_units,
-    unprivileged_create_is_permission_denied,
-};
 use lvm_common::fixture::Sandbox;
 use lvm_common::suite::{self, Factory};
 use lvm_kit::{Bytes, CliBackend, Confinement, Error, LvCreate, LvmBackend, MIB};
@@ -31,6 +27,7 @@ fn cli_factory() -> Factory {
     })
 }
 
+testkit::register!(prefix "cli"; root: version_is_detected);
 /// The version is detected and the backend uses the matching report format.
 fn version_is_detected() -> Result<(), Failed> {
     let cli = CliBackend::new();
@@ -45,6 +42,7 @@ fn version_is_detected() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "cli"; root: activation_without_device_mapper);
 /// Without device-mapper, activation is refused with a typed error and nothing runs.
 fn activation_without_device_mapper() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 64 * MIB)?;
@@ -73,6 +71,7 @@ fn activation_without_device_mapper() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "cli"; plain: names_checked_before_spawning);
 /// A name check happens before any process: with a nonexistent lvm binary, a bad name still
 /// yields InvalidName (a started process would give Spawn).
 fn names_checked_before_spawning() -> Result<(), Failed> {
@@ -87,6 +86,7 @@ fn names_checked_before_spawning() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "cli"; root: example_lvm);
 /// examples/lvm.rs with the CLI backend, confined with --devices.
 fn example_lvm() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 256 * MIB)?;
@@ -100,6 +100,7 @@ fn example_lvm() -> Result<(), Failed> {
     lvm_common::example::create_extend_report_remove(&sb, &args)
 }
 
+testkit::register!(prefix "cli"; root: locked_vg_is_busy);
 /// A VG lock held by another process: with lock waiting off, a change fails with Busy.
 fn locked_vg_is_busy() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 64 * MIB)?;
@@ -157,23 +158,15 @@ fn locked_vg_is_busy() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(table: suite_trials);
+/// The shared LVM suite through the CLI backend.
+fn suite_trials() -> Vec<harness::Trial> {
+    suite::trials("cli", cli_factory())
+}
+
 fn main() {
     if let Some(code) = lvm2_habits::child_probe() {
         std::process::exit(code);
     }
-    let mut trials = suite::trials("cli", cli_factory());
-    trials.extend(testkit::trials![
-        prefix "cli";
-        root:
-            version_is_detected,
-            activation_without_device_mapper,
-            example_lvm,
-            locked_vg_is_busy,
-            sizes_follow_lvm2_units,
-            extend_that_cannot_grow_fails,
-            example_accepts_lvm2_lv_paths,
-            unprivileged_create_is_permission_denied;
-        plain: names_checked_before_spawning;
-    ]);
-    harness::run(trials)
+    harness::run(harness::registered())
 }

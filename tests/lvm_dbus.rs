@@ -25,6 +25,7 @@ fn dbus_factory() -> Factory {
     })
 }
 
+testkit::register!(prefix "dbus"; root: stale_daemon_refreshes);
 /// Changes made with the CLI behind the daemon's back show up after its Refresh, and changes
 /// made through the daemon are seen by the CLI.
 fn stale_daemon_refreshes() -> Result<(), Failed> {
@@ -61,6 +62,7 @@ fn stale_daemon_refreshes() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "dbus"; root: example_lvm);
 /// examples/lvm.rs with the D-Bus backend against a private lvmdbusd.
 fn example_lvm() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 256 * MIB)?;
@@ -76,6 +78,7 @@ fn example_lvm() -> Result<(), Failed> {
     result
 }
 
+testkit::register!(prefix "dbus"; root: an_unprivileged_caller_is_refused_by_the_bus_policy);
 /// A caller that is not root, through examples/lvm.rs: the bus refuses its call under the
 /// policy lvm2-dbusd installs, and the error says that, and what to do, not lvm2's hint.
 fn an_unprivileged_caller_is_refused_by_the_bus_policy() -> Result<(), Failed> {
@@ -121,8 +124,12 @@ fn an_unprivileged_caller_is_refused_by_the_bus_policy() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(table: suite_trials);
+/// The shared LVM suite through the D-Bus backend.
+fn suite_trials() -> Vec<harness::Trial> {
+    suite::trials("dbus", dbus_factory())
+}
+
 fn main() {
-    let mut trials = suite::trials("dbus", dbus_factory());
-    trials.extend(testkit::trials![prefix "dbus"; root: stale_daemon_refreshes, example_lvm, an_unprivileged_caller_is_refused_by_the_bus_policy]);
-    harness::run(trials)
+    harness::run(harness::registered())
 }

@@ -16,7 +16,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::fixture::{make_btrfs, BtrfsOptions, Mount};
-use testkit::harness::{self, ctx, Failed};
+use testkit::harness::{ctx, Failed};
 use testkit::{ensure, named};
 
 /// A guest test: a sandbox on the VM's scratch disk and the backend under test.
@@ -375,27 +375,20 @@ fn activate_deactivate_keeps_data(sb: &Sandbox, lvm: &dyn LvmBackend) -> Result<
     ctx("pvremove", lvm.pv_remove(disk))
 }
 
-/// Host side: boot the VM, run this binary's guest trials inside, check they all passed.
-fn activation_in_qemu() -> Result<(), Failed> {
-    let exe = ctx("current_exe", std::env::current_exe())?;
-    let names: Vec<String> = guest_trials().into_iter().map(|(n, _, _)| n).collect();
-    testkit::vm::run_guest_trials(Path::new(env!("CARGO_MANIFEST_DIR")), &exe, None, &names)?;
-    Ok(())
-}
-
 fn main() {
-    if let Ok(disk) = std::env::var(testkit::vm::DISK_VAR) {
-        // Inside the VM: the guest trials, on the VM's scratch disk (plain trials: the guest
-        // runs them as root, and the host checks that each ran and passed).
-        let disk = PathBuf::from(disk);
-        let trials = guest_trials()
+    testkit::vm::guest_tier_main(testkit::vm::GuestTier {
+        host_trial: "vm::activation_in_qemu",
+        workspace: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        disk_size: None,
+        // Plain trials in the guest: it runs them as root, and the host checks that each ran
+        // and passed.
+        guest_trials: guest_trials()
             .into_iter()
             .map(|(name, test, kind)| {
-                let disk = disk.clone();
-                harness::plain(name, move || run_guest(&disk, test, kind))
+                let run: testkit::vm::GuestRun = Box::new(move |disk| run_guest(disk, test, kind));
+                (name, run)
             })
-            .collect();
-        harness::run(trials)
-    }
-    harness::run(testkit::trials![prefix "vm"; root: activation_in_qemu])
+            .collect(),
+        transcript: None,
+    })
 }

@@ -8,7 +8,7 @@
 #      driver on our filesystem through a private dockerd), with no btrfs-progs binary on PATH,
 #      proving the library and examples never call it;
 #   2. the oracle tier: the same figures compared with btrfs-progs' answers, from two oracles:
-#      the host's btrfs-progs 6.2 and the sid userland's 7.x (run chrooted, tests/kernel/util.rs
+#      the host's btrfs-progs 6.2 and the sid userland's 7.x (run chrooted, tests/kernel/progs.rs
 #      `Progs`); where their outputs differ the tests say which one is right.
 # The default suite includes the modern Docker tier (`--test docker_modern`: Docker 28 and
 # containerd 2.1 of the sid userland, three ways of storing images on our btrfs).

@@ -16,25 +16,12 @@ use support::modern::{Containerd, Dockerd};
 use support::{check, Env};
 use testkit::ensure;
 use testkit::fixture::{FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 const MIB: u64 = 1 << 20;
 
-fn trials() -> Vec<Trial> {
-    testkit::trials![
-        prefix "containerd";
-        root:
-            the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote,
-            a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed,
-            a_system_containerd_off_btrfs_is_critical,
-            containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes,
-            du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped,
-            a_system_containerd_only_the_docker_unit_names_is_found_while_dockerd_is_stopped;
-    ]
-}
-
 fn main() {
-    testkit::harness::run(trials())
+    testkit::harness::run(testkit::harness::registered())
 }
 
 /// The path as text.
@@ -42,6 +29,7 @@ fn s(p: &Path) -> Result<&str, Failed> {
     p.to_str().ok_or_else(|| "non-UTF-8 path".into())
 }
 
+testkit::register!(prefix "containerd"; root: the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote);
 fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let root = scratch.path().join("containerd");
@@ -235,6 +223,7 @@ fn doctor_args(d: &Dockerd, ctr: &Path, containerd_config: &Path) -> Result<Vec<
     ])
 }
 
+testkit::register!(prefix "containerd"; root: a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed);
 fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() -> Result<(), Failed>
 {
     let scratch = Scratch::btrfs(1024 * MIB)?;
@@ -277,9 +266,11 @@ fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() 
     let sdb = scratch
         .path()
         .join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
-    support::modern::wait_for(30, "containerd released metadata.db", || {
-        !matches!(Db::open(&sdb), Err(BoltError::InUse { .. }))
-    })?;
+    testkit::daemon::wait_for(
+        std::time::Duration::from_secs(30),
+        "containerd released metadata.db",
+        || !matches!(Db::open(&sdb), Err(BoltError::InUse { .. })),
+    )?;
     // Stopped: the full check reads the snapshotter's metadata.db and meta.db.
     let sroot = scratch
         .path()
@@ -369,6 +360,7 @@ fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() 
     Ok(())
 }
 
+testkit::register!(prefix "containerd"; root: a_system_containerd_off_btrfs_is_critical);
 fn a_system_containerd_off_btrfs_is_critical() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let ext4 = Scratch::new(256 * MIB, FsKind::Ext4)?;
@@ -422,6 +414,7 @@ fn a_system_containerd_off_btrfs_is_critical() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "containerd"; root: containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes);
 fn containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let env = Env::new()?;
@@ -446,12 +439,16 @@ fn containerd_killed_while_removing_leaves_rm_leftovers_the_doctor_removes() -> 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let seen = support::modern::wait_for(60, "an rm-* snapshot appeared", || {
-        std::fs::read_dir(&dir).is_ok_and(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("rm-"))
-        })
-    });
+    let seen = testkit::daemon::wait_for(
+        std::time::Duration::from_secs(60),
+        "an rm-* snapshot appeared",
+        || {
+            std::fs::read_dir(&dir).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("rm-"))
+            })
+        },
+    );
     c.kill();
     let _ = remover.wait();
     seen?;
@@ -548,6 +545,7 @@ fn fig(row: &serde_json::Value, key: &str) -> Result<u64, Failed> {
         .as_u64()
         .ok_or_else(|| format!("no {key} in {row}").into())
 }
+testkit::register!(prefix "containerd"; root: du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped);
 
 /// Docker 28 on the containerd store with dockerd's own containerd 2.1: two imported images
 /// (3 and 5 MiB of file data, one layer each), a container of the second with 2 MiB copied
@@ -591,9 +589,11 @@ fn du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped() 
     let sdb = scratch
         .path()
         .join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
-    support::modern::wait_for(30, "containerd released metadata.db", || {
-        !matches!(Db::open(&sdb), Err(BoltError::InUse { .. }))
-    })?;
+    testkit::daemon::wait_for(
+        std::time::Duration::from_secs(30),
+        "containerd released metadata.db",
+        || !matches!(Db::open(&sdb), Err(BoltError::InUse { .. })),
+    )?;
     let stopped = du_json(
         &env,
         scratch.path(),
@@ -669,6 +669,7 @@ fn du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped() 
     );
     Ok(())
 }
+testkit::register!(prefix "containerd"; root: a_system_containerd_only_the_docker_unit_names_is_found_while_dockerd_is_stopped);
 
 /// Debian's docker.io 28 unit (from the sid userland, as shipped) passes
 /// `--containerd=/run/containerd/containerd.sock` in ExecStart only. A data root that once ran

@@ -13,20 +13,12 @@ use support::layout::{id, put, subvolumes};
 use support::Env;
 use testkit::ensure;
 use testkit::fixture::{FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 const KIB: u64 = 1024;
 
-fn trials() -> Vec<Trial> {
-    testkit::trials![
-        prefix "du";
-        root: images_containers_and_orphans_free_what_their_construction_says,
-              a_data_root_that_is_not_btrfs_fails;
-    ]
-}
-
 fn main() {
-    testkit::harness::run(trials())
+    testkit::harness::run(testkit::harness::registered())
 }
 
 /// `size` bytes of seeded pseudo-random (incompressible) data, fsynced.
@@ -101,6 +93,7 @@ fn snapshot(from: &Path, to: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "du"; root: images_containers_and_orphans_free_what_their_construction_says);
 fn images_containers_and_orphans_free_what_their_construction_says() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 << 20)?;
     let root = scratch.path();
@@ -213,6 +206,7 @@ fn images_containers_and_orphans_free_what_their_construction_says() -> Result<(
     Ok(())
 }
 
+testkit::register!(prefix "du"; root: a_data_root_that_is_not_btrfs_fails);
 fn a_data_root_that_is_not_btrfs_fails() -> Result<(), Failed> {
     let scratch = Scratch::new(64 << 20, FsKind::Ext4)?;
     let env = Env::new()?;

@@ -27,9 +27,12 @@ mod containerd;
 #[path = "support/dockerd.rs"]
 #[allow(dead_code)]
 mod dockerd;
+#[path = "support/env_paths.rs"]
+mod env_paths;
 #[path = "support/scratch_vg.rs"]
 mod scratch_vg;
 
+use env_paths::EnvPaths;
 use lvm_kit::LvmBackend;
 use scratch_vg::{out_text, ScratchVg};
 use std::collections::BTreeMap;
@@ -42,60 +45,36 @@ fn dockroot() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dockroot"))
 }
 
-/// A VG on the guest's disk with a private environment for the tool (an empty configuration
-/// file and Docker's configuration directory); everything removed on drop.
+/// A VG on the guest's disk with a private environment for the tool ([`EnvPaths`] in the
+/// VG's directory); everything removed on drop. Its paths are the environment's (`Deref`).
 struct Guest {
     scratch: ScratchVg,
+    env: EnvPaths,
+}
+
+impl std::ops::Deref for Guest {
+    type Target = EnvPaths;
+
+    fn deref(&self) -> &EnvPaths {
+        &self.env
+    }
 }
 
 impl Guest {
     fn new(disk: &Path, vg: &str) -> Result<Guest, Failed> {
         let scratch = ScratchVg::new(disk, vg, "dockroot-vm-")?;
-        std::fs::write(scratch.root().join("dockroot.toml"), "")?;
-        std::fs::create_dir_all(scratch.root().join("etc/docker"))?;
-        Ok(Guest { scratch })
-    }
-
-    fn root(&self) -> &Path {
-        self.scratch.root()
+        let env = EnvPaths::prepare(scratch.root())?;
+        Ok(Guest { scratch, env })
     }
 
     fn mount_point(&self) -> PathBuf {
         self.root().join("var/lib/docker")
     }
 
-    fn daemon_json(&self) -> PathBuf {
-        self.root().join("etc/docker/daemon.json")
-    }
-
-    fn unit_dir(&self) -> PathBuf {
-        self.root().join("etc/systemd/system")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.root().join("run/docker.sock")
-    }
-
-    fn pidfile(&self) -> PathBuf {
-        self.root().join("run/docker.pid")
-    }
-
     /// `dockroot ARGS` pointed at this environment and confined to the disk.
     fn run(&self, args: &[&str]) -> Result<Output, Failed> {
-        let r = self.root();
         Ok(Command::new(dockroot())
-            .arg("--config")
-            .arg(r.join("dockroot.toml"))
-            .arg("--docker-config-dir")
-            .arg(r.join("etc/docker"))
-            .arg("--docker-socket")
-            .arg(self.socket())
-            .arg("--docker-pidfile")
-            .arg(self.pidfile())
-            .arg("--unit-dir")
-            .arg(self.unit_dir())
-            .arg("--fstab-file")
-            .arg(r.join("etc/fstab"))
+            .args(self.env.args())
             .arg("--devices")
             .arg(&self.scratch.disk)
             .args(args)
@@ -550,7 +529,7 @@ fn main() {
         host_trial: "provision_vm::in_qemu",
         workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
         disk_size: Some("4G"),
-        guest_trials: &GUEST_TESTS,
+        guest_trials: testkit::vm::guest_table(&GUEST_TESTS),
         transcript: Some(
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("provision-vm-transcript.txt"),
         ),

@@ -19,38 +19,12 @@ use std::time::Duration;
 use support::{check, items, layout, nagios, text, Env};
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 const MIB: u64 = 1 << 20;
 
-fn trials() -> Vec<Trial> {
-    testkit::trials![
-        prefix "tool";
-        root:
-            a_data_root_on_its_parents_filesystem_is_critical,
-            ext4_is_critical_and_the_probe_says_unknown,
-            filled_past_80_then_90_percent_warns_then_is_critical,
-            the_probe_is_parsed_back_in_each_state,
-            exhausted_unallocated_space_is_critical,
-            a_paused_balance_is_a_warning,
-            a_read_only_mount_is_critical,
-            orphans_and_missing_layers_are_found_and_orphans_removed,
-            inconsistent_quotas_warn_and_fix_rescans,
-            quotas_with_many_subvolumes_warn,
-            daemon_json_is_judged,
-            a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal,
-            a_fresh_data_root_passes_every_check_it_can_judge,
-            a_daemon_running_another_driver_is_critical,
-            damaged_data_shows_in_device_errors_and_the_last_scrub;
-        plain:
-            provision_refuses_names_that_would_inject_options,
-            a_closed_stdout_ends_doctor_and_check_quietly,
-            a_missing_path_is_unknown_to_the_probe;
-    ]
-}
-
 fn main() {
-    testkit::harness::run(trials())
+    testkit::harness::run(testkit::harness::registered())
 }
 
 /// The path as text.
@@ -100,6 +74,7 @@ fn fill_to(fs: &Filesystem, dir: &Path, ratio: f64) -> Result<f64, Failed> {
     Err("could not fill the filesystem".into())
 }
 
+testkit::register!(prefix "tool"; root: a_data_root_on_its_parents_filesystem_is_critical);
 fn a_data_root_on_its_parents_filesystem_is_critical() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let env = Env::new()?;
@@ -155,6 +130,7 @@ impl Drop for BindMount {
     }
 }
 
+testkit::register!(prefix "tool"; root: ext4_is_critical_and_the_probe_says_unknown);
 fn ext4_is_critical_and_the_probe_says_unknown() -> Result<(), Failed> {
     let scratch = Scratch::new(256 * MIB, FsKind::Ext4)?;
     let env = Env::new()?;
@@ -174,6 +150,7 @@ fn ext4_is_critical_and_the_probe_says_unknown() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: filled_past_80_then_90_percent_warns_then_is_critical);
 fn filled_past_80_then_90_percent_warns_then_is_critical() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let env = Env::new()?;
@@ -209,6 +186,7 @@ fn filled_past_80_then_90_percent_warns_then_is_critical() -> Result<(), Failed>
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: the_probe_is_parsed_back_in_each_state);
 /// The probe's output parsed back in each state: OK on a fresh filesystem, WARNING and
 /// CRITICAL from the used space (thresholds given as flags, on a filesystem large enough that
 /// unallocated space stays ample), UNKNOWN on ext4 (in its own test) and a missing path.
@@ -278,6 +256,7 @@ fn the_probe_is_parsed_back_in_each_state() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: exhausted_unallocated_space_is_critical);
 fn exhausted_unallocated_space_is_critical() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let env = Env::new()?;
@@ -312,6 +291,7 @@ fn exhausted_unallocated_space_is_critical() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: a_paused_balance_is_a_warning);
 fn a_paused_balance_is_a_warning() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let block = vec![0x3Cu8; 32 * MIB as usize];
@@ -353,6 +333,7 @@ fn a_paused_balance_is_a_warning() -> Result<(), Failed> {
     result
 }
 
+testkit::register!(prefix "tool"; root: a_read_only_mount_is_critical);
 fn a_read_only_mount_is_critical() -> Result<(), Failed> {
     let options = BtrfsOptions {
         mount_options: "ro".into(),
@@ -375,6 +356,7 @@ fn a_read_only_mount_is_critical() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: orphans_and_missing_layers_are_found_and_orphans_removed);
 fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let root = scratch.path();
@@ -498,6 +480,7 @@ fn orphans_and_missing_layers_are_found_and_orphans_removed() -> Result<(), Fail
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: inconsistent_quotas_warn_and_fix_rescans);
 fn inconsistent_quotas_warn_and_fix_rescans() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -540,6 +523,7 @@ fn inconsistent_quotas_warn_and_fix_rescans() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: quotas_with_many_subvolumes_warn);
 fn quotas_with_many_subvolumes_warn() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -565,6 +549,7 @@ fn quotas_with_many_subvolumes_warn() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: daemon_json_is_judged);
 fn daemon_json_is_judged() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(256 * MIB)?;
     let env = Env::new()?;
@@ -595,6 +580,7 @@ fn daemon_json_is_judged() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal);
 fn a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let env = Env::new()?;
@@ -632,6 +618,7 @@ fn a_running_btrfs_dockerd_is_ok_and_blocks_provision_and_orphan_removal() -> Re
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: a_daemon_running_another_driver_is_critical);
 fn a_daemon_running_another_driver_is_critical() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let env = Env::new()?;
@@ -648,6 +635,7 @@ fn a_daemon_running_another_driver_is_critical() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: a_fresh_data_root_passes_every_check_it_can_judge);
 fn a_fresh_data_root_passes_every_check_it_can_judge() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let env = Env::new()?;
@@ -668,6 +656,7 @@ fn a_fresh_data_root_passes_every_check_it_can_judge() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; root: damaged_data_shows_in_device_errors_and_the_last_scrub);
 /// Real damage: a data block's bytes changed in the backing image while unmounted. Reading
 /// the file then fails its checksum (the device's corruption counter rises), and a scrub (by
 /// btrfs-kit, recording its state where the doctor looks) finds it uncorrectable on single data.
@@ -740,6 +729,7 @@ fn damaged_data_shows_in_device_errors_and_the_last_scrub() -> Result<(), Failed
     Ok(())
 }
 
+testkit::register!(prefix "tool"; plain: provision_refuses_names_that_would_inject_options);
 fn provision_refuses_names_that_would_inject_options() -> Result<(), Failed> {
     let env = Env::new()?;
     let mnt = env.root().join("mnt");
@@ -792,6 +782,7 @@ fn provision_refuses_names_that_would_inject_options() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; plain: a_closed_stdout_ends_doctor_and_check_quietly);
 fn a_closed_stdout_ends_doctor_and_check_quietly() -> Result<(), Failed> {
     let env = Env::new()?;
     for args in [
@@ -818,6 +809,7 @@ fn a_closed_stdout_ends_doctor_and_check_quietly() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "tool"; plain: a_missing_path_is_unknown_to_the_probe);
 fn a_missing_path_is_unknown_to_the_probe() -> Result<(), Failed> {
     let env = Env::new()?;
     let (plugin, code) = probe(&env, &env.root().join("nonexistent"))?;

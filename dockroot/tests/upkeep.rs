@@ -19,30 +19,12 @@ use std::time::{Duration, Instant};
 use support::{bin, prom, text, Env};
 use testkit::ensure;
 use testkit::fixture::{MultiScratch, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 const MIB: u64 = 1 << 20;
 
-fn trials() -> Vec<Trial> {
-    testkit::trials![
-        prefix "upkeep";
-        root:
-            two_runs_at_once_one_runs_the_other_waits_or_exits,
-            nothing_to_do_means_no_balance_ioctl_and_no_commit,
-            empty_and_nearly_empty_chunks_are_returned_until_the_target,
-            enospc_on_a_full_filesystem_is_reported_and_nothing_is_left_paused,
-            sigterm_mid_balance_stops_cleanly_with_nothing_paused,
-            someone_elses_paused_balance_is_left_alone,
-            metrics_pass_promtool_and_equal_node_exporter,
-            metrics_over_http_equal_node_exporter_on_raid1;
-        plain:
-            units_pass_systemd_analyze_verify_and_escape_like_systemd,
-            a_bad_maintain_configuration_is_refused;
-    ]
-}
-
 fn main() {
-    testkit::harness::run(trials())
+    testkit::harness::run(testkit::harness::registered())
 }
 
 /// A private environment whose configuration points maintain's state and lock and btrfs-kit's
@@ -189,6 +171,7 @@ fn data_groups(fs: &Filesystem) -> Result<Vec<(u64, f64)>, Failed> {
         .collect())
 }
 
+testkit::register!(prefix "upkeep"; root: two_runs_at_once_one_runs_the_other_waits_or_exits);
 fn two_runs_at_once_one_runs_the_other_waits_or_exits() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -289,6 +272,7 @@ fn two_runs_at_once_one_runs_the_other_waits_or_exits() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "upkeep"; root: nothing_to_do_means_no_balance_ioctl_and_no_commit);
 fn nothing_to_do_means_no_balance_ioctl_and_no_commit() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -324,6 +308,7 @@ fn nothing_to_do_means_no_balance_ioctl_and_no_commit() -> Result<(), Failed> {
     verify_files(scratch.path(), &kept, MIB as usize)
 }
 
+testkit::register!(prefix "upkeep"; root: empty_and_nearly_empty_chunks_are_returned_until_the_target);
 fn empty_and_nearly_empty_chunks_are_returned_until_the_target() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -406,6 +391,7 @@ fn empty_and_nearly_empty_chunks_are_returned_until_the_target() -> Result<(), F
     verify_files(scratch.path(), &kept, MIB as usize)
 }
 
+testkit::register!(prefix "upkeep"; root: enospc_on_a_full_filesystem_is_reported_and_nothing_is_left_paused);
 fn enospc_on_a_full_filesystem_is_reported_and_nothing_is_left_paused() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -492,6 +478,7 @@ fn enospc_on_a_full_filesystem_is_reported_and_nothing_is_left_paused() -> Resul
     verify_files(scratch.path(), &kept, size)
 }
 
+testkit::register!(prefix "upkeep"; root: sigterm_mid_balance_stops_cleanly_with_nothing_paused);
 fn sigterm_mid_balance_stops_cleanly_with_nothing_paused() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -546,6 +533,7 @@ fn sigterm_mid_balance_stops_cleanly_with_nothing_paused() -> Result<(), Failed>
     verify_files(scratch.path(), &kept, MIB as usize)
 }
 
+testkit::register!(prefix "upkeep"; root: someone_elses_paused_balance_is_left_alone);
 fn someone_elses_paused_balance_is_left_alone() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -587,6 +575,7 @@ fn someone_elses_paused_balance_is_left_alone() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "upkeep"; root: metrics_pass_promtool_and_equal_node_exporter);
 /// `metrics --textfile` after a maintain run: promtool passes, and every node_btrfs series of
 /// this filesystem equals node_exporter's.
 fn metrics_pass_promtool_and_equal_node_exporter() -> Result<(), Failed> {
@@ -694,6 +683,7 @@ fn compare_node_btrfs(
     Ok(())
 }
 
+testkit::register!(prefix "upkeep"; root: metrics_over_http_equal_node_exporter_on_raid1);
 /// `metrics --listen` on a raid1 filesystem of two devices: served, promtool passes, equal to
 /// node_exporter; SIGTERM ends it with exit 0.
 fn metrics_over_http_equal_node_exporter_on_raid1() -> Result<(), Failed> {
@@ -747,6 +737,7 @@ fn metrics_over_http_equal_node_exporter_on_raid1() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "upkeep"; plain: units_pass_systemd_analyze_verify_and_escape_like_systemd);
 fn units_pass_systemd_analyze_verify_and_escape_like_systemd() -> Result<(), Failed> {
     // The escaping, against the real systemd-escape.
     for path in [
@@ -894,6 +885,7 @@ fn units_pass_systemd_analyze_verify_and_escape_like_systemd() -> Result<(), Fai
     Ok(())
 }
 
+testkit::register!(prefix "upkeep"; plain: a_bad_maintain_configuration_is_refused);
 fn a_bad_maintain_configuration_is_refused() -> Result<(), Failed> {
     let env = upkeep_env("balance_usage_max = 0")?;
     let out = env.run(&["maintain", "/nonexistent"])?;

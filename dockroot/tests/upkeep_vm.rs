@@ -432,7 +432,7 @@ fn main() {
         host_trial: "upkeep_vm::in_qemu",
         workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
         disk_size: Some("4G"),
-        guest_trials: &GUEST_TESTS,
+        guest_trials: testkit::vm::guest_table(&GUEST_TESTS),
         transcript: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("upkeep-vm-transcript.txt")),
     })
 }

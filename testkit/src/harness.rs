@@ -17,27 +17,26 @@
 //! }
 //! ```
 //!
-//! and add its name to the module's trial list, under its tier:
+//! and register it next to it, with its tier (one edit, in one place):
 //!
 //! ```ignore
-//! pub fn trials() -> Vec<Trial> {
-//!     testkit::trials![
-//!         root: refuses_a_mounted_device, refuses_signatures_on_a_device_unless_forced;
-//!         oracle: usage_matches_btrfs_filesystem_usage;
-//!         plain: missing_path_gives_not_found;
-//!     ]
-//! }
+//! testkit::register!(oracle: usage_matches_btrfs_filesystem_usage);
 //! ```
+//!
+//! (`root:`, `oracle:` or `plain:`). [`registered`] collects every registration of the test
+//! binary (with `inventory`), and `main` hands them to [`run`]:
+//! `testkit::harness::run(testkit::harness::registered())`.
 //!
 //! The name comes from the function: `MODULE::FUNCTION`, with `oracle::` in between for the
 //! oracle tier (`space::oracle::usage_matches_btrfs_filesystem_usage`); MODULE is the module path
 //! below the test crate (`module_path!()` without its first segment). Where the module path does
-//! not give the prefix (a test crate's root), name it: `trials![prefix "cli"; root: ...]`.
-//! A new module of `tests/kernel/` is added once, to the module list in `main.rs`.
+//! not give the prefix (a test crate's root), name it: `register!(prefix "cli"; root: f)`.
+//! A new module of `tests/kernel/` is declared once, with `mod` in `main.rs`.
 //!
 //! Tests built from parameters (one per profile, one per backend) use [`root`], [`oracle`] and
-//! [`plain`] with a computed name; [`named!`](crate::named) pairs a function with its name for
-//! such tables. `main` hands every trial to [`run`].
+//! [`plain`] with a computed name in a function returning the table, registered with
+//! `register!(table: f)`; [`named!`](crate::named) pairs a function with its name for such
+//! tables.
 //!
 //! # Tiers
 //!
@@ -81,35 +80,164 @@ macro_rules! ensure {
     };
 }
 
-/// The trials of a module, named after their functions (see the [module docs](crate::harness)):
-/// `trials![root: f, g; oracle: h; plain: k]`, or `trials![prefix "cli"; root: f]` to name
-/// the prefix. Each function is `fn() -> Result<(), Failed>`.
+/// Registers a trial next to its function (see the [module docs](crate::harness)):
+/// `register!(root: f);`, `register!(oracle: f);`, `register!(plain: f);`, or with the prefix
+/// named, `register!(prefix "cli"; root: f);`. The function is `fn() -> Result<(), Failed>`;
+/// the trial is named after it as [`trial_name!`](crate::trial_name) says. A table of trials
+/// built from parameters is registered as a function returning them:
+/// `register!(table: round_trips);`. [`registered`] collects every registration of the test
+/// binary.
 #[macro_export]
-macro_rules! trials {
-    (prefix $prefix:expr; $($tier:ident : $($test:ident),+ $(,)?);+ $(;)?) => {{
-        let prefix: &str = $prefix;
-        let mut trials: ::std::vec::Vec<$crate::harness::Trial> = ::std::vec::Vec::new();
-        $($(trials.push($crate::trials!(@one prefix, $tier, $test));)+)+
-        trials
-    }};
-    ($($tier:ident : $($test:ident),+ $(,)?);+ $(;)?) => {
-        $crate::trials!(
-            prefix $crate::harness::module_name(::core::module_path!());
-            $($tier: $($test),+);+
-        )
+macro_rules! register {
+    (table: $table:path) => {
+        $crate::harness::inventory::submit! {
+            $crate::harness::Registration::table($table)
+        }
     };
-    (@one $prefix:ident, root, $test:ident) => {
-        $crate::harness::root($crate::trial_name!(prefix $prefix; $test), $test)
+    (prefix $prefix:literal; $tier:ident : $test:ident) => {
+        $crate::harness::inventory::submit! {
+            $crate::harness::Registration::one(
+                $prefix,
+                $crate::register!(@tier $tier),
+                ::core::stringify!($test),
+                $test,
+            )
+        }
     };
-    (@one $prefix:ident, oracle, $test:ident) => {
-        $crate::harness::oracle($crate::trial_name!(prefix $prefix; oracle: $test), $test)
+    ($tier:ident : $test:ident) => {
+        $crate::harness::inventory::submit! {
+            $crate::harness::Registration::in_module(
+                ::core::module_path!(),
+                $crate::register!(@tier $tier),
+                ::core::stringify!($test),
+                $test,
+            )
+        }
     };
-    (@one $prefix:ident, plain, $test:ident) => {
-        $crate::harness::plain($crate::trial_name!(prefix $prefix; $test), $test)
+    (@tier root) => {
+        $crate::harness::Tier::Root
+    };
+    (@tier oracle) => {
+        $crate::harness::Tier::Oracle
+    };
+    (@tier plain) => {
+        $crate::harness::Tier::Plain
     };
 }
 
-/// The name [`trials!`](crate::trials) gives a function, as a `String`: `trial_name!(f)` is
+/// The tier of a registered trial (see the [module docs](crate::harness)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Needs root: [`root`].
+    Root,
+    /// Compares with btrfs-progs: [`oracle`].
+    Oracle,
+    /// Runs everywhere: [`plain`].
+    Plain,
+}
+
+/// Where a registered trial's name starts.
+#[derive(Debug, Clone, Copy)]
+enum Prefix {
+    /// `module_path!()` of the registration; the name starts with [`module_name`] of it.
+    Module(&'static str),
+    /// A prefix named in the registration.
+    Named(&'static str),
+}
+
+/// What [`register!`](crate::register) submits: one function, or a table of trials.
+#[derive(Debug)]
+pub struct Registration(What);
+
+/// The two kinds of [`Registration`].
+#[derive(Debug)]
+enum What {
+    One {
+        prefix: Prefix,
+        tier: Tier,
+        name: &'static str,
+        test: fn() -> Result<(), Failed>,
+    },
+    Table(fn() -> Vec<Trial>),
+}
+
+impl Registration {
+    /// The function `test`, named `name` below the module `module_path`, in `tier`.
+    pub const fn in_module(
+        module_path: &'static str,
+        tier: Tier,
+        name: &'static str,
+        test: fn() -> Result<(), Failed>,
+    ) -> Self {
+        Registration(What::One {
+            prefix: Prefix::Module(module_path),
+            tier,
+            name,
+            test,
+        })
+    }
+
+    /// The function `test`, named `name` below `prefix`, in `tier`.
+    pub const fn one(
+        prefix: &'static str,
+        tier: Tier,
+        name: &'static str,
+        test: fn() -> Result<(), Failed>,
+    ) -> Self {
+        Registration(What::One {
+            prefix: Prefix::Named(prefix),
+            tier,
+            name,
+            test,
+        })
+    }
+
+    /// The trials `table` returns (tests built from parameters, named by the table).
+    pub const fn table(table: fn() -> Vec<Trial>) -> Self {
+        Registration(What::Table(table))
+    }
+
+    /// The trials of this registration.
+    fn trials(&self) -> Vec<Trial> {
+        match self.0 {
+            What::One {
+                prefix,
+                tier,
+                name,
+                test,
+            } => {
+                let prefix = match prefix {
+                    Prefix::Module(path) => module_name(path),
+                    Prefix::Named(prefix) => prefix,
+                };
+                vec![match tier {
+                    Tier::Root => root(format!("{prefix}::{name}"), test),
+                    Tier::Oracle => oracle(format!("{prefix}::oracle::{name}"), test),
+                    Tier::Plain => plain(format!("{prefix}::{name}"), test),
+                }]
+            }
+            What::Table(table) => table(),
+        }
+    }
+}
+
+inventory::collect!(Registration);
+
+#[doc(hidden)]
+pub use inventory;
+
+/// Every trial registered in this test binary with [`register!`](crate::register), sorted by
+/// name (the order of registrations is the linker's).
+pub fn registered() -> Vec<Trial> {
+    let mut trials: Vec<Trial> = inventory::iter::<Registration>
+        .into_iter()
+        .flat_map(Registration::trials)
+        .collect();
+    trials.sort_by(|a, b| a.name().cmp(b.name()));
+    trials
+}
+
+/// The name [`register!`](crate::register) gives a function, as a `String`: `trial_name!(f)` is
 /// `MODULE::f`, `trial_name!(oracle: f)` is `MODULE::oracle::f` (or with `prefix "p";` first).
 /// For parameterised tests: `format!("{}::{profile}", trial_name!(round_trip))`.
 #[macro_export]
@@ -275,21 +403,33 @@ mod tests {
         assert_eq!(module_name("lvm_cli"), "");
     }
 
+    crate::register!(root: passes);
+    crate::register!(oracle: passes);
+    crate::register!(plain: fails_at_ensure);
+    crate::register!(prefix "cli"; root: passes);
+    crate::register!(table: table);
+
+    fn table() -> Vec<Trial> {
+        vec![plain(
+            format!("{}::one", crate::trial_name!(passes)),
+            passes,
+        )]
+    }
+
     #[test]
     fn trials_are_named_after_their_functions() {
-        let trials = crate::trials![root: passes; oracle: passes; plain: passes, fails_at_ensure];
+        let trials = registered();
         let names: Vec<_> = trials.iter().map(|t| (t.kind(), t.name())).collect();
         assert_eq!(
             names,
             [
-                ("root", "harness::tests::passes"),
-                ("oracle", "harness::tests::oracle::passes"),
-                ("", "harness::tests::passes"),
+                ("root", "cli::passes"),
                 ("", "harness::tests::fails_at_ensure"),
+                ("oracle", "harness::tests::oracle::passes"),
+                ("root", "harness::tests::passes"),
+                ("", "harness::tests::passes::one"),
             ]
         );
-        let trials = crate::trials![prefix "cli"; root: passes];
-        assert_eq!(trials[0].name(), "cli::passes");
         assert_eq!(
             crate::trial_name!(oracle: passes),
             "harness::tests::oracle::passes"

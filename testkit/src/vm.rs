@@ -64,6 +64,17 @@ pub fn run_guest_trials(
 /// A trial that runs in the guest, given the guest's scratch disk.
 pub type GuestTest = fn(&Path) -> Result<(), Failed>;
 
+/// A guest trial's body, given the guest's scratch disk (for trials built from parameters).
+pub type GuestRun = Box<dyn FnOnce(&Path) -> Result<(), Failed> + Send>;
+
+/// A table of named [`GuestTest`]s as [`GuestTier::guest_trials`] takes it.
+pub fn guest_table(table: &[(&str, GuestTest)]) -> Vec<(String, GuestRun)> {
+    table
+        .iter()
+        .map(|&(name, test)| (name.to_string(), Box::new(test) as GuestRun))
+        .collect()
+}
+
 /// The line before a transcript a guest trial prints for the host to keep.
 const TRANSCRIPT_START: &str = "=== guest transcript start ===";
 /// The line after it.
@@ -90,8 +101,9 @@ pub struct GuestTier {
     pub workspace: PathBuf,
     /// The guest's scratch disk size (`None`: the script's default).
     pub disk_size: Option<&'static str>,
-    /// The guest trials by name, run in order with one thread.
-    pub guest_trials: &'static [(&'static str, GuestTest)],
+    /// The guest trials by name, run in order with one thread ([`guest_table`] makes them of
+    /// a table of functions).
+    pub guest_trials: Vec<(String, GuestRun)>,
     /// Where the host writes the transcript a guest trial printed ([`print_transcript`]).
     pub transcript: Option<PathBuf>,
 }
@@ -104,8 +116,8 @@ pub fn guest_tier_main(tier: GuestTier) -> ! {
         let disk = PathBuf::from(disk);
         let trials = tier
             .guest_trials
-            .iter()
-            .map(|&(name, test)| {
+            .into_iter()
+            .map(|(name, test)| {
                 let disk = disk.clone();
                 crate::harness::plain(name, move || test(&disk))
             })
@@ -119,9 +131,9 @@ pub fn guest_tier_main(tier: GuestTier) -> ! {
         guest_trials,
         transcript,
     } = tier;
+    let names: Vec<String> = guest_trials.into_iter().map(|(n, _)| n).collect();
     crate::harness::run(vec![crate::harness::root(host_trial, move || {
         let exe = std::env::current_exe()?;
-        let names: Vec<String> = guest_trials.iter().map(|(n, _)| n.to_string()).collect();
         let log = run_guest_trials(&workspace, &exe, disk_size, &names)?;
         if let (Some(path), Some(text)) = (transcript, transcript_in(&log)) {
             std::fs::write(&path, text)

@@ -24,13 +24,13 @@
 
 use crate::procs;
 use nix::mount::{umount2, MntFlags};
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use testkit::daemon::Daemon;
 use testkit::ensure;
 use testkit::harness::Failed;
 use testkit::userland::Userland;
@@ -87,7 +87,7 @@ impl Options {
 pub struct Dockerd {
     options: Options,
     data_root: PathBuf,
-    child: Option<Child>,
+    daemon: Option<Daemon>,
     /// The managed containerd of the current run, from its pidfile.
     containerd: Option<Pid>,
     /// The absolute cgroup parent of the containers, named after the tempdir.
@@ -139,7 +139,7 @@ impl Dockerd {
         let mut dockerd = Dockerd {
             options,
             data_root: data_root.to_path_buf(),
-            child: None,
+            daemon: None,
             containerd: None,
             cgroup_parent: format!("/{name}"),
             dir,
@@ -197,10 +197,16 @@ impl Dockerd {
     fn spawn(&mut self) -> Result<Duration, Failed> {
         let started = Instant::now();
         let d = self.dir.path();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())?;
+        let program = match &self.options.userland {
+            Some(userland) => userland.host_path(DOCKERD),
+            None => PathBuf::from(DOCKERD),
+        };
+        ensure!(
+            program.exists(),
+            "start {DOCKERD} ({}): {} is missing",
+            self.remedy(),
+            program.display()
+        );
         let mut cmd = match self.options.namespace_of {
             Some(pid) => {
                 let mut cmd = Command::new("nsenter");
@@ -215,8 +221,7 @@ impl Dockerd {
         if let Some(socket) = &self.options.containerd {
             cmd.arg("--containerd").arg(socket);
         }
-        let child = cmd
-            .arg("--config-file")
+        cmd.arg("--config-file")
             .arg(d.join("daemon.json"))
             .arg("--data-root")
             .arg(&self.data_root)
@@ -228,36 +233,12 @@ impl Dockerd {
             .arg(format!("unix://{}", self.socket().display()))
             .args(["--iptables=false", "--bridge=none"])
             .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
-            .args(["--cgroup-parent", &self.cgroup_parent])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("start {DOCKERD} ({}): {e}", self.remedy()))?;
-        self.child = Some(child);
-        let deadline = started + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.as_mut().ok_or("no child")?.try_wait()? {
-                self.child = None;
-                return Err(format!(
-                    "dockerd exited ({status}) before answering its API:\n{}",
-                    self.log_tail()
-                )
-                .into());
-            }
-            if ping(&self.socket()) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "dockerd did not answer on {} within {START_TIMEOUT:?}:\n{}",
-                    self.socket().display(),
-                    self.log_tail()
-                )
-                .into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            .args(["--cgroup-parent", &self.cgroup_parent]);
+        let socket = self.socket();
+        let daemon = Daemon::start("dockerd", cmd, &self.log_path(), START_TIMEOUT, || {
+            ping(&socket)
+        })?;
+        self.daemon = Some(daemon.with_grace(STOP_TIMEOUT));
         if self.options.containerd.is_none() {
             let pidfile = self.exec_root().join("containerd/containerd.pid");
             let pid = std::fs::read_to_string(&pidfile)
@@ -343,10 +324,17 @@ impl Dockerd {
     /// and every process of this daemon (shims, containers) are gone. The time it took.
     pub fn stop(&mut self) -> Result<Duration, Failed> {
         let started = Instant::now();
-        let Some(child) = self.child.take() else {
+        let Some(mut daemon) = self.daemon.take() else {
             return Ok(Duration::ZERO);
         };
-        procs::stop(child, STOP_TIMEOUT, "dockerd", || self.log_tail())?;
+        let status = daemon
+            .terminate(STOP_TIMEOUT)?
+            .ok_or("dockerd had exited")?;
+        ensure!(
+            status.success(),
+            "dockerd exited with {status} on SIGTERM:\n{}",
+            self.log_tail()
+        );
         if let Some(containerd) = self.containerd {
             let left = procs::wait_gone(&[containerd], Duration::from_secs(10));
             ensure!(
@@ -362,11 +350,10 @@ impl Dockerd {
     /// starts it with a parent-death signal); waits until it is reaped. Running containers'
     /// shims would survive: the processes of this daemon still alive then.
     pub fn kill(&mut self) -> Result<Vec<Pid>, Failed> {
-        let Some(mut child) = self.child.take() else {
+        let Some(mut daemon) = self.daemon.take() else {
             return Err("dockerd is not running".into());
         };
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)?;
-        child.wait()?;
+        ensure!(daemon.kill(), "dockerd had exited before the kill");
         if let Some(containerd) = self.containerd {
             // Reparented to pid 1, the dead containerd stays a zombie until pid 1 reaps it
             // (about 1.7 s on these machines); a dockerd started before that takes the zombie
@@ -381,7 +368,7 @@ impl Dockerd {
 
     /// Starts dockerd again on the same data root and exec root; the time until its API answered.
     pub fn restart(&mut self) -> Result<Duration, Failed> {
-        ensure!(self.child.is_none(), "restart of a running dockerd");
+        ensure!(self.daemon.is_none(), "restart of a running dockerd");
         self.spawn()
     }
 
@@ -436,7 +423,7 @@ impl Dockerd {
     /// Stops dockerd if it runs (SIGTERM, SIGKILL after a timeout), kills by pid whatever of
     /// this daemon is left, unmounts what it left, removes its cgroups.
     fn release(&mut self) {
-        procs::release(self.child.take(), STOP_TIMEOUT, self.dir.path());
+        procs::release(self.daemon.take(), STOP_TIMEOUT, self.dir.path());
         self.unmount_all();
         self.remove_cgroups();
     }
@@ -445,7 +432,7 @@ impl Dockerd {
     /// daemon is left (the tempdir goes when `self` drops).
     pub fn close(mut self) -> Result<(), Failed> {
         ensure!(
-            self.child.is_none(),
+            self.daemon.is_none(),
             "close() of a running dockerd: stop() it first"
         );
         self.release();

@@ -1,10 +1,11 @@
 //! Filling a Docker data root's filesystem to ENOSPC and emptying it again with the balance
 //! example's daily policy: shared by the 20.10 tier and the modern-Docker tier.
 
+use crate::data::{write_until_full, MIB};
+use crate::example_bin::{json, run};
 use crate::http::get;
 use crate::image::PAGE;
 use crate::report::Report;
-use crate::util::{json, run, write_until_full, MIB};
 use btrfs_kit::Filesystem;
 use nix::fcntl::{fallocate, FallocateFlags};
 use std::io::Write;

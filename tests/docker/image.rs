@@ -6,8 +6,8 @@
 //! file here has its own size.
 
 use crate::daemon::Dockerd;
+use crate::data::write_file;
 use crate::http::{free_port, wait_for_page};
-use crate::util::write_file;
 use std::time::Duration;
 use testkit::ensure;
 use testkit::harness::Failed;

@@ -11,8 +11,13 @@
 
 // The kernel tier's helpers (write_until_full, the example runner, the progs oracle).
 #[allow(dead_code)]
-#[path = "../kernel/util.rs"]
-mod util;
+#[path = "../kernel/data.rs"]
+mod data;
+#[path = "../kernel/example_bin.rs"]
+mod example_bin;
+#[allow(dead_code)]
+#[path = "../kernel/progs.rs"]
+mod progs;
 
 // What a monitoring system makes of `dockroot check`, and `doctor --json` read back (shared
 // with dockroot's own tests).
@@ -40,9 +45,5 @@ fn main() -> std::process::ExitCode {
     if std::env::var_os(tool::AS_DOCKROOT).is_some() {
         return dockroot::command::main();
     }
-    let trials = [scenario::trials(), oracle::trials()]
-        .into_iter()
-        .flatten()
-        .collect();
-    testkit::harness::run(trials)
+    testkit::harness::run(testkit::harness::registered())
 }

@@ -1,23 +1,17 @@
 //! Oracle tier: our subvolume listing of a Docker data root against `btrfs subvolume list`, and
 //! the orphan expectation computed from either listing.
 
+use crate::data::MIB;
 use crate::image;
 use crate::layout::{expected_orphans, our_listing, subvolumes_dir, Layout};
+use crate::progs::Progs;
 use crate::scenario::{Rig, APP, BASE};
-use crate::util::{Progs, MIB};
 use btrfs_kit::subvolume::Entry;
 use btrfs_kit::{subvolume, Filesystem};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    vec![testkit::harness::oracle(
-        "docker::oracle::layer_listing_and_orphans_match_btrfs_progs",
-        listing,
-    )]
-}
+use testkit::harness::Failed;
 
 /// `btrfs subvolume list PATH`: path → id, for every subvolume of the filesystem.
 fn progs_listing(oracle: Progs, root: &Path) -> Result<BTreeMap<String, u64>, Failed> {
@@ -38,7 +32,8 @@ fn progs_listing(oracle: Progs, root: &Path) -> Result<BTreeMap<String, u64>, Fa
     Ok(out)
 }
 
-fn listing() -> Result<(), Failed> {
+testkit::register!(prefix "docker"; oracle: layer_listing_and_orphans_match_btrfs_progs);
+fn layer_listing_and_orphans_match_btrfs_progs() -> Result<(), Failed> {
     let (rig, _) = Rig::new(512 * MIB)?;
     let d = &rig.docker;
     let root = rig.root();

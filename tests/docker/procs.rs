@@ -5,8 +5,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
+use testkit::daemon::Daemon;
 use testkit::ensure;
 use testkit::harness::Failed;
 
@@ -118,45 +118,6 @@ pub fn describe(pids: &[Pid]) -> String {
         .join("; ")
 }
 
-/// Waits for `child` to exit, polling until `timeout`; SIGKILLs it then and fails.
-pub fn wait_child(child: &mut Child, timeout: Duration) -> Result<ExitStatus, Failed> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("pid {} did not exit within {timeout:?}", child.id()).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// SIGTERMs `child` by its pid and waits for it (see [`wait_child`]); its exit status.
-pub fn terminate(child: &mut Child, timeout: Duration) -> Result<ExitStatus, Failed> {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
-    wait_child(child, timeout)
-}
-
-/// Stops `child` (a daemon, `what`) with SIGTERM by its pid and waits for it; fails unless it
-/// exits 0, with `log()` in the message.
-pub fn stop(
-    mut child: Child,
-    timeout: Duration,
-    what: &str,
-    log: impl FnOnce() -> String,
-) -> Result<(), Failed> {
-    let status = terminate(&mut child, timeout)?;
-    ensure!(
-        status.success(),
-        "{what} exited with {status} on SIGTERM:\n{}",
-        log()
-    );
-    Ok(())
-}
-
 /// Fails if a process mentioning `marker` is alive (after SIGKILLing them all), naming them
 /// as survivors of `what`.
 pub fn none_survive(marker: &Path, what: &str) -> Result<(), Failed> {
@@ -169,12 +130,12 @@ pub fn none_survive(marker: &Path, what: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-/// The release of a daemon, unchecked (for `Drop`, also after a panic): `child`, if still
-/// running, is terminated (SIGKILLed after `timeout`), then every process mentioning `marker`
+/// The release of a daemon, unchecked (for `Drop`, also after a panic): `daemon`, if still
+/// running, is stopped (SIGKILLed after `timeout`), then every process mentioning `marker`
 /// is killed.
-pub fn release(child: Option<Child>, timeout: Duration, marker: &Path) {
-    if let Some(mut child) = child {
-        let _ = terminate(&mut child, timeout);
+pub fn release(daemon: Option<Daemon>, timeout: Duration, marker: &Path) {
+    if let Some(mut daemon) = daemon {
+        daemon.stop(timeout);
     }
     kill_all(&mentioning(marker));
 }

@@ -17,10 +17,10 @@
 //! [`FILES`] small files on it, as any real data root has, it outlasts the snapshot.
 
 use crate::daemon::Dockerd;
+use crate::data::MIB;
 use crate::report::Report;
 use crate::scenario::{Rig, APP};
 use crate::tool::Tool;
-use crate::util::MIB;
 use btrfs_kit::quota::{Qgroup, QgroupId};
 use btrfs_kit::{subvolume, ByteSize, Filesystem};
 use std::path::Path;

@@ -5,12 +5,13 @@
 
 use crate::crash::{self, When};
 use crate::daemon::Dockerd;
+use crate::data::MIB;
+use crate::example_bin::{json, run};
 use crate::filling::{plug_while_served, policy, policy_when_full_step, unplug_while_served};
 use crate::image::{self, PAGE};
 use crate::layout::{expected_orphans, subvolumes_dir, Layout};
 use crate::report::Report;
 use crate::tool::{Doctor, Tool};
-use crate::util::{json, run, MIB};
 use btrfs_kit::{subvolume, Filesystem};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -18,15 +19,8 @@ use std::path::Path;
 use std::time::Duration;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 use testkit::kmsg::{device_name, KmsgWatch};
-
-pub fn trials() -> Vec<Trial> {
-    vec![testkit::harness::root(
-        "docker::btrfs_driver_on_our_filesystem_end_to_end",
-        scenario,
-    )]
-}
 
 /// The loop filesystem's size.
 const SIZE: u64 = 1024 * MIB;
@@ -63,7 +57,8 @@ impl Rig {
     }
 }
 
-fn scenario() -> Result<(), Failed> {
+testkit::register!(prefix "docker"; root: btrfs_driver_on_our_filesystem_end_to_end);
+fn btrfs_driver_on_our_filesystem_end_to_end() -> Result<(), Failed> {
     steps(&mut Report::new("docker-report"))
 }
 

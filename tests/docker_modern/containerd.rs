@@ -23,8 +23,9 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::Pid;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+use testkit::daemon::Daemon;
 use testkit::ensure;
 use testkit::harness::Failed;
 use testkit::userland::Userland;
@@ -41,7 +42,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running containerd; see the module docs.
 pub struct Containerd {
     userland: Userland,
-    child: Option<Child>,
+    daemon: Option<Daemon>,
     /// The bind mount of the btrfs subvolume at the root, while mounted.
     root_mount: Option<PathBuf>,
     dir: tempfile::TempDir,
@@ -63,7 +64,7 @@ impl Containerd {
             .tempdir()?;
         let mut containerd = Containerd {
             userland: userland.clone(),
-            child: None,
+            daemon: None,
             root_mount: None,
             dir,
         };
@@ -103,35 +104,17 @@ impl Containerd {
             debug = d.join("debug.sock").display().to_string(),
         );
         std::fs::write(d.join("config.toml"), config)?;
-        let log = std::fs::File::create(containerd.log_path())?;
-        let child = userland
-            .command(CONTAINERD, &[d, data_root])?
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("start {CONTAINERD} of the userland: {e}"))?;
-        containerd.child = Some(child);
-        let deadline = started + START_TIMEOUT;
-        while UnixStream::connect(containerd.socket()).is_err() {
-            if let Some(status) = containerd.child.as_mut().ok_or("no child")?.try_wait()? {
-                containerd.child = None;
-                return Err(format!(
-                    "containerd exited ({status}) before listening:\n{}",
-                    containerd.log()
-                )
-                .into());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "containerd did not listen on {} within {START_TIMEOUT:?}:\n{}",
-                containerd.socket().display(),
-                containerd.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut cmd = userland.command(CONTAINERD, &[d, data_root])?;
+        cmd.arg("--config").arg(d.join("config.toml"));
+        let socket = containerd.socket();
+        let daemon = Daemon::start(
+            "containerd",
+            cmd,
+            &containerd.log_path(),
+            START_TIMEOUT,
+            || UnixStream::connect(&socket).is_ok(),
+        )?;
+        containerd.daemon = Some(daemon.with_grace(STOP_TIMEOUT));
         Ok((containerd, started.elapsed()))
     }
 
@@ -143,7 +126,12 @@ impl Containerd {
 
     /// containerd's pid (the process whose mount namespace dockerd enters).
     pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().map_or(0, |c| c.id() as i32))
+        Pid::from_raw(
+            self.daemon
+                .as_ref()
+                .and_then(Daemon::pid)
+                .map_or(0, |p| p as i32),
+        )
     }
 
     /// The gRPC socket (`dockerd --containerd`).
@@ -174,16 +162,23 @@ impl Containerd {
     /// it (shims, containers) is left. The time it took.
     pub fn stop(&mut self) -> Result<Duration, Failed> {
         let started = Instant::now();
-        let Some(child) = self.child.take() else {
+        let Some(mut daemon) = self.daemon.take() else {
             return Ok(Duration::ZERO);
         };
-        procs::stop(child, STOP_TIMEOUT, "containerd", || self.log())?;
+        let status = daemon
+            .terminate(STOP_TIMEOUT)?
+            .ok_or("containerd had exited")?;
+        ensure!(
+            status.success(),
+            "containerd exited with {status} on SIGTERM:\n{}",
+            self.log()
+        );
         procs::none_survive(self.dir.path(), "containerd")?;
         Ok(started.elapsed())
     }
 
     fn release(&mut self) {
-        procs::release(self.child.take(), STOP_TIMEOUT, self.dir.path());
+        procs::release(self.daemon.take(), STOP_TIMEOUT, self.dir.path());
         if let Some(root) = self.root_mount.take() {
             if umount2(&root, MntFlags::empty()).is_err() {
                 let _ = umount2(&root, MntFlags::MNT_DETACH);
@@ -195,7 +190,7 @@ impl Containerd {
     /// mount under it is left.
     pub fn close(mut self) -> Result<(), Failed> {
         ensure!(
-            self.child.is_none(),
+            self.daemon.is_none(),
             "close() of a running containerd: stop() it first"
         );
         self.release();

@@ -18,6 +18,12 @@
 #[allow(dead_code)]
 #[path = "../docker/daemon.rs"]
 mod daemon;
+#[allow(dead_code)]
+#[path = "../kernel/data.rs"]
+mod data;
+#[allow(dead_code)]
+#[path = "../kernel/example_bin.rs"]
+mod example_bin;
 #[path = "../docker/filling.rs"]
 mod filling;
 #[path = "../docker/http.rs"]
@@ -33,9 +39,6 @@ mod layout;
 mod procs;
 #[path = "../docker/report.rs"]
 mod report;
-#[allow(dead_code)]
-#[path = "../kernel/util.rs"]
-mod util;
 
 mod census;
 mod containerd;
@@ -45,5 +48,5 @@ mod trap;
 mod ways;
 
 fn main() -> std::process::ExitCode {
-    testkit::harness::run(ways::trials())
+    testkit::harness::run(testkit::harness::registered())
 }

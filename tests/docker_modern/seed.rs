@@ -5,12 +5,12 @@
 //! policy, `docker run` and the page again), then everything stopped by pid and nothing left.
 
 use crate::census::{self, all_on};
+use crate::data::MIB;
 use crate::filling::{plug_while_served, policy, policy_when_full_step, unplug_while_served};
 use crate::http::get;
 use crate::image::{self, APP, BASE, PAGE};
 use crate::report::Report;
 use crate::rig::Rig;
-use crate::util::MIB;
 use btrfs_kit::Filesystem;
 use std::path::Path;
 use testkit::ensure;

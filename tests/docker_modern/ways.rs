@@ -6,18 +6,8 @@ use crate::rig::{Rig, Way};
 use crate::seed::{self, SIZE};
 use crate::trap;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 use testkit::userland::Userland;
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        prefix "docker_modern";
-        root: legacy_graphdriver_end_to_end,
-            containerd_store_on_managed_containerd_end_to_end,
-            system_containerd_trap_then_remedy_end_to_end,
-            drop_after_a_panic_leaves_nothing;
-    ]
-}
 
 /// Step 1 for the ways whose dockerd runs alone: the filesystem and dockerd.
 fn start(way: Way, report: &mut Report) -> Result<Rig, Failed> {
@@ -35,6 +25,7 @@ fn start(way: Way, report: &mut Report) -> Result<Rig, Failed> {
     })
 }
 
+testkit::register!(prefix "docker_modern"; root: legacy_graphdriver_end_to_end);
 /// a. Docker 28's legacy btrfs graphdriver.
 fn legacy_graphdriver_end_to_end() -> Result<(), Failed> {
     let mut report = Report::new("docker-modern-legacy");
@@ -42,6 +33,7 @@ fn legacy_graphdriver_end_to_end() -> Result<(), Failed> {
     seed::run(rig, &mut report)
 }
 
+testkit::register!(prefix "docker_modern"; root: containerd_store_on_managed_containerd_end_to_end);
 /// b. Docker 28 with the containerd image store on its own managed containerd.
 fn containerd_store_on_managed_containerd_end_to_end() -> Result<(), Failed> {
     let mut report = Report::new("docker-modern-managed-store");
@@ -49,6 +41,7 @@ fn containerd_store_on_managed_containerd_end_to_end() -> Result<(), Failed> {
     seed::run(rig, &mut report)
 }
 
+testkit::register!(prefix "docker_modern"; root: system_containerd_trap_then_remedy_end_to_end);
 /// c. A system-style containerd 2.1: the trap (its root off the btrfs), then the remedy (its
 /// root a subvolume of the btrfs) and the scenario on it.
 fn system_containerd_trap_then_remedy_end_to_end() -> Result<(), Failed> {
@@ -70,6 +63,7 @@ fn system_containerd_trap_then_remedy_end_to_end() -> Result<(), Failed> {
     seed::run(rig, &mut report)
 }
 
+testkit::register!(prefix "docker_modern"; root: drop_after_a_panic_leaves_nothing);
 /// A panic in the middle of the system-style way (both daemons running, a container serving,
 /// containerd's root bind-mounted): the rig's drops stop everything by pid; afterwards no
 /// process mentions the tempdirs, nothing is mounted below them or the data root, and the

@@ -1,25 +1,17 @@
 //! Bad input: not btrfs, missing paths, and an unprivileged caller.
 
-use crate::util::{expect_probe, probe_open, probe_result, MIB};
+use crate::data::MIB;
+use crate::unprivileged::{expect_probe, probe_open, probe_result};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_UNPRIVILEGED_PROBE";
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            ext4_path_gives_not_btrfs_naming_ext4,
-            unprivileged_caller_gets_permission_denied,
-            balance_on_read_only_mount_says_read_only;
-        plain: missing_path_gives_not_found;
-    ]
-}
-
+testkit::register!(root: ext4_path_gives_not_btrfs_naming_ext4);
 fn ext4_path_gives_not_btrfs_naming_ext4() -> Result<(), Failed> {
     let scratch = Scratch::new(64 * MIB, FsKind::Ext4)?;
     match Filesystem::open(scratch.path()) {
@@ -35,6 +27,7 @@ fn ext4_path_gives_not_btrfs_naming_ext4() -> Result<(), Failed> {
     }
 }
 
+testkit::register!(plain: missing_path_gives_not_found);
 fn missing_path_gives_not_found() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("no-such-dir");
@@ -68,6 +61,7 @@ pub fn child_probe() -> Option<i32> {
     Some(0)
 }
 
+testkit::register!(root: unprivileged_caller_gets_permission_denied);
 fn unprivileged_caller_gets_permission_denied() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     expect_probe(
@@ -82,6 +76,7 @@ fn unprivileged_caller_gets_permission_denied() -> Result<(), Failed> {
     )
 }
 
+testkit::register!(root: balance_on_read_only_mount_says_read_only);
 fn balance_on_read_only_mount_says_read_only() -> Result<(), Failed> {
     let options = BtrfsOptions {
         mount_options: "ro".into(),

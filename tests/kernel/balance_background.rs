@@ -1,23 +1,13 @@
 //! Background balance: pause, status, resume, cancel, concurrent start, standalone control.
 
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
 use btrfs_kit::balance::{Balance, BalanceHandle, BalanceOutcome, ChunkFilters};
 use btrfs_kit::sysfs::ExclusiveOperation;
 use btrfs_kit::{ByteSize, Error, Filesystem, ResizeTarget};
 use std::time::Duration;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            pause_status_resume_completes,
-            cancel_gives_cancelled,
-            control_without_a_balance_says_not_running,
-            balance_during_resize_names_the_exclusive_operation;
-    ]
-}
+use testkit::harness::Failed;
 
 /// A filesystem with enough data chunks that a full data balance takes several chunk steps.
 fn busy_scratch() -> Result<(Scratch, Filesystem), Failed> {
@@ -44,6 +34,7 @@ fn all_data() -> Balance {
     Balance::new().data(ChunkFilters::all())
 }
 
+testkit::register!(root: pause_status_resume_completes);
 fn pause_status_resume_completes() -> Result<(), Failed> {
     let (_scratch, fs) = busy_scratch()?;
     let handle = start_running(&fs)?;
@@ -94,6 +85,7 @@ fn pause_status_resume_completes() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: cancel_gives_cancelled);
 fn cancel_gives_cancelled() -> Result<(), Failed> {
     let (_scratch, fs) = busy_scratch()?;
     let handle = start_running(&fs)?;
@@ -111,6 +103,7 @@ fn cancel_gives_cancelled() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: control_without_a_balance_says_not_running);
 fn control_without_a_balance_says_not_running() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -135,6 +128,7 @@ fn control_without_a_balance_says_not_running() -> Result<(), Failed> {
     }
 }
 
+testkit::register!(root: balance_during_resize_names_the_exclusive_operation);
 /// A balance while a shrinking resize relocates chunks: the kernel returns the *positive*
 /// BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS, which must become an error naming the operation.
 /// The resize can finish before the balance call lands on a loaded machine: then the attempt

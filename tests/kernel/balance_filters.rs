@@ -4,25 +4,14 @@
 //! address is the logical address balance works on), and deleted to shape chunk usage. Every
 //! expectation is computed from the block groups just before the balance, never hard-coded.
 
-use crate::util::{data_groups, write_file, MIB};
+use crate::data::{data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            usage_zero_reclaims_exactly_the_empty_chunks,
-            usage_range_relocates_exactly_the_chunks_in_range,
-            limit_one_relocates_one_chunk,
-            convert_metadata_dup_single_dup,
-            typos_never_become_a_full_balance;
-    ]
-}
+use testkit::harness::Failed;
 
 /// A file and the logical ranges of its extents.
 struct Placed {
@@ -97,6 +86,7 @@ fn logicals(groups: &[BlockGroup]) -> BTreeSet<u64> {
     groups.iter().map(|g| g.logical).collect()
 }
 
+testkit::register!(root: usage_zero_reclaims_exactly_the_empty_chunks);
 fn usage_zero_reclaims_exactly_the_empty_chunks() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -158,6 +148,7 @@ fn in_usage_range(g: &BlockGroup) -> bool {
     g.usage_percent() >= 1.0 && g.usage_percent() < 50.0
 }
 
+testkit::register!(root: usage_range_relocates_exactly_the_chunks_in_range);
 fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -227,6 +218,7 @@ fn usage_range_relocates_exactly_the_chunks_in_range() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: limit_one_relocates_one_chunk);
 fn limit_one_relocates_one_chunk() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -256,6 +248,7 @@ fn metadata_profiles(fs: &Filesystem) -> Result<BTreeSet<Profile>, Failed> {
         .collect())
 }
 
+testkit::register!(root: convert_metadata_dup_single_dup);
 fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -290,6 +283,7 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: typos_never_become_a_full_balance);
 /// Filter strings that name no filter, or an unbounded one, are refused by the example before
 /// any balance starts, and no chunk moves; harmless btrfs-progs spellings (`profiles=single|`)
 /// are accepted and run as written. (Issue 15 item 10: `-d' '` ran a full data balance.)
@@ -313,7 +307,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
         "-m ",
         "-m,,",
     ] {
-        let out = crate::util::run("balance", &[path, "--json", arg])?;
+        let out = crate::example_bin::run("balance", &[path, "--json", arg])?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(
             out.status.code() == Some(2) && stderr.contains("bad balance filter"),
@@ -331,7 +325,7 @@ fn typos_never_become_a_full_balance() -> Result<(), Failed> {
         ("-dprofiles=|single,limit=1", "-dprofiles=single,limit=1"),
         ("-dusage=0 ", "-dusage=0"),
     ] {
-        let out = crate::util::run("balance", &[path, "--json", accepted])?;
+        let out = crate::example_bin::run("balance", &[path, "--json", accepted])?;
         ensure!(
             out.status.code() == Some(0),
             "balance {accepted:?}: exit {:?}: {}",

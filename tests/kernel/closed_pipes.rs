@@ -6,8 +6,8 @@
 //! Before `dockroot::cli` each of these panicked ("failed printing to stdout: Broken pipe",
 //! exit 101), and the policy died between its first and second step.
 
-use crate::util::example;
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
+use crate::example_bin::example;
 use btrfs_kit::Filesystem;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
@@ -15,16 +15,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use testkit::ensure;
 use testkit::fixture::{LoopDevice, Scratch, SparseFile};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 use testkit::kmsg::KmsgWatch;
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            every_example_ends_quietly_when_its_reader_has_exited,
-            balance_policy_runs_every_step_after_its_reader_exits;
-    ]
-}
 
 /// Runs `binary args` with stdout on a pipe whose read end is already closed.
 pub fn run_into_closed_pipe(binary: &Path, args: &[&str]) -> Result<Output, Failed> {
@@ -88,6 +80,7 @@ impl Drop for LoopPv {
     }
 }
 
+testkit::register!(root: every_example_ends_quietly_when_its_reader_has_exited);
 fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let path = scratch.path().to_str().ok_or("path")?;
@@ -131,6 +124,7 @@ fn every_example_ends_quietly_when_its_reader_has_exited() -> Result<(), Failed>
     Ok(())
 }
 
+testkit::register!(root: balance_policy_runs_every_step_after_its_reader_exits);
 /// `balance PATH | head -1`: the reader takes the first step's line and exits. Every later
 /// step must still reach the kernel (its log says `balance: start -musage=5`), nothing may be
 /// left running or paused, and the process ends by SIGPIPE without a word.

@@ -3,7 +3,8 @@
 //! and, with it, used space grows by what the dry run predicted; the tree walk stops at nested
 //! subvolumes and other mounts unless asked; the kernel's refusals become clear errors.
 
-use crate::util::{hash, run_as_nobody, sha256_of, MIB, NOBODY};
+use crate::data::{hash, sha256_of, MIB};
+use crate::unprivileged::{run_as_nobody, NOBODY};
 use btrfs_kit::defrag::{self, BoundaryKind, DefragOptions, FileOutcome, WalkOptions};
 use btrfs_kit::fiemap::{FiemapReader, FiemapRequest};
 use btrfs_kit::subvolume::{self, SnapshotOptions};
@@ -15,42 +16,13 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 /// The environment variable that makes the test binary act as the unprivileged defrag probe.
 const PROBE_ENV: &str = "BTRFS_LVM_DEFRAG_PROBE";
 
 /// Size of each interleaved write.
 const PIECE: usize = 64 * 1024;
-
-pub fn trials() -> Vec<Trial> {
-    vec![
-        testkit::harness::root(
-            "defrag::fragmented_file_ends_with_fewer_extents_same_content",
-            fragmented_file,
-        ),
-        testkit::harness::root(
-            "defrag::snapshot_shared_file_refused_then_grows_used_as_predicted",
-            shared_with_snapshot,
-        ),
-        testkit::harness::root(
-            "defrag::reflinked_file_refused_then_grows_used_as_predicted",
-            shared_with_reflink,
-        ),
-        testkit::harness::root(
-            "defrag::tree_walk_stops_at_subvolumes_and_mounts_unless_asked",
-            tree_boundaries,
-        ),
-        testkit::harness::root(
-            "defrag::kernel_refusals_read_only_subvolume_mount_and_unprivileged",
-            refusals,
-        ),
-        testkit::harness::root(
-            "defrag::tree_walk_streams_large_and_deep_trees_skips_special_files_counts_first",
-            streaming_walk,
-        ),
-    ]
-}
 
 /// Writes `pieces` pieces of [`PIECE`] bytes to each of `a` and `b`, alternating and fsyncing
 /// after each write, so the allocator interleaves them on disk: each file gets about `pieces`
@@ -90,10 +62,11 @@ fn extents(path: &Path) -> Result<Vec<btrfs_kit::fiemap::Extent>, Failed> {
 /// Bytes used in data block groups, after a commit.
 fn data_used(fs: &Filesystem) -> Result<u64, Failed> {
     fs.sync()?;
-    crate::util::data_used(fs)
+    crate::data::data_used(fs)
 }
 
-fn fragmented_file() -> Result<(), Failed> {
+testkit::register!(root: fragmented_file_ends_with_fewer_extents_same_content);
+fn fragmented_file_ends_with_fewer_extents_same_content() -> Result<(), Failed> {
     let mut scratch = Scratch::btrfs(512 * MIB)?;
     let (a, b) = (scratch.path().join("a"), scratch.path().join("b"));
     let (sum_a, _) = write_interleaved(&a, &b, 128, 1)?;
@@ -203,7 +176,8 @@ fn refuse_then_unshare(
     Ok(())
 }
 
-fn shared_with_snapshot() -> Result<(), Failed> {
+testkit::register!(root: snapshot_shared_file_refused_then_grows_used_as_predicted);
+fn snapshot_shared_file_refused_then_grows_used_as_predicted() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let sv = scratch.path().join("sv");
     subvolume::create(&sv)?;
@@ -214,7 +188,8 @@ fn shared_with_snapshot() -> Result<(), Failed> {
     refuse_then_unshare(&fs, &sv.join("a"), &snap.join("a"), sum)
 }
 
-fn shared_with_reflink() -> Result<(), Failed> {
+testkit::register!(root: reflinked_file_refused_then_grows_used_as_predicted);
+fn reflinked_file_refused_then_grows_used_as_predicted() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let (a, b, copy) = (
         scratch.path().join("a"),
@@ -273,7 +248,8 @@ fn planned_paths(
     Ok((paths, report))
 }
 
-fn tree_boundaries() -> Result<(), Failed> {
+testkit::register!(root: tree_walk_stops_at_subvolumes_and_mounts_unless_asked);
+fn tree_walk_stops_at_subvolumes_and_mounts_unless_asked() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let other = Scratch::btrfs(512 * MIB)?;
     let root = scratch.path();
@@ -406,11 +382,12 @@ fn listed_files(dir: &Path) -> Result<Vec<PathBuf>, Failed> {
     Ok(files)
 }
 
+testkit::register!(root: tree_walk_streams_large_and_deep_trees_skips_special_files_counts_first);
 /// A directory whose listing needs several `getdents64` calls, a chain of 200 nested
 /// directories, and a FIFO, a socket and symbolic links among the files: the streaming walk
 /// finds exactly the regular files, in the same order as [`defrag::walk`], never blocks on the
 /// FIFO, and with `count_first` reports the totals from the first file on.
-fn streaming_walk() -> Result<(), Failed> {
+fn tree_walk_streams_large_and_deep_trees_skips_special_files_counts_first() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let root = scratch.path();
     let many = root.join("many");
@@ -561,7 +538,8 @@ pub fn child_probe() -> Option<i32> {
     Some(0)
 }
 
-fn refusals() -> Result<(), Failed> {
+testkit::register!(root: kernel_refusals_read_only_subvolume_mount_and_unprivileged);
+fn kernel_refusals_read_only_subvolume_mount_and_unprivileged() -> Result<(), Failed> {
     let mut scratch = Scratch::btrfs(1024 * MIB)?;
     let root = scratch.path().to_path_buf();
     let sv = root.join("sv");

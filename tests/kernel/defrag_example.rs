@@ -1,24 +1,14 @@
 //! The `defrag` and `trim` examples, end to end on loop filesystems.
 
+use crate::data::MIB;
 use crate::defrag::write_interleaved;
+use crate::example_bin::{json, run};
 use crate::trim::RamfsBacked;
-use crate::util::MIB;
-use crate::util::{json, run};
 use std::path::Path;
 use std::process::{Command, Output};
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    vec![
-        testkit::harness::root(
-            "examples::defrag_dry_run_by_default_on_shared_then_skip_or_allow",
-            defrag_example,
-        ),
-        testkit::harness::root("examples::trim_reports_bytes_and_no_discard", trim_example),
-    ]
-}
+use testkit::harness::Failed;
 
 fn expect_code(out: &Output, code: i32, what: &str) -> Result<(), Failed> {
     ensure!(
@@ -50,7 +40,8 @@ fn extents(path: &Path) -> Result<usize, Failed> {
         .len())
 }
 
-fn defrag_example() -> Result<(), Failed> {
+testkit::register!(prefix "examples"; root: defrag_dry_run_by_default_on_shared_then_skip_or_allow);
+fn defrag_dry_run_by_default_on_shared_then_skip_or_allow() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let root = scratch.path();
     let (a, b, copy) = (root.join("a"), root.join("b"), root.join("copy"));
@@ -122,7 +113,8 @@ fn defrag_example() -> Result<(), Failed> {
     Ok(())
 }
 
-fn trim_example() -> Result<(), Failed> {
+testkit::register!(prefix "examples"; root: trim_reports_bytes_and_no_discard);
+fn trim_reports_bytes_and_no_discard() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let dir = scratch.path().to_str().ok_or("path")?;
     let out = run("trim", &[dir, "--json"])?;

@@ -3,8 +3,10 @@
 //! `btrfs device stats`, multi-device usage against `btrfs filesystem usage -b`.
 
 use crate::corrupt::{copies, damage_copy};
+use crate::data::{write_file, MIB};
+use crate::progs::Progs;
 use crate::space::usage_equals_progs;
-use crate::util::{expect_probe, probe_open, probe_result, write_file, Progs, MIB};
+use crate::unprivileged::{expect_probe, probe_open, probe_result};
 use btrfs_kit::scrub::ScrubRequest;
 use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
 use btrfs_kit::{Error, Filesystem, Profile};
@@ -16,20 +18,10 @@ use testkit::harness::{Failed, Trial};
 /// The environment variable that makes the test binary act as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_HEALTH_PROBE";
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials built from parameters (one per profile or setting), named here.
+fn trials() -> Vec<Trial> {
     vec![
-        testkit::harness::root(
-            "devstats::unprivileged_reads_counters_but_cannot_reset_or_scrub",
-            unprivileged,
-        ),
-        testkit::harness::root(
-            "devstats::add_device_refuses_signatures_busy_devices_and_files",
-            add_device_refusals,
-        ),
-        testkit::harness::oracle(
-            "devstats::oracle::scrub_and_device_stats_match_btrfs_progs",
-            scrub_and_stats_match_progs,
-        ),
         testkit::harness::oracle("devstats::oracle::usage_matches_progs_raid1", || {
             usage_matches(2, Profile::Raid1, Profile::Raid1)
         }),
@@ -83,7 +75,8 @@ pub fn child_probe() -> Option<i32> {
     Some(0)
 }
 
-fn unprivileged() -> Result<(), Failed> {
+testkit::register!(root: unprivileged_reads_counters_but_cannot_reset_or_scrub);
+fn unprivileged_reads_counters_but_cannot_reset_or_scrub() -> Result<(), Failed> {
     let scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
     expect_probe(
         &[(PROBE_ENV, scratch.path().as_os_str())],
@@ -120,7 +113,8 @@ fn progs_scrub_counters(text: &str) -> Result<BTreeMap<u64, BTreeMap<String, u64
     Ok(out)
 }
 
-fn scrub_and_stats_match_progs() -> Result<(), Failed> {
+testkit::register!(oracle: scrub_and_device_stats_match_btrfs_progs);
+fn scrub_and_device_stats_match_btrfs_progs() -> Result<(), Failed> {
     let mut scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let file = scratch.path().join("f");
     write_file(&file, 4 * MIB, 9)?;
@@ -214,7 +208,8 @@ fn usage_matches(devices: usize, data: Profile, meta: Profile) -> Result<(), Fai
     usage_equals_progs(scratch.path())
 }
 
-fn add_device_refusals() -> Result<(), Failed> {
+testkit::register!(root: add_device_refuses_signatures_busy_devices_and_files);
+fn add_device_refuses_signatures_busy_devices_and_files() -> Result<(), Failed> {
     let scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let fs = Filesystem::open(scratch.path())?;
     // A device of this very filesystem: mounted, so refused before the kernel is asked.

@@ -1,6 +1,7 @@
 //! The `balance` and `usage` examples, end to end against a loop filesystem.
 
-use crate::util::{json, run, write_file, MIB};
+use crate::data::{write_file, MIB};
+use crate::example_bin::{json, run};
 use btrfs_kit::fiemap::FiemapReader;
 use btrfs_kit::{BlockGroup, BlockGroupKind, Filesystem};
 use std::collections::BTreeMap;
@@ -8,17 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            balance_runs_the_daily_policy_with_json,
-            balance_filters_status_and_errors,
-            balance_policy_on_a_full_filesystem_reports_enospc_steps_and_goes_on,
-            usage_reports_json_and_warns;
-    ]
-}
+use testkit::harness::Failed;
 
 fn scratch_with_holes() -> Result<Scratch, Failed> {
     let scratch = Scratch::btrfs(2048 * MIB)?;
@@ -32,6 +23,7 @@ fn scratch_with_holes() -> Result<Scratch, Failed> {
     Ok(scratch)
 }
 
+testkit::register!(root: balance_runs_the_daily_policy_with_json);
 fn balance_runs_the_daily_policy_with_json() -> Result<(), Failed> {
     let scratch = scratch_with_holes()?;
     let path = scratch.path().to_str().ok_or("path")?;
@@ -83,6 +75,7 @@ fn balance_runs_the_daily_policy_with_json() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: balance_filters_status_and_errors);
 fn balance_filters_status_and_errors() -> Result<(), Failed> {
     let scratch = scratch_with_holes()?;
     let path = scratch.path().to_str().ok_or("path")?;
@@ -200,6 +193,7 @@ fn full_with_a_nearly_empty_data_chunk() -> Result<(Scratch, BlockGroup), Failed
     Ok((scratch, group))
 }
 
+testkit::register!(root: balance_policy_on_a_full_filesystem_reports_enospc_steps_and_goes_on);
 /// On a full filesystem the daily policy reports every step, the ENOSPC ones included, goes on
 /// after them, and exits 5 ("completed, with steps that hit ENOSPC"), in JSON and in text.
 fn balance_policy_on_a_full_filesystem_reports_enospc_steps_and_goes_on() -> Result<(), Failed> {
@@ -255,6 +249,7 @@ fn balance_policy_on_a_full_filesystem_reports_enospc_steps_and_goes_on() -> Res
     Ok(())
 }
 
+testkit::register!(root: usage_reports_json_and_warns);
 fn usage_reports_json_and_warns() -> Result<(), Failed> {
     let scratch = scratch_with_holes()?;
     let path = scratch.path().to_str().ok_or("path")?;

@@ -2,8 +2,8 @@
 //! (e2fsprogs) for fragmented, sparse, preallocated, inline, compressed, shared and empty files,
 //! including files with more extents than one ioctl call returns.
 
+use crate::data::MIB;
 use crate::defrag::write_interleaved;
-use crate::util::MIB;
 use btrfs_kit::fiemap::{Extent, ExtentFlags, FiemapReader, FiemapRequest};
 use btrfs_kit::ByteSize;
 use std::io::{Seek, SeekFrom, Write};
@@ -12,14 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    vec![
-        testkit::harness::root("fiemap::extents_equal_the_fiemap_crate", equals_crate),
-        testkit::harness::root("fiemap::extents_equal_filefrag", equals_filefrag),
-    ]
-}
+use testkit::harness::Failed;
 
 /// Files with every kind of extent, on `scratch`; all flushed.
 fn corpus(scratch: &Scratch) -> Result<Vec<PathBuf>, Failed> {
@@ -118,7 +111,8 @@ fn check_coverage(all: &[(PathBuf, Vec<Extent>)]) -> Result<(), Failed> {
     Ok(())
 }
 
-fn equals_crate() -> Result<(), Failed> {
+testkit::register!(root: extents_equal_the_fiemap_crate);
+fn extents_equal_the_fiemap_crate() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let mut all = Vec::new();
     for path in corpus(&scratch)? {
@@ -220,7 +214,8 @@ fn filefrag(path: &Path) -> Result<Vec<Extent>, Failed> {
     Ok(extents)
 }
 
-fn equals_filefrag() -> Result<(), Failed> {
+testkit::register!(root: extents_equal_filefrag);
+fn extents_equal_filefrag() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let mut all = Vec::new();
     for path in corpus(&scratch)? {

@@ -2,24 +2,20 @@
 //!
 //! Each run writes a report to `$CARGO_TARGET_TMPDIR/fill-<fs>.json` and prints it.
 
-use crate::util::{sha256_of, write_file, write_until_full, MIB};
+use crate::data::{sha256_of, write_file, write_until_full, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::Filesystem;
 use std::time::Instant;
 use testkit::ensure;
 use testkit::fixture::{FsKind, Scratch};
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: btrfs_survives_being_filled_to_the_brim, ext4_fill_for_comparison;
-    ]
-}
-
+testkit::register!(root: btrfs_survives_being_filled_to_the_brim);
 fn btrfs_survives_being_filled_to_the_brim() -> Result<(), Failed> {
     fill(FsKind::Btrfs(Default::default()), "btrfs")
 }
 
+testkit::register!(root: ext4_fill_for_comparison);
 fn ext4_fill_for_comparison() -> Result<(), Failed> {
     fill(FsKind::Ext4, "ext4")
 }

@@ -1,18 +1,13 @@
 //! The testkit's own loop-device layer on the real kernel: a free device from
 //! `/dev/loop-control`, attached with autoclear to our sparse file, detached on drop.
 
-use crate::util::MIB;
+use crate::data::MIB;
 use testkit::ensure;
 use testkit::fixture::SparseFile;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 use testkit::loopdev::LoopDevice;
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: attach_autoclear_detach, two_devices_never_share;
-    ]
-}
-
+testkit::register!(root: attach_autoclear_detach);
 fn attach_autoclear_detach() -> Result<(), Failed> {
     let image = SparseFile::new(64 * MIB)?;
     let device = LoopDevice::attach(image.path())?;
@@ -40,6 +35,7 @@ fn attach_autoclear_detach() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: two_devices_never_share);
 fn two_devices_never_share() -> Result<(), Failed> {
     let images = [SparseFile::new(8 * MIB)?, SparseFile::new(8 * MIB)?];
     let threads: Vec<_> = images

@@ -4,17 +4,19 @@
 //! a reason when run unprivileged, and listed at the end; with `CI=true`, or as root, every root
 //! test runs and one that cannot set up fails; the oracle tier runs with `BTRFS_ORACLE=1`.
 //!
-//! Each module lists its trials in `trials()` with `testkit::trials!`; a new module is declared
-//! and added to [`all_trials`].
+//! Each test registers itself next to its function with `testkit::register!`; a new module is
+//! declared here with `mod`.
 
 mod bad_input;
 mod balance_background;
 mod balance_filters;
 mod closed_pipes;
 mod corrupt;
+mod data;
 mod defrag;
 mod defrag_example;
 mod devstats;
+mod example_bin;
 mod examples;
 mod fiemap;
 mod fill;
@@ -22,6 +24,7 @@ mod loop_device;
 mod mixed;
 mod mkfs;
 mod mkfs_example;
+mod progs;
 mod quota;
 mod scrub;
 mod scrub_example;
@@ -34,44 +37,7 @@ mod subvolume_example;
 mod subvolume_list;
 mod sysfs;
 mod trim;
-mod util;
-
-/// Every module's trials. A new test module is declared above (a plain `mod`, so `cargo fmt`
-/// formats it) and listed here; the compiler flags either half missing (an unused `trials` is
-/// dead code, which clippy refuses).
-fn all_trials() -> Vec<testkit::harness::Trial> {
-    [
-        space::trials(),
-        balance_filters::trials(),
-        balance_background::trials(),
-        bad_input::trials(),
-        fill::trials(),
-        examples::trials(),
-        subvolume::trials(),
-        subvolume_delete::trials(),
-        quota::trials(),
-        space_share::trials(),
-        subvolume_list::trials(),
-        subvolume_example::trials(),
-        mkfs::trials(),
-        mkfs_example::trials(),
-        loop_device::trials(),
-        mixed::trials(),
-        defrag::trials(),
-        fiemap::trials(),
-        trim::trials(),
-        defrag_example::trials(),
-        scrub::trials(),
-        scrub_example::trials(),
-        devstats::trials(),
-        sysfs::trials(),
-        closed_pipes::trials(),
-        signals::trials(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
+mod unprivileged;
 
 fn main() {
     if let Some(code) = bad_input::child_probe() {
@@ -89,5 +55,5 @@ fn main() {
     if let Some(code) = devstats::child_probe() {
         std::process::exit(code);
     }
-    testkit::harness::run(all_trials())
+    testkit::harness::run(testkit::harness::registered())
 }

@@ -2,20 +2,16 @@
 //! policy and the balance request builder on a real mixed filesystem. Oracle tier: the native
 //! mkfs does not make mixed filesystems, so btrfs-progs formats this one.
 
+use crate::data::{write_file, MIB};
+use crate::example_bin::run;
+use crate::progs::ProgsMultiDevice;
 use crate::space::usage_equals_progs;
-use crate::util::run;
-use crate::util::{write_file, ProgsMultiDevice, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters, DailyPolicy};
 use btrfs_kit::{Error, Filesystem};
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle: daily_policy_and_requests_run_on_mixed_block_groups;
-    ]
-}
-
+testkit::register!(oracle: daily_policy_and_requests_run_on_mixed_block_groups);
 /// The default `balance` run (the daily policy) completes on a mixed filesystem, every step
 /// reaching the kernel; data-only and metadata-only requests run too (the library gives both
 /// kinds the same filters, as the kernel requires); different data and metadata filters are

@@ -7,7 +7,8 @@
 //! remount, verify the files' checksums. Any btrfs warning or error the kernel logs about the
 //! device fails the test.
 
-use crate::util::{sha256_of, write_file, Progs, MIB};
+use crate::data::{sha256_of, write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::verify::self_check;
 use btrfs_kit::mkfs::{
@@ -35,7 +36,9 @@ fn options(metadata: MetadataProfile, checksum: ChecksumType, nodesize: u32) -> 
     o
 }
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials built from parameters (one per profile or setting), named here.
+fn trials() -> Vec<Trial> {
     let mut t = Vec::new();
     for m in PROFILES {
         for c in ChecksumType::ALL {
@@ -65,16 +68,6 @@ pub fn trials() -> Vec<Trial> {
             }));
         }
     }
-    t.extend(testkit::trials![
-        root:
-            every_feature_set_mounts_and_takes_writes,
-            refuses_a_mounted_device,
-            refuses_a_device_open_exclusively,
-            refuses_the_file_behind_a_mounted_loop,
-            refuses_signatures_on_a_device_unless_forced;
-        oracle: fresh_images_pass_btrfs_check;
-        plain: kmsg_filter_flags_btrfs_warnings_on_our_device;
-    ]);
     t
 }
 
@@ -158,7 +151,7 @@ fn round_trip(opts: MkfsOptions, oracle: bool) -> Result<(), Failed> {
         sums.push((format!("keep{i}"), write_file(&p, 4 * MIB + i * 12_345, i)?));
     }
     let plug = mnt.path().join("plug");
-    let filled = crate::util::write_until_full(&plug)?;
+    let filled = crate::data::write_until_full(&plug)?;
     ensure!(
         filled > size / 2,
         "only {filled} bytes fitted in {size} before ENOSPC"
@@ -256,6 +249,7 @@ fn fresh_device() -> Result<(SparseFile, LoopDevice), Failed> {
     Ok((image, dev))
 }
 
+testkit::register!(root: refuses_a_mounted_device);
 fn refuses_a_mounted_device() -> Result<(), Failed> {
     let (_image, dev) = fresh_device()?;
     let _mnt = Mount::new(dev.path(), "btrfs", "")?;
@@ -264,6 +258,7 @@ fn refuses_a_mounted_device() -> Result<(), Failed> {
     expect_busy(mkfs(dev.path(), &o), "mounted device")
 }
 
+testkit::register!(root: refuses_a_device_open_exclusively);
 fn refuses_a_device_open_exclusively() -> Result<(), Failed> {
     let image = SparseFile::new(256 * MIB)?;
     let dev = LoopDevice::attach(image.path())?;
@@ -280,6 +275,7 @@ fn refuses_a_device_open_exclusively() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: refuses_the_file_behind_a_mounted_loop);
 fn refuses_the_file_behind_a_mounted_loop() -> Result<(), Failed> {
     let (image, dev) = fresh_device()?;
     let _mnt = Mount::new(dev.path(), "btrfs", "")?;
@@ -288,6 +284,7 @@ fn refuses_the_file_behind_a_mounted_loop() -> Result<(), Failed> {
     expect_busy(mkfs(image.path(), &o), "file behind a mounted loop device")
 }
 
+testkit::register!(root: refuses_signatures_on_a_device_unless_forced);
 fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     let (_image, dev) = fresh_device()?;
     match mkfs(dev.path(), &MkfsOptions::default()) {
@@ -308,6 +305,7 @@ fn refuses_signatures_on_a_device_unless_forced() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: fresh_images_pass_btrfs_check);
 fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
     let image = SparseFile::new(300 * MIB)?;
     for m in PROFILES {
@@ -334,6 +332,7 @@ fn fresh_images_pass_btrfs_check() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: every_feature_set_mounts_and_takes_writes);
 /// Each of the 16 combinations of optional features mounts, takes a file, and remounts with the
 /// file intact, with no btrfs warning logged.
 fn every_feature_set_mounts_and_takes_writes() -> Result<(), Failed> {
@@ -368,6 +367,7 @@ fn every_feature_set_mounts_and_takes_writes() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(plain: kmsg_filter_flags_btrfs_warnings_on_our_device);
 /// The kernel-log filter of the round trips flags what it must and nothing else.
 fn kmsg_filter_flags_btrfs_warnings_on_our_device() -> Result<(), Failed> {
     use testkit::kmsg::problem_in;

@@ -1,21 +1,16 @@
 //! `examples/mkfs` from the command line: sizes in mkfs.btrfs's units, and what an
 //! unprivileged caller is told.
 
-use crate::util::{example, run};
-use crate::util::{MIB, NOBODY};
+use crate::data::MIB;
+use crate::example_bin::{example, run};
+use crate::unprivileged::NOBODY;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use testkit::ensure;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: unprivileged_is_told_permission_denied;
-        plain: sizes_take_units;
-    ]
-}
-
+testkit::register!(plain: sizes_take_units);
 /// `--size 300M` and `--nodesize 16k` take units as mkfs.btrfs does; a bare number is bytes.
 fn sizes_take_units() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
@@ -53,6 +48,7 @@ fn sizes_take_units() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: unprivileged_is_told_permission_denied);
 /// As uid 65534, formatting a file it may not write says "permission denied" and the rights
 /// it needs (file access, not a capability, and no "run as root" hint); so does creating a
 /// file in a directory it may not write.

@@ -1,7 +1,8 @@
 //! Quotas on a real kernel: enable, qgroups, limits (EDQUOT past the limit), usage against
 //! `btrfs qgroup show --raw`, inheritance on create, disable.
 
-use crate::util::{write_file, Progs, MIB};
+use crate::data::{write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::quota::{Limit, QgroupId, QgroupLimits};
 use btrfs_kit::{subvolume, ByteSize, Errno, Error, Filesystem};
 use std::collections::BTreeMap;
@@ -9,13 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle: limit_gives_edquot_and_usage_matches_btrfs_progs;
-    ]
-}
+use testkit::harness::Failed;
 
 /// `btrfs qgroup show --raw -r -e`: qgroup → (referenced, exclusive, max rfer, max excl).
 type ProgsRow = (u64, u64, Option<u64>, Option<u64>);
@@ -51,6 +46,7 @@ fn write_until_error(path: &Path, size: u64) -> Result<Option<i32>, Failed> {
     Ok(None)
 }
 
+testkit::register!(oracle: limit_gives_edquot_and_usage_matches_btrfs_progs);
 fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();

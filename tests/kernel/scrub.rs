@@ -3,7 +3,7 @@
 //! snapshot holding it (single); cancel and resume from the recorded position; refusals.
 
 use crate::corrupt::{copies, corrupt, expected_damage_message, image_of, logical_of, read_image};
-use crate::util::{sha256_of, write_file, MIB};
+use crate::data::{sha256_of, write_file, MIB};
 use btrfs_kit::scrub::{
     DeviceScrubState, ResumeOrigin, RunStatus, ScrubOutcome, ScrubRequest, ScrubState, ScrubVerdict,
 };
@@ -21,7 +21,9 @@ use testkit::kmsg::KmsgWatch;
 
 const SECTOR: u64 = 4096;
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials built from parameters (one per profile or setting), named here.
+fn trials() -> Vec<Trial> {
     use Profile::*;
     vec![
         testkit::harness::root("scrub::clean_single", || clean(1, Single, Dup)),
@@ -38,19 +40,6 @@ pub fn trials() -> Vec<Trial> {
         testkit::harness::root("scrub::repairs_one_damaged_copy_raid10", || {
             repairs(4, Raid10, Raid10)
         }),
-        testkit::harness::root(
-            "scrub::names_damaged_files_and_snapshots_on_single",
-            names_damaged_files,
-        ),
-        testkit::harness::root(
-            "scrub::cancel_then_resume_continues_from_the_recorded_position",
-            cancel_then_resume,
-        ),
-        testkit::harness::root("scrub::refusals_and_kernel_returns", refusals),
-        testkit::harness::root(
-            "scrub::read_only_mount_needs_a_read_only_scrub",
-            read_only_mount,
-        ),
     ]
 }
 
@@ -245,7 +234,8 @@ fn repairs(devices: usize, data: Profile, meta: Profile) -> Result<(), Failed> {
     Ok(())
 }
 
-fn names_damaged_files() -> Result<(), Failed> {
+testkit::register!(root: names_damaged_files_and_snapshots_on_single);
+fn names_damaged_files_and_snapshots_on_single() -> Result<(), Failed> {
     let mut scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
     let root = scratch.path().to_path_buf();
     let vol = root.join("vol");
@@ -395,7 +385,8 @@ fn first_data_chunk_end(fs: &Filesystem) -> Result<u64, Failed> {
         .ok_or_else(|| "no data chunk".into())
 }
 
-fn cancel_then_resume() -> Result<(), Failed> {
+testkit::register!(root: cancel_then_resume_continues_from_the_recorded_position);
+fn cancel_then_resume_continues_from_the_recorded_position() -> Result<(), Failed> {
     let scratch = MultiScratch::new(1, 1024 * MIB, Profile::Single, Profile::Dup)?;
     for i in 0..12 {
         write_file(&scratch.path().join(format!("f{i}")), 25 * MIB, i)?;
@@ -545,7 +536,8 @@ fn expect_err(
     }
 }
 
-fn refusals() -> Result<(), Failed> {
+testkit::register!(root: refusals_and_kernel_returns);
+fn refusals_and_kernel_returns() -> Result<(), Failed> {
     let scratch = filled(1, Profile::Single, Profile::Dup, 8)?;
     let fs = Filesystem::open(scratch.path())?;
     expect_err("cancel without a scrub", fs.scrub_cancel(), |e| {
@@ -612,7 +604,8 @@ fn refusals() -> Result<(), Failed> {
     Ok(())
 }
 
-fn read_only_mount() -> Result<(), Failed> {
+testkit::register!(root: read_only_mount_needs_a_read_only_scrub);
+fn read_only_mount_needs_a_read_only_scrub() -> Result<(), Failed> {
     let options = BtrfsOptions {
         mount_options: "ro".into(),
         ..Default::default()

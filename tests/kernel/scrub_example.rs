@@ -3,37 +3,21 @@
 //! `usage` example's device error counters (exit 4).
 
 use crate::corrupt::damage_copy as damage;
-use crate::util::{example, json, run};
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
+use crate::example_bin::{example, json, run};
 use btrfs_kit::{Filesystem, Profile};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use testkit::ensure;
 use testkit::fixture::MultiScratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    vec![
-        testkit::harness::root(
-            "scrub_example::repairs_raid1_and_reports_json",
-            repairs_raid1,
-        ),
-        testkit::harness::root(
-            "scrub_example::names_damaged_file_and_exits_4",
-            names_damage,
-        ),
-        testkit::harness::root(
-            "scrub_example::ctrl_c_cancels_and_resume_finishes",
-            ctrl_c_then_resume,
-        ),
-    ]
-}
+use testkit::harness::Failed;
 
 fn scrub(args: &[&str]) -> Result<Output, Failed> {
     run("scrub", args)
 }
 
-fn repairs_raid1() -> Result<(), Failed> {
+testkit::register!(root: repairs_raid1_and_reports_json);
+fn repairs_raid1_and_reports_json() -> Result<(), Failed> {
     let mut scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let file = scratch.path().join("f");
     write_file(&file, 2 * MIB, 1)?;
@@ -100,7 +84,8 @@ fn repairs_raid1() -> Result<(), Failed> {
     Ok(())
 }
 
-fn names_damage() -> Result<(), Failed> {
+testkit::register!(root: names_damaged_file_and_exits_4);
+fn names_damaged_file_and_exits_4() -> Result<(), Failed> {
     let mut scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
     let file = scratch.path().join("layer.bin");
     write_file(&file, 2 * MIB, 2)?;
@@ -128,7 +113,8 @@ fn names_damage() -> Result<(), Failed> {
     Ok(())
 }
 
-fn ctrl_c_then_resume() -> Result<(), Failed> {
+testkit::register!(root: ctrl_c_cancels_and_resume_finishes);
+fn ctrl_c_cancels_and_resume_finishes() -> Result<(), Failed> {
     let scratch = MultiScratch::new(2, 1024 * MIB, Profile::Raid1, Profile::Raid1)?;
     for i in 0..6 {
         write_file(&scratch.path().join(format!("f{i}")), 25 * MIB, i)?;

@@ -12,8 +12,8 @@
 //! call never blocks for long here; the runner issues pause and cancel from threads of their
 //! own anyway, for kernels where it does.
 
-use crate::util::example;
-use crate::util::MIB;
+use crate::data::MIB;
+use crate::example_bin::example;
 use btrfs_kit::balance::BalanceStatus;
 use btrfs_kit::Filesystem;
 use nix::sys::signal::{kill, Signal};
@@ -23,16 +23,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            sigterm_pauses_the_balance_and_says_how_to_resume,
-            sigterm_then_sigint_cancels,
-            second_ctrl_c_0_3_s_later_cancels;
-    ]
-}
+use testkit::harness::Failed;
 
 /// A 12 GiB filesystem (the kernel then makes 1 GiB data chunks) with 2.5 GiB of data in
 /// them: a full data balance relocates three chunks, each for seconds.
@@ -125,6 +116,7 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
+testkit::register!(root: sigterm_pauses_the_balance_and_says_how_to_resume);
 fn sigterm_pauses_the_balance_and_says_how_to_resume() -> Result<(), Failed> {
     let (scratch, fs) = big_chunks()?;
     let _cancel = CancelOnDrop(&fs);
@@ -196,10 +188,12 @@ fn second_signal_cancels(first: Signal, second: Signal, gap: Duration) -> Result
     Ok(())
 }
 
+testkit::register!(root: sigterm_then_sigint_cancels);
 fn sigterm_then_sigint_cancels() -> Result<(), Failed> {
     second_signal_cancels(Signal::SIGTERM, Signal::SIGINT, Duration::ZERO)
 }
 
+testkit::register!(root: second_ctrl_c_0_3_s_later_cancels);
 fn second_ctrl_c_0_3_s_later_cancels() -> Result<(), Failed> {
     second_signal_cancels(Signal::SIGINT, Signal::SIGINT, Duration::from_millis(300))
 }

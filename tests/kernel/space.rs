@@ -1,6 +1,7 @@
 //! Space info, filesystem info and device usage against btrfs-progs (the oracle).
 
-use crate::util::{number_after, write_file, Progs, ProgsMultiDevice, MIB};
+use crate::data::{write_file, MIB};
+use crate::progs::{number_after, Progs, ProgsMultiDevice};
 use btrfs_kit::balance::{Balance, ChunkFilters};
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
 use btrfs_kit::{BlockGroupKind, ByteSize, ChecksumType, DeviceUsage, Filesystem, Profile};
@@ -9,21 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, LoopDevice, Mount, Scratch, SparseFile};
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: usage_reports_device_slack;
-        oracle:
-            info_matches_mkfs_and_superblock,
-            space_info_matches_btrfs_filesystem_df,
-            usage_matches_btrfs_filesystem_usage,
-            usage_matches_with_several_profiles_at_once,
-            usage_matches_with_device_slack,
-            usage_matches_degraded_raid1_with_a_missing_device,
-            usage_matches_on_multi_device_profiles;
-    ]
-}
+use testkit::harness::Failed;
 
 /// A native filesystem of `fs_size` bytes on a loop device of `device_size` bytes, mounted:
 /// the rest of the device is slack.
@@ -37,6 +24,7 @@ fn with_slack(device_size: u64, fs_size: u64) -> Result<(SparseFile, LoopDevice,
     Ok((image, dev, mnt))
 }
 
+testkit::register!(root: usage_reports_device_slack);
 /// Device slack (block device size minus what btrfs uses) in the library and the example, on
 /// a filesystem made smaller than its device.
 fn usage_reports_device_slack() -> Result<(), Failed> {
@@ -62,7 +50,7 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
         usage.devices[0].slack,
     );
     let path = mnt.path().to_str().ok_or("path")?;
-    let out = crate::util::run("usage", &[path, "--json"])?;
+    let out = crate::example_bin::run("usage", &[path, "--json"])?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     ensure!(
         report["usage"]["device_slack"].as_u64() == Some(slack)
@@ -71,7 +59,8 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
         "usage --json: {}",
         report["usage"],
     );
-    let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
+    let text =
+        String::from_utf8_lossy(&crate::example_bin::run("usage", &[path])?.stdout).into_owned();
     ensure!(
         text.contains(&format!(
             "Device slack:       {:>12}",
@@ -82,6 +71,7 @@ fn usage_reports_device_slack() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: usage_matches_with_several_profiles_at_once);
 /// Data in single and dup chunks and metadata in dup and single at once: the free estimate
 /// is btrfs-progs' to the byte (it was one byte above, from adding the fractions before
 /// truncating).
@@ -108,6 +98,7 @@ fn usage_matches_with_several_profiles_at_once() -> Result<(), Failed> {
     usage_equals_progs(scratch.path())
 }
 
+testkit::register!(oracle: usage_matches_with_device_slack);
 /// With device slack (and two data profiles), the overall figures and btrfs-progs' "Device
 /// slack" agree.
 fn usage_matches_with_device_slack() -> Result<(), Failed> {
@@ -124,6 +115,7 @@ fn usage_matches_with_device_slack() -> Result<(), Failed> {
     usage_equals_progs(mnt.path())
 }
 
+testkit::register!(oracle: usage_matches_degraded_raid1_with_a_missing_device);
 /// raid1 over two loop devices, one removed for good and the other mounted `-o degraded`: the
 /// missing device is explicit (`missing: true`, `<missing>` in text) and every figure equals
 /// btrfs-progs'.
@@ -159,14 +151,15 @@ fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
     );
     usage_equals_progs(multi.path())?;
     let path = multi.path().to_str().ok_or("path")?;
-    let out = crate::util::run("usage", &[path, "--json"])?;
+    let out = crate::example_bin::run("usage", &[path, "--json"])?;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let devices = report["usage"]["devices"].as_array().ok_or("no devices")?;
     ensure!(
         devices[1]["missing"] == true && devices[0]["missing"] == false,
         "usage --json devices: {devices:?}",
     );
-    let text = String::from_utf8_lossy(&crate::util::run("usage", &[path])?.stdout).into_owned();
+    let text =
+        String::from_utf8_lossy(&crate::example_bin::run("usage", &[path])?.stdout).into_owned();
     ensure!(
         text.lines().any(|l| l.starts_with("Device 2 <missing>:")),
         "usage text names no missing device:\n{text}",
@@ -174,6 +167,7 @@ fn usage_matches_degraded_raid1_with_a_missing_device() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: usage_matches_on_multi_device_profiles);
 /// Every multi-device profile, on devices of uneven sizes, with data written: btrfs-progs'
 /// figures to the byte (RAID5/6 through their per-device chunk info).
 fn usage_matches_on_multi_device_profiles() -> Result<(), Failed> {
@@ -212,6 +206,7 @@ fn scratch_with_data() -> Result<Scratch, Failed> {
     Ok(scratch)
 }
 
+testkit::register!(oracle: info_matches_mkfs_and_superblock);
 fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
@@ -277,6 +272,7 @@ fn info_matches_mkfs_and_superblock() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: space_info_matches_btrfs_filesystem_df);
 fn space_info_matches_btrfs_filesystem_df() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let fs = Filesystem::open(scratch.path())?;
@@ -334,6 +330,7 @@ fn df_equals(df: &str, ours: &[btrfs_kit::SpaceInfo]) -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: usage_matches_btrfs_filesystem_usage);
 fn usage_matches_btrfs_filesystem_usage() -> Result<(), Failed> {
     let scratch = scratch_with_data()?;
     let devices = Filesystem::open(scratch.path())?.usage()?.devices.len();

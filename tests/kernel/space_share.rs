@@ -19,7 +19,8 @@
 //!   subvolume references it", and its ranges are the disk extents): a Docker-like chain of
 //!   snapshots where later layers replace whole files, plus a cross-subvolume reflink.
 
-use crate::util::{write_file, Progs, MIB};
+use crate::data::{write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::format::items::RootItem;
 use btrfs_kit::quota::QgroupId;
 use btrfs_kit::space_share::{Scope, SpaceShare, SubvolumeSpace};
@@ -31,16 +32,7 @@ use std::path::Path;
 use std::process::Command;
 use testkit::ensure;
 use testkit::fixture::{MultiScratch, Scratch};
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root: matches_qgroups_exactly_with_snapshots_reflinks_compression,
-              raid1_gives_the_same_figures_and_matches_qgroups,
-              scope_subset_counts_outside_sharing;
-        oracle: matches_btrfs_filesystem_du;
-    ]
-}
+use testkit::harness::Failed;
 
 const KIB: u64 = 1024;
 
@@ -242,6 +234,7 @@ fn check_scenario_facts(subvols: &[(&str, u64)], share: &SpaceShare) -> Result<(
     Ok(())
 }
 
+testkit::register!(root: matches_qgroups_exactly_with_snapshots_reflinks_compression);
 fn matches_qgroups_exactly_with_snapshots_reflinks_compression() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();
@@ -277,6 +270,7 @@ fn by_name(subvols: &[(&str, u64)], share: &SpaceShare) -> BTreeMap<String, Stri
         .collect()
 }
 
+testkit::register!(root: raid1_gives_the_same_figures_and_matches_qgroups);
 fn raid1_gives_the_same_figures_and_matches_qgroups() -> Result<(), Failed> {
     let single = Scratch::btrfs(1024 * MIB)?;
     let single_subvols = build_scenario(single.path())?;
@@ -306,6 +300,7 @@ fn raid1_gives_the_same_figures_and_matches_qgroups() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: scope_subset_counts_outside_sharing);
 fn scope_subset_counts_outside_sharing() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();
@@ -391,6 +386,7 @@ fn progs_du(oracle: Progs, path: &Path) -> Result<(u64, u64, u64), Failed> {
     Ok((w[0].parse()?, w[1].parse()?, w[2].parse()?))
 }
 
+testkit::register!(oracle: matches_btrfs_filesystem_du);
 fn matches_btrfs_filesystem_du() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();

@@ -2,25 +2,14 @@
 //! refusals, the read-only guard for received subvolumes, the default subvolume, and waiting for
 //! the cleaner.
 
-use crate::util::{data_used, hash, write_file, Progs, MIB};
+use crate::data::{data_used, hash, write_file, MIB};
+use crate::progs::Progs;
 use btrfs_kit::subvolume::{self, Received, Recursion, SnapshotOptions};
 use btrfs_kit::{Error, Filesystem};
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle:
-            create_snapshot_delete_round_trip,
-            recursive_snapshot_and_delete_three_levels,
-            delete_by_id_and_refusals,
-            read_only_guard_for_received_subvolumes,
-            default_subvolume_get_set,
-            waiting_for_the_cleaner_frees_space;
-    ]
-}
+use testkit::harness::Failed;
 
 /// The ids `btrfs subvolume list` reports: the same from both oracles.
 fn progs_ids(mnt: &Path) -> Result<Vec<u64>, Failed> {
@@ -28,7 +17,7 @@ fn progs_ids(mnt: &Path) -> Result<Vec<u64>, Failed> {
         let text = oracle.run(&["subvolume", "list", "-a"], mnt)?;
         text.lines()
             .map(|l| {
-                crate::util::number_after(l, "ID ").ok_or_else(|| format!("bad line {l:?}").into())
+                crate::progs::number_after(l, "ID ").ok_or_else(|| format!("bad line {l:?}").into())
             })
             .collect()
     });
@@ -37,6 +26,7 @@ fn progs_ids(mnt: &Path) -> Result<Vec<u64>, Failed> {
     Ok(debian)
 }
 
+testkit::register!(oracle: create_snapshot_delete_round_trip);
 fn create_snapshot_delete_round_trip() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -116,6 +106,7 @@ fn libc_erofs() -> i32 {
     btrfs_kit::Errno::EROFS as i32
 }
 
+testkit::register!(oracle: recursive_snapshot_and_delete_three_levels);
 fn recursive_snapshot_and_delete_three_levels() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -188,6 +179,7 @@ fn recursive_snapshot_and_delete_three_levels() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: delete_by_id_and_refusals);
 fn delete_by_id_and_refusals() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -228,6 +220,7 @@ fn delete_by_id_and_refusals() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: read_only_guard_for_received_subvolumes);
 fn read_only_guard_for_received_subvolumes() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -293,6 +286,7 @@ fn read_only_guard_for_received_subvolumes() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: default_subvolume_get_set);
 fn default_subvolume_get_set() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -331,6 +325,7 @@ fn default_subvolume_get_set() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: waiting_for_the_cleaner_frees_space);
 fn waiting_for_the_cleaner_frees_space() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();

@@ -3,26 +3,15 @@
 //! failure part-way (a `btrfs send` in progress, which cannot be seen beforehand) makes
 //! read-only again what was made writable and says what was deleted and what was not.
 
-use crate::util::{run_as_nobody, write_file, MIB, NOBODY};
+use crate::data::{write_file, MIB};
+use crate::unprivileged::{run_as_nobody, NOBODY};
 use btrfs_kit::subvolume::{self, DeleteProblem, Recursion};
 use btrfs_kit::{Error, Filesystem};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, Mount, Scratch};
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            a_tree_holding_the_default_subvolume_is_refused_whole,
-            mounted_subvolumes_and_mounts_inside_are_refused,
-            a_read_only_holder_is_refused_before_the_nested_ones_go,
-            append_only_and_immutable_attributes_are_refused,
-            an_unprivileged_caller_is_told_what_it_lacks_before_anything_goes;
-        oracle: a_send_in_progress_fails_part_way_and_read_only_comes_back;
-    ]
-}
+use testkit::harness::Failed;
 
 /// Creates the subvolumes (paths relative to `m`, parents first; `dir/` components become
 /// plain directories).
@@ -84,6 +73,7 @@ fn refused(
     Ok(())
 }
 
+testkit::register!(root: a_tree_holding_the_default_subvolume_is_refused_whole);
 /// A tree of five (one read-only, holding another) containing the default subvolume: refused
 /// with nothing deleted and the read-only one still read-only; with another default it goes
 /// whole. (Issue 15 item 3: 2 of 4 were deleted, a read-only one among them.)
@@ -121,6 +111,7 @@ impl Drop for Bind {
     }
 }
 
+testkit::register!(root: mounted_subvolumes_and_mounts_inside_are_refused);
 /// A subvolume of the tree mounted elsewhere (`subvolid=`), and a bind mount inside the tree:
 /// both refused, recursively or not, with nothing deleted (the kernel itself deletes a
 /// subvolume mounted elsewhere).
@@ -166,6 +157,7 @@ fn mounted_subvolumes_and_mounts_inside_are_refused() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: a_read_only_holder_is_refused_before_the_nested_ones_go);
 /// The target lies in a read-only subvolume that is not being deleted: refused before the
 /// nested subvolumes are deleted (the kernel would refuse only the last step, with EROFS).
 fn a_read_only_holder_is_refused_before_the_nested_ones_go() -> Result<(), Failed> {
@@ -194,6 +186,7 @@ fn chattr(flag: &str, path: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: append_only_and_immutable_attributes_are_refused);
 /// An append-only directory holding a nested subvolume and an immutable subvolume root: the
 /// kernel refuses those deletes with EPERM even for root, so both are refused up front.
 fn append_only_and_immutable_attributes_are_refused() -> Result<(), Failed> {
@@ -217,6 +210,7 @@ fn append_only_and_immutable_attributes_are_refused() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(oracle: a_send_in_progress_fails_part_way_and_read_only_comes_back);
 /// `btrfs send` of a read-only subvolume nested in a read-only one: the kernel refuses its
 /// delete (EPERM) though every check passed. The delete stops there: the read-only holder it
 /// made writable is read-only again, and the error lists what was deleted and what was not.
@@ -315,6 +309,7 @@ fn delete_as_nobody(target: &Path) -> Result<String, Failed> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+testkit::register!(root: an_unprivileged_caller_is_told_what_it_lacks_before_anything_goes);
 /// As uid 65534: without the user_subvol_rm_allowed mount option the delete is refused up
 /// front saying so; with it, a directory in the tree the caller may not write is named, and
 /// nothing is deleted until the caller may delete it all.

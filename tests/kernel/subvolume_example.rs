@@ -1,19 +1,12 @@
 //! The `subvolume` example, end to end against a loop filesystem.
 
-use crate::util::{example, run, MIB};
+use crate::data::MIB;
+use crate::example_bin::{example, run};
 use btrfs_kit::subvolume;
 use std::process::Output;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        root:
-            create_snapshot_list_show_delete_sync,
-            names_that_are_not_utf8_are_listed_and_shown_losslessly;
-    ]
-}
+use testkit::harness::Failed;
 
 fn ok(out: &Output, what: &str) -> Result<String, Failed> {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -41,6 +34,7 @@ fn json_lines(text: &str) -> Result<Vec<serde_json::Value>, Failed> {
         .collect()
 }
 
+testkit::register!(root: create_snapshot_list_show_delete_sync);
 fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -138,6 +132,7 @@ fn create_snapshot_list_show_delete_sync() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(root: names_that_are_not_utf8_are_listed_and_shown_losslessly);
 /// Linux names are bytes: a subvolume whose name is Latin-1 (not UTF-8), one with a newline
 /// and one with a literal backslash are listed with all the others (text and JSON, both
 /// kernel interfaces) and shown; text escapes them, one line each, and JSON carries the exact

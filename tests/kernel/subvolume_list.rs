@@ -2,7 +2,8 @@
 //! unprivileged modes, pre- and post-order, from the top level, a plain directory and a nested
 //! subvolume, and as an unprivileged uid in a child process.
 
-use crate::util::{Progs, MIB};
+use crate::data::MIB;
+use crate::progs::Progs;
 use btrfs_kit::subvolume::{self, Entry, Mode, Order, SnapshotOptions, UnreachableReason};
 use btrfs_kit::Filesystem;
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,18 +11,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::Scratch;
-use testkit::harness::{Failed, Trial};
+use testkit::harness::Failed;
 
 /// Makes the test binary list subvolumes of this path as the unprivileged probe.
 const PROBE_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PROBE";
 /// A file of "id path" lines the probe checks with plain `open(2)`, as the oracle.
 const PROBE_PATHS_ENV: &str = "BTRFS_LVM_SUBVOL_LIST_PATHS";
-
-pub fn trials() -> Vec<Trial> {
-    testkit::trials![
-        oracle: matches_btrfs_progs_in_both_modes, unprivileged_uid_sees_what_it_can_reach;
-    ]
-}
 
 /// One subvolume as btrfs-progs and we both describe it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +140,7 @@ fn progs_show(oracle: Progs, path: &Path) -> Result<BTreeMap<String, String>, Fa
         .collect())
 }
 
+testkit::register!(oracle: matches_btrfs_progs_in_both_modes);
 fn matches_btrfs_progs_in_both_modes() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(1024 * MIB)?;
     let m = scratch.path();
@@ -336,6 +332,7 @@ pub fn child_probe() -> Option<i32> {
     })
 }
 
+testkit::register!(oracle: unprivileged_uid_sees_what_it_can_reach);
 fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
     let scratch = Scratch::btrfs(512 * MIB)?;
     let m = scratch.path();
@@ -365,7 +362,7 @@ fn unprivileged_uid_sees_what_it_can_reach() -> Result<(), Failed> {
         .collect();
     std::fs::write(&list, text)?;
     std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o644))?;
-    let out = crate::util::run_as_nobody(&[
+    let out = crate::unprivileged::run_as_nobody(&[
         (PROBE_ENV, m.as_os_str()),
         (PROBE_PATHS_ENV, list.as_os_str()),
     ])?;

@@ -1,7 +1,7 @@
 //! The typed sysfs module against the running kernel: allocation figures equal to
 //! `space_info()` and the chunk tree, knobs that round-trip, absent knobs read as absent.
 
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
 use btrfs_kit::sysfs::{
     AllocationKind, ExclusiveOperation, Feature, FsSysfs, GlobalReserve, SpeedLimit,
     SysfsAllocation,
@@ -11,7 +11,9 @@ use testkit::ensure;
 use testkit::fixture::MultiScratch;
 use testkit::harness::{Failed, Trial};
 
-pub fn trials() -> Vec<Trial> {
+testkit::register!(table: trials);
+/// The trials built from parameters (one per profile or setting), named here.
+fn trials() -> Vec<Trial> {
     vec![
         testkit::harness::root("sysfs::allocation_equals_space_info_single", || {
             allocation_equals_space_info(1, Profile::Single, Profile::Dup)
@@ -19,12 +21,6 @@ pub fn trials() -> Vec<Trial> {
         testkit::harness::root("sysfs::allocation_equals_space_info_raid1", || {
             allocation_equals_space_info(2, Profile::Raid1, Profile::Raid1)
         }),
-        testkit::harness::root("sysfs::knobs_round_trip", knobs_round_trip),
-        testkit::harness::root("sysfs::state_knobs_and_features", state_knobs),
-        testkit::harness::root(
-            "sysfs::absent_knobs_read_as_absent",
-            absent_knobs_read_as_absent,
-        ),
     ]
 }
 
@@ -148,6 +144,7 @@ fn settled(fs: &Filesystem, sysfs: &FsSysfs) -> Result<Settled, Failed> {
     Err(format!("the allocation did not stand still over {ATTEMPTS} pairs of readings").into())
 }
 
+testkit::register!(root: knobs_round_trip);
 fn knobs_round_trip() -> Result<(), Failed> {
     let scratch = MultiScratch::new(1, 512 * MIB, Profile::Single, Profile::Dup)?;
     let fs = Filesystem::open(scratch.path())?;
@@ -204,7 +201,8 @@ fn knobs_round_trip() -> Result<(), Failed> {
     }
 }
 
-fn state_knobs() -> Result<(), Failed> {
+testkit::register!(root: state_knobs_and_features);
+fn state_knobs_and_features() -> Result<(), Failed> {
     let scratch = MultiScratch::new(2, 512 * MIB, Profile::Raid1, Profile::Raid1)?;
     let fs = Filesystem::open(scratch.path())?;
     let sysfs = FsSysfs::for_fs(&fs)?;
@@ -271,6 +269,7 @@ fn has_cap_sys_resource() -> Result<bool, Failed> {
     Ok(u64::from_str_radix(hex.trim(), 16)? >> 24 & 1 == 1)
 }
 
+testkit::register!(root: absent_knobs_read_as_absent);
 fn absent_knobs_read_as_absent() -> Result<(), Failed> {
     // A directory laid out like an older kernel's: nothing in it.
     let dir = tempfile::tempdir()?;

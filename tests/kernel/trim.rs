@@ -3,34 +3,22 @@
 //! discard is a loop device over a file on ramfs, which has no fallocate, so the loop driver
 //! offers no discard (`queue/discard_max_bytes` is 0).
 
-use crate::util::{write_file, MIB};
+use crate::data::{write_file, MIB};
 use btrfs_kit::trim::TrimOptions;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use testkit::ensure;
 use testkit::fixture::{make_btrfs, BtrfsOptions, FsKind, LoopDevice, Mount, Scratch};
-use testkit::harness::{Failed, Trial};
-
-pub fn trials() -> Vec<Trial> {
-    vec![
-        testkit::harness::root(
-            "trim::loop_device_discards_freed_space_and_reports_bytes",
-            trims_loop,
-        ),
-        testkit::harness::root(
-            "trim::device_without_discard_gives_a_clear_error",
-            no_discard,
-        ),
-    ]
-}
+use testkit::harness::Failed;
 
 /// Bytes the image file really occupies on its filesystem.
 fn allocated(image: &Path) -> Result<u64, Failed> {
     Ok(std::fs::metadata(image)?.blocks() * 512)
 }
 
-fn trims_loop() -> Result<(), Failed> {
+testkit::register!(root: loop_device_discards_freed_space_and_reports_bytes);
+fn loop_device_discards_freed_space_and_reports_bytes() -> Result<(), Failed> {
     // No online discard, so the freed space waits for our trim.
     let options = BtrfsOptions {
         mount_options: "nodiscard".into(),
@@ -113,7 +101,8 @@ impl RamfsBacked {
     }
 }
 
-fn no_discard() -> Result<(), Failed> {
+testkit::register!(root: device_without_discard_gives_a_clear_error);
+fn device_without_discard_gives_a_clear_error() -> Result<(), Failed> {
     let backed = RamfsBacked::new(256 * MIB)?;
     let fs = Filesystem::open(backed.btrfs.path())?;
     match fs.trim(&TrimOptions::default()) {

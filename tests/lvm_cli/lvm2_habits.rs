@@ -124,9 +124,10 @@ fn cli_args(sb: &Sandbox) -> Vec<String> {
     ]
 }
 
+testkit::register!(prefix "cli"; root: sizes_follow_lvm2_units);
 /// Every size of [`SIZES`] means to the example what it means to `lvcreate -L`, in a VG of
 /// 512-byte extents so that every sector counts. Prints the table.
-pub fn sizes_follow_lvm2_units() -> Result<(), Failed> {
+fn sizes_follow_lvm2_units() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 256 * MIB)?;
     let vg = new_vg(&sb, "units", Some(Bytes(512)))?;
     let args = cli_args(&sb);
@@ -159,9 +160,10 @@ pub fn sizes_follow_lvm2_units() -> Result<(), Failed> {
     Ok(())
 }
 
+testkit::register!(prefix "cli"; root: extend_that_cannot_grow_fails);
 /// An extend by more than lvm2 can count in extents (1 EiB, 16 PiB in 4 MiB extents) fails and
 /// changes nothing, as `lvextend -L +1e` does (lvm2 exits 5).
-pub fn extend_that_cannot_grow_fails() -> Result<(), Failed> {
+fn extend_that_cannot_grow_fails() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 64 * MIB)?;
     let full = format!("{}/lv", vg_with_lv(&sb, "huge", "lv")?);
     let args = cli_args(&sb);
@@ -194,9 +196,10 @@ fn dm_name(vg: &str, lv: &str) -> String {
     format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"))
 }
 
+testkit::register!(prefix "cli"; root: example_accepts_lvm2_lv_paths);
 /// `extend` and `remove` take the LV forms lvm2's tools take: `/dev/VG/LV` and
 /// `/dev/mapper/VG-LV` (with dashes doubled), checked against `lvextend` itself.
-pub fn example_accepts_lvm2_lv_paths() -> Result<(), Failed> {
+fn example_accepts_lvm2_lv_paths() -> Result<(), Failed> {
     let sb = Sandbox::new(1, 64 * MIB)?;
     let lv = "my-lv";
     let vg = vg_with_lv(&sb, "da-sh", lv)?;
@@ -254,10 +257,11 @@ pub fn child_probe() -> Option<i32> {
     Some(0)
 }
 
+testkit::register!(prefix "cli"; root: unprivileged_create_is_permission_denied);
 /// As uid 65534, `create --inactive` fails with "permission denied" and says root is needed
 /// (lvm2 cannot open its lock file, then says "Can't get lock", which is no busy VG), both
 /// through the example and as the library's typed error.
-pub fn unprivileged_create_is_permission_denied() -> Result<(), Failed> {
+fn unprivileged_create_is_permission_denied() -> Result<(), Failed> {
     use std::os::unix::process::CommandExt;
     let sb = Sandbox::new(1, 64 * MIB)?;
     let vg = new_vg(&sb, "nobody", None)?;

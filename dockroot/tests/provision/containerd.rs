@@ -11,9 +11,10 @@
 use super::{out_text, Guest};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use testkit::daemon::Daemon;
 use testkit::ensure;
 use testkit::harness::Failed;
-use testkit::userland::{Daemon, Userland};
+use testkit::userland::Userland;
 
 /// How long a daemon of the userland may take to answer in the TCG guest.
 const START: Duration = Duration::from_secs(120);

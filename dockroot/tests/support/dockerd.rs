@@ -4,13 +4,14 @@
 
 use dockroot::docker::Engine;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use testkit::daemon::Daemon;
 use testkit::harness::Failed;
 
 /// A running dockerd.
 pub struct Dockerd {
-    child: Child,
+    daemon: Daemon,
     exec_root: tempfile::TempDir,
     /// The socket it answers on.
     pub socket: PathBuf,
@@ -63,9 +64,8 @@ impl Dockerd {
                 c
             }
         };
-        let log = std::fs::File::create(exec_root.path().join("dockerd.log"))?;
-        let child = Command::new("dockerd")
-            .arg("--data-root")
+        let mut cmd = Command::new("dockerd");
+        cmd.arg("--data-root")
             .arg(data_root)
             .arg("--exec-root")
             .arg(exec_root.path().join("exec"))
@@ -82,29 +82,21 @@ impl Dockerd {
             .args(["--iptables=false", "--bridge=none"])
             .arg("--config-file")
             .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .env_remove("DOCKER_HOST")
-            .spawn();
-        let child = child.map_err(|e| format!("start dockerd (is docker.io installed?): {e}"))?;
-        let mut d = Dockerd {
-            child,
+            .env_remove("DOCKER_HOST");
+        let daemon = Daemon::start(
+            "dockerd",
+            cmd,
+            &exec_root.path().join("dockerd.log"),
+            Duration::from_secs(60),
+            || Engine::new(socket).ping(),
+        )
+        .map_err(|e| format!("{e} (is docker.io installed?)"))?;
+        Ok(Dockerd {
+            daemon: daemon.with_grace(Duration::from_secs(20)),
             exec_root,
             socket: socket.into(),
             pidfile: pidfile.into(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !Engine::new(socket).ping() {
-            if let Ok(Some(status)) = d.child.try_wait() {
-                return Err(format!("dockerd exited ({status}): {}", d.log()).into());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("dockerd did not answer within 60 s: {}", d.log()).into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(d)
+        })
     }
 
     /// Its log.
@@ -114,23 +106,13 @@ impl Dockerd {
 
     /// Its pid.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon.pid().unwrap_or(0)
     }
 }
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.stop(Duration::from_secs(20));
         // dockerd leaves an nsfs mount under its exec root; unmount what is ours only.
         let ours = self.exec_root.path().to_path_buf();
         if let Ok(table) = btrfs_kit::mounts::MountTable::current() {

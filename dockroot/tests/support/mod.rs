@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod env_paths;
 pub mod layout;
 pub mod modern;
 pub mod nagios;
@@ -14,79 +15,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use testkit::harness::Failed;
 
+pub use env_paths::EnvPaths;
+
 /// The dockroot binary cargo built for these tests.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dockroot"))
 }
 
-/// A private world for one run of the tool: an empty configuration file, Docker's
-/// configuration directory, socket and pidfile, a unit directory and an fstab, all in a
-/// tempdir, so nothing of the host's /etc or Docker is read or touched.
+/// A private world for one run of the tool ([`EnvPaths`]) in a tempdir; its paths are
+/// [`EnvPaths`]'s (`Deref`).
 pub struct Env {
-    dir: tempfile::TempDir,
+    paths: EnvPaths,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Env {
+    type Target = EnvPaths;
+
+    fn deref(&self) -> &EnvPaths {
+        &self.paths
+    }
 }
 
 impl Env {
     /// A new, empty environment.
     pub fn new() -> Result<Env, Failed> {
         let dir = tempfile::Builder::new().prefix("dockroot-env-").tempdir()?;
-        std::fs::write(dir.path().join("dockroot.toml"), "")?;
-        std::fs::create_dir_all(dir.path().join("etc/docker"))?;
-        Ok(Env { dir })
-    }
-
-    /// The tempdir.
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The configuration file (empty unless a test writes it).
-    pub fn config(&self) -> PathBuf {
-        self.root().join("dockroot.toml")
-    }
-
-    /// Docker's configuration directory.
-    pub fn docker_dir(&self) -> PathBuf {
-        self.root().join("etc/docker")
-    }
-
-    /// The Engine API socket.
-    pub fn socket(&self) -> PathBuf {
-        self.root().join("run/docker.sock")
-    }
-
-    /// dockerd's pidfile.
-    pub fn pidfile(&self) -> PathBuf {
-        self.root().join("run/docker.pid")
-    }
-
-    /// The systemd unit directory.
-    pub fn unit_dir(&self) -> PathBuf {
-        self.root().join("etc/systemd/system")
-    }
-
-    /// The fstab.
-    pub fn fstab(&self) -> PathBuf {
-        self.root().join("etc/fstab")
-    }
-
-    /// The global options that point the tool at this environment.
-    pub fn args(&self) -> Vec<String> {
-        let s = |p: PathBuf| p.display().to_string();
-        vec![
-            "--config".into(),
-            s(self.config()),
-            "--docker-config-dir".into(),
-            s(self.docker_dir()),
-            "--docker-socket".into(),
-            s(self.socket()),
-            "--docker-pidfile".into(),
-            s(self.pidfile()),
-            "--unit-dir".into(),
-            s(self.unit_dir()),
-            "--fstab-file".into(),
-            s(self.fstab()),
-        ]
+        Ok(Env {
+            paths: EnvPaths::prepare(dir.path())?,
+            _dir: dir,
+        })
     }
 
     /// Runs `dockroot ARGS` with this environment's options.

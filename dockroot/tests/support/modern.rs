@@ -1,44 +1,22 @@
 //! Today's containerd and dockerd (Debian sid's containerd 2.1 and docker.io 28, from
 //! `testkit::userland`) in places the test owns: a private containerd with a v3 configuration,
-//! a private dockerd (its own containerd, or one given). Each is stopped by its pid on drop, also
-//! after a panic; the userland's private mount namespace ends with it.
+//! a private dockerd (its own containerd, or one given), each a `testkit::daemon::Daemon`:
+//! stopped by its pid on drop, also after a panic; the userland's private mount namespace ends
+//! with it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use testkit::daemon::Daemon;
 use testkit::harness::Failed;
 use testkit::userland::Userland;
 
-/// Polls `ready` every 20 ms until it holds or `secs` pass.
-pub fn wait_for(secs: u64, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ready() {
-        if Instant::now() > deadline {
-            return Err(format!("not {what} within {secs} s"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-/// Stops `child` with SIGTERM, then SIGKILL after 20 s.
-fn stop(child: &mut Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
+/// How long a daemon has between SIGTERM and SIGKILL (on drop too).
+const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// A private containerd from the userland.
 pub struct Containerd {
-    child: Option<Child>,
+    daemon: Option<Daemon>,
     dir: tempfile::TempDir,
     userland: Userland,
     binds: Vec<PathBuf>,
@@ -72,7 +50,7 @@ impl Containerd {
             ),
         )?;
         let mut c = Containerd {
-            child: None,
+            daemon: None,
             binds: vec![d.to_path_buf(), root.to_path_buf()],
             dir,
             userland,
@@ -87,26 +65,19 @@ impl Containerd {
     /// (Re)starts the process and waits until its API answers.
     pub fn spawn(&mut self) -> Result<(), Failed> {
         let _ = std::fs::remove_file(&self.socket);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("containerd.log"))?;
         let binds: Vec<&Path> = self.binds.iter().map(PathBuf::as_path).collect();
-        let child = self
-            .userland
-            .command("/usr/bin/containerd", &binds)?
-            .arg("--config")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        self.child = Some(child);
+        let mut cmd = self.userland.command("/usr/bin/containerd", &binds)?;
+        cmd.arg("--config").arg(&self.config);
         let socket = self.socket.clone();
-        let answered = wait_for(60, "containerd answered", || {
-            socket.exists() && self.ctr(&["version"]).is_ok_and(|o| o.status.success())
-        });
-        answered.map_err(|e| format!("{e}: {}", self.log()).into())
+        let daemon = Daemon::start(
+            "containerd",
+            cmd,
+            &self.dir.path().join("containerd.log"),
+            Duration::from_secs(60),
+            || socket.exists() && self.ctr(&["version"]).is_ok_and(|o| o.status.success()),
+        )?;
+        self.daemon = Some(daemon.with_grace(STOP_GRACE));
+        Ok(())
     }
 
     /// Its log.
@@ -148,24 +119,23 @@ impl Containerd {
         self.ctr_with(args, &[])
     }
 
-    /// Stops it (SIGTERM) and waits for it to exit.
+    /// Stops it (SIGTERM, SIGKILL after 20 s) and waits for it to exit.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop(&mut c);
+        if let Some(mut d) = self.daemon.take() {
+            d.stop(STOP_GRACE);
         }
     }
 
     /// Kills it with SIGKILL (a crash) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut d) = self.daemon.take() {
+            d.kill();
         }
     }
 
     /// Its pid, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.daemon.as_ref().and_then(Daemon::pid)
     }
 
     /// A `ctr` wrapper script running the userland's ctr (for dockroot's `--ctr`).
@@ -192,15 +162,9 @@ pub fn ctr_script(userland: &Userland, dir: &Path, binds: &[&Path]) -> Result<Pa
     Ok(path)
 }
 
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A private dockerd from the userland.
 pub struct Dockerd {
-    child: Option<Child>,
+    daemon: Option<Daemon>,
     userland: Userland,
     binds: Vec<PathBuf>,
     /// Its work directory (exec root, pidfile, socket, daemon.json, log).
@@ -233,7 +197,7 @@ impl Dockerd {
             binds.push(b.to_path_buf());
         }
         let mut d = Dockerd {
-            child: None,
+            daemon: None,
             userland,
             binds,
             data_root: data_root.into(),
@@ -254,10 +218,6 @@ impl Dockerd {
 
     /// (Re)starts the process and waits until it answers.
     pub fn spawn(&mut self) -> Result<(), Failed> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("dockerd.log"))?;
         let binds: Vec<&Path> = self.binds.iter().map(PathBuf::as_path).collect();
         let name = self
             .dir
@@ -283,18 +243,17 @@ impl Dockerd {
         if let Some(c) = &self.containerd {
             cmd.arg("--containerd").arg(c);
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .env_remove("DOCKER_HOST")
-            .spawn()?;
-        self.child = Some(child);
+        cmd.env_remove("DOCKER_HOST");
         let socket = self.socket.clone();
-        let r = wait_for(90, "dockerd answered", || {
-            dockroot::docker::Engine::new(&socket).ping()
-        });
-        r.map_err(|e| format!("{e}: {}", self.log()).into())
+        let daemon = Daemon::start(
+            "dockerd",
+            cmd,
+            &self.dir.path().join("dockerd.log"),
+            Duration::from_secs(90),
+            || dockroot::docker::Engine::new(&socket).ping(),
+        )?;
+        self.daemon = Some(daemon.with_grace(STOP_GRACE));
+        Ok(())
     }
 
     /// Its log.
@@ -357,16 +316,10 @@ impl Dockerd {
         ctr_script(&self.userland, self.dir.path(), &[self.dir.path()])
     }
 
-    /// Stops it (SIGTERM) and waits.
+    /// Stops it (SIGTERM, SIGKILL after 20 s) and waits.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop(&mut c);
+        if let Some(mut d) = self.daemon.take() {
+            d.stop(STOP_GRACE);
         }
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
