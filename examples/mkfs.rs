@@ -10,7 +10,7 @@
 //! `k m g t p e` (powers of 1024, either case) or `b` (bytes), e.g. `300M`, `16k`.
 
 use btrfs_kit::mkfs::{mkfs, MkfsOptions};
-use dockroot::{errln, outln};
+use opskit::{errln, outln};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: mkfs [--label L] [--metadata dup|single] [--nodesize N] \
@@ -83,7 +83,7 @@ fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(format_and_report)
+    opskit::run(format_and_report)
 }
 
 /// Parses the arguments, formats, prints the layout; returns the exit code.

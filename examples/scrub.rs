@@ -23,9 +23,9 @@ use btrfs_kit::scrub::{
 use btrfs_kit::sysfs::SpeedLimit;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use clap::{Args, Parser, Subcommand};
-use dockroot::cli::Interrupts;
-use dockroot::{errln, outln};
 use indicatif::{ProgressBar, ProgressStyle};
+use opskit::Interrupts;
+use opskit::{errln, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -166,7 +166,7 @@ impl From<Error> for Failure {
     }
 }
 
-/// Writes a report to stdout (a closed pipe ends the program as `dockroot::cli` says).
+/// Writes a report to stdout (a closed pipe ends the program as `opskit` says).
 fn emit(text: &str) {
     outln!("{}", text.strip_suffix('\n').unwrap_or(text));
 }
@@ -176,7 +176,7 @@ fn to_json(value: &impl serde::Serialize) -> String {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(|| match run(Cli::parse().command) {
+    opskit::run(|| match run(Cli::parse().command) {
         Ok(code) => code,
         Err(f) => {
             errln!("error: {}", f.message);

@@ -15,3 +15,5 @@ pub mod probe;
 pub mod provision;
 pub mod status;
 pub mod units;
+
+pub use opskit::{errln, outln};
