@@ -121,20 +121,12 @@ struct StatusArgs {
     json: bool,
 }
 
-/// A size like `100m` or `1G` (binary units) or plain bytes.
+/// A size like `100m` or `1G` (binary units, btrfs-kit's `ByteSize`) or plain bytes; not 0.
 fn parse_size(s: &str) -> Result<u64, String> {
-    let lower = s.trim().to_ascii_lowercase();
-    let (digits, shift) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 10),
-        Some('m') => (&lower[..lower.len() - 1], 20),
-        Some('g') => (&lower[..lower.len() - 1], 30),
-        Some('t') => (&lower[..lower.len() - 1], 40),
-        _ => (lower.as_str(), 0),
-    };
-    let n: u64 = digits
-        .parse()
+    let size = s
+        .parse::<btrfs_kit::ByteSize>()
         .map_err(|_| format!("{s:?} is not a size (e.g. 100m)"))?;
-    n.checked_shl(shift)
+    Some(size.bytes())
         .filter(|v| *v > 0)
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
