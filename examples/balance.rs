@@ -26,14 +26,15 @@
 //! harmed: free space or grow the filesystem, then run it again), 141 stdout closed (as killed
 //! by SIGPIPE).
 
+use btrfs_kit::balance::cli::SignalAwareRunner;
 use btrfs_kit::balance::{
     Balance, BalanceStatus, ChunkFilters, DailyPolicy, Sequence, SequenceReport, SequenceState,
     Step, StepReport, StepRunner, StepState,
 };
 use btrfs_kit::{ByteSize, Filesystem};
 use clap::Parser;
-use dockroot::cli::{self, balance::SignalAwareRunner, Interrupts};
-use dockroot::{errln, outln};
+use opskit::Interrupts;
+use opskit::{errln, outln};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,7 +143,7 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
-    cli::run(|| {
+    opskit::run(|| {
         let args = Args::parse_from(rewrite_filter_flags(std::env::args()));
         match run(&args) {
             Ok(code) => code,
@@ -242,7 +243,7 @@ fn run(args: &Args) -> Result<u8, Failure> {
         code: EXIT_ERROR,
     })?;
     // From here on a closed stdout must not end the process between two steps.
-    let _keep_going = cli::keep_going();
+    let _keep_going = opskit::keep_going();
     let mut runner = Lines {
         inner: SignalAwareRunner::new(
             interrupts,

@@ -27,9 +27,9 @@ use btrfs_kit::defrag::{
 };
 use btrfs_kit::ByteSize;
 use clap::Parser;
-use dockroot::cli::Interrupts;
-use dockroot::{errln, outln};
 use indicatif::{ProgressBar, ProgressStyle};
+use opskit::Interrupts;
+use opskit::{errln, outln};
 use serde::Serialize;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -151,14 +151,14 @@ impl From<btrfs_kit::Error> for Exit {
     }
 }
 
-/// Writes a report to stdout (a closed pipe ends the program as `dockroot::cli` says).
+/// Writes a report to stdout (a closed pipe ends the program as `opskit` says).
 fn emit(text: &str) -> Result<(), Exit> {
     outln!("{}", text.strip_suffix('\n').unwrap_or(text));
     Ok(())
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(|| match run(&Args::parse()) {
+    opskit::run(|| match run(&Args::parse()) {
         Ok(code) => code,
         Err(e) => {
             if !e.message.is_empty() {

@@ -12,9 +12,9 @@
 
 use btrfs_kit::{Filesystem, ResizeTarget};
 use clap::{Parser, Subcommand, ValueEnum};
-use dockroot::{errln, outln};
 use lvm_kit::name::parse_lv_name;
 use lvm_kit::{Bytes, CliBackend, Confinement, DbusBackend, LvCreate, LvmBackend, NewSize, Report};
+use opskit::{errln, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -86,7 +86,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(|| match run(Args::parse()) {
+    opskit::run(|| match run(Args::parse()) {
         Ok(()) => 0,
         Err(e) => {
             errln!("lvm: {e}");

@@ -7,95 +7,114 @@
 //!
 //! Prints the fsid and the chunk layout. A FILE that does not exist is created when `--size`
 //! is given. SIZE and N take mkfs.btrfs's units: bytes, or a number with one of the suffixes
-//! `k m g t p e` (powers of 1024, either case) or `b` (bytes), e.g. `300M`, `16k`.
+//! `k m g t p e` (powers of 1024, either case) or `b` (bytes), e.g. `300M`, `16k`. `--help`
+//! says more; exit codes: 0 formatted, 1 mkfs failed, 2 bad arguments.
 
-use btrfs_kit::mkfs::{mkfs, MkfsOptions};
-use dockroot::{errln, outln};
+use btrfs_kit::mkfs::{mkfs, MetadataProfile, MkfsOptions};
+use btrfs_kit::ByteSize;
+use btrfs_kit::ChecksumType;
+use clap::Parser;
+use opskit::{errln, outln};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: mkfs [--label L] [--metadata dup|single] [--nodesize N] \
-[--csum crc32c|xxhash64|sha256|blake2b] [--size SIZE] [--fsid UUID] [--device-uuid UUID] [--time SECS] [--force] DEVICE|FILE";
-
-/// A size as mkfs.btrfs reads `--byte-count` and `--nodesize`: whole bytes, or a whole number
-/// with one suffix `k m g t p e` (powers of 1024, either case) or `b` (bytes), nothing after it.
-fn parse_size(text: &str) -> Result<u64, String> {
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(digits);
-    let shift = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        "p" => 50,
-        "e" => 60,
-        _ => {
-            return Err(format!(
-                "invalid size {text:?}: use bytes or a whole number with k, m, g, t, p or e (powers of 1024), e.g. 300M"
-            ))
-        }
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: it does not start with a whole number"))?;
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("invalid size {text:?}: too large"))
+/// Formats a device or file as btrfs with the native formatter (no btrfs-progs needed).
+///
+/// Prints the fsid and the chunk layout. A FILE that does not exist is created when --size is
+/// given. SIZE and N take mkfs.btrfs's units: bytes, or a number with one of the suffixes
+/// k m g t p e (powers of 1024, either case) or b (bytes), e.g. 300M, 16k.
+///
+/// Exit codes: 0 formatted, 1 mkfs failed, 2 bad arguments.
+#[derive(Parser, Debug)]
+#[command(name = "mkfs")]
+struct Args {
+    /// The filesystem's label.
+    #[arg(short = 'L', long, value_name = "L")]
+    label: Option<String>,
+    /// The metadata profile: dup or single.
+    #[arg(short = 'm', long, value_name = "dup|single", value_parser = metadata)]
+    metadata: Option<MetadataProfile>,
+    /// The node (tree block) size, e.g. 16k.
+    #[arg(short = 'n', long, value_name = "N", value_parser = nodesize)]
+    nodesize: Option<u32>,
+    /// The checksum algorithm: crc32c, xxhash64, sha256 or blake2b.
+    #[arg(long, value_name = "ALG", value_parser = checksum)]
+    csum: Option<ChecksumType>,
+    /// The filesystem's size (default: the whole device or file), e.g. 300M.
+    #[arg(short = 'b', long, value_name = "SIZE", value_parser = size)]
+    size: Option<u64>,
+    /// The filesystem's UUID (default: a random one).
+    #[arg(long, value_name = "UUID")]
+    fsid: Option<uuid::Uuid>,
+    /// The device's UUID (default: a random one).
+    #[arg(long, value_name = "UUID")]
+    device_uuid: Option<uuid::Uuid>,
+    /// The creation time in Unix seconds (default: now), for reproducible images.
+    #[arg(long, value_name = "SECS")]
+    time: Option<u64>,
+    /// Format even if the target already holds a filesystem.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// The device or file to format.
+    #[arg(value_name = "DEVICE|FILE")]
+    target: String,
 }
 
-fn parse(args: &[String]) -> Result<(MkfsOptions, String), String> {
-    let mut opts = MkfsOptions::default();
-    let mut target = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--label" | "-L" => opts.label = value()?.clone(),
-            "--metadata" | "-m" => opts.metadata = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--nodesize" | "-n" => {
-                let size = parse_size(value()?).map_err(|e| format!("--nodesize: {e}"))?;
-                opts.nodesize =
-                    u32::try_from(size).map_err(|_| format!("--nodesize: {size} is too large"))?;
-            }
-            "--csum" => opts.checksum = value()?.parse().map_err(|e| format!("{e}"))?,
-            "--size" | "-b" => {
-                opts.size = Some(parse_size(value()?).map_err(|e| format!("--size: {e}"))?)
-            }
-            "--fsid" => opts.fsid = Some(value()?.parse().map_err(|e| format!("--fsid: {e}"))?),
-            "--device-uuid" => {
-                opts.device_uuid = Some(
-                    value()?
-                        .parse()
-                        .map_err(|e| format!("--device-uuid: {e}"))?,
-                )
-            }
-            "--time" => opts.time = Some(value()?.parse().map_err(|e| format!("--time: {e}"))?),
-            "--force" | "-f" => opts.force = true,
-            "--help" | "-h" => return Err(USAGE.into()),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
-            s if target.is_none() => target = Some(s.to_string()),
-            s => return Err(format!("unexpected argument {s}\n{USAGE}")),
+/// A size as mkfs.btrfs reads `--byte-count` and `--nodesize`: bytes, or a number with one
+/// suffix `k m g t p e` (powers of 1024, either case) or `b` (bytes).
+fn size(text: &str) -> Result<u64, String> {
+    text.parse::<ByteSize>().map(ByteSize::bytes).map_err(|_| {
+        format!(
+            "invalid size {text:?}: use bytes or a whole number with k, m, g, t, p or e (powers of 1024), e.g. 300M"
+        )
+    })
+}
+
+fn nodesize(text: &str) -> Result<u32, String> {
+    let size = size(text)?;
+    u32::try_from(size).map_err(|_| format!("{size} is too large"))
+}
+
+fn metadata(text: &str) -> Result<MetadataProfile, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn checksum(text: &str) -> Result<ChecksumType, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+impl Args {
+    /// The formatter's options and the target.
+    fn options(self) -> (MkfsOptions, String) {
+        let mut opts = MkfsOptions::default();
+        if let Some(label) = self.label {
+            opts.label = label;
         }
+        if let Some(metadata) = self.metadata {
+            opts.metadata = metadata;
+        }
+        if let Some(nodesize) = self.nodesize {
+            opts.nodesize = nodesize;
+        }
+        if let Some(checksum) = self.csum {
+            opts.checksum = checksum;
+        }
+        opts.size = self.size;
+        opts.fsid = self.fsid;
+        opts.device_uuid = self.device_uuid;
+        opts.time = self.time;
+        opts.force = self.force;
+        (opts, self.target)
     }
-    Ok((opts, target.ok_or_else(|| USAGE.to_string())?))
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(format_and_report)
+    opskit::run(format_and_report)
 }
 
 /// Parses the arguments, formats, prints the layout; returns the exit code.
 fn format_and_report() -> u8 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (opts, target) = match parse(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            errln!("{e}");
-            return 2;
-        }
-    };
+    // clap prints --help and bad arguments itself and exits (2 for bad arguments).
+    let (opts, target) = Args::parse().options();
     let started = std::time::Instant::now();
     match mkfs(&target, &opts) {
         Ok(made) => {

@@ -23,9 +23,9 @@ use btrfs_kit::scrub::{
 use btrfs_kit::sysfs::SpeedLimit;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use clap::{Args, Parser, Subcommand};
-use dockroot::cli::Interrupts;
-use dockroot::{errln, outln};
 use indicatif::{ProgressBar, ProgressStyle};
+use opskit::Interrupts;
+use opskit::{errln, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -121,20 +121,12 @@ struct StatusArgs {
     json: bool,
 }
 
-/// A size like `100m` or `1G` (binary units) or plain bytes.
+/// A size like `100m` or `1G` (binary units, btrfs-kit's `ByteSize`) or plain bytes; not 0.
 fn parse_size(s: &str) -> Result<u64, String> {
-    let lower = s.trim().to_ascii_lowercase();
-    let (digits, shift) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 10),
-        Some('m') => (&lower[..lower.len() - 1], 20),
-        Some('g') => (&lower[..lower.len() - 1], 30),
-        Some('t') => (&lower[..lower.len() - 1], 40),
-        _ => (lower.as_str(), 0),
-    };
-    let n: u64 = digits
-        .parse()
+    let size = s
+        .parse::<btrfs_kit::ByteSize>()
         .map_err(|_| format!("{s:?} is not a size (e.g. 100m)"))?;
-    n.checked_shl(shift)
+    Some(size.bytes())
         .filter(|v| *v > 0)
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
@@ -166,7 +158,7 @@ impl From<Error> for Failure {
     }
 }
 
-/// Writes a report to stdout (a closed pipe ends the program as `dockroot::cli` says).
+/// Writes a report to stdout (a closed pipe ends the program as `opskit` says).
 fn emit(text: &str) {
     outln!("{}", text.strip_suffix('\n').unwrap_or(text));
 }
@@ -176,7 +168,7 @@ fn to_json(value: &impl serde::Serialize) -> String {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(|| match run(Cli::parse().command) {
+    opskit::run(|| match run(Cli::parse().command) {
         Ok(code) => code,
         Err(f) => {
             errln!("error: {}", f.message);

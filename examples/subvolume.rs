@@ -22,7 +22,7 @@ use btrfs_kit::name::escaped;
 use btrfs_kit::subvolume::{self, Entry, Mode, Recursion, SnapshotOptions, SubvolumeInfo};
 use btrfs_kit::Filesystem;
 use clap::{Parser, Subcommand, ValueEnum};
-use dockroot::{errln, outln};
+use opskit::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -107,7 +107,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(|| match run(Cli::parse().command) {
+    opskit::run(|| match run(Cli::parse().command) {
         Ok(()) => 0,
         Err(e) => {
             errln!("error: {e}");

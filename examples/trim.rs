@@ -11,7 +11,7 @@
 use btrfs_kit::trim::TrimOptions;
 use btrfs_kit::{ByteSize, Error, Filesystem};
 use clap::Parser;
-use dockroot::{errln, outln};
+use opskit::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,7 +44,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(trim_and_report)
+    opskit::run(trim_and_report)
 }
 
 /// Trims, prints the outcome; returns the exit code.

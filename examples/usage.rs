@@ -19,7 +19,7 @@ use btrfs_kit::devstats::DeviceStats;
 use btrfs_kit::name::escaped;
 use btrfs_kit::{Error, Filesystem, Usage};
 use clap::Parser;
-use dockroot::{errln, outln};
+use opskit::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,7 +57,7 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    dockroot::cli::run(|| match run(&Args::parse()) {
+    opskit::run(|| match run(&Args::parse()) {
         Ok(code) => code,
         Err(e) => {
             errln!("error: {e}");

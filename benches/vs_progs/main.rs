@@ -196,7 +196,7 @@ fn main() -> ExitCode {
         });
     }
     // SIGINT or SIGTERM: finish the current run, then release every filesystem.
-    if let Ok(interrupts) = dockroot::cli::Interrupts::install() {
+    if let Ok(interrupts) = opskit::Interrupts::install() {
         std::thread::spawn(move || {
             interrupts.wait_beyond(0, std::time::Duration::MAX);
             eprintln!("vs_progs: stopping after the current run, releasing filesystems");

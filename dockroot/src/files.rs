@@ -1,44 +1,12 @@
 //! Writing configuration files safely: atomically (a temporary file in the same directory,
-//! fsync, rename, fsync of the directory), keeping the old content as a backup when asked.
+//! fsync, rename, fsync of the directory: [`write_atomically`], from opskit), keeping the old
+//! content as a backup when asked.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Writes `content` to `path` atomically: readers see the old file or the new one, never a
-/// part, also after a crash. Keeps the old file's permissions (new files get `mode`).
-pub fn write_atomically(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other(format!("{} has no file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.dockroot-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(mode);
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(content)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub use opskit::write_atomically;
+use std::path::Path;
 
 /// Copies `path` to `path.dockroot-backup-SECONDS` (the current Unix time; `.N` appended if
 /// that exists), atomically, and returns the backup's path.

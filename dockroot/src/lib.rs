@@ -16,3 +16,5 @@ pub mod metrics;
 pub mod provision;
 pub mod report;
 pub mod units;
+
+pub use opskit::{errln, outln};

@@ -2,11 +2,13 @@
 //! the kernel to start one (every BALANCE_V2 call costs two transaction commits, even when it
 //! finds nothing to do).
 
-use super::filters::{ChunkFilters, UsageFilter};
+use super::filters::{AddressRange, ChunkFilters, LimitFilter, UsageFilter};
 use super::request::Balance;
 use crate::chunk::BlockGroup;
 use crate::error::Result;
 use crate::fs::Filesystem;
+use crate::profile::BlockGroupKind;
+use std::collections::BTreeSet;
 
 impl ChunkFilters {
     /// Whether these filters select `group`, or `None` when that depends on filters this
@@ -63,7 +65,78 @@ impl ChunkFilters {
     }
 }
 
+impl BlockGroup {
+    /// How full the block group is, in permille (for ordering chunks by usage).
+    pub fn permille(&self) -> u64 {
+        let len = self.length.bytes().max(1);
+        (u128::from(self.used.bytes()) * 1000 / u128::from(len)) as u64
+    }
+}
+
+impl Balance {
+    /// The request relocating `batch` (least used first, all of one kind, not empty), as a
+    /// targeted maintenance balance does it: one chunk by its address (`vrange`, `limit=1`),
+    /// several with the smallest `usage` ceiling that selects them all and `limit`.
+    ///
+    /// # Panics
+    ///
+    /// If `batch` is empty.
+    pub fn relocating(batch: &[BlockGroup]) -> Balance {
+        let first = &batch[0];
+        let filters = if batch.len() == 1 {
+            ChunkFilters {
+                vrange: Some(AddressRange {
+                    start: first.logical,
+                    end: first.logical + first.length.bytes(),
+                }),
+                limit: Some(LimitFilter::AtMost(1)),
+                ..ChunkFilters::default()
+            }
+        } else {
+            // The smallest whole percentage the kernel's `used < length * usage / 100` test
+            // passes for the fullest chunk of the batch.
+            let last = batch.last().expect("non-empty");
+            let pct = u128::from(last.used.bytes()) * 100 / u128::from(last.length.bytes().max(1));
+            ChunkFilters {
+                usage: Some(UsageFilter::Below((pct + 1).min(100) as u8)),
+                limit: Some(LimitFilter::AtMost(batch.len() as u64)),
+                ..ChunkFilters::default()
+            }
+        };
+        match first.kind {
+            BlockGroupKind::Metadata => Balance::new().metadata(filters),
+            _ => Balance::new().data(filters),
+        }
+    }
+}
+
 impl Filesystem {
+    /// The chunks a targeted balance would relocate, least used first: data (and metadata
+    /// when `metadata`) chunks below `usage_max` % used, not in `excluded` (logical
+    /// addresses); data before metadata. Mixed block groups are never candidates. Read from
+    /// the block group items (see [`balance_candidates`](Filesystem::balance_candidates)).
+    /// Needs CAP_SYS_ADMIN.
+    pub fn least_used_chunks(
+        &self,
+        usage_max: u8,
+        metadata: bool,
+        excluded: &BTreeSet<u64>,
+    ) -> Result<Vec<BlockGroup>> {
+        let ceiling = ChunkFilters::usage_below(usage_max);
+        let mut groups: Vec<BlockGroup> = self
+            .block_groups()?
+            .into_iter()
+            .filter(|g| match g.kind {
+                BlockGroupKind::Data => true,
+                BlockGroupKind::Metadata => metadata,
+                _ => false,
+            })
+            .filter(|g| ceiling.selects(g) == Some(true) && !excluded.contains(&g.logical))
+            .collect();
+        groups.sort_by_key(|g| (g.kind != BlockGroupKind::Data, g.permille(), g.logical));
+        Ok(groups)
+    }
+
     /// How many chunks `request` would relocate, predicted from the block group items; `None`
     /// when its filters cannot be predicted (devid, drange, vrange, stripes, limit). Needs
     /// CAP_SYS_ADMIN.
@@ -89,7 +162,7 @@ impl Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{BlockGroupKind, Profile};
+    use crate::profile::Profile;
     use crate::size::ByteSize;
 
     fn group(used: u64) -> BlockGroup {

@@ -10,6 +10,8 @@
 //! * [`DailyPolicy`] is btrfsmaintenance's daily usage-filtered sequence; a [`Sequence`] runs
 //!   it (or any list of requests) step by step through a [`StepRunner`], skipping steps no
 //!   chunk qualifies for, and reports each step in a [`SequenceReport`].
+//! * With the feature `cli`, `cli::SignalAwareRunner` is the [`StepRunner`] of command-line
+//!   front ends: a progress bar on stderr, the first SIGINT/SIGTERM pauses, the second cancels.
 //!
 //! All of it needs CAP_SYS_ADMIN.
 //!
@@ -53,6 +55,8 @@
 
 mod background;
 mod candidates;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod filters;
 mod parse;
 mod policy;

@@ -59,6 +59,8 @@ mod request;
 mod run;
 mod start;
 mod state;
+mod state_json;
+mod state_v1;
 mod worker;
 
 pub use damage::{DamageReport, DamagedLocation, STRIPE_LEN};

@@ -20,8 +20,7 @@ use crate::size::ByteSize;
 use crate::sysfs::FsSysfs;
 use btrfs_sys as sys;
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
-use std::fs::File;
+use opskit::{HolderLock, LockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Instant, SystemTime};
@@ -37,7 +36,7 @@ pub(super) struct Start {
     pub(super) origin: ResumeOrigin,
     pub(super) started: SystemTime,
     /// The state directory and the exclusive lock on `<fsid>.lock` in it.
-    pub(super) recording: Option<(PathBuf, Flock<File>)>,
+    pub(super) recording: Option<(PathBuf, HolderLock)>,
     pub(super) previous: Option<ScrubState>,
 }
 
@@ -49,8 +48,9 @@ pub(super) fn spawn_error(fs: &Filesystem, e: std::io::Error) -> Error {
     }
 }
 
-/// Takes the per-filesystem lock in `dir` without waiting.
-pub(super) fn lock(fs: &Filesystem, dir: &Path, fsid: Uuid) -> Result<Flock<File>> {
+/// Takes the per-filesystem lock in `dir` without waiting (opskit's lock: the holder writes
+/// its pid into `<fsid>.lock`).
+pub(super) fn lock(fs: &Filesystem, dir: &Path, fsid: Uuid) -> Result<HolderLock> {
     let path = dir.join(format!("{fsid}.lock"));
     let fail = |detail: String| Error::StateFile {
         op: OP,
@@ -58,22 +58,13 @@ pub(super) fn lock(fs: &Filesystem, dir: &Path, fsid: Uuid) -> Result<Flock<File
         detail,
     };
     create_private_dir(dir).map_err(|e| fail(format!("cannot create the state directory: {e}")))?;
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| fail(format!("cannot open the lock file: {e}")))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
-        if errno == Errno::EWOULDBLOCK {
-            Error::ScrubAlreadyRunning {
-                op: OP,
-                path: fs.path().into(),
-                devid: None,
-            }
-        } else {
-            fail(format!("cannot lock it: {errno}"))
-        }
+    HolderLock::try_take(&path).map_err(|e| match e {
+        LockError::Held { .. } => Error::ScrubAlreadyRunning {
+            op: OP,
+            path: fs.path().into(),
+            devid: None,
+        },
+        LockError::Io { source, .. } => fail(format!("cannot open the lock file: {source}")),
     })
 }
 

@@ -3,23 +3,19 @@
 //! scrub (so a monitor can say "last scrub 40 days ago, 3 uncorrectable errors").
 //!
 //! One file per fsid, `<dir>/<fsid>.scrub`, in a directory the caller chooses
-//! ([`DEFAULT_STATE_DIR`](super::DEFAULT_STATE_DIR) by default). It is replaced atomically:
-//! written to `<fsid>.scrub.tmp`, fsynced, renamed over the old one, and the directory
-//! fsynced, so a crash leaves either the old or the new file, never a torn one. The format is
-//! line-based text (`kind key=value ...`), versioned on its first line; unknown keys are
-//! ignored.
+//! ([`DEFAULT_STATE_DIR`](super::DEFAULT_STATE_DIR) by default). It is replaced atomically
+//! with `opskit::write_atomically` (a temporary file in the same directory, fsynced, renamed
+//! over the old one, and the directory fsynced), so a crash leaves either the old or the new
+//! file, never a torn one. The format is JSON ([`super::state_json`]); a file in the first,
+//! line-based format ([`super::state_v1`]) is read once and rewritten as JSON.
 
 use super::outcome::ScrubVerdict;
 use super::progress::ScrubProgress;
+use super::{state_json, state_v1};
 use crate::error::{Error, Result};
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use uuid::Uuid;
-
-const MAGIC: &str = "btrfs-kit scrub state";
-const VERSION: u32 = 1;
 
 /// The last scrub that went through every device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,66 +141,6 @@ pub(crate) fn current_boot_id() -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-fn time_text(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
-}
-
-fn parse_time(s: &str) -> Option<SystemTime> {
-    let (secs, nanos) = s.split_once('.').unwrap_or((s, "0"));
-    Some(UNIX_EPOCH + Duration::new(secs.parse().ok()?, nanos.parse().ok()?))
-}
-
-fn counters_text(p: &ScrubProgress) -> String {
-    p.named().iter().map(|(k, v)| format!(" {k}={v}")).collect()
-}
-
-/// One `kind key=value ...` line.
-struct Line<'a> {
-    kind: &'a str,
-    fields: HashMap<&'a str, &'a str>,
-}
-
-impl<'a> Line<'a> {
-    fn parse(text: &'a str) -> Line<'a> {
-        let mut words = text.split_whitespace();
-        let kind = words.next().unwrap_or("");
-        let fields = words.filter_map(|w| w.split_once('=')).collect();
-        Line { kind, fields }
-    }
-
-    fn get(&self, key: &str) -> std::result::Result<&'a str, String> {
-        self.fields
-            .get(key)
-            .copied()
-            .ok_or_else(|| format!("{} line without {key}", self.kind))
-    }
-
-    fn num(&self, key: &str) -> std::result::Result<u64, String> {
-        let v = self.get(key)?;
-        v.parse().map_err(|_| format!("{key}={v} is not a number"))
-    }
-
-    fn flag(&self, key: &str) -> std::result::Result<bool, String> {
-        Ok(self.num(key)? != 0)
-    }
-
-    fn time(&self, key: &str) -> std::result::Result<SystemTime, String> {
-        let v = self.get(key)?;
-        parse_time(v).ok_or_else(|| format!("{key}={v} is not a time"))
-    }
-
-    fn counters(&self) -> ScrubProgress {
-        let mut p = ScrubProgress::default();
-        for (k, v) in &self.fields {
-            if let Ok(v) = v.parse() {
-                p.set_named(k, v);
-            }
-        }
-        p
-    }
-}
-
 impl ScrubState {
     /// A state with nothing recorded yet.
     pub fn empty(fsid: Uuid) -> Self {
@@ -234,13 +170,29 @@ impl ScrubState {
                 })
             }
         };
-        Self::parse(&text)
-            .map(Some)
-            .map_err(|detail| Error::StateFile {
-                op: "load scrub state",
-                path,
-                detail: format!("{detail}; delete the file to start over (a resume then starts from the beginning)"),
-            })
+        let old_format = text.starts_with(state_v1::MAGIC);
+        let state = Self::parse(&text).map_err(|detail| Error::StateFile {
+            op: "load scrub state",
+            path,
+            detail: format!(
+                "{detail}; delete the file to start over (a resume then starts from the beginning)"
+            ),
+        })?;
+        if old_format && state.fsid == fsid {
+            // Rewritten as JSON once; a reader without write access (a status as a user)
+            // keeps the old file, which still reads.
+            let _ = state.save(dir);
+        }
+        Ok(Some(state))
+    }
+
+    /// Decodes a state file's text, in JSON or in the first, line-based format.
+    pub(crate) fn parse(text: &str) -> std::result::Result<ScrubState, String> {
+        if text.starts_with(state_v1::MAGIC) {
+            state_v1::parse(text)
+        } else {
+            state_json::from_json(text)
+        }
     }
 
     /// The last scrub that went through every device.
@@ -267,122 +219,6 @@ impl ScrubState {
         }
     }
 
-    /// The file's text.
-    pub(crate) fn to_text(&self) -> String {
-        let mut out = format!("{MAGIC} {VERSION}\nfsid {}\n", self.fsid);
-        if let Some(s) = &self.last_completed {
-            out += &format!(
-                "last started={} finished={} verdict={} read_only={} devices={} damaged_files={}{}\n",
-                time_text(s.started),
-                time_text(s.finished),
-                s.verdict,
-                u8::from(s.read_only),
-                s.devices,
-                s.damaged_files,
-                counters_text(&s.totals)
-            );
-        }
-        if let Some(u) = &self.unfinished {
-            let status = match &u.status {
-                RunStatus::Running { pid, boot_id } => {
-                    format!("status=running pid={pid} boot={boot_id}")
-                }
-                RunStatus::Cancelled => "status=cancelled".into(),
-                RunStatus::Failed => "status=failed".into(),
-            };
-            out += &format!(
-                "run started={} updated={} read_only={} {status}\n",
-                time_text(u.started),
-                time_text(u.updated),
-                u8::from(u.read_only)
-            );
-            for d in &u.devices {
-                out += &format!(
-                    "device devid={} start={} end={} finished={}{}\n",
-                    d.devid,
-                    d.start,
-                    d.end,
-                    u8::from(d.finished),
-                    counters_text(&d.progress)
-                );
-            }
-        }
-        out
-    }
-
-    /// Decodes the file's text.
-    pub(crate) fn parse(text: &str) -> std::result::Result<ScrubState, String> {
-        let mut lines = text.lines();
-        let first = lines.next().unwrap_or("");
-        let version = first
-            .strip_prefix(MAGIC)
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .ok_or("not a btrfs-kit scrub state file")?;
-        if version != VERSION {
-            return Err(format!(
-                "state file version {version}; this btrfs-kit reads version {VERSION}"
-            ));
-        }
-        let mut fsid = None;
-        let mut last_completed = None;
-        let mut run: Option<UnfinishedScrub> = None;
-        let mut devices = Vec::new();
-        for text in lines.filter(|l| !l.trim().is_empty()) {
-            if let Some(id) = text.strip_prefix("fsid ") {
-                fsid = Some(Uuid::parse_str(id.trim()).map_err(|e| format!("fsid: {e}"))?);
-                continue;
-            }
-            let line = Line::parse(text);
-            match line.kind {
-                "last" => {
-                    last_completed = Some(ScrubSummary {
-                        started: line.time("started")?,
-                        finished: line.time("finished")?,
-                        verdict: line.get("verdict")?.parse()?,
-                        read_only: line.flag("read_only")?,
-                        devices: line.num("devices")?,
-                        totals: line.counters(),
-                        damaged_files: line.num("damaged_files").unwrap_or(0),
-                    })
-                }
-                "run" => {
-                    let status = match line.get("status")? {
-                        "running" => RunStatus::Running {
-                            pid: line.num("pid")? as u32,
-                            boot_id: line.get("boot")?.to_string(),
-                        },
-                        "cancelled" => RunStatus::Cancelled,
-                        "failed" => RunStatus::Failed,
-                        other => return Err(format!("unknown run status {other:?}")),
-                    };
-                    run = Some(UnfinishedScrub {
-                        started: line.time("started")?,
-                        updated: line.time("updated")?,
-                        read_only: line.flag("read_only")?,
-                        status,
-                        devices: Vec::new(),
-                    });
-                }
-                "device" => devices.push(DeviceRecord {
-                    devid: line.num("devid")?,
-                    start: line.num("start")?,
-                    end: line.num("end")?,
-                    finished: line.flag("finished")?,
-                    progress: line.counters(),
-                }),
-                _ => {}
-            }
-        }
-        if let Some(run) = &mut run {
-            run.devices = devices;
-        }
-        Ok(ScrubState {
-            fsid: fsid.ok_or("no fsid line")?,
-            last_completed,
-            unfinished: run,
-        })
-    }
-
     /// Writes the state to `dir` atomically and durably (temp file, fsync, rename, fsync of
     /// the directory), creating `dir` (mode 0700) if needed.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
@@ -393,16 +229,8 @@ impl ScrubState {
             detail: format!("{what}: {e}; check that the state directory is writable"),
         };
         create_private_dir(dir).map_err(|e| fail("create the directory", e))?;
-        let tmp = dir.join(format!("{}.scrub.tmp", self.fsid));
-        let mut file = std::fs::File::create(&tmp).map_err(|e| fail("create the temp file", e))?;
-        file.write_all(self.to_text().as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| fail("write the temp file", e))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| fail("rename the temp file", e))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| fail("sync the directory", e))
+        opskit::write_atomically(&path, state_json::to_json(self).as_bytes(), 0o600)
+            .map_err(|e| fail("write it", e))
     }
 }
 
@@ -418,6 +246,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn sample() -> ScrubState {
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
@@ -470,9 +299,10 @@ mod tests {
     #[test]
     fn round_trips_through_text() {
         let s = sample();
-        assert_eq!(ScrubState::parse(&s.to_text()), Ok(s.clone()));
+        let to_text = state_json::to_json;
+        assert_eq!(ScrubState::parse(&to_text(&s)), Ok(s.clone()));
         let empty = ScrubState::empty(Uuid::from_u128(7));
-        assert_eq!(ScrubState::parse(&empty.to_text()), Ok(empty));
+        assert_eq!(ScrubState::parse(&to_text(&empty)), Ok(empty));
         let cancelled = ScrubState {
             unfinished: s.unfinished.clone().map(|u| UnfinishedScrub {
                 status: RunStatus::Cancelled,
@@ -480,7 +310,37 @@ mod tests {
             }),
             ..s
         };
-        assert_eq!(ScrubState::parse(&cancelled.to_text()), Ok(cancelled));
+        assert_eq!(ScrubState::parse(&to_text(&cancelled)), Ok(cancelled));
+        // The old format still decodes to the same state.
+        let s = sample();
+        assert_eq!(ScrubState::parse(&state_v1::to_text(&s)), Ok(s));
+    }
+
+    #[test]
+    fn reads_the_old_format_once_and_rewrites_it_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sample();
+        // A file exactly as the previous version wrote it, not produced by the code under test.
+        let old = "btrfs-kit scrub state 1\n\
+fsid 00000000-0000-0000-0000-000000001234\n\
+last started=1700000000.123456789 finished=1700000060.123456789 verdict=uncorrectable read_only=0 devices=2 damaged_files=2 data_bytes_scrubbed=1073741824 csum_errors=3 uncorrectable_errors=3 last_physical=4096\n\
+run started=1700000000.123456789 updated=1700000000.123456789 read_only=1 status=running pid=42 boot=b00t\n\
+device devid=1 start=0 end=18446744073709551615 finished=1 data_bytes_scrubbed=1073741824 csum_errors=3 uncorrectable_errors=3 last_physical=4096\n\
+device devid=3 start=1048576 end=18446744073709551615 finished=0\n";
+        let file = ScrubState::file(dir.path(), s.fsid);
+        std::fs::write(&file, old).unwrap();
+        assert_eq!(
+            ScrubState::load(dir.path(), s.fsid).unwrap(),
+            Some(s.clone())
+        );
+        let now = std::fs::read_to_string(&file).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&now).unwrap();
+        assert_eq!(json["version"], 2, "{now}");
+        assert_eq!(
+            json["unfinished"]["devices"][0]["progress"]["last_physical"],
+            4096
+        );
+        assert_eq!(ScrubState::load(dir.path(), s.fsid).unwrap(), Some(s));
     }
 
     #[test]
@@ -498,10 +358,14 @@ mod tests {
             .unwrap_err()
             .contains("version 9"));
         assert!(ScrubState::parse("btrfs-kit scrub state 1\n").is_err());
-        let bad = sample()
-            .to_text()
-            .replace("verdict=uncorrectable", "verdict=maybe");
+        let bad = state_v1::to_text(&sample()).replace("verdict=uncorrectable", "verdict=maybe");
         assert!(ScrubState::parse(&bad).is_err());
+        let json = state_json::to_json(&sample());
+        let bad = json.replace("\"uncorrectable\"", "\"maybe\"");
+        assert!(ScrubState::parse(&bad).is_err());
+        let later = json.replace("\"version\": 2", "\"version\": 9");
+        assert!(ScrubState::parse(&later).unwrap_err().contains("version 9"));
+        assert!(ScrubState::parse("{}").is_err());
     }
 
     #[test]
@@ -511,10 +375,15 @@ mod tests {
         s.save(&dir.join("sub")).unwrap();
         let loaded = ScrubState::load(&dir.join("sub"), s.fsid).unwrap();
         assert_eq!(loaded, Some(s.clone()));
-        assert!(!dir
-            .join("sub")
-            .join(format!("{}.scrub.tmp", s.fsid))
-            .exists());
+        let names: Vec<_> = std::fs::read_dir(dir.join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [format!("{}.scrub", s.fsid)],
+            "no temporary file is left"
+        );
         assert!(ScrubState::delete(&dir.join("sub"), s.fsid).unwrap());
         assert_eq!(ScrubState::load(&dir.join("sub"), s.fsid).unwrap(), None);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -8,12 +8,14 @@
 //! `usage` ceiling that selects them and `limit`. After each step the figures are read again;
 //! the run stops at the target, when nothing qualifies, or on a signal. ENOSPC halves the next
 //! step; a single chunk that hits ENOSPC is left and the next one tried.
+//!
+//! The candidates and each step's request are btrfs-kit's (`Filesystem::least_used_chunks`,
+//! `Balance::relocating`, on the library's `ChunkFilters::selects` prediction); this task
+//! adds when to run, the target and the ENOSPC rules.
 
 use super::{Ctx, Outcome, Priority, Task, TaskReport};
-use crate::cli::balance::SignalAwareRunner;
-use btrfs_kit::balance::{
-    AddressRange, Balance, ChunkFilters, LimitFilter, Sequence, SequenceState, Step, UsageFilter,
-};
+use btrfs_kit::balance::cli::SignalAwareRunner;
+use btrfs_kit::balance::{Balance, Sequence, SequenceState, Step};
 use btrfs_kit::{BlockGroup, BlockGroupKind, ByteSize, Error, Filesystem};
 use std::collections::BTreeSet;
 
@@ -22,62 +24,24 @@ const TASK: Task = Task::Balance;
 /// After this many single-chunk ENOSPCs in a row the run gives up.
 const MAX_ENOSPC: u32 = 3;
 
-/// How full a block group is, in permille, for ordering.
+/// How full a block group is, in permille (btrfs-kit's `BlockGroup::permille`).
 fn permille(g: &BlockGroup) -> u64 {
-    let len = g.length.bytes().max(1);
-    (u128::from(g.used.bytes()) * 1000 / u128::from(len)) as u64
+    g.permille()
 }
 
-/// The candidates, least used first: data (and metadata when asked) chunks below the usage
-/// ceiling, not excluded. Mixed block groups are never candidates.
+/// The candidates, least used first (btrfs-kit's `Filesystem::least_used_chunks`).
 fn candidates(
     fs: &Filesystem,
     usage_max: u8,
     metadata: bool,
     excluded: &BTreeSet<u64>,
 ) -> btrfs_kit::Result<Vec<BlockGroup>> {
-    let ceiling = ChunkFilters::usage_below(usage_max);
-    let mut groups: Vec<BlockGroup> = fs
-        .block_groups()?
-        .into_iter()
-        .filter(|g| match g.kind {
-            BlockGroupKind::Data => true,
-            BlockGroupKind::Metadata => metadata,
-            _ => false,
-        })
-        .filter(|g| ceiling.selects(g) == Some(true) && !excluded.contains(&g.logical))
-        .collect();
-    groups.sort_by_key(|g| (g.kind != BlockGroupKind::Data, permille(g), g.logical));
-    Ok(groups)
+    fs.least_used_chunks(usage_max, metadata, excluded)
 }
 
-/// The request relocating `batch` (least used first, all of one kind).
+/// The request relocating `batch` (btrfs-kit's `Balance::relocating`).
 fn request(batch: &[BlockGroup]) -> Balance {
-    let first = &batch[0];
-    let filters = if batch.len() == 1 {
-        ChunkFilters {
-            vrange: Some(AddressRange {
-                start: first.logical,
-                end: first.logical + first.length.bytes(),
-            }),
-            limit: Some(LimitFilter::AtMost(1)),
-            ..ChunkFilters::default()
-        }
-    } else {
-        // The smallest whole percentage the kernel's `used < length * usage / 100` test passes
-        // for the fullest chunk of the batch.
-        let last = batch.last().expect("non-empty");
-        let pct = u128::from(last.used.bytes()) * 100 / u128::from(last.length.bytes().max(1));
-        ChunkFilters {
-            usage: Some(UsageFilter::Below((pct + 1).min(100) as u8)),
-            limit: Some(LimitFilter::AtMost(batch.len() as u64)),
-            ..ChunkFilters::default()
-        }
-    };
-    match first.kind {
-        BlockGroupKind::Metadata => Balance::new().metadata(filters),
-        _ => Balance::new().data(filters),
-    }
+    Balance::relocating(batch)
 }
 
 /// The balance task.
@@ -428,6 +392,7 @@ fn stopped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use btrfs_kit::balance::{AddressRange, ChunkFilters, LimitFilter, UsageFilter};
     use btrfs_kit::Profile;
 
     fn group(logical: u64, used: u64) -> BlockGroup {

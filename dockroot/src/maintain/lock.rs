@@ -3,36 +3,26 @@
 //! a second run can say who holds it. The kernel drops the lock when the holder exits, also
 //! after a crash or `kill -9`: a stale file never blocks anyone.
 
-use nix::fcntl::{Flock, FlockArg};
-use std::io::{Seek, Write};
+use opskit::HolderLock;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The lock of one filesystem, held until dropped.
 #[derive(Debug)]
 pub struct MaintainLock {
-    _file: Flock<std::fs::File>,
-    path: PathBuf,
+    lock: HolderLock,
 }
 
-/// Who holds a lock, as its holder wrote it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    /// The holder's process id.
-    pub pid: u32,
-    /// When it took the lock (Unix seconds).
-    pub since: u64,
-}
+/// Who holds a lock, as its holder wrote it: opskit's, shown here as
+/// `process PID since RFC3339`.
+pub use opskit::Holder;
 
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "process {} since {}",
-            self.pid,
-            super::time::rfc3339(self.since)
-        )
+/// `process PID since RFC3339`, or `holder unknown`.
+fn describe(holder: &Option<Holder>) -> String {
+    match holder {
+        Some(h) => format!("process {} since {}", h.pid, super::time::rfc3339(h.since)),
+        None => "holder unknown".into(),
     }
 }
 
@@ -40,7 +30,7 @@ impl std::fmt::Display for Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another run holds it.
-    #[error("another maintain run holds {}: {}; wait for it (or run with --wait)", path.display(), holder.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "holder unknown".into()))]
+    #[error("another maintain run holds {}: {}; wait for it (or run with --wait)", path.display(), describe(holder))]
     Held {
         /// The lock file.
         path: PathBuf,
@@ -64,58 +54,28 @@ pub fn lock_path(dir: &Path, fsid: Uuid) -> PathBuf {
 
 /// Reads who holds the lock at `path`, as written by its holder.
 pub fn holder(path: &Path) -> Option<Holder> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let field = |key: &str| {
-        text.split_whitespace()
-            .find_map(|w| w.strip_prefix(key)?.parse::<u64>().ok())
-    };
-    Some(Holder {
-        pid: u32::try_from(field("pid=")?).ok()?,
-        since: field("since=")?,
-    })
+    opskit::lock_holder(path)
+}
+
+impl From<opskit::LockError> for LockError {
+    fn from(e: opskit::LockError) -> Self {
+        match e {
+            opskit::LockError::Held { path, holder } => LockError::Held { path, holder },
+            opskit::LockError::Io { path, source } => LockError::Io { path, source },
+        }
+    }
 }
 
 impl MaintainLock {
     /// Takes the lock of `fsid` at once, or fails with [`LockError::Held`].
     pub fn try_take(dir: &Path, fsid: Uuid) -> Result<MaintainLock, LockError> {
         let path = lock_path(dir, fsid);
-        let io = |source| LockError::Io {
+        std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
             path: path.clone(),
             source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                return Err(LockError::Held {
-                    holder: holder(&path),
-                    path,
-                })
-            }
-            Err((_, e)) => return Err(io(e.into())),
-        };
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let note = format!("pid={} since={since}\n", std::process::id());
-        (|| {
-            locked.set_len(0)?;
-            locked.rewind()?;
-            locked.write_all(note.as_bytes())?;
-            locked.sync_data()
-        })()
-        .map_err(io)?;
+        })?;
         Ok(MaintainLock {
-            _file: locked,
-            path,
+            lock: HolderLock::try_take(&path)?,
         })
     }
 
@@ -128,26 +88,24 @@ impl MaintainLock {
         stop: &mut dyn FnMut(Duration) -> bool,
         mut waiting: impl FnMut(&LockError),
     ) -> Result<MaintainLock, LockError> {
-        let mut told = false;
-        loop {
-            match Self::try_take(dir, fsid) {
-                Err(e @ LockError::Held { .. }) => {
-                    if !told {
-                        waiting(&e);
-                        told = true;
-                    }
-                    if stop(poll) {
-                        return Err(e);
-                    }
-                }
-                other => return other,
-            }
-        }
+        let path = lock_path(dir, fsid);
+        std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let lock = HolderLock::take_waiting(&path, poll, stop, |e| match e {
+            opskit::LockError::Held { path, holder } => waiting(&LockError::Held {
+                path: path.clone(),
+                holder: holder.clone(),
+            }),
+            opskit::LockError::Io { .. } => {}
+        })?;
+        Ok(MaintainLock { lock })
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.lock.path()
     }
 }
 

@@ -33,7 +33,7 @@ pub struct KeepGoing(());
 
 /// Marks a stretch of work that must finish (or stop at a clean point) even if stdout's reader
 /// goes away, e.g. a balance policy: a kill in the middle would leave its remaining steps
-/// undone. See [`run`](super::run) for how the program ends afterwards.
+/// undone. See [`run`](crate::run) for how the program ends afterwards.
 pub fn keep_going() -> KeepGoing {
     KEEP_GOING.fetch_add(1, Ordering::SeqCst);
     KeepGoing(())
@@ -56,7 +56,7 @@ fn die_of_closed_pipe() -> ! {
 /// Writes one line to stdout. On EPIPE: ends the program by SIGPIPE, or inside [`keep_going`]
 /// drops this and every later line. Another write error (a full disk behind a redirection)
 /// is reported on stderr once and the output is dropped from then on; the program's exit code
-/// then says it failed (see [`run`](super::run)).
+/// then says it failed (see [`run`](crate::run)).
 pub fn out_line(args: fmt::Arguments<'_>) {
     if stdout_closed() {
         return;
@@ -89,26 +89,26 @@ pub fn err_line(args: fmt::Arguments<'_>) {
     let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
 }
 
-/// Prints a line to stdout through [`cli::out_line`](crate::cli::out_line): quiet on a closed
+/// Prints a line to stdout through [`out_line`](crate::out_line): quiet on a closed
 /// pipe. Same arguments as `println!`.
 #[macro_export]
 macro_rules! outln {
-    () => { $crate::cli::out_line(format_args!("")) };
-    ($($arg:tt)*) => { $crate::cli::out_line(format_args!($($arg)*)) };
+    () => { $crate::out_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::out_line(format_args!($($arg)*)) };
 }
 
-/// Prints a line to stderr through [`cli::err_line`](crate::cli::err_line), ignoring errors.
+/// Prints a line to stderr through [`err_line`](crate::err_line), ignoring errors.
 /// Same arguments as `eprintln!`.
 #[macro_export]
 macro_rules! errln {
-    () => { $crate::cli::err_line(format_args!("")) };
-    ($($arg:tt)*) => { $crate::cli::err_line(format_args!($($arg)*)) };
+    () => { $crate::err_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::err_line(format_args!($($arg)*)) };
 }
 
 /// Catches what a stray `println!` (in code that does not use [`out_line`]) does on a closed
 /// pipe: its panic becomes the same quiet SIGPIPE end. Every other panic keeps the default
 /// report.
-pub(super) fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let message = info
@@ -129,7 +129,7 @@ pub(super) fn install_panic_hook() {
 /// The process's exit status for the body's `code`: `code` itself, except that a program
 /// whose stdout reader went away and that has nothing else to report (code 0) ends by SIGPIPE,
 /// and one whose stdout failed otherwise exits 1.
-pub(super) fn finish(code: u8) -> ExitCode {
+pub(crate) fn finish(code: u8) -> ExitCode {
     if !stdout_closed() {
         let mut out = std::io::stdout().lock();
         if let Err(e) = out.flush() {

@@ -1,5 +1,5 @@
-//! Running a balance from a command line: a progress bar, and the signal rule every balance
-//! front end here follows.
+//! Running a balance from a command line (feature `cli`): a progress bar, and the signal rule
+//! every balance front end here follows (dockroot's `maintain`, `examples/balance.rs`).
 //!
 //! * The first SIGINT or SIGTERM asks the kernel to pause after the current chunk (what
 //!   systemd's stop and Ctrl-C should do: nothing is lost, `--resume` continues).
@@ -10,10 +10,10 @@
 //!   sees the second signal as soon as it arrives.
 //! * A signal that arrives between two steps of a sequence stops the sequence there.
 
-use super::{Interrupts, Signal};
-use btrfs_kit::balance::{BalanceOutcome, Step, StepRunner};
-use btrfs_kit::Filesystem;
+use super::{BalanceOutcome, Step, StepRunner};
+use crate::Filesystem;
 use indicatif::{ProgressBar, ProgressStyle};
+use opskit::{errln, Interrupts, Signal};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,7 +28,7 @@ enum Control {
 /// After a signal paused the balance, how long a second signal still cancels it.
 const CANCEL_WINDOW: Duration = Duration::from_secs(1);
 
-type Requests = Arc<Mutex<Vec<(Control, JoinHandle<btrfs_kit::Result<()>>)>>>;
+type Requests = Arc<Mutex<Vec<(Control, JoinHandle<crate::Result<()>>)>>>;
 
 /// A [`StepRunner`] that runs each step in the background with a progress bar on stderr and
 /// turns signals into pause and cancel requests (see the [module docs](self)).
@@ -87,7 +87,7 @@ fn request(fs: &Arc<Filesystem>, requests: &Requests, control: Control) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((control, handle)),
-        Err(e) => crate::errln!("balance: cannot start the {control:?} request: {e}"),
+        Err(e) => errln!("balance: cannot start the {control:?} request: {e}"),
     }
 }
 
@@ -96,12 +96,7 @@ impl StepRunner for SignalAwareRunner {
         self.interrupts.count() == self.handled
     }
 
-    fn run(
-        &mut self,
-        fs: &Filesystem,
-        step: &Step,
-        label: &str,
-    ) -> btrfs_kit::Result<BalanceOutcome> {
+    fn run(&mut self, fs: &Filesystem, step: &Step, label: &str) -> crate::Result<BalanceOutcome> {
         let control_fs = Arc::new(fs.try_clone()?);
         let requests: Requests = Arc::default();
         let base = self.handled;
@@ -131,7 +126,7 @@ impl StepRunner for SignalAwareRunner {
                         format!("{}: cancelling the balance", signal.name()),
                     )
                 };
-                bar.suspend(|| crate::errln!("{text}"));
+                bar.suspend(|| errln!("{text}"));
                 pending.push(control);
             }
             seen = now;
@@ -146,7 +141,7 @@ impl StepRunner for SignalAwareRunner {
                     bar.set_message(format!("{} considered", p.considered));
                 }
                 Ok(None) => {}
-                Err(e) => bar.suspend(|| crate::errln!("balance status: {e}")),
+                Err(e) => bar.suspend(|| errln!("balance status: {e}")),
             }
             bar.tick();
         }
@@ -156,9 +151,9 @@ impl StepRunner for SignalAwareRunner {
         for (control, thread) in requests {
             match thread.join() {
                 // Nothing left to pause or cancel: the balance ended first.
-                Ok(Ok(())) | Ok(Err(btrfs_kit::Error::BalanceNotRunning { .. })) => {}
-                Ok(Err(e)) => crate::errln!("balance {control:?}: {e}"),
-                Err(_) => crate::errln!("balance {control:?}: the request thread panicked"),
+                Ok(Ok(())) | Ok(Err(crate::Error::BalanceNotRunning { .. })) => {}
+                Ok(Err(e)) => errln!("balance {control:?}: {e}"),
+                Err(_) => errln!("balance {control:?}: the request thread panicked"),
             }
         }
         // A balance that failed (with ENOSPC the sequence goes on) leaves the signals that came
@@ -168,7 +163,7 @@ impl StepRunner for SignalAwareRunner {
         // milliseconds) would end the program before a second Ctrl-C could come: give it a
         // moment, so "press again to cancel" holds.
         if matches!(outcome, BalanceOutcome::Paused(_)) && self.interrupts.count() == base + 1 {
-            crate::errln!(
+            errln!(
                 "paused; {} or Ctrl-C within {} s cancels instead",
                 self.interrupts
                     .nth(base + 1)
@@ -178,7 +173,7 @@ impl StepRunner for SignalAwareRunner {
             );
             if self.interrupts.wait_beyond(base + 1, CANCEL_WINDOW) > base + 1 {
                 let signal = self.interrupts.nth(base + 2).unwrap_or(Signal::Interrupt);
-                crate::errln!("{}: cancelling the paused balance", signal.name());
+                errln!("{}: cancelling the paused balance", signal.name());
             }
         }
         // Every second signal means cancel, also one that came after the balance ended.
@@ -193,14 +188,14 @@ impl StepRunner for SignalAwareRunner {
             {
                 if fs.balance_status()?.is_some_and(|s| !s.running) {
                     match fs.balance_cancel() {
-                        Ok(()) | Err(btrfs_kit::Error::BalanceNotRunning { .. }) => {}
+                        Ok(()) | Err(crate::Error::BalanceNotRunning { .. }) => {}
                         Err(e) => return Err(e),
                     }
                 }
                 Ok(BalanceOutcome::Cancelled(progress))
             }
             BalanceOutcome::Paused(progress) => {
-                crate::errln!(
+                errln!(
                     "balance paused; resume with: {} (or cancel it with --cancel)",
                     self.resume_hint
                 );
