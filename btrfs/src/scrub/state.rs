@@ -11,7 +11,7 @@
 
 use super::outcome::ScrubVerdict;
 use super::progress::ScrubProgress;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -227,20 +227,18 @@ impl ScrubState {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(Error::StateFile {
-                    op: "load scrub state",
+                return Err(Error::new(
+                    "load scrub state",
                     path,
-                    detail: format!("cannot read it: {e}"),
-                })
+                    ErrorKind::StateFile {
+                        detail: format!("cannot read it: {e}"),
+                    },
+                ))
             }
         };
         Self::parse(&text)
             .map(Some)
-            .map_err(|detail| Error::StateFile {
-                op: "load scrub state",
-                path,
-                detail: format!("{detail}; delete the file to start over (a resume then starts from the beginning)"),
-            })
+            .map_err(|detail| Error::new("load scrub state", path, ErrorKind::StateFile { detail: format!("{detail}; delete the file to start over (a resume then starts from the beginning)") }))
     }
 
     /// The last scrub that went through every device.
@@ -259,11 +257,13 @@ impl ScrubState {
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::StateFile {
-                op: "delete scrub state",
+            Err(e) => Err(Error::new(
+                "delete scrub state",
                 path,
-                detail: e.to_string(),
-            }),
+                ErrorKind::StateFile {
+                    detail: e.to_string(),
+                },
+            )),
         }
     }
 
@@ -387,10 +387,14 @@ impl ScrubState {
     /// the directory), creating `dir` (mode 0700) if needed.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let path = Self::file(dir, self.fsid);
-        let fail = |what: &str, e: std::io::Error| Error::StateFile {
-            op: "save scrub state",
-            path: path.clone(),
-            detail: format!("{what}: {e}; check that the state directory is writable"),
+        let fail = |what: &str, e: std::io::Error| {
+            Error::new(
+                "save scrub state",
+                path.clone(),
+                ErrorKind::StateFile {
+                    detail: format!("{what}: {e}; check that the state directory is writable"),
+                },
+            )
         };
         create_private_dir(dir).map_err(|e| fail("create the directory", e))?;
         let tmp = dir.join(format!("{}.scrub.tmp", self.fsid));

@@ -156,7 +156,8 @@ impl StepRunner for SignalAwareRunner {
         for (control, thread) in requests {
             match thread.join() {
                 // Nothing left to pause or cancel: the balance ended first.
-                Ok(Ok(())) | Ok(Err(btrfs_kit::Error::BalanceNotRunning { .. })) => {}
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if matches!(e.kind(), btrfs_kit::ErrorKind::BalanceNotRunning) => {}
                 Ok(Err(e)) => crate::errln!("balance {control:?}: {e}"),
                 Err(_) => crate::errln!("balance {control:?}: the request thread panicked"),
             }
@@ -193,7 +194,8 @@ impl StepRunner for SignalAwareRunner {
             {
                 if fs.balance_status()?.is_some_and(|s| !s.running) {
                     match fs.balance_cancel() {
-                        Ok(()) | Err(btrfs_kit::Error::BalanceNotRunning { .. }) => {}
+                        Ok(()) => {}
+                        Err(e) if matches!(e.kind(), btrfs_kit::ErrorKind::BalanceNotRunning) => {}
                         Err(e) => return Err(e),
                     }
                 }

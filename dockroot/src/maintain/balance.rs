@@ -14,7 +14,7 @@ use crate::cli::balance::SignalAwareRunner;
 use btrfs_kit::balance::{
     AddressRange, Balance, ChunkFilters, LimitFilter, Sequence, SequenceState, Step, UsageFilter,
 };
-use btrfs_kit::{BlockGroup, BlockGroupKind, ByteSize, Error, Filesystem};
+use btrfs_kit::{BlockGroup, BlockGroupKind, ByteSize, ErrorKind, Filesystem};
 use std::collections::BTreeSet;
 
 const TASK: Task = Task::Balance;
@@ -322,7 +322,12 @@ fn balance(ctx: &Ctx) -> btrfs_kit::Result<TaskReport> {
                 }
                 unallocated = fs.usage()?.unallocated().bytes();
             }
-            Err(Error::BalanceAlreadyRunning { .. } | Error::ExclusiveOperationRunning { .. }) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::BalanceAlreadyRunning | ErrorKind::ExclusiveOperationRunning { .. }
+                ) =>
+            {
                 return Ok(base(
                     TaskReport::new(
                         TASK,
@@ -380,7 +385,7 @@ fn run_step(
     };
     match report {
         Ok(report) if report.state == SequenceState::NoSpace => Ok(Ran::NoSpace),
-        Err(Error::NoSpace { .. }) => Ok(Ran::NoSpace),
+        Err(e) if matches!(e.kind(), ErrorKind::NoSpace) => Ok(Ran::NoSpace),
         Ok(report) => Ok(Ran::Report(report)),
         Err(e) => Err(e),
     }
@@ -405,7 +410,8 @@ fn stopped(
     let keep = ctx.cfg.keep_paused && paused;
     if paused && !keep {
         match fs.balance_cancel() {
-            Ok(()) | Err(Error::BalanceNotRunning { .. }) => {}
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::BalanceNotRunning) => {}
             Err(e) => return Err(e),
         }
     }
