@@ -175,7 +175,7 @@ impl SpaceShare {
     }
 
     /// The figures of a group of measured subvolumes; an id given twice counts once. An
-    /// [`ErrorKind::InvalidArguments`] for an id that was not measured.
+    /// [`ErrorKind::InvalidArguments`](crate::ErrorKind::InvalidArguments) for an id that was not measured.
     pub fn group(&self, ids: &[u64]) -> Result<GroupSpace> {
         let mut member = vec![false; self.subvolumes.len() + 1];
         for id in ids {
