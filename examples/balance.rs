@@ -169,7 +169,7 @@ impl std::fmt::Display for Failure {
 
 impl From<btrfs_kit::Error> for Failure {
     fn from(e: btrfs_kit::Error) -> Self {
-        let code = if matches!(e, btrfs_kit::Error::InvalidArguments { .. }) {
+        let code = if matches!(e.kind(), btrfs_kit::ErrorKind::InvalidArguments { .. }) {
             EXIT_USAGE
         } else {
             EXIT_ERROR
@@ -183,12 +183,12 @@ impl From<btrfs_kit::Error> for Failure {
 
 /// The library's message, which names library calls, followed by this tool's flags for them.
 fn with_flags(e: &btrfs_kit::Error) -> String {
-    use btrfs_kit::Error;
-    let flags = match e {
-        Error::BalanceAlreadyRunning { .. } => {
+    use btrfs_kit::ErrorKind;
+    let flags = match e.kind() {
+        ErrorKind::BalanceAlreadyRunning => {
             "with this tool: --status, --pause, --cancel or --resume"
         }
-        Error::InvalidArguments { .. } | Error::KernelRejected { .. } => {
+        ErrorKind::InvalidArguments { .. } | ErrorKind::KernelRejected { .. } => {
             "with this tool, Balance::force is -f and Balance::full is --full"
         }
         _ => return e.to_string(),

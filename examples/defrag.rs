@@ -139,7 +139,7 @@ struct Exit {
 
 impl From<btrfs_kit::Error> for Exit {
     fn from(e: btrfs_kit::Error) -> Self {
-        let code = if matches!(e, btrfs_kit::Error::InvalidArguments { .. }) {
+        let code = if matches!(e.kind(), btrfs_kit::ErrorKind::InvalidArguments { .. }) {
             EXIT_USAGE
         } else {
             EXIT_ERROR

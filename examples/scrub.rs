@@ -21,7 +21,7 @@ use btrfs_kit::scrub::{
     ScrubRequest, ScrubState, ScrubVerdict, DEFAULT_STATE_DIR,
 };
 use btrfs_kit::sysfs::SpeedLimit;
-use btrfs_kit::{ByteSize, Error, Filesystem};
+use btrfs_kit::{ByteSize, Error, ErrorKind, Filesystem};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use opskit::Interrupts;
@@ -139,14 +139,14 @@ struct Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let code = if matches!(e, Error::InvalidArguments { .. }) {
+        let code = if matches!(e.kind(), ErrorKind::InvalidArguments { .. }) {
             EXIT_USAGE
         } else {
             EXIT_ERROR
         };
-        let hint = match &e {
-            Error::ReadOnly { .. } => "; or scrub read-only with --read-only",
-            Error::ScrubAlreadyRunning { .. } => {
+        let hint = match e.kind() {
+            ErrorKind::ReadOnly => "; or scrub read-only with --read-only",
+            ErrorKind::ScrubAlreadyRunning { .. } => {
                 "; see `scrub status`, or stop it with `scrub cancel`"
             }
             _ => "",
@@ -301,7 +301,7 @@ fn follow(handle: &ScrubHandle, signals: &Interrupts, quiet: bool) -> Result<boo
             bar.suspend(|| errln!("cancelling the scrub (each device's position is recorded)"));
             if let Err(e) = handle.cancel() {
                 // Not running any more: it ended on its own meanwhile.
-                if !matches!(e, Error::ScrubNotRunning { .. }) {
+                if !matches!(e.kind(), ErrorKind::ScrubNotRunning) {
                     bar.suspend(|| errln!("cancel: {e}"));
                 }
             }

@@ -9,7 +9,7 @@
 //! discard (nothing to do; scripts looping over filesystems may treat it as success).
 
 use btrfs_kit::trim::TrimOptions;
-use btrfs_kit::{ByteSize, Error, Filesystem};
+use btrfs_kit::{ByteSize, ErrorKind, Filesystem};
 use clap::Parser;
 use opskit::{errln, outln};
 use std::path::PathBuf;
@@ -76,9 +76,9 @@ fn trim_and_report() -> u8 {
             0,
         ),
         Err(e) => {
-            let code = match e {
-                Error::DiscardUnsupported { .. } => EXIT_NO_DISCARD,
-                Error::InvalidArguments { .. } => EXIT_USAGE,
+            let code = match e.kind() {
+                ErrorKind::DiscardUnsupported => EXIT_NO_DISCARD,
+                ErrorKind::InvalidArguments { .. } => EXIT_USAGE,
                 _ => EXIT_ERROR,
             };
             errln!("error: {e}");

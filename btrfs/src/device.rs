@@ -8,7 +8,7 @@
 //! filesystem. New chunks use it at once; existing chunks stay where they are until a balance
 //! (e.g. a convert to raid1) moves them. Unlike btrfs-progs it does not discard the device.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::info::DeviceInfo;
 use crate::ioctl;
@@ -23,7 +23,7 @@ const OP: &str = "add device";
 impl Filesystem {
     /// Adds the block device at `path` to the filesystem and returns it as the kernel now
     /// lists it. Refuses a device with a filesystem or other signature
-    /// ([`Error::ExistingFilesystem`]); see [`add_device_overwriting`](Self::add_device_overwriting).
+    /// ([`ErrorKind::ExistingFilesystem`]); see [`add_device_overwriting`](Self::add_device_overwriting).
     /// Needs CAP_SYS_ADMIN; it is an exclusive operation (fails while a balance, resize or
     /// other device operation runs).
     pub fn add_device(&self, path: impl AsRef<Path>) -> Result<DeviceInfo> {
@@ -40,13 +40,13 @@ impl Filesystem {
             Error::from_errno(OP, path, Errno::from_raw(e.raw_os_error().unwrap_or(0)))
         })?;
         if !meta.file_type().is_block_device() {
-            return Err(Error::InvalidArguments {
-                op: OP,
-                reason: format!(
+            return Err(Error::invalid_arguments(
+                OP,
+                format!(
                     "{} is not a block device; attach a file with a loop device first",
                     path.display()
                 ),
-            });
+            ));
         }
         {
             // Exclusive while we check and wipe; closed before the kernel opens it.
@@ -66,13 +66,17 @@ impl Filesystem {
         self.devices()?
             .into_iter()
             .find(|d| d.path == path || d.path.canonicalize().is_ok_and(|p| p == canonical))
-            .ok_or_else(|| Error::Decode {
-                op: OP,
-                path: self.path().into(),
-                detail: format!(
-                    "the kernel added {} but does not list it among the devices",
-                    path.display()
-                ),
+            .ok_or_else(|| {
+                Error::new(
+                    OP,
+                    self.path(),
+                    ErrorKind::Decode {
+                        detail: format!(
+                            "the kernel added {} but does not list it among the devices",
+                            path.display()
+                        ),
+                    },
+                )
             })
     }
 }
@@ -81,17 +85,9 @@ impl Filesystem {
 fn add_error(path: &Path, errno: Errno) -> Error {
     let path = path.to_path_buf();
     match errno {
-        Errno::EEXIST => Error::AlreadyExists { op: OP, path },
-        Errno::EBUSY => Error::DeviceBusy {
-            op: OP,
-            path,
-            detail: "the kernel could not open it exclusively (mounted, part of another filesystem, or held by another program)".into(),
-        },
-        Errno::EINVAL => Error::KernelRejected {
-            op: OP,
-            path,
-            hint: Some("the device may be too small, or the filesystem a seed or of a kind that cannot grow"),
-        },
+        Errno::EEXIST => Error::new(OP, path, ErrorKind::AlreadyExists),
+        Errno::EBUSY => Error::new(OP, path, ErrorKind::DeviceBusy { detail: "the kernel could not open it exclusively (mounted, part of another filesystem, or held by another program)".into() }),
+        Errno::EINVAL => Error::new(OP, path, ErrorKind::KernelRejected { hint: Some("the device may be too small, or the filesystem a seed or of a kind that cannot grow") }),
         errno => Error::from_errno(OP, path, errno),
     }
 }

@@ -6,7 +6,7 @@
 //! tree blocks with an unexpected generation. Reading needs no privileges; resetting needs
 //! CAP_SYS_ADMIN and is a separate, explicit call.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use btrfs_sys as sys;
@@ -96,11 +96,11 @@ impl Filesystem {
     fn get_dev_stats(&self, op: &'static str, devid: u64, reset: bool) -> Result<DeviceStats> {
         match ioctl::get_dev_stats(self.fd(), devid, reset) {
             Ok(args) => Ok(DeviceStats::from_sys(&args)),
-            Err(Errno::ENODEV) => Err(Error::NoSuchDevice {
+            Err(Errno::ENODEV) => Err(Error::new(
                 op,
-                path: self.path().into(),
-                devid,
-            }),
+                self.path(),
+                ErrorKind::NoSuchDevice { devid },
+            )),
             Err(errno) => Err(self.err(op, errno)),
         }
     }

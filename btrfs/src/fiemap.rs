@@ -17,7 +17,7 @@
 //! the same flags into one record, as `filefrag -v` shows them. Works on any filesystem that
 //! implements FIEMAP, and without root.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ioctl::{self, FiemapBuffer};
 use crate::size::ByteSize;
 use btrfs_sys as sys;
@@ -209,18 +209,11 @@ impl FiemapReader {
 /// Maps an errno of `FS_IOC_FIEMAP` to an error that says what to do.
 fn fiemap_error(op: &'static str, path: &Path, errno: Errno, flags_left: u32) -> Error {
     match errno {
-        Errno::EBADR => Error::InvalidArguments {
-            op,
-            reason: format!(
+        Errno::EBADR => Error::invalid_arguments(op, format!(
                 "{}: the filesystem does not support the request flags {flags_left:#x}; map without them",
                 path.display()
-            ),
-        },
-        Errno::ENOTTY | Errno::EOPNOTSUPP => Error::Unsupported {
-            op,
-            path: path.into(),
-            what: "the filesystem does not implement FIEMAP extent maps",
-        },
+            )),
+        Errno::ENOTTY | Errno::EOPNOTSUPP => Error::new(op, path, ErrorKind::Unsupported { what: "the filesystem does not implement FIEMAP extent maps" }),
         errno => Error::from_errno(op, path, errno),
     }
 }

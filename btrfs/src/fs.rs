@@ -1,6 +1,6 @@
 //! The filesystem handle: an open file descriptor on any path of a mounted btrfs filesystem.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fstype::{name_of_magic, BTRFS_SUPER_MAGIC};
 use crate::ioctl;
 use btrfs_sys as sys;
@@ -21,31 +21,28 @@ pub struct Filesystem {
 
 impl Filesystem {
     /// Opens the btrfs filesystem that holds `path` (a mount point, or any file or directory on
-    /// it). Fails with [`Error::NotBtrfs`] naming the filesystem found when it is not btrfs, and
-    /// with [`Error::NotFound`] when the path does not exist.
+    /// it). Fails with [`ErrorKind::NotBtrfs`] naming the filesystem found when it is not btrfs, and
+    /// with [`ErrorKind::NotFound`] when the path does not exist.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         const OP: &str = "open";
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| {
             let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
             match errno {
-                Errno::EACCES | Errno::EPERM => Error::PermissionDenied {
-                    op: OP,
-                    path: path.into(),
-                    errno,
-                    needs: "read access to the path (check its permissions and those of its directories)",
-                },
+                Errno::EACCES | Errno::EPERM => Error::new(OP, path, ErrorKind::PermissionDenied { errno, needs: "read access to the path (check its permissions and those of its directories)" }),
                 errno => Error::from_errno(OP, path, errno),
             }
         })?;
         let stat = nix::sys::statfs::fstatfs(&file).map_err(|e| Error::from_errno(OP, path, e))?;
         let magic = stat.filesystem_type().0 as i64;
         if magic != BTRFS_SUPER_MAGIC {
-            return Err(Error::NotBtrfs {
-                op: OP,
-                path: path.into(),
-                found: name_of_magic(magic),
-            });
+            return Err(Error::new(
+                OP,
+                path,
+                ErrorKind::NotBtrfs {
+                    found: name_of_magic(magic),
+                },
+            ));
         }
         Ok(Filesystem {
             file,
@@ -100,11 +97,13 @@ impl Filesystem {
     /// exclusive operations return these instead of an errno) to an [`Error`].
     pub(crate) fn btrfs_error_code(&self, op: &'static str, code: i32) -> Error {
         if code as u32 == sys::BTRFS_ERROR_DEV_EXCL_RUN_IN_PROGRESS {
-            return Error::ExclusiveOperationRunning {
+            return Error::new(
                 op,
-                path: self.path().into(),
-                running: self.exclusive_operation(),
-            };
+                self.path(),
+                ErrorKind::ExclusiveOperationRunning {
+                    running: self.exclusive_operation(),
+                },
+            );
         }
         let hint = match code as u32 {
             sys::BTRFS_ERROR_DEV_RAID1_MIN_NOT_MET
@@ -117,11 +116,11 @@ impl Filesystem {
             }
             _ => "the kernel returned an unexpected btrfs error code",
         };
-        Error::KernelRejected {
+        Error::new(
             op,
-            path: self.path().into(),
-            hint: Some(hint),
-        }
+            self.path(),
+            ErrorKind::KernelRejected { hint: Some(hint) },
+        )
     }
 
     /// Maps an errno from `op` on this filesystem to an [`Error`].
@@ -129,14 +128,16 @@ impl Filesystem {
         Error::from_errno(op, &self.path, errno)
     }
 
-    /// An [`Error::Decode`]: `op` on this filesystem got bytes from the kernel that do not
+    /// An [`ErrorKind::Decode`]: `op` on this filesystem got bytes from the kernel that do not
     /// decode; `detail` says which and why.
     pub(crate) fn decode_err(&self, op: &'static str, detail: impl Into<String>) -> Error {
-        Error::Decode {
+        Error::new(
             op,
-            path: self.path.clone(),
-            detail: detail.into(),
-        }
+            self.path.clone(),
+            ErrorKind::Decode {
+                detail: detail.into(),
+            },
+        )
     }
 }
 

@@ -75,7 +75,7 @@ pub mod trim;
 mod usage;
 
 pub use chunk::{BlockGroup, Chunk, Stripe};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use fs::Filesystem;
 pub use fstype::name_of_magic;
 pub use info::{ChecksumType, DeviceInfo, FsInfo};

@@ -16,7 +16,7 @@
 //! # }
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::le::{self, ShortRead};
@@ -155,10 +155,7 @@ pub struct QuotaStatus {
 
 fn quota_err(fs: &Filesystem, op: &'static str, e: Errno) -> Error {
     match e {
-        Errno::ENOTCONN => Error::QuotaNotEnabled {
-            op,
-            path: fs.path().into(),
-        },
+        Errno::ENOTCONN => Error::new(op, fs.path(), ErrorKind::QuotaNotEnabled),
         e => fs.err(op, e),
     }
 }
@@ -270,7 +267,8 @@ impl Filesystem {
     pub fn quota_status(&self) -> Result<Option<QuotaStatus>> {
         let range = SearchRange::items(QUOTA_TREE, (0, 0), sys::BTRFS_QGROUP_STATUS_KEY as u8);
         let item = match self.tree_search(range).next() {
-            None | Some(Err(Error::NotFound { .. })) => return Ok(None),
+            None => return Ok(None),
+            Some(Err(e)) if matches!(e.kind(), ErrorKind::NotFound) => return Ok(None),
             Some(Err(e)) => return Err(e),
             Some(Ok(item)) => item,
         };
@@ -280,18 +278,17 @@ impl Filesystem {
     }
 
     /// Every qgroup with its usage and limits, by id, from a search of the quota tree
-    /// (CAP_SYS_ADMIN). Fails with [`Error::QuotaNotEnabled`] when quotas are off.
+    /// (CAP_SYS_ADMIN). Fails with [`ErrorKind::QuotaNotEnabled`] when quotas are off.
     pub fn qgroups(&self) -> Result<Vec<Qgroup>> {
         let search = |key: u32| -> Result<Vec<TreeItem>> {
             let range = SearchRange::items(QUOTA_TREE, (0, 0), key as u8);
             self.tree_search(range)
                 .collect::<Result<_>>()
-                .map_err(|e| match e {
-                    Error::NotFound { .. } => Error::QuotaNotEnabled {
-                        op: "list qgroups",
-                        path: self.path().into(),
-                    },
-                    e => e,
+                .map_err(|e| match e.kind() {
+                    ErrorKind::NotFound => {
+                        Error::new("list qgroups", self.path(), ErrorKind::QuotaNotEnabled)
+                    }
+                    _ => e,
                 })
         };
         let undecodable = |what: &str, item: &TreeItem, e: ShortRead| {

@@ -1,6 +1,6 @@
 //! Online resize of one device of a mounted filesystem: `BTRFS_IOC_RESIZE`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::size::ByteSize;
@@ -46,14 +46,10 @@ impl Filesystem {
             Ok(0) => {}
             Ok(code) => return Err(self.btrfs_error_code(OP, code)),
             Err(Errno::EINVAL) => {
-                return Err(Error::KernelRejected {
-                    op: OP,
-                    path: self.path().into(),
-                    hint: Some("the size must be at least 256 MiB, within the device, and a whole number of sectors"),
-                })
+                return Err(Error::new(OP, self.path(), ErrorKind::KernelRejected { hint: Some("the size must be at least 256 MiB, within the device, and a whole number of sectors") }))
             }
             Err(Errno::ENODEV) => {
-                return Err(Error::InvalidArguments { op: OP, reason: format!("no device with id {devid}") })
+                return Err(Error::invalid_arguments(OP, format!("no device with id {devid}")))
             }
             Err(e) => return Err(self.err(OP, e)),
         }

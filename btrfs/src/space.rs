@@ -1,6 +1,6 @@
 //! Space info per block group kind and profile: `BTRFS_IOC_SPACE_INFO` (works without root).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::profile::{BlockGroupKind, Profile};
@@ -39,10 +39,14 @@ impl Filesystem {
         let raw = ioctl::space_info(self.fd()).map_err(|e| self.err("space info", e))?;
         raw.iter()
             .map(|s| {
-                let kind = BlockGroupKind::from_flags(s.flags).ok_or_else(|| Error::Decode {
-                    op: "space info",
-                    path: self.path().into(),
-                    detail: format!("block group flags {:#x} name no kind", s.flags),
+                let kind = BlockGroupKind::from_flags(s.flags).ok_or_else(|| {
+                    Error::new(
+                        "space info",
+                        self.path(),
+                        ErrorKind::Decode {
+                            detail: format!("block group flags {:#x} name no kind", s.flags),
+                        },
+                    )
                 })?;
                 Ok(SpaceInfo {
                     kind,

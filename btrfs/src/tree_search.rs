@@ -146,7 +146,7 @@ fn range_exhausted(items: &[TreeItem], buf_len: usize, max_item: Option<usize>) 
 
 impl<'a> TreeSearch<'a> {
     /// A search over `range` on `fs`. Needs CAP_SYS_ADMIN: without it the first item is an
-    /// [`Error::PermissionDenied`](crate::Error::PermissionDenied).
+    /// [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied).
     pub fn new(fs: &'a Filesystem, range: SearchRange) -> Self {
         let start = (range.objectids.0, range.types.0, range.offsets.0);
         TreeSearch {

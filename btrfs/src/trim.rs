@@ -15,7 +15,7 @@
 //! btrfs trims the free space inside its block groups and the unallocated space of every device
 //! that supports discard. It needs `CAP_SYS_ADMIN`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::size::ByteSize;
@@ -76,24 +76,24 @@ const MIN_LENGTH: u64 = 4096;
 impl Filesystem {
     /// Discards the unused space of the filesystem (`FITRIM`), returning the bytes trimmed.
     ///
-    /// Errors: [`Error::DiscardUnsupported`] when no device supports discard,
-    /// [`Error::PermissionDenied`] without `CAP_SYS_ADMIN`, [`Error::ReadOnly`] on a `nologreplay`
-    /// mount, [`Error::InvalidArguments`] for a
+    /// Errors: [`ErrorKind::DiscardUnsupported`] when no device supports discard,
+    /// [`ErrorKind::PermissionDenied`] without `CAP_SYS_ADMIN`, [`ErrorKind::ReadOnly`] on a `nologreplay`
+    /// mount, [`ErrorKind::InvalidArguments`] for a
     /// length shorter than 4 KiB or a range that overflows.
     pub fn trim(&self, options: &TrimOptions) -> Result<TrimOutcome> {
         const OP: &str = "trim (FITRIM)";
         let length = options.length.map_or(u64::MAX, |l| l.0);
         if length < MIN_LENGTH {
-            return Err(Error::InvalidArguments {
-                op: OP,
-                reason: format!("the length must be at least {MIN_LENGTH} bytes, got {length}"),
-            });
+            return Err(Error::invalid_arguments(
+                OP,
+                format!("the length must be at least {MIN_LENGTH} bytes, got {length}"),
+            ));
         }
         if options.length.is_some() && options.start.0.checked_add(length).is_none() {
-            return Err(Error::InvalidArguments {
-                op: OP,
-                reason: "start + length overflows the 64-bit address space".into(),
-            });
+            return Err(Error::invalid_arguments(
+                OP,
+                "start + length overflows the 64-bit address space",
+            ));
         }
         let mut range = sys::fstrim_range {
             start: options.start.0,
@@ -101,16 +101,15 @@ impl Filesystem {
             minlen: options.minimum_extent.0,
         };
         ioctl::fitrim(self.fd(), &mut range).map_err(|errno| match errno {
-            Errno::EOPNOTSUPP => Error::DiscardUnsupported {
-                op: OP,
-                path: self.path().into(),
-            },
-            Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
-                op: OP,
-                path: self.path().into(),
-                errno,
-                needs: crate::error::NEEDS_ADMIN,
-            },
+            Errno::EOPNOTSUPP => Error::new(OP, self.path(), ErrorKind::DiscardUnsupported),
+            Errno::EPERM | Errno::EACCES => Error::new(
+                OP,
+                self.path(),
+                ErrorKind::PermissionDenied {
+                    errno,
+                    needs: crate::error::NEEDS_ADMIN,
+                },
+            ),
             errno => self.err(OP, errno),
         })?;
         Ok(TrimOutcome {

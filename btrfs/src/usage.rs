@@ -426,7 +426,7 @@ impl Filesystem {
                 space: usage.space.clone(),
                 usage: Some(usage),
             }),
-            Err(crate::Error::PermissionDenied { .. }) => {
+            Err(e) if matches!(e.kind(), crate::ErrorKind::PermissionDenied { .. }) => {
                 let space = self.space_info()?;
                 Ok(Fill {
                     data_used_ratio: allocated_used_ratio(&space, BlockGroupKind::holds_data),
@@ -443,7 +443,7 @@ impl Filesystem {
 
     /// The figures of `btrfs filesystem usage`: overall allocation, used, free estimate, ratios,
     /// and per-device allocation per kind and profile. Needs CAP_SYS_ADMIN (it reads the chunk
-    /// tree); without it the error is [`Error::PermissionDenied`](crate::Error::PermissionDenied).
+    /// tree); without it the error is [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied).
     pub fn usage(&self) -> Result<Usage> {
         let chunks = self.chunks()?;
         let devices = self.devices()?;

@@ -7,7 +7,7 @@ use btrfs_kit::format::consts::{
 use btrfs_kit::format::Superblock;
 use btrfs_kit::mkfs::verify::{self_check, SelfCheckError};
 use btrfs_kit::mkfs::{build_image, minimum_size, mkfs, Features, MetadataProfile, MkfsOptions};
-use btrfs_kit::{ChecksumType, Error};
+use btrfs_kit::{ChecksumType, ErrorKind};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use std::io::Cursor;
@@ -222,7 +222,7 @@ fn rejects_too_small_sizes_clearly() {
         let min = minimum_size(&o);
         assert!(build_image(&o, min).is_ok());
         match build_image(&o, min - 4096) {
-            Err(e @ Error::TooSmall { .. }) => {
+            Err(e) if matches!(e.kind(), ErrorKind::TooSmall { .. }) => {
                 let msg = e.to_string();
                 assert!(
                     msg.contains(&min.to_string()) && msg.contains("too small"),
@@ -267,8 +267,8 @@ fn formats_a_file_refuses_signatures_and_wipes_old_copies() {
     assert_eq!(sb.fsid, made.fsid);
 
     // Now it holds btrfs: refused without force.
-    match mkfs(&img.0, &o) {
-        Err(Error::ExistingFilesystem { found, .. }) => assert_eq!(found, "btrfs"),
+    match mkfs(&img.0, &o).map_err(btrfs_kit::Error::into_kind) {
+        Err(ErrorKind::ExistingFilesystem { found, .. }) => assert_eq!(found, "btrfs"),
         other => panic!("expected ExistingFilesystem, got {other:?}"),
     }
     // With force, a smaller filesystem over it: the old copy at 64 MiB must be gone.
@@ -299,7 +299,7 @@ fn formats_a_file_refuses_signatures_and_wipes_old_copies() {
     o.force = true;
     o.size = Some(16 * MIB);
     let err = mkfs(&ext.0, &o).unwrap_err();
-    assert!(matches!(err, Error::TooSmall { .. }), "{err}");
+    assert!(matches!(err.kind(), ErrorKind::TooSmall { .. }), "{err}");
     assert_eq!(std::fs::read(&ext.0).unwrap()[0x438], 0x53);
 }
 

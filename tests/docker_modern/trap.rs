@@ -45,8 +45,8 @@ fn btrfs_plugin(containerd: &Containerd) -> Result<String, Failed> {
 pub fn trap(userland: &Userland, scratch: &Scratch, report: &mut Report) -> Result<(), Failed> {
     let mut containerd = report.step("c1 trap: containerd's root on the host's filesystem", |_| {
         let (containerd, took) = Containerd::start(userland, None, scratch.path())?;
-        let found = match Filesystem::open(containerd.root()) {
-            Err(btrfs_kit::Error::NotBtrfs { found, .. }) => found,
+        let found = match Filesystem::open(containerd.root()).map_err(btrfs_kit::Error::into_kind) {
+            Err(btrfs_kit::ErrorKind::NotBtrfs { found, .. }) => found,
             other => return Err(format!("containerd's root: {other:?}, expected not btrfs").into()),
         };
         let log = containerd.log();

@@ -3,7 +3,7 @@
 use crate::data::MIB;
 use crate::unprivileged::{expect_probe, probe_open, probe_result};
 use btrfs_kit::balance::{Balance, ChunkFilters};
-use btrfs_kit::{Error, Filesystem};
+use btrfs_kit::{ErrorKind, Filesystem};
 use testkit::ensure;
 use testkit::fixture::{BtrfsOptions, FsKind, Scratch};
 use testkit::harness::Failed;
@@ -15,7 +15,7 @@ testkit::register!(root: ext4_path_gives_not_btrfs_naming_ext4);
 fn ext4_path_gives_not_btrfs_naming_ext4() -> Result<(), Failed> {
     let scratch = Scratch::new(64 * MIB, FsKind::Ext4)?;
     match Filesystem::open(scratch.path()) {
-        Err(e @ Error::NotBtrfs { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::NotBtrfs { .. }) => {
             let text = e.to_string();
             ensure!(
                 text.contains("ext4") && text.contains(&*scratch.path().to_string_lossy()),
@@ -32,7 +32,7 @@ fn missing_path_gives_not_found() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("no-such-dir");
     match Filesystem::open(&missing) {
-        Err(e @ Error::NotFound { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound) => {
             ensure!(e.to_string().contains("no-such-dir"), "{e}");
             Ok(())
         }
@@ -89,7 +89,7 @@ fn balance_on_read_only_mount_says_read_only() -> Result<(), Failed> {
         "space info on a read-only mount"
     );
     match fs.balance(&Balance::new().data(ChunkFilters::usage_below(0))) {
-        Err(e @ Error::ReadOnly { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::ReadOnly) => {
             ensure!(e.to_string().contains("remount"), "{e}");
             Ok(())
         }

@@ -6,7 +6,7 @@
 
 use crate::data::{data_groups, write_file, MIB};
 use btrfs_kit::balance::{Balance, ChunkFilters};
-use btrfs_kit::{BlockGroup, BlockGroupKind, Error, Filesystem, Profile};
+use btrfs_kit::{BlockGroup, BlockGroupKind, ErrorKind, Filesystem, Profile};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use testkit::ensure;
@@ -259,8 +259,8 @@ fn convert_metadata_dup_single_dup() -> Result<(), Failed> {
     );
     // Reducing redundancy without force: the kernel refuses (EINVAL), and we say why.
     let to_single = Balance::new().metadata(ChunkFilters::convert(Profile::Single, false));
-    match fs.balance(&to_single) {
-        Err(Error::KernelRejected {
+    match fs.balance(&to_single).map_err(btrfs_kit::Error::into_kind) {
+        Err(ErrorKind::KernelRejected {
             hint: Some(hint), ..
         }) => ensure!(hint.contains("force"), "{hint}"),
         other => return Err(format!("dup→single without force: {other:?}").into()),

@@ -8,7 +8,7 @@ use crate::unprivileged::{run_as_nobody, NOBODY};
 use btrfs_kit::defrag::{self, BoundaryKind, DefragOptions, FileOutcome, WalkOptions};
 use btrfs_kit::fiemap::{FiemapReader, FiemapRequest};
 use btrfs_kit::subvolume::{self, SnapshotOptions};
-use btrfs_kit::{ByteSize, Error, Filesystem};
+use btrfs_kit::{ByteSize, Error, ErrorKind, Filesystem};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -136,7 +136,7 @@ fn refuse_then_unshare(
 
     let used_before = data_used(fs)?;
     match defrag::defragment_file(file, &DefragOptions::default().flush(true)) {
-        Err(e @ Error::SharedExtents { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::SharedExtents { .. }) => {
             let text = e.to_string();
             ensure!(
                 text.contains("allow_shared") && text.contains(&plan.would_unshare.to_string()),
@@ -472,7 +472,7 @@ fn tree_walk_streams_large_and_deep_trees_skips_special_files_counts_first() -> 
         .recv_timeout(std::time::Duration::from_secs(30))
         .map_err(|_| "plan_file blocked on a FIFO")?;
     ensure!(
-        matches!(answer, Err(Error::InvalidArguments { .. })),
+        matches!(&answer, Err(e) if matches!(e.kind(), ErrorKind::InvalidArguments { .. })),
         "plan_file on a FIFO: {answer:?}"
     );
     // A symbolic link named by the caller is followed, as opening it would.
@@ -517,7 +517,9 @@ pub fn child_probe() -> Option<i32> {
     let dir = PathBuf::from(std::env::var_os(PROBE_ENV)?);
     let describe = |r: Result<(), Error>| match r {
         Ok(()) => "ok".to_string(),
-        Err(Error::PermissionDenied { .. }) => "permission-denied".to_string(),
+        Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied { .. }) => {
+            "permission-denied".to_string()
+        }
         Err(e) => format!("other: {e}"),
     };
     let options = DefragOptions::default();
@@ -548,7 +550,7 @@ fn kernel_refusals_read_only_subvolume_mount_and_unprivileged() -> Result<(), Fa
     let ro = root.join("ro");
     subvolume::snapshot(&sv, &ro, &SnapshotOptions::read_only())?;
     match defrag::defragment_file(ro.join("a"), &DefragOptions::default().allow_shared(true)) {
-        Err(e @ Error::ReadOnlySubvolume { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::ReadOnlySubvolume) => {
             ensure!(
                 e.errno() == Some(nix::errno::Errno::EROFS),
                 "{}",
@@ -598,7 +600,7 @@ fn kernel_refusals_read_only_subvolume_mount_and_unprivileged() -> Result<(), Fa
         None::<&str>,
     )?;
     match result {
-        Err(e @ Error::ReadOnly { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::ReadOnly) => {
             ensure!(e.to_string().contains("remount"), "{}", e.to_string())
         }
         other => return Err(format!("defrag on a read-only mount: {other:?}").into()),

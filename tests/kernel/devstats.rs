@@ -9,7 +9,7 @@ use crate::space::usage_equals_progs;
 use crate::unprivileged::{expect_probe, probe_open, probe_result};
 use btrfs_kit::scrub::ScrubRequest;
 use btrfs_kit::sysfs::{AllocationKind, FsSysfs};
-use btrfs_kit::{Error, Filesystem, Profile};
+use btrfs_kit::{Error, ErrorKind, Filesystem, Profile};
 use std::collections::BTreeMap;
 use testkit::ensure;
 use testkit::fixture::{FsKind, LoopDevice, MultiScratch, Scratch, SparseFile};
@@ -58,10 +58,7 @@ pub fn child_probe() -> Option<i32> {
         describe(
             sysfs
                 .as_ref()
-                .map_err(|e| Error::InvalidArguments {
-                    op: "sysfs",
-                    reason: e.to_string()
-                })
+                .map_err(|e| Error::invalid_arguments("sysfs", e.to_string()))
                 .and_then(|s| s.allocations())
                 .map(drop)
         )
@@ -214,7 +211,7 @@ fn add_device_refuses_signatures_busy_devices_and_files() -> Result<(), Failed> 
     let fs = Filesystem::open(scratch.path())?;
     // A device of this very filesystem: mounted, so refused before the kernel is asked.
     match fs.add_device(scratch.device(1)) {
-        Err(e @ Error::DeviceBusy { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::DeviceBusy { .. }) => {
             ensure!(e.to_string().contains("mounted"), "{}", e.to_string())
         }
         other => return Err(format!("adding a member device: {other:?}").into()),
@@ -223,15 +220,18 @@ fn add_device_refuses_signatures_busy_devices_and_files() -> Result<(), Failed> 
     let ext4 = Scratch::new(256 * MIB, FsKind::Ext4)?.into_image()?;
     let loop_dev = LoopDevice::attach(ext4.path())?;
     match fs.add_device(loop_dev.path()) {
-        Err(e @ Error::ExistingFilesystem { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::ExistingFilesystem { .. }) => {
             ensure!(e.to_string().contains("ext"), "{}", e.to_string())
         }
         other => return Err(format!("adding an ext4 device: {other:?}").into()),
     }
     // A regular file is not a block device.
     let file = SparseFile::new(256 * MIB)?;
-    match fs.add_device(file.path()) {
-        Err(Error::InvalidArguments { reason, .. }) => {
+    match fs
+        .add_device(file.path())
+        .map_err(btrfs_kit::Error::into_kind)
+    {
+        Err(ErrorKind::InvalidArguments { reason, .. }) => {
             ensure!(reason.contains("loop device"), "{}", reason)
         }
         other => return Err(format!("adding a regular file: {other:?}").into()),

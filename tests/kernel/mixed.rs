@@ -7,7 +7,7 @@ use crate::example_bin::run;
 use crate::progs::ProgsMultiDevice;
 use crate::space::usage_equals_progs;
 use btrfs_kit::balance::{Balance, ChunkFilters, DailyPolicy};
-use btrfs_kit::{Error, Filesystem};
+use btrfs_kit::{ErrorKind, Filesystem};
 use testkit::ensure;
 use testkit::harness::Failed;
 
@@ -73,7 +73,7 @@ fn daily_policy_and_requests_run_on_mixed_block_groups() -> Result<(), Failed> {
         .data(ChunkFilters::usage_below(5))
         .metadata(ChunkFilters::usage_below(10));
     match fs.balance(&differ) {
-        Err(e @ Error::InvalidArguments { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidArguments { .. }) => {
             ensure!(e.to_string().contains("mixed block groups"), "{e}")
         }
         other => return Err(format!("different data and metadata filters: {other:?}").into()),

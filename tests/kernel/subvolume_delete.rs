@@ -6,7 +6,7 @@
 use crate::data::{write_file, MIB};
 use crate::unprivileged::{run_as_nobody, NOBODY};
 use btrfs_kit::subvolume::{self, DeleteProblem, Recursion};
-use btrfs_kit::{Error, Filesystem};
+use btrfs_kit::{ErrorKind, Filesystem};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use testkit::ensure;
@@ -48,8 +48,8 @@ fn refused(
     expect: impl Fn(&[DeleteProblem]) -> bool,
 ) -> Result<(), Failed> {
     match subvolume::delete(target, recursion) {
-        Err(e @ Error::DeleteRefused { .. }) => {
-            let Error::DeleteRefused { problems, .. } = &e else {
+        Err(e) if matches!(e.kind(), ErrorKind::DeleteRefused { .. }) => {
+            let ErrorKind::DeleteRefused { problems, .. } = e.kind() else {
                 unreachable!()
             };
             ensure!(expect(problems), "unexpected problems: {e}");
@@ -239,8 +239,8 @@ fn a_send_in_progress_fails_part_way_and_read_only_comes_back() -> Result<(), Fa
     drop(stream);
     let _ = send.wait();
     match result {
-        Err(e @ Error::DeleteIncomplete { .. }) => {
-            let Error::DeleteIncomplete { progress, .. } = &e else {
+        Err(e) if matches!(e.kind(), ErrorKind::DeleteIncomplete { .. }) => {
+            let ErrorKind::DeleteIncomplete { progress, .. } = e.kind() else {
                 unreachable!()
             };
             let btrfs_kit::subvolume::DeleteProgress {
@@ -287,9 +287,9 @@ const PROBE_ENV: &str = "BTRFS_LVM_DELETE_PROBE";
 /// In the child (as nobody): what a recursive delete of the tree gives, one line per problem.
 pub fn child_probe() -> Option<i32> {
     let target = std::env::var_os(PROBE_ENV)?;
-    match subvolume::delete(&target, Recursion::Yes) {
+    match subvolume::delete(&target, Recursion::Yes).map_err(btrfs_kit::Error::into_kind) {
         Ok(()) => println!("ok"),
-        Err(Error::DeleteRefused { problems, .. }) => {
+        Err(ErrorKind::DeleteRefused { problems, .. }) => {
             for p in problems {
                 println!("refused {p}");
             }

@@ -6,7 +6,7 @@ use btrfs_kit::sysfs::{
     AllocationKind, ExclusiveOperation, Feature, FsSysfs, GlobalReserve, SpeedLimit,
     SysfsAllocation,
 };
-use btrfs_kit::{BlockGroupKind, ByteSize, Error, Filesystem, Profile, SpaceInfo, Usage};
+use btrfs_kit::{BlockGroupKind, ByteSize, ErrorKind, Filesystem, Profile, SpaceInfo, Usage};
 use testkit::ensure;
 use testkit::fixture::MultiScratch;
 use testkit::harness::{Failed, Trial};
@@ -159,7 +159,7 @@ fn knobs_round_trip() -> Result<(), Failed> {
         ensure!(read == Some(percent), "wrote {percent}, read {read:?}");
     }
     match sysfs.set_bg_reclaim_threshold(data, 101) {
-        Err(e @ Error::KernelRejected { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::KernelRejected { .. }) => {
             ensure!(e.to_string().contains("0 to 100"), "{}", e.to_string())
         }
         other => return Err(format!("threshold 101: {other:?}").into()),
@@ -247,7 +247,7 @@ fn state_knobs_and_features() -> Result<(), Failed> {
                 Ok(())
             }
         }
-        (Err(e @ Error::PermissionDenied { .. }), false) => {
+        (Err(e), false) if matches!(e.kind(), ErrorKind::PermissionDenied { .. }) => {
             ensure!(
                 e.to_string().contains("CAP_SYS_RESOURCE"),
                 "{}",
@@ -291,7 +291,7 @@ fn absent_knobs_read_as_absent() -> Result<(), Failed> {
         "reclaim knobs",
     );
     match sysfs.set_bg_reclaim_threshold(AllocationKind::Data, 75) {
-        Err(e @ Error::KernelLacks { .. }) => {
+        Err(e) if matches!(e.kind(), ErrorKind::KernelLacks { .. }) => {
             ensure!(e.to_string().contains("5.19"), "{}", e.to_string());
             Ok(())
         }

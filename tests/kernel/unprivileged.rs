@@ -10,7 +10,9 @@ use testkit::harness::Failed;
 pub fn probe_result(r: Result<(), btrfs_kit::Error>) -> String {
     match r {
         Ok(()) => "ok".to_string(),
-        Err(btrfs_kit::Error::PermissionDenied { .. }) => "permission-denied".to_string(),
+        Err(e) if matches!(e.kind(), btrfs_kit::ErrorKind::PermissionDenied { .. }) => {
+            "permission-denied".to_string()
+        }
         Err(e) => format!("other: {e}"),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::request::Balance;
 use super::run::{BalanceCall, BalanceOutcome, BalanceProgress, BalanceStatus};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -86,12 +86,16 @@ impl Filesystem {
         let thread = std::thread::Builder::new()
             .name("btrfs-balance".into())
             .spawn(move || runner.run_balance(call))
-            .map_err(|e| Error::Sys {
-                op,
-                path: self.path().into(),
-                errno: nix::errno::Errno::from_raw(
-                    e.raw_os_error().unwrap_or(nix::errno::Errno::EAGAIN as i32),
-                ),
+            .map_err(|e| {
+                Error::new(
+                    op,
+                    self.path(),
+                    ErrorKind::Sys {
+                        errno: nix::errno::Errno::from_raw(
+                            e.raw_os_error().unwrap_or(nix::errno::Errno::EAGAIN as i32),
+                        ),
+                    },
+                )
             })?;
         Ok(BalanceHandle { fs, thread })
     }

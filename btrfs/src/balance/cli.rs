@@ -151,7 +151,8 @@ impl StepRunner for SignalAwareRunner {
         for (control, thread) in requests {
             match thread.join() {
                 // Nothing left to pause or cancel: the balance ended first.
-                Ok(Ok(())) | Ok(Err(crate::Error::BalanceNotRunning { .. })) => {}
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if matches!(e.kind(), crate::ErrorKind::BalanceNotRunning) => {}
                 Ok(Err(e)) => errln!("balance {control:?}: {e}"),
                 Err(_) => errln!("balance {control:?}: the request thread panicked"),
             }
@@ -188,7 +189,8 @@ impl StepRunner for SignalAwareRunner {
             {
                 if fs.balance_status()?.is_some_and(|s| !s.running) {
                     match fs.balance_cancel() {
-                        Ok(()) | Err(crate::Error::BalanceNotRunning { .. }) => {}
+                        Ok(()) => {}
+                        Err(e) if matches!(e.kind(), crate::ErrorKind::BalanceNotRunning) => {}
                         Err(e) => return Err(e),
                     }
                 }

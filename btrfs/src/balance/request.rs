@@ -73,10 +73,7 @@ impl Balance {
 
     /// The checks btrfs-progs makes before calling the kernel.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| Error::InvalidArguments {
-            op: "balance",
-            reason,
-        };
+        let invalid = |reason: String| Error::invalid_arguments("balance", reason);
         let kinds = [
             ("data", &self.data),
             ("metadata", &self.metadata),
@@ -132,12 +129,9 @@ impl Balance {
     pub(crate) fn to_sys_mixed(&self) -> Result<sys::btrfs_ioctl_balance_args> {
         let shared = match (&self.data, &self.metadata) {
             (Some(d), Some(m)) if d != m => {
-                return Err(Error::InvalidArguments {
-                    op: "balance",
-                    reason: format!(
+                return Err(Error::invalid_arguments("balance", format!(
                         "this filesystem has mixed block groups (data and metadata share chunks), so data and metadata filters must be the same; got data {d:?} and metadata {m:?}: give one set (it applies to both) or equal ones"
-                    ),
-                })
+                    )))
             }
             (Some(f), _) | (None, Some(f)) => Some(f),
             (None, None) => None,

@@ -2,7 +2,7 @@
 //! return codes mapped to typed outcomes and errors.
 
 use super::request::Balance;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use btrfs_sys as sys;
@@ -102,15 +102,11 @@ impl BalanceStatus {
 
 /// Maps a failed BALANCE_V2 to an error.
 fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
-    let path = fs.path().into();
+    let path = fs.path().to_path_buf();
     match errno {
-        Errno::EINPROGRESS => Error::BalanceAlreadyRunning { op, path },
-        Errno::ENOTCONN => Error::BalanceNotRunning { op, path },
-        Errno::EINVAL => Error::KernelRejected {
-            op,
-            path,
-            hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; a convert target needs enough devices for its profile"),
-        },
+        Errno::EINPROGRESS => Error::new(op, path, ErrorKind::BalanceAlreadyRunning),
+        Errno::ENOTCONN => Error::new(op, path, ErrorKind::BalanceNotRunning),
+        Errno::EINVAL => Error::new(op, path, ErrorKind::KernelRejected { hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; a convert target needs enough devices for its profile") }),
         errno => Error::from_errno(op, path, errno),
     }
 }
@@ -118,10 +114,7 @@ fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
 /// Maps a failed BALANCE_CTL / BALANCE_PROGRESS to an error.
 fn control_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
     match errno {
-        Errno::ENOTCONN => Error::BalanceNotRunning {
-            op,
-            path: fs.path().into(),
-        },
+        Errno::ENOTCONN => Error::new(op, fs.path(), ErrorKind::BalanceNotRunning),
         errno => fs.err(op, errno),
     }
 }

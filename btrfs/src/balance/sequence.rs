@@ -12,7 +12,7 @@
 
 use super::request::Balance;
 use super::run::BalanceOutcome;
-use crate::error::{Error, Result};
+use crate::error::{ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::size::ByteSize;
 
@@ -202,7 +202,7 @@ impl Sequence {
 
     /// Runs the steps in order through `runner` and stops at the first one that is paused or
     /// cancelled, or when the runner says so. A step whose balance fails with ENOSPC
-    /// ([`Error::NoSpace`](crate::Error::NoSpace)) is reported as [`StepState::NoSpace`] and
+    /// ([`ErrorKind::NoSpace`](crate::ErrorKind::NoSpace)) is reported as [`StepState::NoSpace`] and
     /// the sequence goes on. Reads the unallocated space once per step (each step's "after" is
     /// the next one's "before"). Needs CAP_SYS_ADMIN. Any other error from a step ends the
     /// sequence with that error.
@@ -229,7 +229,7 @@ impl Sequence {
                 (StepState::Skipped, 0, 0)
             } else {
                 let outcome = match runner.run(fs, step, &label) {
-                    Err(Error::NoSpace { .. }) => None,
+                    Err(e) if matches!(e.kind(), ErrorKind::NoSpace) => None,
                     result => Some(result?),
                 };
                 unallocated = fs.usage()?.unallocated();

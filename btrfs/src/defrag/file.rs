@@ -3,7 +3,7 @@
 use super::options::DefragOptions;
 use super::plan::{FilePlan, Planner};
 use super::walk::{dev_pair, errno};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fiemap::{FiemapReader, FiemapRequest};
 use crate::ioctl;
 use crate::size::ByteSize;
@@ -30,12 +30,12 @@ pub fn plan_file(path: impl AsRef<Path>, options: &DefragOptions) -> Result<File
 }
 
 /// Defragments one regular file with `options`, after a dry run: a file with extents shared with
-/// snapshots or reflinks in the range is refused with [`Error::SharedExtents`] unless
+/// snapshots or reflinks in the range is refused with [`ErrorKind::SharedExtents`] unless
 /// [`DefragOptions::allow_shared`] is set. Returns the dry run it acted on.
 ///
-/// The kernel's answers become errors that say what to do: [`Error::PermissionDenied`] (needs
-/// write permission on the file or `CAP_SYS_ADMIN`), [`Error::ReadOnly`] (read-only mount),
-/// [`Error::ReadOnlySubvolume`], [`Error::ActiveSwapfile`].
+/// The kernel's answers become errors that say what to do: [`ErrorKind::PermissionDenied`] (needs
+/// write permission on the file or `CAP_SYS_ADMIN`), [`ErrorKind::ReadOnly`] (read-only mount),
+/// [`ErrorKind::ReadOnlySubvolume`], [`ErrorKind::ActiveSwapfile`].
 pub fn defragment_file(path: impl AsRef<Path>, options: &DefragOptions) -> Result<FilePlan> {
     let path = path.as_ref();
     let file = open_regular(DEFRAG_OP, CWD, path, path, Follow::Yes)?;
@@ -47,12 +47,14 @@ pub fn defragment_file(path: impl AsRef<Path>, options: &DefragOptions) -> Resul
     )?;
     match applied {
         Applied::Defragmented(plan) => Ok(plan),
-        Applied::RefusedShared(plan) => Err(Error::SharedExtents {
-            op: DEFRAG_OP,
-            path: path.into(),
-            shared_extents: plan.shared_extents,
-            would_unshare: plan.would_unshare,
-        }),
+        Applied::RefusedShared(plan) => Err(Error::new(
+            DEFRAG_OP,
+            path,
+            ErrorKind::SharedExtents {
+                shared_extents: plan.shared_extents,
+                would_unshare: plan.would_unshare,
+            },
+        )),
     }
 }
 
@@ -101,13 +103,10 @@ pub(crate) fn open_regular(
         .map_err(|e| Error::from_errno(op, path, errno(e)))?;
     let st = rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(op, path, errno(e)))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::InvalidArguments {
-            op,
-            reason: format!(
+        return Err(Error::invalid_arguments(op, format!(
                 "{} is not a regular file; give a file, or walk a directory with the tree functions",
                 path.display()
-            ),
-        });
+            )));
     }
     Ok(OpenFile {
         fd,
@@ -184,51 +183,21 @@ fn range_args(options: &DefragOptions) -> sys::btrfs_ioctl_defrag_range_args {
 fn defrag_error(fd: BorrowedFd<'_>, path: &Path, errno: Errno) -> Error {
     let path_buf = path.to_path_buf();
     match errno {
-        Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
-            op: DEFRAG_OP,
-            path: path_buf,
-            errno,
-            needs: "write permission on the file (check its permissions), or CAP_SYS_ADMIN (run as root)",
-        },
+        Errno::EPERM | Errno::EACCES => Error::new(DEFRAG_OP, path_buf, ErrorKind::PermissionDenied { errno, needs: "write permission on the file (check its permissions), or CAP_SYS_ADMIN (run as root)" }),
         Errno::EROFS => {
             let mount_ro = nix::sys::statvfs::fstatvfs(fd)
                 .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
             if mount_ro {
-                Error::ReadOnly {
-                    op: DEFRAG_OP,
-                    path: path_buf,
-                }
+                Error::new(DEFRAG_OP, path_buf, ErrorKind::ReadOnly)
             } else {
-                Error::ReadOnlySubvolume {
-                    op: DEFRAG_OP,
-                    path: path_buf,
-                }
+                Error::new(DEFRAG_OP, path_buf, ErrorKind::ReadOnlySubvolume)
             }
         }
-        Errno::ETXTBSY => Error::ActiveSwapfile {
-            op: DEFRAG_OP,
-            path: path_buf,
-        },
-        Errno::EINVAL => Error::KernelRejected {
-            op: DEFRAG_OP,
-            path: path_buf,
-            hint: Some("the compression type is unknown to this kernel, or the file shrank below the start offset"),
-        },
-        Errno::EOPNOTSUPP => Error::Unsupported {
-            op: DEFRAG_OP,
-            path: path_buf,
-            what: "this kernel does not know a requested defrag flag",
-        },
-        Errno::ENOTTY => Error::Unsupported {
-            op: DEFRAG_OP,
-            path: path_buf,
-            what: "the file is not on btrfs (ENOTTY)",
-        },
-        Errno::ENOSPC => Error::Sys {
-            op: DEFRAG_OP,
-            path: path_buf,
-            errno,
-        },
+        Errno::ETXTBSY => Error::new(DEFRAG_OP, path_buf, ErrorKind::ActiveSwapfile),
+        Errno::EINVAL => Error::new(DEFRAG_OP, path_buf, ErrorKind::KernelRejected { hint: Some("the compression type is unknown to this kernel, or the file shrank below the start offset") }),
+        Errno::EOPNOTSUPP => Error::new(DEFRAG_OP, path_buf, ErrorKind::Unsupported { what: "this kernel does not know a requested defrag flag" }),
+        Errno::ENOTTY => Error::new(DEFRAG_OP, path_buf, ErrorKind::Unsupported { what: "the file is not on btrfs (ENOTTY)" }),
+        Errno::ENOSPC => Error::new(DEFRAG_OP, path_buf, ErrorKind::Sys { errno }),
         errno => Error::from_errno(DEFRAG_OP, path_buf, errno),
     }
 }

@@ -10,7 +10,7 @@
 //!   how many extents are shared (`FIEMAP_EXTENT_SHARED`), which extents the kernel would rewrite
 //!   and how many shared bytes that would unshare;
 //! * [`defragment_file`] / [`defragment_tree`] refuse files with shared extents that would be
-//!   rewritten ([`Error::SharedExtents`](crate::Error::SharedExtents); skipped in a tree) unless
+//!   rewritten ([`ErrorKind::SharedExtents`](crate::ErrorKind::SharedExtents); skipped in a tree) unless
 //!   [`DefragOptions::allow_shared`] is set.
 //!
 //! The tree functions stream: they hold one open directory at a time and open each file

@@ -4,7 +4,7 @@ use super::file::{defragment_open_file, open_regular, plan_open_file, Applied, F
 use super::options::DefragOptions;
 use super::plan::FilePlan;
 use super::walk::{dev_pair, stat_found, visit, Boundary, FoundFile, Seen, WalkLog, WalkOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fiemap::FiemapReader;
 use crate::size::ByteSize;
 use rustix::fs::AtFlags;
@@ -276,7 +276,9 @@ impl Work<'_> {
         let file = match open_regular(op, found.dir, found.name, path, Follow::No) {
             Ok(file) => file,
             // Gone since the listing: a walk error, as a vanished directory entry is.
-            Err(gone @ Error::NotFound { .. }) => return Handled::Walk(Seen::Unreadable(gone)),
+            Err(gone) if matches!(gone.kind(), ErrorKind::NotFound) => {
+                return Handled::Walk(Seen::Unreadable(gone))
+            }
             Err(error) => {
                 // Not openable (e.g. no read permission): its size and device still show.
                 let st = rustix::fs::statat(found.dir, found.name, AtFlags::SYMLINK_NOFOLLOW).ok();

@@ -230,11 +230,9 @@ pub(crate) fn visit(
     match FileType::from_raw_mode(st.stx_mode.into()) {
         FileType::Directory => {}
         FileType::RegularFile => {
-            let name =
-                CString::new(root.as_os_str().as_bytes()).map_err(|_| Error::InvalidArguments {
-                    op: OP,
-                    reason: format!("{} contains a NUL byte", root.display()),
-                })?;
+            let name = CString::new(root.as_os_str().as_bytes()).map_err(|_| {
+                Error::invalid_arguments(OP, format!("{} contains a NUL byte", root.display()))
+            })?;
             file_path.push(root);
             let found = FoundFile {
                 dir: CWD,
@@ -248,13 +246,13 @@ pub(crate) fn visit(
             return Ok(stopped);
         }
         _ => {
-            return Err(Error::InvalidArguments {
-                op: OP,
-                reason: format!(
+            return Err(Error::invalid_arguments(
+                OP,
+                format!(
                     "{} is neither a regular file nor a directory",
                     root.display()
                 ),
-            })
+            ))
         }
     }
     let mut buf = vec![MaybeUninit::<u8>::uninit(); DIR_BUFFER];

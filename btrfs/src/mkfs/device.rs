@@ -2,7 +2,7 @@
 //! stale signatures and writing the image.
 
 use crate::format::consts::{super_mirror_offset, SUPER_MIRRORS, SUPER_SIZE};
-use crate::Error;
+use crate::{Error, ErrorKind};
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -32,12 +32,14 @@ a user who has them";
 
 fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {
-        errno @ (Errno::EACCES | Errno::EPERM) => Error::PermissionDenied {
+        errno @ (Errno::EACCES | Errno::EPERM) => Error::new(
             op,
-            path: path.to_path_buf(),
-            errno,
-            needs: NEEDS_ACCESS,
-        },
+            path.to_path_buf(),
+            ErrorKind::PermissionDenied {
+                errno,
+                needs: NEEDS_ACCESS,
+            },
+        ),
         errno => Error::from_errno(op, path, errno),
     }
 }
@@ -119,11 +121,8 @@ pub(crate) fn open_for(op: &'static str, path: &Path, size: Option<u64>) -> Resu
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && size.is_some() => None,
         Err(e) => return Err(io_err(path, e)),
     };
-    let busy = |detail: String| Error::DeviceBusy {
-        op,
-        path: path.to_path_buf(),
-        detail,
-    };
+    let busy =
+        |detail: String| Error::new(op, path.to_path_buf(), ErrorKind::DeviceBusy { detail });
     let is_block = meta
         .as_ref()
         .is_some_and(|m| m.file_type().is_block_device());
@@ -142,13 +141,13 @@ pub(crate) fn open_for(op: &'static str, path: &Path, size: Option<u64>) -> Resu
                 }
             }
         } else {
-            return Err(Error::InvalidArguments {
+            return Err(Error::invalid_arguments(
                 op,
-                reason: format!(
+                format!(
                     "{} is neither a block device nor a regular file",
                     path.display()
                 ),
-            });
+            ));
         }
     }
     let mut oo = OpenOptions::new();
@@ -169,10 +168,10 @@ pub(crate) fn open_for(op: &'static str, path: &Path, size: Option<u64>) -> Resu
     if let Some(want) = size {
         if want > dev_size {
             if is_block {
-                return Err(Error::InvalidArguments {
+                return Err(Error::invalid_arguments(
                     op,
-                    reason: format!("size {want} exceeds the device's {dev_size} bytes"),
-                });
+                    format!("size {want} exceeds the device's {dev_size} bytes"),
+                ));
             }
             file.set_len(want).map_err(|e| io_err(path, e))?;
             dev_size = want;
@@ -261,11 +260,13 @@ impl Target {
         let (_, found) = find_signature(&mut self.file, self.size)
             .map_err(|e| io_err(self.op, &self.path, e))?;
         match found {
-            Some(found) => Err(Error::ExistingFilesystem {
-                op: self.op,
-                path: self.path.clone(),
-                found: found.into(),
-            }),
+            Some(found) => Err(Error::new(
+                self.op,
+                self.path.clone(),
+                ErrorKind::ExistingFilesystem {
+                    found: found.into(),
+                },
+            )),
             None => Ok(()),
         }
     }

@@ -35,7 +35,7 @@ pub use build::{build, BuildError, BuiltImage, Identity, Write, GENERATION};
 pub use layout::{minimum_size, plan, Layout, PlannedChunk, TooSmall, MIN_METADATA_NODES};
 pub use options::{Features, MetadataProfile, MkfsOptions, UnknownProfileName};
 
-use crate::Error;
+use crate::{Error, ErrorKind};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -90,18 +90,19 @@ pub fn identity(opts: &MkfsOptions) -> Identity {
 /// Plans and builds the image of a `size`-byte filesystem in memory, without touching a device.
 pub fn build_image(opts: &MkfsOptions, size: u64) -> Result<(BuiltImage, Identity, Layout), Error> {
     opts.validate()
-        .map_err(|reason| Error::InvalidArguments { op: OP, reason })?;
-    let layout = plan(size, opts).map_err(|t| Error::TooSmall {
-        op: OP,
-        path: std::path::PathBuf::from("<image in memory>"),
-        size,
-        minimum: t.minimum,
+        .map_err(|reason| Error::invalid_arguments(OP, reason))?;
+    let layout = plan(size, opts).map_err(|t| {
+        Error::new(
+            OP,
+            std::path::PathBuf::from("<image in memory>"),
+            ErrorKind::TooSmall {
+                size,
+                minimum: t.minimum,
+            },
+        )
     })?;
     let id = identity(opts);
-    let image = build(opts, &layout, &id).map_err(|e| Error::InvalidArguments {
-        op: OP,
-        reason: e.0,
-    })?;
+    let image = build(opts, &layout, &id).map_err(|e| Error::invalid_arguments(OP, e.0))?;
     Ok((image, id, layout))
 }
 
@@ -115,19 +116,12 @@ pub fn build_image(opts: &MkfsOptions, size: u64) -> Result<(BuiltImage, Identit
 pub fn mkfs(target: impl AsRef<Path>, opts: &MkfsOptions) -> Result<Formatted, Error> {
     let path = target.as_ref();
     opts.validate()
-        .map_err(|reason| Error::InvalidArguments { op: OP, reason })?;
+        .map_err(|reason| Error::invalid_arguments(OP, reason))?;
     let mut dev = device::open(path, opts.size)?;
     let size = opts.size.unwrap_or(dev.size);
-    let (image, id, layout) = build_image(opts, size).map_err(|e| match e {
-        Error::TooSmall {
-            op, size, minimum, ..
-        } => Error::TooSmall {
-            op,
-            path: path.to_path_buf(),
-            size,
-            minimum,
-        },
-        e => e,
+    let (image, id, layout) = build_image(opts, size).map_err(|e| match e.kind() {
+        ErrorKind::TooSmall { .. } => Error::new(e.op(), path, e.into_kind()),
+        _ => e,
     })?;
     if !opts.force {
         dev.refuse_signatures()?;

@@ -1,26 +1,28 @@
 //! The kernel's returns of `BTRFS_IOC_SCRUB` mapped to typed errors.
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::fs::Filesystem;
 use nix::errno::Errno;
 
 /// Maps a failed `BTRFS_IOC_SCRUB` on `devid`.
 pub(super) fn scrub_error(fs: &Filesystem, op: &'static str, devid: u64, errno: Errno) -> Error {
-    let path = fs.path().into();
+    let path = fs.path().to_path_buf();
     match errno {
-        Errno::EINPROGRESS => Error::ScrubAlreadyRunning {
+        Errno::EINPROGRESS => Error::new(
             op,
             path,
-            devid: Some(devid),
-        },
-        Errno::ENODEV => Error::NoSuchDevice { op, path, devid },
-        Errno::ENOTCONN => Error::ScrubNotRunning { op, path },
-        Errno::EIO => Error::Sys { op, path, errno },
-        Errno::EOPNOTSUPP => Error::KernelRejected {
+            ErrorKind::ScrubAlreadyRunning { devid: Some(devid) },
+        ),
+        Errno::ENODEV => Error::new(op, path, ErrorKind::NoSuchDevice { devid }),
+        Errno::ENOTCONN => Error::new(op, path, ErrorKind::ScrubNotRunning),
+        Errno::EIO => Error::new(op, path, ErrorKind::Sys { errno }),
+        Errno::EOPNOTSUPP => Error::new(
             op,
             path,
-            hint: Some("this kernel does not support a scrub flag that was asked for"),
-        },
+            ErrorKind::KernelRejected {
+                hint: Some("this kernel does not support a scrub flag that was asked for"),
+            },
+        ),
         errno => fs.err(op, errno),
     }
 }

@@ -113,10 +113,7 @@ impl ScrubRequest {
 
     /// The checks made before anything reaches the kernel.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| Error::InvalidArguments {
-            op: "scrub",
-            reason,
-        };
+        let invalid = |reason: String| Error::invalid_arguments("scrub", reason);
         if let Some((start, end)) = self.range {
             if start >= end {
                 return Err(invalid(format!(

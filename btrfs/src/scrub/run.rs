@@ -6,7 +6,7 @@ use super::outcome::ScrubOutcome;
 use super::progress::ScrubProgress;
 use super::request::ScrubRequest;
 use super::start::Start;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use nix::errno::Errno;
@@ -81,16 +81,13 @@ impl Filesystem {
 
     /// Cancels every scrub running on this filesystem (`BTRFS_IOC_SCRUB_CANCEL`) and returns
     /// once they have stopped. A scrub started by this crate records where each device got
-    /// to, for [`scrub_resume`](Self::scrub_resume). Fails with [`Error::ScrubNotRunning`]
+    /// to, for [`scrub_resume`](Self::scrub_resume). Fails with [`ErrorKind::ScrubNotRunning`]
     /// when none runs.
     pub fn scrub_cancel(&self) -> Result<()> {
         const OP: &str = "scrub cancel";
         match ioctl::scrub_cancel(self.fd()) {
             Ok(_) => Ok(()),
-            Err(Errno::ENOTCONN) => Err(Error::ScrubNotRunning {
-                op: OP,
-                path: self.path().into(),
-            }),
+            Err(Errno::ENOTCONN) => Err(Error::new(OP, self.path(), ErrorKind::ScrubNotRunning)),
             Err(errno) => Err(self.err(OP, errno)),
         }
     }

@@ -13,7 +13,7 @@ use super::progress::ScrubProgress;
 use super::request::{ScrubDevices, ScrubRequest};
 use super::state::{create_private_dir, ScrubState};
 use super::worker::{scrub_one, Shared, Slot, SlotState, OP};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::info::DeviceInfo;
 use crate::size::ByteSize;
@@ -41,29 +41,27 @@ pub(super) struct Start {
 }
 
 pub(super) fn spawn_error(fs: &Filesystem, e: std::io::Error) -> Error {
-    Error::Sys {
-        op: OP,
-        path: fs.path().into(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EAGAIN as i32)),
-    }
+    Error::new(
+        OP,
+        fs.path(),
+        ErrorKind::Sys {
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EAGAIN as i32)),
+        },
+    )
 }
 
 /// Takes the per-filesystem lock in `dir` without waiting (opskit's lock: the holder writes
 /// its pid into `<fsid>.lock`).
 pub(super) fn lock(fs: &Filesystem, dir: &Path, fsid: Uuid) -> Result<HolderLock> {
     let path = dir.join(format!("{fsid}.lock"));
-    let fail = |detail: String| Error::StateFile {
-        op: OP,
-        path: path.clone(),
-        detail,
-    };
+    let fail = |detail: String| Error::new(OP, path.clone(), ErrorKind::StateFile { detail });
     create_private_dir(dir).map_err(|e| fail(format!("cannot create the state directory: {e}")))?;
     HolderLock::try_take(&path).map_err(|e| match e {
-        LockError::Held { .. } => Error::ScrubAlreadyRunning {
-            op: OP,
-            path: fs.path().into(),
-            devid: None,
-        },
+        LockError::Held { .. } => Error::new(
+            OP,
+            fs.path(),
+            ErrorKind::ScrubAlreadyRunning { devid: None },
+        ),
         LockError::Io { source, .. } => fail(format!("cannot open the lock file: {source}")),
     })
 }
@@ -101,13 +99,11 @@ impl Start {
             ScrubDevices::Only(ids) => {
                 let mut out = Vec::new();
                 for &devid in ids {
-                    out.push(devices.iter().find(|d| d.devid == devid).ok_or(
-                        Error::NoSuchDevice {
-                            op: OP,
-                            path: fs.path().into(),
-                            devid,
-                        },
-                    )?);
+                    out.push(devices.iter().find(|d| d.devid == devid).ok_or(Error::new(
+                        OP,
+                        fs.path(),
+                        ErrorKind::NoSuchDevice { devid },
+                    ))?);
                 }
                 out
             }
@@ -139,11 +135,11 @@ impl Start {
         let (origin, started, slots) = match (resume, unfinished) {
             (true, Some(u)) => {
                 if u.is_running_elsewhere() {
-                    return Err(Error::ScrubAlreadyRunning {
-                        op: OP,
-                        path: fs.path().into(),
-                        devid: None,
-                    });
+                    return Err(Error::new(
+                        OP,
+                        fs.path(),
+                        ErrorKind::ScrubAlreadyRunning { devid: None },
+                    ));
                 }
                 let slots = selected
                     .iter()
@@ -213,13 +209,15 @@ impl Start {
         if let Some(limit) = self.request.speed_limit {
             let sysfs = FsSysfs::for_fs(&self.fs)?;
             for &devid in &running {
-                let old = sysfs.scrub_speed_max(devid)?.ok_or(Error::KernelLacks {
-                    op: OP,
-                    path: sysfs
+                let old = sysfs.scrub_speed_max(devid)?.ok_or(Error::new(
+                    OP,
+                    sysfs
                         .path()
                         .join(format!("devinfo/{devid}/scrub_speed_max")),
-                    needs: "Linux 5.14 (scrub speed limits)",
-                })?;
+                    ErrorKind::KernelLacks {
+                        needs: "Linux 5.14 (scrub speed limits)",
+                    },
+                ))?;
                 sysfs.set_scrub_speed_max(devid, limit)?;
                 restore.push((devid, old));
             }

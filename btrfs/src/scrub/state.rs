@@ -12,7 +12,7 @@
 use super::outcome::ScrubVerdict;
 use super::progress::ScrubProgress;
 use super::{state_json, state_v1};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -163,20 +163,26 @@ impl ScrubState {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(Error::StateFile {
-                    op: "load scrub state",
+                return Err(Error::new(
+                    "load scrub state",
                     path,
-                    detail: format!("cannot read it: {e}"),
-                })
+                    ErrorKind::StateFile {
+                        detail: format!("cannot read it: {e}"),
+                    },
+                ))
             }
         };
         let old_format = text.starts_with(state_v1::MAGIC);
-        let state = Self::parse(&text).map_err(|detail| Error::StateFile {
-            op: "load scrub state",
-            path,
-            detail: format!(
-                "{detail}; delete the file to start over (a resume then starts from the beginning)"
-            ),
+        let state = Self::parse(&text).map_err(|detail| {
+            Error::new(
+                "load scrub state",
+                path,
+                ErrorKind::StateFile {
+                    detail: format!(
+                        "{detail}; delete the file to start over (a resume then starts from the beginning)"
+                    ),
+                },
+            )
         })?;
         if old_format && state.fsid == fsid {
             // Rewritten as JSON once; a reader without write access (a status as a user)
@@ -211,11 +217,13 @@ impl ScrubState {
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::StateFile {
-                op: "delete scrub state",
+            Err(e) => Err(Error::new(
+                "delete scrub state",
                 path,
-                detail: e.to_string(),
-            }),
+                ErrorKind::StateFile {
+                    detail: e.to_string(),
+                },
+            )),
         }
     }
 
@@ -223,10 +231,14 @@ impl ScrubState {
     /// the directory), creating `dir` (mode 0700) if needed.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let path = Self::file(dir, self.fsid);
-        let fail = |what: &str, e: std::io::Error| Error::StateFile {
-            op: "save scrub state",
-            path: path.clone(),
-            detail: format!("{what}: {e}; check that the state directory is writable"),
+        let fail = |what: &str, e: std::io::Error| {
+            Error::new(
+                "save scrub state",
+                path.clone(),
+                ErrorKind::StateFile {
+                    detail: format!("{what}: {e}; check that the state directory is writable"),
+                },
+            )
         };
         create_private_dir(dir).map_err(|e| fail("create the directory", e))?;
         opskit::write_atomically(&path, state_json::to_json(self).as_bytes(), 0o600)

@@ -175,16 +175,13 @@ impl SpaceShare {
     }
 
     /// The figures of a group of measured subvolumes; an id given twice counts once. An
-    /// [`Error::InvalidArguments`] for an id that was not measured.
+    /// [`ErrorKind::InvalidArguments`](crate::ErrorKind::InvalidArguments) for an id that was not measured.
     pub fn group(&self, ids: &[u64]) -> Result<GroupSpace> {
         let mut member = vec![false; self.subvolumes.len() + 1];
         for id in ids {
-            let i = *self.index.get(id).ok_or_else(|| Error::InvalidArguments {
-                op: "group subvolume space",
-                reason: format!(
+            let i = *self.index.get(id).ok_or_else(|| Error::invalid_arguments("group subvolume space", format!(
                     "subvolume {id} was not measured; measure it (Scope::All, or list it in Scope::Subvolumes)"
-                ),
-            })?;
+                )))?;
             member[i as usize] = true;
         }
         let mut g = GroupSpace {

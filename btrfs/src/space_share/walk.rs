@@ -2,7 +2,7 @@
 
 use super::owners::{OwnerSets, SetId};
 use super::{InlineSpace, Scope, SpaceShare, SubvolumeSpace, OP};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::items::{Compression, FileExtentItem, FileExtentKind};
 use crate::fs::Filesystem;
 use crate::le;
@@ -135,11 +135,11 @@ pub(super) fn measure(fs: &Filesystem, scope: &Scope) -> Result<SpaceShare> {
         Scope::Subvolumes(ids) => {
             let ids: BTreeSet<u64> = ids.iter().copied().collect();
             if let Some(&id) = ids.iter().find(|id| !live.contains(id)) {
-                return Err(Error::SubvolumeNotFound {
-                    op: OP,
-                    path: fs.path().into(),
-                    id,
-                });
+                return Err(Error::new(
+                    OP,
+                    fs.path(),
+                    ErrorKind::SubvolumeNotFound { id },
+                ));
             }
             ids.into_iter().collect()
         }
@@ -153,14 +153,12 @@ pub(super) fn measure(fs: &Filesystem, scope: &Scope) -> Result<SpaceShare> {
         let id = space.id;
         tally
             .walk(fs, id, i as u32, Some(space))
-            .map_err(|e| match e {
+            .map_err(|e| match e.kind() {
                 // Deleted while we read: the caller asked for a subvolume that is gone.
-                Error::NotFound { .. } => Error::SubvolumeNotFound {
-                    op: OP,
-                    path: fs.path().into(),
-                    id,
-                },
-                e => e,
+                ErrorKind::NotFound => {
+                    Error::new(OP, fs.path(), ErrorKind::SubvolumeNotFound { id })
+                }
+                _ => e,
             })?;
     }
     // The others, after every measured one, so their owner index is the largest.
@@ -173,7 +171,7 @@ pub(super) fn measure(fs: &Filesystem, scope: &Scope) -> Result<SpaceShare> {
     for &id in &others {
         match tally.walk(fs, id, outside, None) {
             // Deleted meanwhile: it shares nothing any more.
-            Err(Error::NotFound { .. }) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound) => {}
             r => r?,
         }
     }

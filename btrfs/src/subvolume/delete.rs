@@ -4,7 +4,7 @@ use super::delete_check::{self, Plan};
 use super::entry::Unreachable;
 use super::paths::{id_of, open, open_subvolume, split, subvol_err};
 use super::TOP_LEVEL_ID;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl::{self, DestroyTarget};
 use nix::errno::Errno;
@@ -19,7 +19,7 @@ const RDONLY: u64 = btrfs_sys::BTRFS_SUBVOL_RDONLY as u64;
 /// Whether a delete also removes the subvolumes nested in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recursion {
-    /// Delete only the target; fails with [`Error::SubvolumeNotEmpty`] if it holds others.
+    /// Delete only the target; fails with [`ErrorKind::SubvolumeNotEmpty`] if it holds others.
     No,
     /// Delete the nested subvolumes first, innermost first (post-order), then the target.
     /// Read-only subvolumes in the tree are made writable when their nested subvolumes must
@@ -28,12 +28,14 @@ pub enum Recursion {
 }
 
 pub(crate) fn unreachable_err(op: &'static str, path: &Path, u: &Unreachable) -> Error {
-    Error::NestedSubvolumeUnreachable {
+    Error::new(
         op,
-        path: path.into(),
-        id: u.id,
-        reason: u.reason.to_string(),
-    }
+        path,
+        ErrorKind::NestedSubvolumeUnreachable {
+            id: u.id,
+            reason: u.reason.to_string(),
+        },
+    )
 }
 
 /// Deletes the subvolume at `path` and, with [`Recursion::Yes`], every subvolume nested in it.
@@ -42,13 +44,13 @@ pub(crate) fn unreachable_err(op: &'static str, path: &Path, u: &Unreachable) ->
 /// [`DeleteProblem`](super::DeleteProblem)): the default subvolume, mounts of the tree's subvolumes elsewhere and
 /// mounts inside it, swap files, a read-only filesystem or holding subvolume, append-only and
 /// immutable attributes, and an unprivileged caller's rights. Any problem fails with
-/// [`Error::DeleteRefused`] listing them all, with nothing deleted. Deleting a plain directory
-/// fails with [`Error::NotASubvolume`], the top level with [`Error::TopLevelSubvolume`].
+/// [`ErrorKind::DeleteRefused`] listing them all, with nothing deleted. Deleting a plain directory
+/// fails with [`ErrorKind::NotASubvolume`], the top level with [`ErrorKind::TopLevelSubvolume`].
 ///
 /// Read-only subvolumes inside the tree are made writable just before what they hold is
 /// deleted. Should the kernel still refuse part-way (a `btrfs send` of a subvolume in the tree
 /// cannot be seen beforehand), the subvolumes made writable are made read-only again and the
-/// error, [`Error::DeleteIncomplete`], lists what was deleted and what was not; when nothing
+/// error, [`ErrorKind::DeleteIncomplete`], lists what was deleted and what was not; when nothing
 /// was deleted yet it is the kernel's error itself.
 ///
 /// The space is freed later by the filesystem's cleaner: see
@@ -59,10 +61,7 @@ pub fn delete(path: impl AsRef<Path>, recursion: Recursion) -> Result<()> {
     let file = open_subvolume(OP, path)?;
     let id = id_of(OP, path, &file)?;
     if id == TOP_LEVEL_ID {
-        return Err(Error::TopLevelSubvolume {
-            op: OP,
-            path: path.into(),
-        });
+        return Err(Error::new(OP, path, ErrorKind::TopLevelSubvolume));
     }
     drop(file);
     let plan = delete_check::plan(OP, path, id, recursion == Recursion::Yes)?;
@@ -128,22 +127,24 @@ impl Deletion<'_> {
         if gone.is_empty() && not_restored.is_empty() {
             return cause;
         }
-        Error::DeleteIncomplete {
-            op: self.op,
-            path: self.target.into(),
-            progress: Box::new(DeleteProgress {
-                failed: victims[at].path.clone(),
-                cause,
-                deleted: gone.into_iter().map(|(v, _)| v.path.clone()).collect(),
-                not_deleted: left.into_iter().map(|(v, _)| v.path.clone()).collect(),
-                restored_read_only: restored,
-                not_restored,
-            }),
-        }
+        Error::new(
+            self.op,
+            self.target,
+            ErrorKind::DeleteIncomplete {
+                progress: Box::new(DeleteProgress {
+                    failed: victims[at].path.clone(),
+                    cause,
+                    deleted: gone.into_iter().map(|(v, _)| v.path.clone()).collect(),
+                    not_deleted: left.into_iter().map(|(v, _)| v.path.clone()).collect(),
+                    restored_read_only: restored,
+                    not_restored,
+                }),
+            },
+        )
     }
 }
 
-/// How far a delete that failed part-way got ([`Error::DeleteIncomplete`]).
+/// How far a delete that failed part-way got ([`ErrorKind::DeleteIncomplete`]).
 #[derive(Debug)]
 pub struct DeleteProgress {
     /// The subvolume whose delete failed.
@@ -226,19 +227,9 @@ fn destroy_err(op: &'static str, path: &Path, parent: &Path, id: u64, errno: Err
         if let Ok(fs) = Filesystem::open(parent) {
             match fs.default_subvolume() {
                 Ok(default) if default == id => {
-                    return Error::DefaultSubvolume {
-                        op,
-                        path: path.into(),
-                        id,
-                    }
+                    return Error::new(op, path, ErrorKind::DefaultSubvolume { id })
                 }
-                Ok(_) => {
-                    return Error::SubvolumeBusy {
-                        op,
-                        path: path.into(),
-                        errno,
-                    }
-                }
+                Ok(_) => return Error::new(op, path, ErrorKind::SubvolumeBusy { errno }),
                 Err(_) => {}
             }
         }
@@ -252,22 +243,13 @@ impl Filesystem {
     pub fn delete_subvolume_by_id(&self, id: u64) -> Result<()> {
         const OP: &str = "delete subvolume by id";
         if id == TOP_LEVEL_ID {
-            return Err(Error::TopLevelSubvolume {
-                op: OP,
-                path: self.path().into(),
-            });
+            return Err(Error::new(OP, self.path(), ErrorKind::TopLevelSubvolume));
         }
         ioctl::snap_destroy(self.fd(), DestroyTarget::Id(id)).map_err(|e| match e {
-            Errno::ENOENT => Error::SubvolumeNotFound {
-                op: OP,
-                path: self.path().into(),
-                id,
-            },
-            Errno::EPERM if self.default_subvolume().ok() == Some(id) => Error::DefaultSubvolume {
-                op: OP,
-                path: self.path().into(),
-                id,
-            },
+            Errno::ENOENT => Error::new(OP, self.path(), ErrorKind::SubvolumeNotFound { id }),
+            Errno::EPERM if self.default_subvolume().ok() == Some(id) => {
+                Error::new(OP, self.path(), ErrorKind::DefaultSubvolume { id })
+            }
             e => subvol_err(OP, self.path(), e, NEEDS),
         })?;
         Ok(())

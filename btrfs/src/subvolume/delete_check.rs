@@ -15,7 +15,7 @@
 
 use super::entry::{Entry, Order};
 use super::paths::{check_btrfs, containing_root, open, open_subvolume};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::mounts::{swap_files, MountTable, MOUNTINFO};
@@ -165,7 +165,7 @@ impl Plan {
 }
 
 /// Plans the delete of the subvolume `id` at `target` (and, when `recursive`, every subvolume
-/// nested in it) and checks it; fails with [`Error::DeleteRefused`] listing every problem.
+/// nested in it) and checks it; fails with [`ErrorKind::DeleteRefused`] listing every problem.
 pub(crate) fn plan(op: &'static str, target: &Path, id: u64, recursive: bool) -> Result<Plan> {
     let fs = Filesystem::open(target)?;
     let mut problems = Vec::new();
@@ -208,11 +208,11 @@ pub(crate) fn plan(op: &'static str, target: &Path, id: u64, recursive: bool) ->
     if problems.is_empty() {
         Ok(plan)
     } else {
-        Err(Error::DeleteRefused {
+        Err(Error::new(
             op,
-            path: target.into(),
-            problems,
-        })
+            target,
+            ErrorKind::DeleteRefused { problems },
+        ))
     }
 }
 
@@ -235,7 +235,7 @@ impl Checks<'_> {
         // option does: so it also tells whether the caller is privileged.
         let default = match self.fs.default_subvolume() {
             Ok(id) => Some(id),
-            Err(Error::PermissionDenied { .. }) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied { .. }) => None,
             Err(e) => return Err(e),
         };
         if let Some(default) = default {

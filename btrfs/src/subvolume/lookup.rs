@@ -5,7 +5,7 @@
 use super::info::{from_root_item, RootRef, SubvolumeInfo};
 use super::paths::join_bytes;
 use super::TOP_LEVEL_ID;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::tree_search::SearchRange;
@@ -60,11 +60,11 @@ pub(crate) fn top_path(fs: &Filesystem, id: u64) -> Result<PathBuf> {
     let mut cur = id;
     while cur != TOP_LEVEL_ID {
         let Some((parent, r)) = backref(fs, cur)? else {
-            return Err(Error::SubvolumeNotFound {
-                op: "resolve subvolume path",
-                path: fs.path().into(),
-                id: cur,
-            });
+            return Err(Error::new(
+                "resolve subvolume path",
+                fs.path(),
+                ErrorKind::SubvolumeNotFound { id: cur },
+            ));
         };
         parts.push((dir_path(fs, parent, r.dir_id)?, r.name));
         cur = parent;
@@ -79,11 +79,7 @@ impl Filesystem {
     /// Info of subvolume `id`, with its path from the top level (CAP_SYS_ADMIN).
     pub fn subvolume_info_by_id(&self, id: u64) -> Result<SubvolumeInfo> {
         const OP: &str = "subvolume info";
-        let not_found = || Error::SubvolumeNotFound {
-            op: OP,
-            path: self.path().into(),
-            id,
-        };
+        let not_found = || Error::new(OP, self.path(), ErrorKind::SubvolumeNotFound { id });
         let item = root_item(self, id)?.ok_or_else(not_found)?;
         let parent = backref(self, id)?;
         if parent.is_none() && id != TOP_LEVEL_ID {

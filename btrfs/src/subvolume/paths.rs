@@ -2,7 +2,7 @@
 //! subvolumes, and finding the subvolume root that contains a path.
 
 use super::ROOT_DIR_INO;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fstype::BTRFS_SUPER_MAGIC;
 use crate::ioctl;
 use nix::errno::Errno;
@@ -31,24 +31,23 @@ pub(crate) fn open_subvolume(op: &'static str, path: &Path) -> Result<File> {
         .map_err(|e| Error::from_errno(op, path, errno_of(&e)))?;
     check_btrfs(op, path, &file)?;
     if !meta.is_dir() || meta.ino() != ROOT_DIR_INO {
-        return Err(Error::NotASubvolume {
-            op,
-            path: path.into(),
-        });
+        return Err(Error::new(op, path, ErrorKind::NotASubvolume));
     }
     Ok(file)
 }
 
-/// Fails with [`Error::NotBtrfs`] unless `file` is on btrfs.
+/// Fails with [`ErrorKind::NotBtrfs`] unless `file` is on btrfs.
 pub(crate) fn check_btrfs(op: &'static str, path: &Path, file: &File) -> Result<()> {
     let stat = nix::sys::statfs::fstatfs(file).map_err(|e| Error::from_errno(op, path, e))?;
     let magic = stat.filesystem_type().0 as i64;
     if magic != BTRFS_SUPER_MAGIC {
-        return Err(Error::NotBtrfs {
+        return Err(Error::new(
             op,
-            path: path.into(),
-            found: crate::fstype::name_of_magic(magic),
-        });
+            path,
+            ErrorKind::NotBtrfs {
+                found: crate::fstype::name_of_magic(magic),
+            },
+        ));
     }
     Ok(())
 }
@@ -63,14 +62,11 @@ pub(crate) fn subvol_err(
 ) -> Error {
     let path = path.to_path_buf();
     match errno {
-        Errno::ENOTEMPTY => Error::SubvolumeNotEmpty { op, path },
-        Errno::EBUSY => Error::SubvolumeBusy { op, path, errno },
-        Errno::EPERM | Errno::EACCES => Error::PermissionDenied {
-            op,
-            path,
-            errno,
-            needs,
-        },
+        Errno::ENOTEMPTY => Error::new(op, path, ErrorKind::SubvolumeNotEmpty),
+        Errno::EBUSY => Error::new(op, path, ErrorKind::SubvolumeBusy { errno }),
+        Errno::EPERM | Errno::EACCES => {
+            Error::new(op, path, ErrorKind::PermissionDenied { errno, needs })
+        }
         errno => Error::from_errno(op, path, errno),
     }
 }
@@ -86,23 +82,20 @@ pub(crate) fn split(op: &'static str, path: &Path) -> Result<(PathBuf, Vec<u8>)>
         None => (&b"."[..], trimmed),
     };
     if name.is_empty() || name == b"." || name == b".." {
-        return Err(Error::InvalidArguments {
-            op,
-            reason: format!(
+        return Err(Error::invalid_arguments(op, format!(
                 "{} does not end in a name; give the path of the new subvolume, e.g. /mnt/data/name",
                 path.display()
-            ),
-        });
+            )));
     }
     if name.len() > btrfs_sys::BTRFS_VOL_NAME_MAX as usize {
-        return Err(Error::InvalidArguments {
+        return Err(Error::invalid_arguments(
             op,
-            reason: format!(
+            format!(
                 "the name {:?} is longer than {} bytes",
                 String::from_utf8_lossy(name),
                 btrfs_sys::BTRFS_VOL_NAME_MAX
             ),
-        });
+        ));
     }
     Ok((PathBuf::from(OsStr::from_bytes(parent)), name.to_vec()))
 }
@@ -114,7 +107,14 @@ pub fn is_subvolume(path: impl AsRef<Path>) -> Result<bool> {
     let path = path.as_ref();
     match open_subvolume(OP, path) {
         Ok(_) => Ok(true),
-        Err(Error::NotASubvolume { .. } | Error::NotBtrfs { .. }) => Ok(false),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::NotASubvolume | ErrorKind::NotBtrfs { .. }
+            ) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e),
     }
 }
@@ -150,13 +150,13 @@ pub(crate) fn containing_root(op: &'static str, path: &Path) -> Result<(PathBuf,
             return Ok((ancestor.to_path_buf(), rel.to_path_buf()));
         }
     }
-    Err(Error::InvalidArguments {
+    Err(Error::invalid_arguments(
         op,
-        reason: format!(
+        format!(
             "no subvolume root found above {}; is it on btrfs?",
             path.display()
         ),
-    })
+    ))
 }
 
 /// Joins a relative path given as bytes (possibly with a trailing `/`) and a name onto `base`.

@@ -5,7 +5,7 @@ use super::info::{from_ioctl, SubvolumeInfo};
 use super::lookup::{self, ROOT_TREE};
 use super::paths::open_subvolume;
 use super::TOP_LEVEL_ID;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::le;
@@ -46,12 +46,14 @@ fn flags(op: &'static str, path: &Path, file: &File) -> Result<u64> {
 
 fn set_flags(op: &'static str, path: &Path, file: &File, flags: u64) -> Result<()> {
     ioctl::subvol_setflags(file.as_fd(), flags).map_err(|e| match e {
-        nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => Error::PermissionDenied {
+        nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => Error::new(
             op,
-            path: path.into(),
-            errno: e,
-            needs: NEEDS_OWNER,
-        },
+            path,
+            ErrorKind::PermissionDenied {
+                errno: e,
+                needs: NEEDS_OWNER,
+            },
+        ),
         e => Error::from_errno(op, path, e),
     })?;
     Ok(())
@@ -68,7 +70,7 @@ pub fn is_read_only(path: impl AsRef<Path>) -> Result<bool> {
 /// Makes the subvolume at `path` read-only or writable.
 ///
 /// Making a subvolume with a received uuid writable is refused with
-/// [`Error::ReceivedSubvolume`]: incremental send relies on received subvolumes staying
+/// [`ErrorKind::ReceivedSubvolume`]: incremental send relies on received subvolumes staying
 /// unchanged. Use [`force_read_write`] to do it anyway.
 pub fn set_read_only(path: impl AsRef<Path>, read_only: bool) -> Result<()> {
     const OP: &str = "set read-only";
@@ -80,11 +82,11 @@ pub fn set_read_only(path: impl AsRef<Path>, read_only: bool) -> Result<()> {
     }
     if !read_only {
         if let Some(received_uuid) = subvol_info(OP, path, &file)?.received_uuid {
-            return Err(Error::ReceivedSubvolume {
-                op: OP,
-                path: path.into(),
-                received_uuid,
-            });
+            return Err(Error::new(
+                OP,
+                path,
+                ErrorKind::ReceivedSubvolume { received_uuid },
+            ));
         }
     }
     set_flags(OP, path, &file, current ^ RDONLY)
@@ -166,11 +168,11 @@ impl Filesystem {
     /// Makes subvolume `id` the default one (CAP_SYS_ADMIN).
     pub fn set_default_subvolume(&self, id: u64) -> Result<()> {
         ioctl::default_subvol(self.fd(), id).map_err(|e| match e {
-            nix::errno::Errno::ENOENT => Error::SubvolumeNotFound {
-                op: "set default subvolume",
-                path: self.path().into(),
-                id,
-            },
+            nix::errno::Errno::ENOENT => Error::new(
+                "set default subvolume",
+                self.path(),
+                ErrorKind::SubvolumeNotFound { id },
+            ),
             e => self.err("set default subvolume", e),
         })?;
         Ok(())

@@ -8,7 +8,7 @@ use super::lookup;
 use super::paths::{id_of, join_bytes, open};
 use super::privileged::PrivilegedRefs;
 use super::unprivileged::UnprivilegedRefs;
-use crate::error::{Error, Result};
+use crate::error::{ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use nix::errno::Errno;
@@ -104,7 +104,7 @@ impl<'a> Walk<'a> {
             Mode::Unprivileged => false,
             Mode::Auto => match lookup::root_item(fs, id) {
                 Ok(_) => true,
-                Err(Error::PermissionDenied { .. }) => false,
+                Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied { .. }) => false,
                 Err(e) => return Err(e),
             },
         };

@@ -1,6 +1,6 @@
 //! One sysfs file: read (absent → `None`), parsed, written.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use nix::errno::Errno;
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,15 +29,19 @@ impl Knob {
     }
 
     /// The file's text parsed with `parse` (given the trimmed text); an unparsable value is
-    /// an [`Error::Decode`].
+    /// an [`ErrorKind::Decode`].
     pub fn parse<T>(&self, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>> {
         let Some(text) = self.read()? else {
             return Ok(None);
         };
-        parse(text.trim()).map(Some).ok_or_else(|| Error::Decode {
-            op: "read sysfs",
-            path: self.path.clone(),
-            detail: format!("unexpected value {:?}", text.trim()),
+        parse(text.trim()).map(Some).ok_or_else(|| {
+            Error::new(
+                "read sysfs",
+                self.path.clone(),
+                ErrorKind::Decode {
+                    detail: format!("unexpected value {:?}", text.trim()),
+                },
+            )
         })
     }
 
@@ -107,22 +111,17 @@ impl Knob {
         };
         let path = self.path.clone();
         Err(match errno_of(&e) {
-            Errno::ENOENT => Error::KernelLacks {
+            Errno::ENOENT => Error::new(op, path, ErrorKind::KernelLacks { needs: since }),
+            errno @ (Errno::EACCES | Errno::EPERM) => {
+                Error::new(op, path, ErrorKind::PermissionDenied { errno, needs })
+            }
+            Errno::EINVAL => Error::new(
                 op,
                 path,
-                needs: since,
-            },
-            errno @ (Errno::EACCES | Errno::EPERM) => Error::PermissionDenied {
-                op,
-                path,
-                errno,
-                needs,
-            },
-            Errno::EINVAL => Error::KernelRejected {
-                op,
-                path,
-                hint: Some(invalid),
-            },
+                ErrorKind::KernelRejected {
+                    hint: Some(invalid),
+                },
+            ),
             errno => Error::from_errno(op, path, errno),
         })
     }
@@ -144,12 +143,12 @@ mod tests {
         assert_eq!(Knob::new(dir.join("missing")).u64().unwrap(), None);
         assert!(matches!(
             Knob::new(dir.join("bad")).u64(),
-            Err(Error::Decode { .. })
+            Err(e) if matches!(e.kind(), ErrorKind::Decode { .. })
         ));
         let err = Knob::new(dir.join("missing"))
             .write("set", "1", "Linux 6.11", "0 or 1")
             .unwrap_err();
-        assert!(matches!(err, Error::KernelLacks { .. }), "{err}");
+        assert!(matches!(err.kind(), ErrorKind::KernelLacks { .. }), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

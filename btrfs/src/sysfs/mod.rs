@@ -3,7 +3,7 @@
 //! [`FsSysfs::for_fs`] finds the directory of an open [`Filesystem`]. Every getter returns
 //! `Ok(None)` when the running kernel lacks the knob (each names the kernel version that added
 //! it), never an error; a knob that exists but cannot be read or parsed is an error. Setters
-//! need root and fail with [`Error::Unsupported`] when the knob is missing.
+//! need root and fail with [`ErrorKind::Unsupported`] when the knob is missing.
 //!
 //! * per allocation kind (`allocation/<data|metadata|system|mixed>/`): sizes
 //!   ([`FsSysfs::allocation`]), `bg_reclaim_threshold` (5.19+), `dynamic_reclaim` (6.11+),
@@ -29,7 +29,7 @@ pub use devinfo::SpeedLimit;
 pub use exclusive::ExclusiveOperation;
 pub use features::Feature;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use std::path::{Path, PathBuf};
@@ -47,16 +47,17 @@ pub struct FsSysfs {
 impl FsSysfs {
     /// The directory of `fs`: `/sys/fs/btrfs/<fsid>` (the fsid `BTRFS_IOC_FS_INFO` reports,
     /// which is also the directory's name with `metadata_uuid` or a temporary fsid). Fails
-    /// with [`Error::NotFound`] when it does not exist (sysfs not mounted, e.g. in some
+    /// with [`ErrorKind::NotFound`] when it does not exist (sysfs not mounted, e.g. in some
     /// containers).
     pub fn for_fs(fs: &Filesystem) -> Result<FsSysfs> {
         let fsid = ioctl::fs_info(fs.fd()).map_err(|e| fs.err("find sysfs directory", e))?;
         let root = Path::new(SYSFS_BTRFS).join(Uuid::from_bytes(fsid.fsid).to_string());
         if !root.is_dir() {
-            return Err(Error::NotFound {
-                op: "find sysfs directory",
-                path: root,
-            });
+            return Err(Error::new(
+                "find sysfs directory",
+                root,
+                ErrorKind::NotFound,
+            ));
         }
         Ok(FsSysfs { root })
     }

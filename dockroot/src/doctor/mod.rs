@@ -138,11 +138,11 @@ impl<'a> Context<'a> {
 
     /// The btrfs filesystem, or the check that explains why there is none.
     pub fn btrfs(&self, id: &'static str) -> Result<&Filesystem, Check> {
-        self.fs.as_ref().map_err(|e| match e {
-            btrfs_kit::Error::NotBtrfs { found, .. } => {
+        self.fs.as_ref().map_err(|e| match e.kind() {
+            btrfs_kit::ErrorKind::NotBtrfs { found } => {
                 Check::unknown(id, format!("not btrfs ({found}): nothing to judge"))
             }
-            e => Check::unknown(id, e.to_string()),
+            _ => Check::unknown(id, e.to_string()),
         })
     }
 

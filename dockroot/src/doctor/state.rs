@@ -3,7 +3,7 @@
 
 use super::{needs_root, Context};
 use crate::report::{Check, Figure, Status, Unit};
-use btrfs_kit::Error;
+use btrfs_kit::ErrorKind;
 
 const PROVISION_HINT: &str = "give Docker a filesystem of its own: stop Docker, move the old data aside, then `dockroot provision --vg VG --size 10g`";
 
@@ -93,17 +93,19 @@ pub fn is_btrfs(ctx: &Context) -> Check {
             ),
             Err(e) => Check::unknown(ID, e.to_string()),
         },
-        Err(Error::NotBtrfs { found, .. }) => Check::new(
-            ID,
-            Status::Critical,
-            format!(
-                "{} is {found}, not btrfs: Docker's btrfs storage driver needs btrfs",
-                ctx.path().display()
-            ),
-        )
-        .action(PROVISION_HINT),
-        Err(e) => Check::new(ID, Status::Critical, e.to_string())
-            .action("give the path of Docker's data root (it must exist)"),
+        Err(e) => match e.kind() {
+            ErrorKind::NotBtrfs { found } => Check::new(
+                ID,
+                Status::Critical,
+                format!(
+                    "{} is {found}, not btrfs: Docker's btrfs storage driver needs btrfs",
+                    ctx.path().display()
+                ),
+            )
+            .action(PROVISION_HINT),
+            _ => Check::new(ID, Status::Critical, e.to_string())
+                .action("give the path of Docker's data root (it must exist)"),
+        },
     }
 }
 
@@ -149,7 +151,9 @@ pub fn balance(ctx: &Context) -> Result<Check, Check> {
     let fs = ctx.btrfs(ID)?;
     let status = match fs.balance_status() {
         Ok(s) => s,
-        Err(Error::PermissionDenied { .. }) => return Err(needs_root(ID, "the balance status")),
+        Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied { .. }) => {
+            return Err(needs_root(ID, "the balance status"))
+        }
         Err(e) => return Err(Check::unknown(ID, e.to_string())),
     };
     Ok(match status {
@@ -212,7 +216,9 @@ fn quota(ctx: &Context, id: &'static str) -> Result<Option<btrfs_kit::quota::Quo
     let fs = ctx.btrfs(id)?;
     match fs.quota_status() {
         Ok(s) => Ok(s.filter(|s| s.enabled)),
-        Err(Error::PermissionDenied { .. }) => Err(needs_root(id, "the quota status")),
+        Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied { .. }) => {
+            Err(needs_root(id, "the quota status"))
+        }
         Err(e) => Err(Check::unknown(id, e.to_string())),
     }
 }

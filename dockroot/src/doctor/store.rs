@@ -215,8 +215,10 @@ fn fsid_of(path: &Path) -> Result<uuid::Uuid, String> {
     let at = existing(path).ok_or_else(|| format!("{} has no existing parent", path.display()))?;
     match Filesystem::open(at) {
         Ok(fs) => fs.info().map(|i| i.fsid).map_err(|e| e.to_string()),
-        Err(btrfs_kit::Error::NotBtrfs { found, .. }) => Err(format!("on {found}, not btrfs")),
-        Err(e) => Err(e.to_string()),
+        Err(e) => match e.kind() {
+            btrfs_kit::ErrorKind::NotBtrfs { found } => Err(format!("on {found}, not btrfs")),
+            _ => Err(e.to_string()),
+        },
     }
 }
 

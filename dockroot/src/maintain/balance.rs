@@ -16,7 +16,7 @@
 use super::{Ctx, Outcome, Priority, Task, TaskReport};
 use btrfs_kit::balance::cli::SignalAwareRunner;
 use btrfs_kit::balance::{Balance, Sequence, SequenceState, Step};
-use btrfs_kit::{BlockGroup, BlockGroupKind, ByteSize, Error, Filesystem};
+use btrfs_kit::{BlockGroup, BlockGroupKind, ByteSize, ErrorKind, Filesystem};
 use std::collections::BTreeSet;
 
 const TASK: Task = Task::Balance;
@@ -286,7 +286,12 @@ fn balance(ctx: &Ctx) -> btrfs_kit::Result<TaskReport> {
                 }
                 unallocated = fs.usage()?.unallocated().bytes();
             }
-            Err(Error::BalanceAlreadyRunning { .. } | Error::ExclusiveOperationRunning { .. }) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::BalanceAlreadyRunning | ErrorKind::ExclusiveOperationRunning { .. }
+                ) =>
+            {
                 return Ok(base(
                     TaskReport::new(
                         TASK,
@@ -344,7 +349,7 @@ fn run_step(
     };
     match report {
         Ok(report) if report.state == SequenceState::NoSpace => Ok(Ran::NoSpace),
-        Err(Error::NoSpace { .. }) => Ok(Ran::NoSpace),
+        Err(e) if matches!(e.kind(), ErrorKind::NoSpace) => Ok(Ran::NoSpace),
         Ok(report) => Ok(Ran::Report(report)),
         Err(e) => Err(e),
     }
@@ -369,7 +374,8 @@ fn stopped(
     let keep = ctx.cfg.keep_paused && paused;
     if paused && !keep {
         match fs.balance_cancel() {
-            Ok(()) | Err(Error::BalanceNotRunning { .. }) => {}
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::BalanceNotRunning) => {}
             Err(e) => return Err(e),
         }
     }

@@ -4,7 +4,7 @@
 
 use super::{Ctx, Outcome, Priority, Task, TaskReport};
 use btrfs_kit::scrub::{ScrubRequest, ScrubState, ScrubVerdict};
-use btrfs_kit::{ByteSize, Error};
+use btrfs_kit::{ByteSize, ErrorKind};
 use std::time::Duration;
 
 const TASK: Task = Task::Scrub;
@@ -13,7 +13,7 @@ const TASK: Task = Task::Scrub;
 pub(crate) fn run(ctx: &Ctx) -> TaskReport {
     match scrub(ctx) {
         Ok(r) => r,
-        Err(Error::ScrubAlreadyRunning { .. }) => TaskReport::new(
+        Err(e) if matches!(e.kind(), ErrorKind::ScrubAlreadyRunning { .. }) => TaskReport::new(
             TASK,
             Outcome::Skipped,
             "a scrub started by someone else is running: left alone",
@@ -97,7 +97,8 @@ fn scrub(ctx: &Ctx) -> btrfs_kit::Result<TaskReport> {
                 "signal: cancelling the scrub (the next run resumes it)",
             );
             match handle.cancel() {
-                Ok(()) | Err(Error::ScrubNotRunning { .. }) => {}
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::ScrubNotRunning) => {}
                 Err(e) => return Err(e),
             }
             cancelled = true;

@@ -3,7 +3,7 @@
 use super::{Ctx, DefragMode, Outcome, Priority, Task, TaskReport};
 use btrfs_kit::defrag::{self, DefragOptions, WalkOptions};
 use btrfs_kit::trim::TrimOptions;
-use btrfs_kit::{ByteSize, Error};
+use btrfs_kit::{ByteSize, ErrorKind};
 use std::ops::ControlFlow;
 
 /// `FITRIM` when the last trim is older than `trim_interval_days`.
@@ -34,7 +34,7 @@ pub(crate) fn trim(ctx: &Ctx) -> TaskReport {
             ),
         )
         .figure("trimmed_bytes", outcome.trimmed.bytes() as f64),
-        Err(Error::DiscardUnsupported { .. }) => TaskReport::new(
+        Err(e) if matches!(e.kind(), ErrorKind::DiscardUnsupported) => TaskReport::new(
             TASK,
             Outcome::Skipped,
             format!("no device supports discard: nothing to trim; asked again in {days} day(s)"),
