@@ -14,8 +14,9 @@ use testkit::ensure;
 use testkit::harness::Failed;
 
 /// Fills the filesystem: most of the free space reserved at once (fallocate), then plug files
-/// written until ENOSPC, until even a new 1-byte file cannot be written (what Docker needs for
-/// a container's records). The plug files go to `plugs`; the bytes they hold.
+/// written until ENOSPC, until neither a new 1-byte file (metadata) nor an 8 KiB one (data)
+/// can be written: Docker needs both for a container's records. The plug files go to `plugs`;
+/// the bytes they hold.
 pub fn plug(fs: &Filesystem, plugs: &mut Vec<PathBuf>) -> Result<u64, Failed> {
     let root = fs.path().to_path_buf();
     let free = fs.usage()?.free_estimated.bytes();
@@ -33,7 +34,11 @@ pub fn plug(fs: &Filesystem, plugs: &mut Vec<PathBuf>) -> Result<u64, Failed> {
         plugs.push(path.clone());
         bytes += write_until_full(&path)?;
         fs.sync()?;
-        if !fits(&root.join("probe"))? {
+        // Both kinds of space: a 1-byte file is inline (metadata), an 8 KiB one needs a data
+        // extent; the sync may have returned data space that deletions pinned (containerd and
+        // dockerd write and delete as the filling runs), which a metadata probe alone misses.
+        let probe = root.join("probe");
+        if !fits(&probe, 1)? && !fits(&probe, 8 * 1024)? {
             return Ok(bytes);
         }
     }
@@ -92,10 +97,10 @@ pub fn policy_when_full_step(report: &mut Report, root: &str) -> Result<(), Fail
     })
 }
 
-/// Whether a new 1-byte file can be written and synced at `path` (removed again).
-pub fn fits(path: &Path) -> Result<bool, Failed> {
+/// Whether a new file of `bytes` bytes can be written and synced at `path` (removed again).
+pub fn fits(path: &Path, bytes: usize) -> Result<bool, Failed> {
     let result = std::fs::File::create(path).and_then(|mut f| {
-        f.write_all(b"x")?;
+        f.write_all(&vec![b'x'; bytes])?;
         f.sync_all()
     });
     let _ = std::fs::remove_file(path);
