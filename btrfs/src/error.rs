@@ -56,7 +56,7 @@ pub enum ErrorKind {
     #[error("another exclusive operation is running{}; wait for it to finish, then retry", running.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     ExclusiveOperationRunning {
         /// What runs, from `/sys/fs/btrfs/<fsid>/exclusive_operation`, when readable.
-        running: Option<crate::sysfs::ExclusiveOperation>,
+        running: Option<crate::sysfs::exclusive_operation::ExclusiveOperation>,
     },
     /// The filesystem has no device with this id (ENODEV).
     #[error(
@@ -142,14 +142,14 @@ pub enum ErrorKind {
     #[error("refused, nothing deleted: {}", join(problems))]
     DeleteRefused {
         /// Every problem found.
-        problems: Vec<crate::subvolume::DeleteProblem>,
+        problems: Vec<crate::subvolume::delete_problem::DeleteProblem>,
     },
     /// A recursive delete failed part-way, after the checks: what was deleted and what was
     /// not; the read-only subvolumes it had made writable are read-only again.
     #[error("{progress}")]
     DeleteIncomplete {
         /// Where it failed, why, and what it had done.
-        progress: Box<crate::subvolume::DeleteProgress>,
+        progress: Box<crate::subvolume::delete_progress::DeleteProgress<Error>>,
     },
     /// No subvolume with this id exists.
     #[error("no subvolume with id {id}; list subvolumes to find the right id")]

@@ -1,6 +1,7 @@
 //! Deleting subvolumes: by path, by id, recursively.
 
 use super::delete_check::{self, Plan};
+use super::delete_progress::DeleteProgress;
 use super::entry::Unreachable;
 use super::paths::{id_of, open, open_subvolume, split, subvol_err};
 use super::TOP_LEVEL_ID;
@@ -9,7 +10,7 @@ use crate::fs::Filesystem;
 use crate::ioctl::{self, DestroyTarget};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const NEEDS: &str = "CAP_SYS_ADMIN (run as root), or the user_subvol_rm_allowed mount option and \
 write access to the parent directory";
@@ -142,60 +143,6 @@ impl Deletion<'_> {
             },
         )
     }
-}
-
-/// How far a delete that failed part-way got ([`ErrorKind::DeleteIncomplete`]).
-#[derive(Debug)]
-pub struct DeleteProgress {
-    /// The subvolume whose delete failed.
-    pub failed: PathBuf,
-    /// Why it failed.
-    pub cause: Error,
-    /// The subvolumes deleted, in order.
-    pub deleted: Vec<PathBuf>,
-    /// The subvolumes left, the failed one first.
-    pub not_deleted: Vec<PathBuf>,
-    /// The read-only subvolumes made writable for the delete and made read-only again.
-    pub restored_read_only: Vec<PathBuf>,
-    /// Those that could not be made read-only again, each with why.
-    pub not_restored: Vec<String>,
-}
-
-impl std::fmt::Display for DeleteProgress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "failed deleting {} ({}); deleted {}; not deleted {}",
-            self.failed.display(),
-            self.cause,
-            listed(&self.deleted),
-            listed(&self.not_deleted)
-        )?;
-        if !self.restored_read_only.is_empty() {
-            write!(
-                f,
-                "; made read-only again {}",
-                listed(&self.restored_read_only)
-            )?;
-        }
-        if !self.not_restored.is_empty() {
-            write!(
-                f,
-                "; could not make read-only again: {}",
-                self.not_restored.join("; ")
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// `N (p1, p2, ...)`, or `none`.
-fn listed(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "none".into();
-    }
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    format!("{} ({})", paths.len(), shown.join(", "))
 }
 
 /// Sets or clears the read-only flag of the subvolume at `path`.

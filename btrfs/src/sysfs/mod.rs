@@ -20,13 +20,14 @@ mod allocation;
 mod commit;
 mod devinfo;
 mod exclusive;
+pub(crate) mod exclusive_operation;
 mod features;
 mod knob;
 
 pub use allocation::{AllocationKind, GlobalReserve, ProfileAllocation, SysfsAllocation};
 pub use commit::CommitStats;
 pub use devinfo::SpeedLimit;
-pub use exclusive::ExclusiveOperation;
+pub use exclusive_operation::ExclusiveOperation;
 pub use features::Feature;
 
 use crate::error::{Error, ErrorKind, Result};
