@@ -1,15 +1,14 @@
 //! dockroot: keep Docker's data root healthy on LVM + btrfs.
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod check;
-pub mod cli;
 pub mod command;
 pub mod config;
 pub mod docker;
 pub mod doctor;
 pub mod du;
 pub mod errno;
-pub mod files;
 pub mod kernel;
 pub mod maintain;
 pub mod metrics;

@@ -256,7 +256,7 @@ pub fn install(
         (METRICS_SERVICE, settings.metrics_service(path)),
     ] {
         let file = unit_dir.join(name);
-        crate::files::write_atomically(&file, text.as_bytes(), 0o644).map_err(|e| err(&file, e))?;
+        opskit::write_atomically(&file, text.as_bytes(), 0o644).map_err(|e| err(&file, e))?;
         written.push(Written {
             path: file,
             link_to: None,

@@ -3,8 +3,9 @@
 //! backtrace), and a balance policy whose reader goes away after the first line still runs
 //! every step.
 //!
-//! Before `dockroot::cli` each of these panicked ("failed printing to stdout: Broken pipe",
-//! exit 101), and the policy died between its first and second step.
+//! Before the shared closed-pipe handling (now `opskit`) each of these panicked ("failed
+//! printing to stdout: Broken pipe", exit 101), and the policy died between its first and
+//! second step.
 
 use crate::data::{write_file, MIB};
 use crate::example_bin::example;

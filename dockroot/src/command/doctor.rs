@@ -5,7 +5,7 @@ use super::{EXIT_CODES, EXIT_USAGE};
 use crate::config::{Config, ThresholdError};
 use crate::doctor::{self, Scope, Target};
 use crate::report::Report;
-use crate::{cli, errln, outln};
+use crate::{errln, outln};
 use std::path::PathBuf;
 
 /// `doctor`.
@@ -95,7 +95,7 @@ pub fn run(config: &Config, args: &DoctorArgs) -> u8 {
         }
     };
     // A fix must not be cut short by a closed stdout.
-    let _keep_going = (args.fix || args.fix_orphans).then(cli::keep_going);
+    let _keep_going = (args.fix || args.fix_orphans).then(opskit::keep_going);
     let mut fixes = serde_json::Map::new();
     if args.fix {
         match doctor::rescan_quota(&target) {

@@ -4,11 +4,11 @@
 use super::metrics::source;
 use super::EXIT_USAGE;
 use crate::config::{Config, Size};
+use crate::errln;
 use crate::maintain::{
     self, Amount, DefragMode, Log, LogPrefix, Options, Priority, Task, EXIT_CODES,
 };
 use crate::metrics;
-use crate::{cli, errln};
 use std::path::PathBuf;
 
 /// `maintain`.
@@ -145,7 +145,7 @@ pub fn run(config: &Config, args: &MaintainArgs) -> u8 {
         }
     };
     // The work must not stop half-way because stdout's reader went away.
-    let _keep_going = cli::keep_going();
+    let _keep_going = opskit::keep_going();
     let log = Log::new(args.log_prefix, args.json);
     let report = match maintain::run(&opts, &log) {
         Ok(r) => r,

@@ -7,7 +7,6 @@
 //! The work itself is in the library: [`crate::provision`], [`crate::doctor`],
 //! [`crate::check`], [`crate::maintain`], [`crate::metrics`], [`crate::units`], [`crate::du`].
 
-use crate::cli;
 use crate::config::Config;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -84,7 +83,7 @@ pub enum Command {
 
 /// The program: parse, run, exit.
 pub fn main() -> ExitCode {
-    cli::run(|| {
+    opskit::run(|| {
         let args = match Cli::try_parse() {
             Ok(args) => args,
             Err(e) => {

@@ -4,7 +4,7 @@
 use super::{EXIT_CODES, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE};
 use crate::config::{Config, Size};
 use crate::provision::{self, ProvisionError, Request};
-use crate::{cli, errln, outln};
+use crate::{errln, outln};
 use std::path::PathBuf;
 
 /// `provision`.
@@ -152,8 +152,8 @@ pub fn run(config: &Config, args: &ProvisionArgs) -> u8 {
         return 0;
     }
     // From here: no stop half-way on a closed stdout, and a signal stops between steps.
-    let _keep_going = cli::keep_going();
-    let interrupts = cli::Interrupts::install().ok();
+    let _keep_going = opskit::keep_going();
+    let interrupts = opskit::Interrupts::install().ok();
     let stop = || interrupts.as_ref().is_some_and(|i| i.count() > 0);
     let quiet = args.json;
     let result = provision::apply(&request, &plan, &stop, &mut |i, step| {

@@ -1,7 +1,7 @@
 //! dockerd's configuration file, `daemon.json`: read it, set `"storage-driver"`, keep every
 //! other key (in its order), write it back atomically with a backup of the old file.
 
-use crate::files;
+use crate::backup::backup;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -159,14 +159,14 @@ impl DaemonJson {
             source,
         };
         let backup = if self.exists {
-            Some(files::backup(&self.path).map_err(|e| io("back up", e))?)
+            Some(backup(&self.path).map_err(|e| io("back up", e))?)
         } else {
             None
         };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
         }
-        files::write_atomically(&self.path, self.render().as_bytes(), 0o644)
+        opskit::write_atomically(&self.path, self.render().as_bytes(), 0o644)
             .map_err(|e| io("write", e))?;
         Ok(backup)
     }

@@ -32,8 +32,8 @@ pub use lock::{LockError, MaintainLock};
 pub use log::{Log, LogPrefix, Priority};
 pub use state::{MaintainState, StateError, TaskRecord};
 
-use crate::cli::Interrupts;
 use btrfs_kit::Filesystem;
+use opskit::Interrupts;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -86,7 +86,7 @@ impl MaintainState {
         };
         std::fs::create_dir_all(dir).map_err(|e| err("create the state directory of", e))?;
         let text = serde_json::to_vec_pretty(self).expect("state serialises");
-        crate::files::write_atomically(&path, &text, 0o644).map_err(|e| err("write", e))
+        opskit::write_atomically(&path, &text, 0o644).map_err(|e| err("write", e))
     }
 
     /// The record of `task`, if it ever ran.

@@ -418,6 +418,6 @@ pub fn textfile_name() -> &'static str {
 /// rename), as node_exporter's textfile collector wants it.
 pub fn write_textfile(dir: &Path, e: &Exposition) -> std::io::Result<PathBuf> {
     let path = dir.join(textfile_name());
-    crate::files::write_atomically(&path, e.render().as_bytes(), 0o644)?;
+    opskit::write_atomically(&path, e.render().as_bytes(), 0o644)?;
     Ok(path)
 }

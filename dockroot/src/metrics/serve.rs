@@ -2,7 +2,7 @@
 //! one scrape at a time. SIGINT and SIGTERM stop the server.
 
 use super::{collect, Source};
-use crate::cli::Interrupts;
+use opskit::Interrupts;
 use std::time::Duration;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -4,8 +4,8 @@
 use super::permanent;
 use super::plan::lvm;
 use super::{Action, Plan, ProvisionError, Request, Step, StepError};
+use crate::backup::backup;
 use crate::docker::{DaemonJson, ImageStore};
-use crate::files;
 use btrfs_kit::mkfs::{self, MkfsOptions, Probe};
 use lvm_kit::{Bytes, LvCreate, LvmBackend};
 use std::path::Path;
@@ -159,7 +159,7 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
                 .ok_or_else(|| StepError::Unexpected("the filesystem's uuid is unknown".into()))?;
             let mut text = match std::fs::read_to_string(fstab) {
                 Ok(t) => {
-                    files::backup(fstab).map_err(|e| io("back up", fstab, e))?;
+                    backup(fstab).map_err(|e| io("back up", fstab, e))?;
                     t
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -170,7 +170,7 @@ fn run_step(req: &Request, action: &Action, fsid: &mut Option<Uuid>) -> Result<(
             }
             text.push_str(&permanent::fstab_line(id, mount_point, options));
             text.push('\n');
-            files::write_atomically(fstab, text.as_bytes(), 0o644)
+            opskit::write_atomically(fstab, text.as_bytes(), 0o644)
                 .map_err(|e| io("write", fstab, e))?;
         }
         Action::StorageDriver { .. } => {
@@ -222,7 +222,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), StepError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StepError::io("create", dir, e))?;
     }
-    files::write_atomically(path, text.as_bytes(), 0o644)
+    opskit::write_atomically(path, text.as_bytes(), 0o644)
         .map_err(|e| StepError::io("write", path, e))
 }
 

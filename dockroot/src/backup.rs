@@ -1,12 +1,9 @@
-//! Writing configuration files safely: atomically (a temporary file in the same directory,
-//! fsync, rename, fsync of the directory: [`write_atomically`], from opskit), keeping the old
-//! content as a backup when asked.
+//! A backup of a configuration file before dockroot rewrites it (daemon.json, fstab), written
+//! with [`opskit::write_atomically`] like every file dockroot writes.
 
+use opskit::write_atomically;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
-pub use opskit::write_atomically;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Copies `path` to `path.dockroot-backup-SECONDS` (the current Unix time; `.N` appended if
 /// that exists), atomically, and returns the backup's path.
