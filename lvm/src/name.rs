@@ -216,7 +216,7 @@ mod tests {
             let (vg, lv) = parse_lv_name(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             format!("{vg}/{lv}")
         };
-        // The real-lvm2 check is tests/lvm_cli.rs (cli::example_accepts_lvm2_lv_paths).
+        // The real-lvm2 check is tests/lvm_cli/main.rs (cli::example_accepts_lvm2_lv_paths).
         assert_eq!(ok("vg/lv"), "vg/lv");
         assert_eq!(ok("/dev/vg/lv"), "vg/lv");
         assert_eq!(ok("//dev//vg/lv"), "vg/lv");

@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn parses_lvm_units() {
-        // The real-lvm2 comparison is tests/lvm_cli.rs (cli::sizes_follow_lvm2_units).
+        // The real-lvm2 comparison is tests/lvm_cli/main.rs (cli::sizes_follow_lvm2_units).
         assert_eq!(parse("10g").unwrap(), ByteSize::gib(10));
         assert_eq!(parse("10G").unwrap(), ByteSize::gib(10));
         assert_eq!(parse("512m").unwrap(), ByteSize::mib(512));

@@ -1,8 +1,8 @@
 //! The LVM suite through the lvm2 CLI backend, on real loop devices, plus CLI-only checks.
 //! Needs root (or CI=true); otherwise every test is reported as ignored with the reason.
 
-#[path = "lvm_cli/lvm2_habits.rs"]
 mod lvm2_habits;
+#[path = "../lvm_common/mod.rs"]
 mod lvm_common;
 
 use lvm_common::fixture::Sandbox;
