@@ -460,10 +460,14 @@ fn cancel_then_resume_continues_from_the_recorded_position() -> Result<(), Faile
             && first.resumable(),
         "first run: {first:?}",
     );
+    // The kernel's final last_physical after a cancel is where the stripes in flight began (a
+    // resume scrubs them again): it can lie a little below what progress said during the run
+    // (seen: 2 MiB below first_end once in CI). Past the start, short of the whole, is what a
+    // resume needs; that it continues from exactly this position is checked below.
     let stopped_at = first.devices[0].progress.last_physical;
     ensure!(
-        stopped_at >= first_end && first.this_run().data_bytes.bytes() < full,
-        "cancelled at {stopped_at} (first data chunk ends at {first_end}), scrubbed {} of {full}",
+        stopped_at > first_start && first.this_run().data_bytes.bytes() < full,
+        "cancelled at {stopped_at} (first data chunk {first_start}..{first_end}), scrubbed {} of {full}",
         first.this_run().data_bytes,
     );
     ensure!(
