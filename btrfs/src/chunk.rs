@@ -151,7 +151,7 @@ impl Filesystem {
                 let item = match item {
                     Ok(item) => item,
                     // No block group tree on this filesystem: fall through to the extent tree.
-                    Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => break,
+                    Err(e) if e.errno() == Some(rustix::io::Errno::NOENT) => break,
                     Err(e) => return Err(e),
                 };
                 type G = sys::btrfs_block_group_item;

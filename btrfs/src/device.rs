@@ -13,7 +13,7 @@ use crate::fs::Filesystem;
 use crate::info::DeviceInfo;
 use crate::ioctl;
 use crate::mkfs::device;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -37,7 +37,11 @@ impl Filesystem {
 
     fn add_device_impl(&self, path: &Path, overwrite: bool) -> Result<DeviceInfo> {
         let meta = std::fs::metadata(path).map_err(|e| {
-            Error::from_errno(OP, path, Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            Error::from_errno(
+                OP,
+                path,
+                Errno::from_raw_os_error(e.raw_os_error().unwrap_or(0)),
+            )
         })?;
         if !meta.file_type().is_block_device() {
             return Err(Error::invalid_arguments(
@@ -85,9 +89,9 @@ impl Filesystem {
 fn add_error(path: &Path, errno: Errno) -> Error {
     let path = path.to_path_buf();
     match errno {
-        Errno::EEXIST => Error::new(OP, path, ErrorKind::AlreadyExists),
-        Errno::EBUSY => Error::new(OP, path, ErrorKind::DeviceBusy { detail: "the kernel could not open it exclusively (mounted, part of another filesystem, or held by another program)".into() }),
-        Errno::EINVAL => Error::new(OP, path, ErrorKind::KernelRejected { hint: Some("the device may be too small, or the filesystem a seed or of a kind that cannot grow") }),
+        Errno::EXIST => Error::new(OP, path, ErrorKind::AlreadyExists),
+        Errno::BUSY => Error::new(OP, path, ErrorKind::DeviceBusy { detail: "the kernel could not open it exclusively (mounted, part of another filesystem, or held by another program)".into() }),
+        Errno::INVAL => Error::new(OP, path, ErrorKind::KernelRejected { hint: Some("the device may be too small, or the filesystem a seed or of a kind that cannot grow") }),
         errno => Error::from_errno(OP, path, errno),
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 /// The error counters of one device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Filesystem {
     fn get_dev_stats(&self, op: &'static str, devid: u64, reset: bool) -> Result<DeviceStats> {
         match ioctl::get_dev_stats(self.fd(), devid, reset) {
             Ok(args) => Ok(DeviceStats::from_sys(&args)),
-            Err(Errno::ENODEV) => Err(Error::new(
+            Err(Errno::NODEV) => Err(Error::new(
                 op,
                 self.path(),
                 ErrorKind::NoSuchDevice { devid },

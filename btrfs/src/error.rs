@@ -3,7 +3,8 @@
 //! Each error names the operation, the path it ran on, the cause (errno where the kernel gave
 //! one) and what to do about it, so it can be shown to an operator as it is.
 
-use nix::errno::Errno;
+use crate::errno_text::{desc, Shown};
+use rustix::io::Errno;
 use std::path::PathBuf;
 
 /// What most btrfs ioctls need: the capability, and how a caller usually gets it.
@@ -38,7 +39,7 @@ pub enum ErrorKind {
     #[error("no such file or directory; check the path and that the filesystem is mounted")]
     NotFound,
     /// The caller lacks a right the operation requires: a capability, or access to a file.
-    #[error("permission denied ({errno}); this needs {needs}")]
+    #[error("permission denied ({}); this needs {needs}", Shown(*errno))]
     PermissionDenied {
         /// The errno the kernel returned (EPERM or EACCES).
         errno: Errno,
@@ -107,7 +108,7 @@ pub enum ErrorKind {
         hint: Option<&'static str>,
     },
     /// Any other errno from a system call.
-    #[error("{errno} ({})", errno.desc())]
+    #[error("{} ({})", Shown(*errno), desc(*errno))]
     Sys {
         /// The errno.
         errno: Errno,
@@ -132,7 +133,7 @@ pub enum ErrorKind {
     },
     /// The subvolume is in use: mounted, holding an active swapfile (EBUSY), or being sent by
     /// `btrfs send` (EPERM for a caller with CAP_SYS_ADMIN).
-    #[error("the subvolume is in use ({errno}: mounted, holding an active swapfile, or being sent); wait for a send to finish, unmount it or swapoff first")]
+    #[error("the subvolume is in use ({}: mounted, holding an active swapfile, or being sent); wait for a send to finish, unmount it or swapoff first", Shown(*errno))]
     SubvolumeBusy {
         /// What the kernel said: EBUSY, or EPERM for a send in progress.
         errno: Errno,
@@ -305,8 +306,8 @@ impl Error {
     pub(crate) fn from_errno(op: &'static str, path: impl Into<PathBuf>, errno: Errno) -> Self {
         let path = path.into();
         match errno {
-            Errno::ENOENT => Error::new(op, path, ErrorKind::NotFound),
-            Errno::EPERM | Errno::EACCES => Error::new(
+            Errno::NOENT => Error::new(op, path, ErrorKind::NotFound),
+            Errno::PERM | Errno::ACCESS => Error::new(
                 op,
                 path,
                 ErrorKind::PermissionDenied {
@@ -314,11 +315,11 @@ impl Error {
                     needs: NEEDS_ADMIN,
                 },
             ),
-            Errno::EROFS => Error::new(op, path, ErrorKind::ReadOnly),
-            Errno::ENOSPC => Error::new(op, path, ErrorKind::NoSpace),
-            Errno::EEXIST => Error::new(op, path, ErrorKind::AlreadyExists),
-            Errno::EDQUOT => Error::new(op, path, ErrorKind::QuotaExceeded),
-            Errno::EINVAL => Error::new(op, path, ErrorKind::KernelRejected { hint: None }),
+            Errno::ROFS => Error::new(op, path, ErrorKind::ReadOnly),
+            Errno::NOSPC => Error::new(op, path, ErrorKind::NoSpace),
+            Errno::EXIST => Error::new(op, path, ErrorKind::AlreadyExists),
+            Errno::DQUOT => Error::new(op, path, ErrorKind::QuotaExceeded),
+            Errno::INVAL => Error::new(op, path, ErrorKind::KernelRejected { hint: None }),
             errno => Error::new(op, path, ErrorKind::Sys { errno }),
         }
     }
@@ -328,32 +329,32 @@ impl Error {
         Self::from_errno(
             op,
             path,
-            Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
+            Errno::from_raw_os_error(e.raw_os_error().unwrap_or(Errno::IO.raw_os_error())),
         )
     }
 
     /// The errno behind this error, where there is one.
     pub fn errno(&self) -> Option<Errno> {
         match self.kind {
-            ErrorKind::NotFound => Some(Errno::ENOENT),
+            ErrorKind::NotFound => Some(Errno::NOENT),
             ErrorKind::PermissionDenied { errno, .. } | ErrorKind::Sys { errno, .. } => Some(errno),
-            ErrorKind::BalanceAlreadyRunning => Some(Errno::EINPROGRESS),
-            ErrorKind::BalanceNotRunning => Some(Errno::ENOTCONN),
-            ErrorKind::NoSpace => Some(Errno::ENOSPC),
-            ErrorKind::ReadOnly => Some(Errno::EROFS),
-            ErrorKind::KernelRejected { .. } => Some(Errno::EINVAL),
-            ErrorKind::AlreadyExists => Some(Errno::EEXIST),
-            ErrorKind::SubvolumeNotEmpty => Some(Errno::ENOTEMPTY),
+            ErrorKind::BalanceAlreadyRunning => Some(Errno::INPROGRESS),
+            ErrorKind::BalanceNotRunning => Some(Errno::NOTCONN),
+            ErrorKind::NoSpace => Some(Errno::NOSPC),
+            ErrorKind::ReadOnly => Some(Errno::ROFS),
+            ErrorKind::KernelRejected { .. } => Some(Errno::INVAL),
+            ErrorKind::AlreadyExists => Some(Errno::EXIST),
+            ErrorKind::SubvolumeNotEmpty => Some(Errno::NOTEMPTY),
             ErrorKind::SubvolumeBusy { errno, .. } => Some(errno),
-            ErrorKind::QuotaExceeded => Some(Errno::EDQUOT),
-            ErrorKind::DefaultSubvolume { .. } => Some(Errno::EPERM),
-            ErrorKind::QuotaNotEnabled => Some(Errno::ENOTCONN),
-            ErrorKind::ReadOnlySubvolume => Some(Errno::EROFS),
-            ErrorKind::ActiveSwapfile => Some(Errno::ETXTBSY),
-            ErrorKind::DiscardUnsupported => Some(Errno::EOPNOTSUPP),
-            ErrorKind::NoSuchDevice { .. } => Some(Errno::ENODEV),
-            ErrorKind::ScrubNotRunning => Some(Errno::ENOTCONN),
-            ErrorKind::ScrubAlreadyRunning { .. } => Some(Errno::EINPROGRESS),
+            ErrorKind::QuotaExceeded => Some(Errno::DQUOT),
+            ErrorKind::DefaultSubvolume { .. } => Some(Errno::PERM),
+            ErrorKind::QuotaNotEnabled => Some(Errno::NOTCONN),
+            ErrorKind::ReadOnlySubvolume => Some(Errno::ROFS),
+            ErrorKind::ActiveSwapfile => Some(Errno::TXTBSY),
+            ErrorKind::DiscardUnsupported => Some(Errno::OPNOTSUPP),
+            ErrorKind::NoSuchDevice { .. } => Some(Errno::NODEV),
+            ErrorKind::ScrubNotRunning => Some(Errno::NOTCONN),
+            ErrorKind::ScrubAlreadyRunning { .. } => Some(Errno::INPROGRESS),
             _ => None,
         }
     }

@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ioctl::{self, FiemapBuffer};
 use crate::size::ByteSize;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -209,11 +209,11 @@ impl FiemapReader {
 /// Maps an errno of `FS_IOC_FIEMAP` to an error that says what to do.
 fn fiemap_error(op: &'static str, path: &Path, errno: Errno, flags_left: u32) -> Error {
     match errno {
-        Errno::EBADR => Error::invalid_arguments(op, format!(
+        Errno::BADR => Error::invalid_arguments(op, format!(
                 "{}: the filesystem does not support the request flags {flags_left:#x}; map without them",
                 path.display()
             )),
-        Errno::ENOTTY | Errno::EOPNOTSUPP => Error::new(op, path, ErrorKind::Unsupported { what: "the filesystem does not implement FIEMAP extent maps" }),
+        Errno::NOTTY | Errno::OPNOTSUPP => Error::new(op, path, ErrorKind::Unsupported { what: "the filesystem does not implement FIEMAP extent maps" }),
         errno => Error::from_errno(op, path, errno),
     }
 }

@@ -4,7 +4,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fstype::{name_of_magic, BTRFS_SUPER_MAGIC};
 use crate::ioctl;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -27,14 +27,14 @@ impl Filesystem {
         const OP: &str = "open";
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| {
-            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+            let errno = Errno::from_raw_os_error(e.raw_os_error().unwrap_or(0));
             match errno {
-                Errno::EACCES | Errno::EPERM => Error::new(OP, path, ErrorKind::PermissionDenied { errno, needs: "read access to the path (check its permissions and those of its directories)" }),
+                Errno::ACCESS | Errno::PERM => Error::new(OP, path, ErrorKind::PermissionDenied { errno, needs: "read access to the path (check its permissions and those of its directories)" }),
                 errno => Error::from_errno(OP, path, errno),
             }
         })?;
-        let stat = nix::sys::statfs::fstatfs(&file).map_err(|e| Error::from_errno(OP, path, e))?;
-        let magic = stat.filesystem_type().0 as i64;
+        let stat = rustix::fs::fstatfs(&file).map_err(|e| Error::from_errno(OP, path, e))?;
+        let magic = stat.f_type as i64;
         if magic != BTRFS_SUPER_MAGIC {
             return Err(Error::new(
                 OP,
@@ -61,7 +61,7 @@ impl Filesystem {
             Error::from_errno(
                 "clone handle",
                 &self.path,
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                Errno::from_raw_os_error(e.raw_os_error().unwrap_or(0)),
             )
         })?;
         Ok(Filesystem {

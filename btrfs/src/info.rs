@@ -5,7 +5,7 @@ use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -168,7 +168,7 @@ impl Filesystem {
         for devid in 0..=fs.max_id {
             let dev = match ioctl::dev_info(self.fd(), devid) {
                 Ok(dev) => dev,
-                Err(Errno::ENODEV) => continue,
+                Err(Errno::NODEV) => continue,
                 Err(e) => return Err(self.err("device info", e)),
             };
             let end = dev

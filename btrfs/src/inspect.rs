@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::subvolume::{containing_root, top_path, TOP_LEVEL_ID};
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -81,7 +81,7 @@ impl Filesystem {
         loop {
             let container = match ioctl::logical_ino_v2(self.fd(), logical, size) {
                 Ok(c) => c,
-                Err(Errno::ENOENT) => return Ok(Vec::new()),
+                Err(Errno::NOENT) => return Ok(Vec::new()),
                 Err(errno) => return Err(self.err(OP, errno)),
             };
             let missed = container.bytes_missing > 0 || container.elem_missed > 0;
@@ -211,7 +211,7 @@ impl<'a> FileResolver<'a> {
                         let p = p.strip_suffix(b"/").unwrap_or(&p).to_vec();
                         vec![PathBuf::from(OsStr::from_bytes(&p))]
                     }
-                    Err(Errno::ENOENT) => Vec::new(),
+                    Err(Errno::NOENT) => Vec::new(),
                     Err(e) => return Err(self.fs.err("inode path lookup", e)),
                 };
                 Ok((subvolume_path.clone(), false, paths))

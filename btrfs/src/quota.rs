@@ -23,7 +23,7 @@ use crate::le::{self, ShortRead};
 use crate::size::ByteSize;
 use crate::tree_search::{SearchRange, TreeItem};
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::fmt;
 use std::mem::offset_of;
 use std::str::FromStr;
@@ -155,7 +155,7 @@ pub struct QuotaStatus {
 
 fn quota_err(fs: &Filesystem, op: &'static str, e: Errno) -> Error {
     match e {
-        Errno::ENOTCONN => Error::new(op, fs.path(), ErrorKind::QuotaNotEnabled),
+        Errno::NOTCONN => Error::new(op, fs.path(), ErrorKind::QuotaNotEnabled),
         e => fs.err(op, e),
     }
 }
@@ -244,7 +244,7 @@ impl Filesystem {
     /// Starts a rescan of every qgroup (CAP_SYS_ADMIN). A running rescan is not an error.
     pub fn rescan_quota(&self) -> Result<()> {
         match ioctl::quota_rescan(self.fd()) {
-            Ok(_) | Err(Errno::EINPROGRESS) => Ok(()),
+            Ok(_) | Err(Errno::INPROGRESS) => Ok(()),
             Err(e) => Err(quota_err(self, "rescan quota", e)),
         }
     }

@@ -9,16 +9,12 @@
 //! directory: it shares every extent, takes no space until one side changes, and vanishes when
 //! the returned [`File`] is closed — nothing is left behind, even after a crash.
 
-use crate::{Errno, Error, Result};
+use crate::{Error, Result};
 use rustix::fs::{Mode, OFlags};
 use std::fs::File;
 use std::path::Path;
 
 const OP: &str = "point-in-time copy (FICLONE)";
-
-fn errno(e: rustix::io::Errno) -> Errno {
-    Errno::from_raw(e.raw_os_error())
-}
 
 /// The content of `path` as it was at one instant, as an unnamed file on the same filesystem
 /// that disappears when closed, read from its start. Needs write permission in `path`'s
@@ -35,7 +31,7 @@ pub fn point_in_time_copy(path: &Path) -> Result<File> {
         OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
         Mode::RUSR | Mode::WUSR,
     )
-    .map_err(|e| Error::from_errno(OP, dir, errno(e)))?;
-    rustix::fs::ioctl_ficlone(&copy, &source).map_err(|e| Error::from_errno(OP, path, errno(e)))?;
+    .map_err(|e| Error::from_errno(OP, dir, e))?;
+    rustix::fs::ioctl_ficlone(&copy, &source).map_err(|e| Error::from_errno(OP, path, e))?;
     Ok(File::from(copy))
 }

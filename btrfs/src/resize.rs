@@ -5,7 +5,7 @@ use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 /// The new size of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +45,10 @@ impl Filesystem {
         match ioctl::resize(self.fd(), &args) {
             Ok(0) => {}
             Ok(code) => return Err(self.btrfs_error_code(OP, code)),
-            Err(Errno::EINVAL) => {
+            Err(Errno::INVAL) => {
                 return Err(Error::new(OP, self.path(), ErrorKind::KernelRejected { hint: Some("the size must be at least 256 MiB, within the device, and a whole number of sectors") }))
             }
-            Err(Errno::ENODEV) => {
+            Err(Errno::NODEV) => {
                 return Err(Error::invalid_arguments(OP, format!("no device with id {devid}")))
             }
             Err(e) => return Err(self.err(OP, e)),

@@ -20,7 +20,7 @@ use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 /// What to trim. The default trims everything, with the devices' own minimum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +101,8 @@ impl Filesystem {
             minlen: options.minimum_extent.0,
         };
         ioctl::fitrim(self.fd(), &mut range).map_err(|errno| match errno {
-            Errno::EOPNOTSUPP => Error::new(OP, self.path(), ErrorKind::DiscardUnsupported),
-            Errno::EPERM | Errno::EACCES => Error::new(
+            Errno::OPNOTSUPP => Error::new(OP, self.path(), ErrorKind::DiscardUnsupported),
+            Errno::PERM | Errno::ACCESS => Error::new(
                 OP,
                 self.path(),
                 ErrorKind::PermissionDenied {

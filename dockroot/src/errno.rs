@@ -16,7 +16,7 @@ pub fn of(error: &(dyn Error + 'static)) -> Option<i32> {
             return Some(*n as i32);
         } else if let Some(b) = e.downcast_ref::<btrfs_kit::Error>() {
             if let Some(n) = b.errno() {
-                return Some(n as i32);
+                return Some(n.raw_os_error());
             }
         }
         next = e.source();

@@ -552,7 +552,7 @@ fn kernel_refusals_read_only_subvolume_mount_and_unprivileged() -> Result<(), Fa
     match defrag::defragment_file(ro.join("a"), &DefragOptions::default().allow_shared(true)) {
         Err(e) if matches!(e.kind(), ErrorKind::ReadOnlySubvolume) => {
             ensure!(
-                e.errno() == Some(nix::errno::Errno::EROFS),
+                e.errno() == Some(btrfs_kit::Errno::ROFS),
                 "{}",
                 e.to_string()
             )

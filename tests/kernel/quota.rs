@@ -97,7 +97,7 @@ fn limit_gives_edquot_and_usage_matches_btrfs_progs() -> Result<(), Failed> {
     )?;
     let stopped = write_until_error(&m.join("a/big"), 4 * cap)?;
     ensure!(
-        stopped == Some(Errno::EDQUOT as i32),
+        stopped == Some(Errno::DQUOT.raw_os_error()),
         "writing past the limit stopped with {stopped:?}, not EDQUOT",
     );
     write_file(&m.join("b/data"), 8 * MIB, 3)?;

@@ -546,7 +546,7 @@ fn refusals_and_kernel_returns() -> Result<(), Failed> {
     let fs = Filesystem::open(scratch.path())?;
     expect_err("cancel without a scrub", fs.scrub_cancel(), |e| {
         matches!(e.kind(), ErrorKind::ScrubNotRunning)
-            && e.errno() == Some(nix::errno::Errno::ENOTCONN)
+            && e.errno() == Some(btrfs_kit::Errno::NOTCONN)
     })?;
     ensure!(fs.scrub_status()?.is_none(), "status without a scrub");
     ensure!(

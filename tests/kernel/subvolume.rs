@@ -103,7 +103,7 @@ fn create_snapshot_delete_round_trip() -> Result<(), Failed> {
 }
 
 fn libc_erofs() -> i32 {
-    btrfs_kit::Errno::EROFS as i32
+    btrfs_kit::Errno::ROFS.raw_os_error()
 }
 
 testkit::register!(oracle: recursive_snapshot_and_delete_three_levels);

@@ -113,7 +113,7 @@ fn device_without_discard_gives_a_clear_error() -> Result<(), Failed> {
             let text = e.to_string();
             {
                 ensure!(
-                    e.errno() == Some(nix::errno::Errno::EOPNOTSUPP)
+                    e.errno() == Some(btrfs_kit::Errno::OPNOTSUPP)
                         && text.contains("discard")
                         && text.contains(&*backed.btrfs.path().to_string_lossy()),
                     "{}",

@@ -91,8 +91,9 @@ impl Filesystem {
                     op,
                     self.path(),
                     ErrorKind::Sys {
-                        errno: nix::errno::Errno::from_raw(
-                            e.raw_os_error().unwrap_or(nix::errno::Errno::EAGAIN as i32),
+                        errno: rustix::io::Errno::from_raw_os_error(
+                            e.raw_os_error()
+                                .unwrap_or(rustix::io::Errno::AGAIN.raw_os_error()),
                         ),
                     },
                 )

@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 /// Chunk counters of a balance.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,9 +104,9 @@ impl BalanceStatus {
 fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
     let path = fs.path().to_path_buf();
     match errno {
-        Errno::EINPROGRESS => Error::new(op, path, ErrorKind::BalanceAlreadyRunning),
-        Errno::ENOTCONN => Error::new(op, path, ErrorKind::BalanceNotRunning),
-        Errno::EINVAL => Error::new(op, path, ErrorKind::KernelRejected { hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; a convert target needs enough devices for its profile") }),
+        Errno::INPROGRESS => Error::new(op, path, ErrorKind::BalanceAlreadyRunning),
+        Errno::NOTCONN => Error::new(op, path, ErrorKind::BalanceNotRunning),
+        Errno::INVAL => Error::new(op, path, ErrorKind::KernelRejected { hint: Some("reducing metadata or system redundancy (e.g. convert=single from dup) needs Balance::force; a convert target needs enough devices for its profile") }),
         errno => Error::from_errno(op, path, errno),
     }
 }
@@ -114,7 +114,7 @@ fn balance_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
 /// Maps a failed BALANCE_CTL / BALANCE_PROGRESS to an error.
 fn control_error(fs: &Filesystem, op: &'static str, errno: Errno) -> Error {
     match errno {
-        Errno::ENOTCONN => Error::new(op, fs.path(), ErrorKind::BalanceNotRunning),
+        Errno::NOTCONN => Error::new(op, fs.path(), ErrorKind::BalanceNotRunning),
         errno => fs.err(op, errno),
     }
 }
@@ -181,7 +181,7 @@ impl Filesystem {
                 relocated: args.stat.completed,
             }),
             Ok(code) => Err(self.btrfs_error_code(op, code)),
-            Err(Errno::ECANCELED) => {
+            Err(Errno::CANCELED) => {
                 let progress = BalanceProgress::from_sys(&args.stat);
                 let has = |bit: u32| args.state & u64::from(bit) != 0;
                 let (cancel, pause) = (
@@ -211,7 +211,7 @@ impl Filesystem {
     pub fn balance_status(&self) -> Result<Option<BalanceStatus>> {
         match ioctl::balance_progress(self.fd()) {
             Ok(args) => Ok(Some(BalanceStatus::from_sys(&args))),
-            Err(Errno::ENOTCONN) => Ok(None),
+            Err(Errno::NOTCONN) => Ok(None),
             Err(errno) => Err(control_error(self, "balance status", errno)),
         }
     }

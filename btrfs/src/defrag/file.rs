@@ -2,14 +2,14 @@
 
 use super::options::DefragOptions;
 use super::plan::{FilePlan, Planner};
-use super::walk::{dev_pair, errno};
+use super::walk::dev_pair;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fiemap::{FiemapReader, FiemapRequest};
 use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
-use nix::errno::Errno;
 use rustix::fs::{FileType, Mode, OFlags, CWD};
+use rustix::io::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -100,8 +100,8 @@ pub(crate) fn open_regular(
         flags |= OFlags::NOFOLLOW;
     }
     let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
-        .map_err(|e| Error::from_errno(op, path, errno(e)))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(op, path, errno(e)))?;
+        .map_err(|e| Error::from_errno(op, path, e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::from_errno(op, path, e))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(Error::invalid_arguments(op, format!(
                 "{} is not a regular file; give a file, or walk a directory with the tree functions",
@@ -183,21 +183,21 @@ fn range_args(options: &DefragOptions) -> sys::btrfs_ioctl_defrag_range_args {
 fn defrag_error(fd: BorrowedFd<'_>, path: &Path, errno: Errno) -> Error {
     let path_buf = path.to_path_buf();
     match errno {
-        Errno::EPERM | Errno::EACCES => Error::new(DEFRAG_OP, path_buf, ErrorKind::PermissionDenied { errno, needs: "write permission on the file (check its permissions), or CAP_SYS_ADMIN (run as root)" }),
-        Errno::EROFS => {
-            let mount_ro = nix::sys::statvfs::fstatvfs(fd)
-                .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+        Errno::PERM | Errno::ACCESS => Error::new(DEFRAG_OP, path_buf, ErrorKind::PermissionDenied { errno, needs: "write permission on the file (check its permissions), or CAP_SYS_ADMIN (run as root)" }),
+        Errno::ROFS => {
+            let mount_ro = rustix::fs::fstatvfs(fd)
+                .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
             if mount_ro {
                 Error::new(DEFRAG_OP, path_buf, ErrorKind::ReadOnly)
             } else {
                 Error::new(DEFRAG_OP, path_buf, ErrorKind::ReadOnlySubvolume)
             }
         }
-        Errno::ETXTBSY => Error::new(DEFRAG_OP, path_buf, ErrorKind::ActiveSwapfile),
-        Errno::EINVAL => Error::new(DEFRAG_OP, path_buf, ErrorKind::KernelRejected { hint: Some("the compression type is unknown to this kernel, or the file shrank below the start offset") }),
-        Errno::EOPNOTSUPP => Error::new(DEFRAG_OP, path_buf, ErrorKind::Unsupported { what: "this kernel does not know a requested defrag flag" }),
-        Errno::ENOTTY => Error::new(DEFRAG_OP, path_buf, ErrorKind::Unsupported { what: "the file is not on btrfs (ENOTTY)" }),
-        Errno::ENOSPC => Error::new(DEFRAG_OP, path_buf, ErrorKind::Sys { errno }),
+        Errno::TXTBSY => Error::new(DEFRAG_OP, path_buf, ErrorKind::ActiveSwapfile),
+        Errno::INVAL => Error::new(DEFRAG_OP, path_buf, ErrorKind::KernelRejected { hint: Some("the compression type is unknown to this kernel, or the file shrank below the start offset") }),
+        Errno::OPNOTSUPP => Error::new(DEFRAG_OP, path_buf, ErrorKind::Unsupported { what: "this kernel does not know a requested defrag flag" }),
+        Errno::NOTTY => Error::new(DEFRAG_OP, path_buf, ErrorKind::Unsupported { what: "the file is not on btrfs (ENOTTY)" }),
+        Errno::NOSPC => Error::new(DEFRAG_OP, path_buf, ErrorKind::Sys { errno }),
         errno => Error::from_errno(DEFRAG_OP, path_buf, errno),
     }
 }

@@ -15,7 +15,6 @@
 
 use crate::error::{Error, Result};
 use crate::size::ByteSize;
-use nix::errno::Errno;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, StatxFlags, CWD};
 use std::ffi::{CStr, CString, OsStr};
 use std::mem::MaybeUninit;
@@ -141,11 +140,6 @@ const OP: &str = "walk tree";
 /// or two calls.
 const DIR_BUFFER: usize = 32 * 1024;
 
-/// A kernel errno from rustix as nix's type, which the errors carry.
-pub(crate) fn errno(e: rustix::io::Errno) -> Errno {
-    Errno::from_raw(e.raw_os_error())
-}
-
 /// The place of a `statx` answer.
 fn place(st: &rustix::fs::Statx) -> Place {
     Place {
@@ -160,9 +154,10 @@ fn place(st: &rustix::fs::Statx) -> Place {
     }
 }
 
+// `f_type`'s width depends on the target (i64 on x86_64, where the cast is a no-op).
+#[allow(clippy::unnecessary_cast)]
 fn is_btrfs(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BTRFS_SUPER_MAGIC)
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == crate::fstype::BTRFS_SUPER_MAGIC)
 }
 
 /// The device of an `fstat`/`fstatat` answer, as `statx` splits it.
@@ -200,7 +195,7 @@ pub fn walk(root: impl AsRef<Path>, options: &WalkOptions) -> Result<Walk> {
 /// mounted from another device and `options` does not cross mounts.
 pub(crate) fn stat_found(found: &FoundFile<'_>, options: &WalkOptions) -> Result<Option<ByteSize>> {
     let st = rustix::fs::statat(found.dir, found.name, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(|e| Error::from_errno(OP, &*found.path, errno(e)))?;
+        .map_err(|e| Error::from_errno(OP, &*found.path, e))?;
     if found
         .dir_dev
         .is_some_and(|dev| dev != dev_pair(&st) && !options.cross_mounts)
@@ -225,7 +220,7 @@ pub(crate) fn visit(
         AtFlags::SYMLINK_NOFOLLOW,
         StatxFlags::TYPE | StatxFlags::MNT_ID,
     )
-    .map_err(|e| Error::from_errno(OP, root, errno(e)))?;
+    .map_err(|e| Error::from_errno(OP, root, e))?;
     let mut file_path = PathBuf::new();
     match FileType::from_raw_mode(st.stx_mode.into()) {
         FileType::Directory => {}
@@ -265,7 +260,7 @@ pub(crate) fn visit(
         ) {
             Ok(dir) => dir,
             Err(e) => {
-                log.errors.push(Error::from_errno(OP, &dir_path, errno(e)));
+                log.errors.push(Error::from_errno(OP, &dir_path, e));
                 continue;
             }
         };
@@ -275,7 +270,7 @@ pub(crate) fn visit(
                 Ok(entry) => entry,
                 Err(e) => {
                     // The listing cannot go on past an error.
-                    log.errors.push(Error::from_errno(OP, &dir_path, errno(e)));
+                    log.errors.push(Error::from_errno(OP, &dir_path, e));
                     break;
                 }
             };
@@ -297,7 +292,7 @@ pub(crate) fn visit(
                         log.errors.push(Error::from_errno(
                             OP,
                             dir_path.join(OsStr::from_bytes(name.to_bytes())),
-                            errno(e),
+                            e,
                         ));
                         continue;
                     }
@@ -314,7 +309,7 @@ pub(crate) fn visit(
                     ) {
                         Ok(st) => st,
                         Err(e) => {
-                            log.errors.push(Error::from_errno(OP, path, errno(e)));
+                            log.errors.push(Error::from_errno(OP, path, e));
                             continue;
                         }
                     };

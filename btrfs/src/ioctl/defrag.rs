@@ -3,11 +3,12 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         defrag_range,
         req::BTRFS_IOC_DEFRAG_RANGE,
         sys::btrfs_ioctl_defrag_range_args
@@ -22,5 +23,5 @@ pub(crate) fn defrag_range(
 ) -> IoctlResult {
     // SAFETY: `args` is a correctly sized btrfs_ioctl_defrag_range_args (48 bytes) that the
     // kernel only copies in.
-    unsafe { raw::defrag_range(fd.as_raw_fd(), args) }
+    unsafe { raw::defrag_range(fd, args) }
 }

@@ -4,16 +4,22 @@ use super::subvol::copy_name;
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         get_dev_stats,
         req::BTRFS_IOC_GET_DEV_STATS,
         sys::btrfs_ioctl_get_dev_stats
     );
-    nix::ioctl_write_ptr_bad!(add_dev, req::BTRFS_IOC_ADD_DEV, sys::btrfs_ioctl_vol_args);
+    bad_ioctl!(
+        write,
+        add_dev,
+        req::BTRFS_IOC_ADD_DEV,
+        sys::btrfs_ioctl_vol_args
+    );
 }
 
 /// `BTRFS_IOC_GET_DEV_STATS` for `devid`, asking for every counter the kernel has; with
@@ -36,7 +42,7 @@ pub(crate) fn get_dev_stats(
     };
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_get_dev_stats (1032 bytes); the
     // kernel writes at most `nr_items` values into it.
-    unsafe { raw::get_dev_stats(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::get_dev_stats(fd, &mut args) }?;
     Ok(args)
 }
 
@@ -47,5 +53,5 @@ pub(crate) fn add_dev(fd: BorrowedFd<'_>, path: &[u8]) -> IoctlResult {
     let mut args = sys::btrfs_ioctl_vol_args::default();
     copy_name(&mut args.name, path)?;
     // SAFETY: `args` is a correctly sized btrfs_ioctl_vol_args the kernel only reads.
-    unsafe { raw::add_dev(fd.as_raw_fd(), &args) }
+    unsafe { raw::add_dev(fd, &args) }
 }

@@ -3,7 +3,7 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 /// How many extents one `FS_IOC_FIEMAP` call may return into a [`FiemapBuffer`].
 pub(crate) const FIEMAP_BATCH: usize = 256;
@@ -42,7 +42,7 @@ impl FiemapBuffer {
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(fiemap, req::FS_IOC_FIEMAP, sys::fiemap);
+    bad_ioctl!(readwrite, fiemap, req::FS_IOC_FIEMAP, sys::fiemap);
 }
 
 /// `FS_IOC_FIEMAP` for the bytes `start..start + length` with request flags `flags`
@@ -66,6 +66,6 @@ pub(crate) fn fiemap(
     // SAFETY: `buf` is an exclusive, owned FiemapBuffer: a struct fiemap header whose
     // fm_extent_count (FIEMAP_BATCH) matches the room for extents that directly follows it, so
     // the kernel writes only within the buffer; it keeps no reference after returning.
-    unsafe { raw::fiemap(fd.as_raw_fd(), &mut buf.head) }?;
+    unsafe { raw::fiemap(fd, &mut buf.head) }?;
     Ok(())
 }

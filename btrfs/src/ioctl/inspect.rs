@@ -6,16 +6,18 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         logical_ino_v2,
         req::BTRFS_IOC_LOGICAL_INO_V2,
         sys::btrfs_ioctl_logical_ino_args
     );
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         ino_paths,
         req::BTRFS_IOC_INO_PATHS,
         sys::btrfs_ioctl_ino_path_args
@@ -98,7 +100,7 @@ pub(crate) fn logical_ino_v2(
     // SAFETY: `args.inodes` points at `words`, an owned buffer of exactly `args.size` bytes
     // that outlives the call; the kernel writes at most `args.size` bytes there and keeps no
     // reference after returning. `args` itself is an owned, correctly sized struct.
-    unsafe { raw::logical_ino_v2(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::logical_ino_v2(fd, &mut args) }?;
     Ok(DataContainer::from_words(words))
 }
 
@@ -114,7 +116,7 @@ pub(crate) fn ino_paths(fd: BorrowedFd<'_>, inum: u64, bytes: usize) -> IoctlRes
     };
     // SAFETY: `args.fspath` points at `words`, an owned buffer of exactly `args.size` bytes
     // that outlives the call; the kernel writes at most `args.size` bytes there.
-    unsafe { raw::ino_paths(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::ino_paths(fd, &mut args) }?;
     Ok(DataContainer::from_words(words))
 }
 

@@ -3,41 +3,47 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         quota_ctl,
         req::BTRFS_IOC_QUOTA_CTL,
         sys::btrfs_ioctl_quota_ctl_args
     );
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         qgroup_assign,
         req::BTRFS_IOC_QGROUP_ASSIGN,
         sys::btrfs_ioctl_qgroup_assign_args
     );
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         qgroup_create,
         req::BTRFS_IOC_QGROUP_CREATE,
         sys::btrfs_ioctl_qgroup_create_args
     );
-    nix::ioctl_read_bad!(
+    bad_ioctl!(
+        read,
         qgroup_limit,
         req::BTRFS_IOC_QGROUP_LIMIT,
         sys::btrfs_ioctl_qgroup_limit_args
     );
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         quota_rescan,
         req::BTRFS_IOC_QUOTA_RESCAN,
         sys::btrfs_ioctl_quota_rescan_args
     );
-    nix::ioctl_read_bad!(
+    bad_ioctl!(
+        read,
         quota_rescan_status,
         req::BTRFS_IOC_QUOTA_RESCAN_STATUS,
         sys::btrfs_ioctl_quota_rescan_args
     );
-    nix::ioctl_none_bad!(quota_rescan_wait, req::BTRFS_IOC_QUOTA_RESCAN_WAIT);
+    bad_ioctl!(none, quota_rescan_wait, req::BTRFS_IOC_QUOTA_RESCAN_WAIT);
 }
 
 /// `BTRFS_IOC_QUOTA_CTL` with `BTRFS_QUOTA_CTL_ENABLE` or `_DISABLE`.
@@ -47,7 +53,7 @@ pub(crate) fn quota_ctl(fd: BorrowedFd<'_>, cmd: u32) -> IoctlResult {
         status: 0,
     };
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_quota_ctl_args.
-    unsafe { raw::quota_ctl(fd.as_raw_fd(), &mut args) }
+    unsafe { raw::quota_ctl(fd, &mut args) }
 }
 
 /// `BTRFS_IOC_QGROUP_ASSIGN`: make `src` a member (assign) or not (remove) of `dst`. A
@@ -59,7 +65,7 @@ pub(crate) fn qgroup_assign(fd: BorrowedFd<'_>, assign: bool, src: u64, dst: u64
         dst,
     };
     // SAFETY: `args` is a correctly sized btrfs_ioctl_qgroup_assign_args the kernel only reads.
-    unsafe { raw::qgroup_assign(fd.as_raw_fd(), &args) }
+    unsafe { raw::qgroup_assign(fd, &args) }
 }
 
 /// `BTRFS_IOC_QGROUP_CREATE`: create (or destroy) qgroup `qgroupid`.
@@ -69,7 +75,7 @@ pub(crate) fn qgroup_create(fd: BorrowedFd<'_>, create: bool, qgroupid: u64) -> 
         qgroupid,
     };
     // SAFETY: `args` is a correctly sized btrfs_ioctl_qgroup_create_args the kernel only reads.
-    unsafe { raw::qgroup_create(fd.as_raw_fd(), &args) }
+    unsafe { raw::qgroup_create(fd, &args) }
 }
 
 /// `BTRFS_IOC_QGROUP_LIMIT`: set the limits of `qgroupid` (0: the fd's subvolume).
@@ -81,26 +87,26 @@ pub(crate) fn qgroup_limit(
     let mut args = sys::btrfs_ioctl_qgroup_limit_args { qgroupid, lim };
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_qgroup_limit_args (declared _IOR,
     // but the kernel copies it in).
-    unsafe { raw::qgroup_limit(fd.as_raw_fd(), &mut args) }
+    unsafe { raw::qgroup_limit(fd, &mut args) }
 }
 
 /// `BTRFS_IOC_QUOTA_RESCAN`: start a rescan of all qgroups.
 pub(crate) fn quota_rescan(fd: BorrowedFd<'_>) -> IoctlResult {
     let args = sys::btrfs_ioctl_quota_rescan_args::default();
     // SAFETY: `args` is a correctly sized btrfs_ioctl_quota_rescan_args the kernel only reads.
-    unsafe { raw::quota_rescan(fd.as_raw_fd(), &args) }
+    unsafe { raw::quota_rescan(fd, &args) }
 }
 
 /// `BTRFS_IOC_QUOTA_RESCAN_STATUS`: (running, progress objectid).
 pub(crate) fn quota_rescan_status(fd: BorrowedFd<'_>) -> IoctlResult<(bool, u64)> {
     let mut args = sys::btrfs_ioctl_quota_rescan_args::default();
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_quota_rescan_args.
-    unsafe { raw::quota_rescan_status(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::quota_rescan_status(fd, &mut args) }?;
     Ok((args.flags != 0, args.progress))
 }
 
 /// `BTRFS_IOC_QUOTA_RESCAN_WAIT`: block until the running rescan (if any) ends.
 pub(crate) fn quota_rescan_wait(fd: BorrowedFd<'_>) -> IoctlResult {
     // SAFETY: the request takes no argument.
-    unsafe { raw::quota_rescan_wait(fd.as_raw_fd()) }
+    unsafe { raw::quota_rescan_wait(fd) }
 }

@@ -4,13 +4,19 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(scrub, req::BTRFS_IOC_SCRUB, sys::btrfs_ioctl_scrub_args);
-    nix::ioctl_none_bad!(scrub_cancel, req::BTRFS_IOC_SCRUB_CANCEL);
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
+        scrub,
+        req::BTRFS_IOC_SCRUB,
+        sys::btrfs_ioctl_scrub_args
+    );
+    bad_ioctl!(none, scrub_cancel, req::BTRFS_IOC_SCRUB_CANCEL);
+    bad_ioctl!(
+        readwrite,
         scrub_progress,
         req::BTRFS_IOC_SCRUB_PROGRESS,
         sys::btrfs_ioctl_scrub_args
@@ -23,14 +29,14 @@ mod raw {
 pub(crate) fn scrub(fd: BorrowedFd<'_>, args: &mut sys::btrfs_ioctl_scrub_args) -> IoctlResult {
     // SAFETY: `args` is an exclusive reference to a correctly sized btrfs_ioctl_scrub_args
     // (1024 bytes); the kernel copies it in and back out before returning.
-    unsafe { raw::scrub(fd.as_raw_fd(), args) }
+    unsafe { raw::scrub(fd, args) }
 }
 
 /// `BTRFS_IOC_SCRUB_CANCEL`: cancel every running scrub of the filesystem and wait until they
 /// have stopped (`ENOTCONN` when none runs).
 pub(crate) fn scrub_cancel(fd: BorrowedFd<'_>) -> IoctlResult {
     // SAFETY: the request takes no argument.
-    unsafe { raw::scrub_cancel(fd.as_raw_fd()) }
+    unsafe { raw::scrub_cancel(fd) }
 }
 
 /// `BTRFS_IOC_SCRUB_PROGRESS`: the counters of the scrub running on `devid` (`ENOTCONN` when
@@ -44,6 +50,6 @@ pub(crate) fn scrub_progress(
         ..Default::default()
     };
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_scrub_args the kernel fills.
-    unsafe { raw::scrub_progress(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::scrub_progress(fd, &mut args) }?;
     Ok(args.progress)
 }

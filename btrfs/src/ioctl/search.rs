@@ -6,11 +6,12 @@ use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         tree_search_v2,
         req::BTRFS_IOC_TREE_SEARCH_V2,
         sys::btrfs_ioctl_search_args_v2
@@ -88,7 +89,7 @@ pub(crate) fn tree_search_v2(fd: BorrowedFd<'_>, args: &mut SearchV2Args) -> Ioc
     // `buf_size` bytes after it (and the key back), all before returning.
     unsafe {
         raw::tree_search_v2(
-            fd.as_raw_fd(),
+            fd,
             args.words
                 .as_mut_ptr()
                 .cast::<sys::btrfs_ioctl_search_args_v2>(),

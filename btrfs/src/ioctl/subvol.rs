@@ -5,51 +5,59 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::ffi::c_char;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         subvol_create_v2,
         req::BTRFS_IOC_SUBVOL_CREATE_V2,
         sys::btrfs_ioctl_vol_args_v2
     );
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         snap_create_v2,
         req::BTRFS_IOC_SNAP_CREATE_V2,
         sys::btrfs_ioctl_vol_args_v2
     );
-    nix::ioctl_write_ptr_bad!(
+    bad_ioctl!(
+        write,
         snap_destroy_v2,
         req::BTRFS_IOC_SNAP_DESTROY_V2,
         sys::btrfs_ioctl_vol_args_v2
     );
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         ino_lookup,
         req::BTRFS_IOC_INO_LOOKUP,
         sys::btrfs_ioctl_ino_lookup_args
     );
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         ino_lookup_user,
         req::BTRFS_IOC_INO_LOOKUP_USER,
         sys::btrfs_ioctl_ino_lookup_user_args
     );
-    nix::ioctl_read_bad!(
+    bad_ioctl!(
+        read,
         get_subvol_info,
         req::BTRFS_IOC_GET_SUBVOL_INFO,
         sys::btrfs_ioctl_get_subvol_info_args
     );
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(
+        readwrite,
         get_subvol_rootref,
         req::BTRFS_IOC_GET_SUBVOL_ROOTREF,
         sys::btrfs_ioctl_get_subvol_rootref_args
     );
-    nix::ioctl_read_bad!(subvol_getflags, req::BTRFS_IOC_SUBVOL_GETFLAGS, u64);
-    nix::ioctl_write_ptr_bad!(subvol_setflags, req::BTRFS_IOC_SUBVOL_SETFLAGS, u64);
-    nix::ioctl_write_ptr_bad!(default_subvol, req::BTRFS_IOC_DEFAULT_SUBVOL, u64);
-    nix::ioctl_readwrite_bad!(
+    bad_ioctl!(read, subvol_getflags, req::BTRFS_IOC_SUBVOL_GETFLAGS, u64);
+    bad_ioctl!(write, subvol_setflags, req::BTRFS_IOC_SUBVOL_SETFLAGS, u64);
+    bad_ioctl!(write, default_subvol, req::BTRFS_IOC_DEFAULT_SUBVOL, u64);
+    bad_ioctl!(
+        readwrite,
         set_received_subvol,
         req::BTRFS_IOC_SET_RECEIVED_SUBVOL,
         sys::btrfs_ioctl_received_subvol_args
@@ -60,7 +68,7 @@ mod raw {
 /// with its terminator.
 pub(crate) fn copy_name(dst: &mut [c_char], name: &[u8]) -> IoctlResult<()> {
     if name.len() >= dst.len() {
-        return Err(Errno::ENAMETOOLONG);
+        return Err(Errno::NAMETOOLONG);
     }
     for (d, s) in dst.iter_mut().zip(name) {
         *d = *s as c_char;
@@ -139,7 +147,7 @@ pub(crate) fn subvol_create(
     // SAFETY: `args` is a correctly sized btrfs_ioctl_vol_args_v2 the kernel only reads; its
     // qgroup_inherit pointer, when set, points at `inherit`, alive and sized as `size` says
     // until this call returns.
-    unsafe { raw::subvol_create_v2(dir.as_raw_fd(), &args) }
+    unsafe { raw::subvol_create_v2(dir, &args) }
 }
 
 /// `BTRFS_IOC_SNAP_CREATE_V2` on the destination's parent directory `dir`: snapshot the
@@ -159,7 +167,7 @@ pub(crate) fn snap_create(
     let mut args = vol_args_v2(name, flags, inherit.as_mut())?;
     args.fd = source.as_raw_fd().into();
     // SAFETY: as for `subvol_create`; `args.fd` is a descriptor borrowed for the whole call.
-    unsafe { raw::snap_create_v2(dir.as_raw_fd(), &args) }
+    unsafe { raw::snap_create_v2(dir, &args) }
 }
 
 /// `BTRFS_IOC_SNAP_DESTROY_V2`: by name on the parent directory `fd`, or by id on any fd of the
@@ -177,7 +185,7 @@ pub(crate) fn snap_destroy(fd: BorrowedFd<'_>, target: DestroyTarget<'_>) -> Ioc
         }
     };
     // SAFETY: `args` is a correctly sized btrfs_ioctl_vol_args_v2 the kernel only reads.
-    unsafe { raw::snap_destroy_v2(fd.as_raw_fd(), &args) }
+    unsafe { raw::snap_destroy_v2(fd, &args) }
 }
 
 /// `BTRFS_IOC_INO_LOOKUP`: the path of directory `objectid` inside tree `treeid` (0: the fd's
@@ -194,7 +202,7 @@ pub(crate) fn ino_lookup(
         ..Default::default()
     };
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_ino_lookup_args the kernel fills.
-    unsafe { raw::ino_lookup(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::ino_lookup(fd, &mut args) }?;
     Ok((args.treeid, c_bytes(&args.name)))
 }
 
@@ -212,7 +220,7 @@ pub(crate) fn ino_lookup_user(
         ..Default::default()
     };
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_ino_lookup_user_args.
-    unsafe { raw::ino_lookup_user(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::ino_lookup_user(fd, &mut args) }?;
     Ok((c_bytes(&args.path), c_bytes(&args.name)))
 }
 
@@ -222,7 +230,7 @@ pub(crate) fn get_subvol_info(
 ) -> IoctlResult<sys::btrfs_ioctl_get_subvol_info_args> {
     let mut args = sys::btrfs_ioctl_get_subvol_info_args::default();
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_get_subvol_info_args.
-    unsafe { raw::get_subvol_info(fd.as_raw_fd(), &mut args) }?;
+    unsafe { raw::get_subvol_info(fd, &mut args) }?;
     Ok(args)
 }
 
@@ -235,9 +243,9 @@ pub(crate) fn get_subvol_rootref(
 ) -> IoctlResult<bool> {
     // SAFETY: `args` is an exclusive reference to a correctly sized
     // btrfs_ioctl_get_subvol_rootref_args; the kernel copies it back out, also on EOVERFLOW.
-    match unsafe { raw::get_subvol_rootref(fd.as_raw_fd(), args) } {
+    match unsafe { raw::get_subvol_rootref(fd, args) } {
         Ok(_) => Ok(false),
-        Err(Errno::EOVERFLOW) => Ok(true),
+        Err(Errno::OVERFLOW) => Ok(true),
         Err(e) => Err(e),
     }
 }
@@ -246,20 +254,20 @@ pub(crate) fn get_subvol_rootref(
 pub(crate) fn subvol_getflags(fd: BorrowedFd<'_>) -> IoctlResult<u64> {
     let mut flags = 0u64;
     // SAFETY: the kernel writes one u64 into `flags`.
-    unsafe { raw::subvol_getflags(fd.as_raw_fd(), &mut flags) }?;
+    unsafe { raw::subvol_getflags(fd, &mut flags) }?;
     Ok(flags)
 }
 
 /// `BTRFS_IOC_SUBVOL_SETFLAGS`: set the fd's subvolume flags (only RDONLY is settable).
 pub(crate) fn subvol_setflags(fd: BorrowedFd<'_>, flags: u64) -> IoctlResult {
     // SAFETY: the kernel reads one u64 from `flags`.
-    unsafe { raw::subvol_setflags(fd.as_raw_fd(), &flags) }
+    unsafe { raw::subvol_setflags(fd, &flags) }
 }
 
 /// `BTRFS_IOC_DEFAULT_SUBVOL`: make subvolume `id` the one mounted by default.
 pub(crate) fn default_subvol(fd: BorrowedFd<'_>, id: u64) -> IoctlResult {
     // SAFETY: the kernel reads one u64 from `id`.
-    unsafe { raw::default_subvol(fd.as_raw_fd(), &id) }
+    unsafe { raw::default_subvol(fd, &id) }
 }
 
 /// `BTRFS_IOC_SET_RECEIVED_SUBVOL`: set (or, with a zero uuid, clear) the received uuid and
@@ -277,5 +285,5 @@ pub(crate) fn set_received_subvol(
         *d = s as c_char;
     }
     // SAFETY: `args` is an owned, correctly sized btrfs_ioctl_received_subvol_args.
-    unsafe { raw::set_received_subvol(fd.as_raw_fd(), &mut args) }
+    unsafe { raw::set_received_subvol(fd, &mut args) }
 }

@@ -3,11 +3,11 @@
 use super::IoctlResult;
 use btrfs_sys as sys;
 use btrfs_sys::ioctl as req;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 mod raw {
     use super::{req, sys};
-    nix::ioctl_readwrite_bad!(fitrim, req::FITRIM, sys::fstrim_range);
+    bad_ioctl!(readwrite, fitrim, req::FITRIM, sys::fstrim_range);
 }
 
 /// `FITRIM` over the filesystem's logical bytes `range.start..range.start + range.len`,
@@ -17,5 +17,5 @@ mod raw {
 pub(crate) fn fitrim(fd: BorrowedFd<'_>, range: &mut sys::fstrim_range) -> IoctlResult {
     // SAFETY: `range` is an exclusive reference to a correctly sized struct fstrim_range
     // (24 bytes) that the kernel copies in and back out before returning.
-    unsafe { raw::fitrim(fd.as_raw_fd(), range) }
+    unsafe { raw::fitrim(fd, range) }
 }

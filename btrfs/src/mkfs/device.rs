@@ -3,7 +3,7 @@
 
 use crate::format::consts::{super_mirror_offset, SUPER_MIRRORS, SUPER_SIZE};
 use crate::{Error, ErrorKind};
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -31,8 +31,8 @@ access to its directory to create a new file: check their permissions and owners
 a user who has them";
 
 fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
-    match Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())) {
-        errno @ (Errno::EACCES | Errno::EPERM) => Error::new(
+    match Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc_eio())) {
+        errno @ (Errno::ACCESS | Errno::PERM) => Error::new(
             op,
             path.to_path_buf(),
             ErrorKind::PermissionDenied {
@@ -45,7 +45,7 @@ fn io_err(op: &'static str, path: &Path, e: std::io::Error) -> Error {
 }
 
 fn libc_eio() -> i32 {
-    Errno::EIO as i32
+    Errno::IO.raw_os_error()
 }
 
 /// Splits a `dev_t` into major and minor numbers (glibc's encoding).
@@ -76,9 +76,9 @@ fn mount_point_of(dev: u64) -> Option<String> {
 fn held_exclusively(path: &Path) -> bool {
     OpenOptions::new()
         .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_EXCL.bits())
+        .custom_flags(rustix::fs::OFlags::EXCL.bits() as i32)
         .open(path)
-        .is_err_and(|e| e.raw_os_error() == Some(Errno::EBUSY as i32))
+        .is_err_and(|e| e.raw_os_error() == Some(Errno::BUSY.raw_os_error()))
 }
 
 /// Loop devices whose backing file is `path`, as (device name, dev_t).
@@ -153,12 +153,12 @@ pub(crate) fn open_for(op: &'static str, path: &Path, size: Option<u64>) -> Resu
     let mut oo = OpenOptions::new();
     oo.read(true).write(true);
     if is_block {
-        oo.custom_flags(nix::fcntl::OFlag::O_EXCL.bits());
+        oo.custom_flags(rustix::fs::OFlags::EXCL.bits() as i32);
     } else {
         oo.create(true);
     }
     let file = oo.open(path).map_err(|e| match e.raw_os_error() {
-        Some(code) if code == Errno::EBUSY as i32 => {
+        Some(code) if code == Errno::BUSY.raw_os_error() => {
             busy("it is mounted or open exclusively by another program (O_EXCL failed)".into())
         }
         _ => io_err(path, e),

@@ -177,7 +177,10 @@ pub fn probe(path: impl AsRef<Path>) -> Result<Probe, Error> {
         Error::from_errno(
             "probe",
             path,
-            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)),
+            rustix::io::Errno::from_raw_os_error(
+                e.raw_os_error()
+                    .unwrap_or(rustix::io::Errno::IO.raw_os_error()),
+            ),
         )
     };
     let mut file = std::fs::File::open(path).map_err(io_err)?;

@@ -298,7 +298,7 @@ fn checksums(
 fn read_direct(device: &Path, physical: u64, length: usize) -> std::io::Result<Vec<u8>> {
     let file = File::options()
         .read(true)
-        .custom_flags(nix::libc::O_DIRECT)
+        .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
         .open(device)?;
     // O_DIRECT needs an aligned buffer: over-allocate and read into an aligned window.
     const ALIGN: usize = 4096;

@@ -2,21 +2,21 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::fs::Filesystem;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 /// Maps a failed `BTRFS_IOC_SCRUB` on `devid`.
 pub(super) fn scrub_error(fs: &Filesystem, op: &'static str, devid: u64, errno: Errno) -> Error {
     let path = fs.path().to_path_buf();
     match errno {
-        Errno::EINPROGRESS => Error::new(
+        Errno::INPROGRESS => Error::new(
             op,
             path,
             ErrorKind::ScrubAlreadyRunning { devid: Some(devid) },
         ),
-        Errno::ENODEV => Error::new(op, path, ErrorKind::NoSuchDevice { devid }),
-        Errno::ENOTCONN => Error::new(op, path, ErrorKind::ScrubNotRunning),
-        Errno::EIO => Error::new(op, path, ErrorKind::Sys { errno }),
-        Errno::EOPNOTSUPP => Error::new(
+        Errno::NODEV => Error::new(op, path, ErrorKind::NoSuchDevice { devid }),
+        Errno::NOTCONN => Error::new(op, path, ErrorKind::ScrubNotRunning),
+        Errno::IO => Error::new(op, path, ErrorKind::Sys { errno }),
+        Errno::OPNOTSUPP => Error::new(
             op,
             path,
             ErrorKind::KernelRejected {

@@ -100,7 +100,7 @@ impl KernelLog {
             .collect();
         let opened = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open("/dev/kmsg")
             .and_then(|mut f| f.seek(SeekFrom::End(0)).map(|_| f));
         let (file, unreadable) = match opened {
@@ -158,7 +158,7 @@ impl KernelLog {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => {
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PIPE.raw_os_error()) => {
                     self.lost = true;
                 }
                 Err(e) => {

@@ -2,7 +2,7 @@
 
 use super::damage::DamageReport;
 use super::progress::ScrubProgress;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -92,7 +92,7 @@ pub enum DeviceScrubState {
 
 #[cfg(feature = "serde")]
 fn errno_name<S: serde::Serializer>(e: &Errno, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{e:?}"))
+    s.serialize_str(crate::errno_text::name(*e))
 }
 
 impl DeviceScrubState {
@@ -245,7 +245,7 @@ mod tests {
             dev(DeviceScrubState::Cancelled),
         ];
         let failed = [dev(DeviceScrubState::Failed {
-            errno: Errno::EIO,
+            errno: Errno::IO,
             message: "x".into(),
         })];
         assert_eq!(ScrubOutcome::verdict_of(&done, &clean), ScrubVerdict::Clean);

@@ -9,7 +9,7 @@ use super::start::Start;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 /// One device of a running scrub, as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl Filesystem {
     pub fn scrub_device_progress(&self, devid: u64) -> Result<Option<ScrubProgress>> {
         match ioctl::scrub_progress(self.fd(), devid) {
             Ok(p) => Ok(Some(ScrubProgress::from_sys(&p))),
-            Err(Errno::ENOTCONN) => Ok(None),
+            Err(Errno::NOTCONN) => Ok(None),
             Err(errno) => Err(scrub_error(self, "scrub progress", devid, errno)),
         }
     }
@@ -87,7 +87,7 @@ impl Filesystem {
         const OP: &str = "scrub cancel";
         match ioctl::scrub_cancel(self.fd()) {
             Ok(_) => Ok(()),
-            Err(Errno::ENOTCONN) => Err(Error::new(OP, self.path(), ErrorKind::ScrubNotRunning)),
+            Err(Errno::NOTCONN) => Err(Error::new(OP, self.path(), ErrorKind::ScrubNotRunning)),
             Err(errno) => Err(self.err(OP, errno)),
         }
     }

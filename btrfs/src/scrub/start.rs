@@ -19,8 +19,8 @@ use crate::info::DeviceInfo;
 use crate::size::ByteSize;
 use crate::sysfs::FsSysfs;
 use btrfs_sys as sys;
-use nix::errno::Errno;
 use opskit::{HolderLock, LockError};
+use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Instant, SystemTime};
@@ -45,7 +45,9 @@ pub(super) fn spawn_error(fs: &Filesystem, e: std::io::Error) -> Error {
         OP,
         fs.path(),
         ErrorKind::Sys {
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EAGAIN as i32)),
+            errno: Errno::from_raw_os_error(
+                e.raw_os_error().unwrap_or(Errno::AGAIN.raw_os_error()),
+            ),
         },
     )
 }

@@ -14,7 +14,7 @@ use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::size::ByteSize;
 use btrfs_sys as sys;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
@@ -148,7 +148,7 @@ pub(super) fn scrub_one(shared: &Shared, devid: u64, start: u64, end: u64, flags
     let ret = ioctl::scrub(shared.fs.fd(), &mut args);
     let state = match ret {
         Ok(_) => DeviceScrubState::Finished,
-        Err(Errno::ECANCELED) => DeviceScrubState::Cancelled,
+        Err(Errno::CANCELED) => DeviceScrubState::Cancelled,
         Err(errno) => DeviceScrubState::Failed {
             errno,
             message: scrub_error(&shared.fs, OP, devid, errno).to_string(),

@@ -8,7 +8,7 @@ use super::TOP_LEVEL_ID;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl::{self, DestroyTarget};
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -170,7 +170,7 @@ fn delete_one(op: &'static str, path: &Path, id: u64) -> Result<()> {
 /// with CAP_SYS_ADMIN (who may read the default subvolume) it means the subvolume is in use
 /// (a send, most likely, as the rest was checked beforehand).
 fn destroy_err(op: &'static str, path: &Path, parent: &Path, id: u64, errno: Errno) -> Error {
-    if errno == Errno::EPERM {
+    if errno == Errno::PERM {
         if let Ok(fs) = Filesystem::open(parent) {
             match fs.default_subvolume() {
                 Ok(default) if default == id => {
@@ -193,8 +193,8 @@ impl Filesystem {
             return Err(Error::new(OP, self.path(), ErrorKind::TopLevelSubvolume));
         }
         ioctl::snap_destroy(self.fd(), DestroyTarget::Id(id)).map_err(|e| match e {
-            Errno::ENOENT => Error::new(OP, self.path(), ErrorKind::SubvolumeNotFound { id }),
-            Errno::EPERM if self.default_subvolume().ok() == Some(id) => {
+            Errno::NOENT => Error::new(OP, self.path(), ErrorKind::SubvolumeNotFound { id }),
+            Errno::PERM if self.default_subvolume().ok() == Some(id) => {
                 Error::new(OP, self.path(), ErrorKind::DefaultSubvolume { id })
             }
             e => subvol_err(OP, self.path(), e, NEEDS),

@@ -21,8 +21,7 @@ use crate::fs::Filesystem;
 use crate::ioctl;
 use crate::mounts::{swap_files, MountTable, MOUNTINFO};
 use btrfs_sys as sys;
-use nix::sys::statvfs::{fstatvfs, FsFlags};
-use nix::unistd::{faccessat, AccessFlags};
+use rustix::fs::{accessat, fstatvfs, Access, AtFlags, StatVfsMountFlags, CWD};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -144,7 +143,7 @@ impl Checks<'_> {
             }
         }
         let stat = fstatvfs(self.fs.fd()).map_err(|e| self.fs.err(self.op, e))?;
-        if stat.flags().contains(FsFlags::ST_RDONLY) {
+        if stat.f_flag.contains(StatVfsMountFlags::RDONLY) {
             self.problems.push(DeleteProblem::ReadOnlyFilesystem);
         }
         self.holder()?;
@@ -249,11 +248,9 @@ impl Checks<'_> {
     /// subvolume root and its directory (as for rmdir, sticky bit included), and ownership of
     /// each read-only subvolume that must be made writable.
     fn access(&mut self) {
-        let uid = nix::unistd::geteuid().as_raw();
-        let wx = AccessFlags::W_OK | AccessFlags::X_OK;
-        let can = |p: &Path| {
-            faccessat(nix::fcntl::AT_FDCWD, p, wx, nix::fcntl::AtFlags::AT_EACCESS).is_ok()
-        };
+        let uid = rustix::process::geteuid().as_raw();
+        let wx = Access::WRITE_OK | Access::EXEC_OK;
+        let can = |p: &Path| accessat(CWD, p, wx, AtFlags::EACCESS).is_ok();
         for v in &self.plan.victims {
             let dir = v.path.parent().unwrap_or(Path::new("."));
             if !can(&v.path) {

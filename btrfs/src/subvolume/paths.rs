@@ -5,7 +5,7 @@ use super::ROOT_DIR_INO;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fstype::BTRFS_SUPER_MAGIC;
 use crate::ioctl;
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// The errno of an `std::io::Error`.
 pub(crate) fn errno_of(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(0))
+    Errno::from_raw_os_error(e.raw_os_error().unwrap_or(0))
 }
 
 /// Opens a directory (or any file) read-only, mapping failures to [`Error`]s naming `op`.
@@ -38,8 +38,8 @@ pub(crate) fn open_subvolume(op: &'static str, path: &Path) -> Result<File> {
 
 /// Fails with [`ErrorKind::NotBtrfs`] unless `file` is on btrfs.
 pub(crate) fn check_btrfs(op: &'static str, path: &Path, file: &File) -> Result<()> {
-    let stat = nix::sys::statfs::fstatfs(file).map_err(|e| Error::from_errno(op, path, e))?;
-    let magic = stat.filesystem_type().0 as i64;
+    let stat = rustix::fs::fstatfs(file).map_err(|e| Error::from_errno(op, path, e))?;
+    let magic = stat.f_type as i64;
     if magic != BTRFS_SUPER_MAGIC {
         return Err(Error::new(
             op,
@@ -62,9 +62,9 @@ pub(crate) fn subvol_err(
 ) -> Error {
     let path = path.to_path_buf();
     match errno {
-        Errno::ENOTEMPTY => Error::new(op, path, ErrorKind::SubvolumeNotEmpty),
-        Errno::EBUSY => Error::new(op, path, ErrorKind::SubvolumeBusy { errno }),
-        Errno::EPERM | Errno::EACCES => {
+        Errno::NOTEMPTY => Error::new(op, path, ErrorKind::SubvolumeNotEmpty),
+        Errno::BUSY => Error::new(op, path, ErrorKind::SubvolumeBusy { errno }),
+        Errno::PERM | Errno::ACCESS => {
             Error::new(op, path, ErrorKind::PermissionDenied { errno, needs })
         }
         errno => Error::from_errno(op, path, errno),

@@ -46,7 +46,7 @@ fn flags(op: &'static str, path: &Path, file: &File) -> Result<u64> {
 
 fn set_flags(op: &'static str, path: &Path, file: &File, flags: u64) -> Result<()> {
     ioctl::subvol_setflags(file.as_fd(), flags).map_err(|e| match e {
-        nix::errno::Errno::EPERM | nix::errno::Errno::EACCES => Error::new(
+        rustix::io::Errno::PERM | rustix::io::Errno::ACCESS => Error::new(
             op,
             path,
             ErrorKind::PermissionDenied {
@@ -168,7 +168,7 @@ impl Filesystem {
     /// Makes subvolume `id` the default one (CAP_SYS_ADMIN).
     pub fn set_default_subvolume(&self, id: u64) -> Result<()> {
         ioctl::default_subvol(self.fd(), id).map_err(|e| match e {
-            nix::errno::Errno::ENOENT => Error::new(
+            rustix::io::Errno::NOENT => Error::new(
                 "set default subvolume",
                 self.path(),
                 ErrorKind::SubvolumeNotFound { id },

@@ -8,12 +8,12 @@ use super::lookup;
 use super::paths::{id_of, join_bytes, open};
 use super::privileged::PrivilegedRefs;
 use super::unprivileged::UnprivilegedRefs;
+use crate::errno_text::{desc, Shown};
 use crate::error::{ErrorKind, Result};
 use crate::fs::Filesystem;
 use crate::ioctl;
-use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::Mode as FileMode;
+use rustix::fs::{openat, Mode as FileMode, OFlags};
+use rustix::io::Errno;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -82,9 +82,9 @@ pub(crate) struct Walk<'a> {
 
 fn reason(errno: Option<Errno>) -> UnreachableReason {
     match errno {
-        Some(Errno::EACCES | Errno::EPERM) => UnreachableReason::PermissionDenied,
-        Some(Errno::ENOENT | Errno::ESTALE) => UnreachableReason::Vanished,
-        Some(e) => UnreachableReason::Other(format!("{e} ({})", e.desc())),
+        Some(Errno::ACCESS | Errno::PERM) => UnreachableReason::PermissionDenied,
+        Some(Errno::NOENT | Errno::STALE) => UnreachableReason::Vanished,
+        Some(e) => UnreachableReason::Other(format!("{} ({})", Shown(e), desc(e))),
         None => UnreachableReason::Other("unknown error".into()),
     }
 }
@@ -187,7 +187,7 @@ impl<'a> Frame<'a> {
         };
         let items = refs.child_items(listing.fs, child)?;
         let Some(item) = items.root_item else {
-            return Ok(self.unreachable(child, Some(shown), Some(Errno::ENOENT)));
+            return Ok(self.unreachable(child, Some(shown), Some(Errno::NOENT)));
         };
         let mut info = from_root_item(child, Some((self.id, &r)), &item).map_err(|e| {
             listing
@@ -220,7 +220,7 @@ impl<'a> Frame<'a> {
             return Step::Skip;
         };
         let below = join_bytes(Path::new(""), &dir, &name);
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
         let fd = match openat(
             refs.fd.as_fd(),
             below.as_os_str().as_bytes(),

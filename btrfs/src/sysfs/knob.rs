@@ -1,7 +1,7 @@
 //! One sysfs file: read (absent → `None`), parsed, written.
 
 use crate::error::{Error, ErrorKind, Result};
-use nix::errno::Errno;
+use rustix::io::Errno;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ pub(crate) struct Knob {
 }
 
 fn errno_of(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32))
+    Errno::from_raw_os_error(e.raw_os_error().unwrap_or(Errno::IO.raw_os_error()))
 }
 
 impl Knob {
@@ -111,11 +111,11 @@ impl Knob {
         };
         let path = self.path.clone();
         Err(match errno_of(&e) {
-            Errno::ENOENT => Error::new(op, path, ErrorKind::KernelLacks { needs: since }),
-            errno @ (Errno::EACCES | Errno::EPERM) => {
+            Errno::NOENT => Error::new(op, path, ErrorKind::KernelLacks { needs: since }),
+            errno @ (Errno::ACCESS | Errno::PERM) => {
                 Error::new(op, path, ErrorKind::PermissionDenied { errno, needs })
             }
-            Errno::EINVAL => Error::new(
+            Errno::INVAL => Error::new(
                 op,
                 path,
                 ErrorKind::KernelRejected {
