@@ -203,6 +203,18 @@ fn the_bolt_reader_agrees_with_ctr_on_files_containerd_wrote() -> Result<(), Fai
     Ok(())
 }
 
+/// Waits until the managed containerd of `data_root` (stopped with its dockerd) has released
+/// its snapshotter's metadata.db.
+fn wait_until_managed_containerd_released(data_root: &Path) -> Result<(), Failed> {
+    let sdb = data_root.join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
+    testkit::daemon::wait_for(
+        std::time::Duration::from_secs(30),
+        "containerd released metadata.db",
+        || !matches!(Db::open(&sdb), Err(BoltError::InUse { .. })),
+    )?;
+    Ok(())
+}
+
 /// The daemon.json of the containerd image store with the btrfs snapshotter.
 const CONTAINERD_STORE: &str =
     r#"{"storage-driver": "btrfs", "features": {"containerd-snapshotter": true}}"#;
@@ -263,14 +275,7 @@ fn a_managed_containerd_store_on_our_btrfs_passes_and_its_orphans_are_removed() 
     let refused = fixed["fixes"]["orphans"]["refused"].as_str().unwrap_or("");
     ensure!(refused.contains("Docker is running"), "{fixed}");
     d.stop();
-    let sdb = scratch
-        .path()
-        .join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
-    testkit::daemon::wait_for(
-        std::time::Duration::from_secs(30),
-        "containerd released metadata.db",
-        || !matches!(Db::open(&sdb), Err(BoltError::InUse { .. })),
-    )?;
+    wait_until_managed_containerd_released(scratch.path())?;
     // Stopped: the full check reads the snapshotter's metadata.db and meta.db.
     let sroot = scratch
         .path()
@@ -586,14 +591,7 @@ fn du_attributes_the_containerd_store_alike_while_containerd_runs_and_stopped() 
     ];
     let running = du_json(&env, scratch.path(), &opts)?;
     d.stop();
-    let sdb = scratch
-        .path()
-        .join("containerd/daemon/io.containerd.snapshotter.v1.btrfs/metadata.db");
-    testkit::daemon::wait_for(
-        std::time::Duration::from_secs(30),
-        "containerd released metadata.db",
-        || !matches!(Db::open(&sdb), Err(BoltError::InUse { .. })),
-    )?;
+    wait_until_managed_containerd_released(scratch.path())?;
     let stopped = du_json(
         &env,
         scratch.path(),

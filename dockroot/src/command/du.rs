@@ -78,9 +78,7 @@ fn choose(
     let (graph, snap) = layer_counts(containerd_root, data_root);
     let configured = || {
         daemon.map_or(ImageStore::Graphdriver, |d| {
-            let named =
-                d.storage_driver().is_some() || d.feature(store::CONTAINERD_SNAPSHOTTER).is_some();
-            let major = (!named)
+            let major = store::needs_engine_major(d)
                 .then(|| store::installed_engine_major(&config.docker.dockerd))
                 .flatten();
             store::choose(d, major, data_root).store

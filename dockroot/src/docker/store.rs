@@ -144,6 +144,18 @@ impl StoreChoice {
     }
 }
 
+/// The `storage-driver` values that select the graph driver whatever the engine's version.
+const SELECTING_DRIVERS: [&str; 3] = ["btrfs", "overlay2", "vfs"];
+
+/// Whether [`choose`] needs the engine's major version for `config`: neither the feature key
+/// nor a driver that selects the graph driver is set (so Engine 29's default decides).
+pub fn needs_engine_major(config: &DaemonJson) -> bool {
+    config.feature(CONTAINERD_SNAPSHOTTER).is_none()
+        && !config
+            .storage_driver()
+            .is_some_and(|d| SELECTING_DRIVERS.contains(&d))
+}
+
 /// What a dockerd of major version `engine_major` (None: unknown) picks with `config` and the
 /// data root `data_root`, by moby's rules (module docs).
 pub fn choose(config: &DaemonJson, engine_major: Option<u32>, data_root: &Path) -> StoreChoice {
@@ -159,7 +171,7 @@ pub fn choose(config: &DaemonJson, engine_major: Option<u32>, data_root: &Path) 
         };
     }
     if let Some(driver) = config.storage_driver() {
-        if ["btrfs", "overlay2", "vfs"].contains(&driver) {
+        if SELECTING_DRIVERS.contains(&driver) {
             return StoreChoice {
                 store: ImageStore::Graphdriver,
                 reason: Reason::NamedDriver {

@@ -37,10 +37,7 @@ fn engine_major(info: Option<&Info>, config: &DaemonJson) -> Option<u32> {
     if let Some(i) = info {
         return i.server_version.split('.').next()?.parse().ok();
     }
-    let named = config
-        .storage_driver()
-        .is_some_and(|d| ["btrfs", "overlay2", "vfs"].contains(&d));
-    if config.feature(store::CONTAINERD_SNAPSHOTTER).is_some() || named {
+    if !store::needs_engine_major(config) {
         return None;
     }
     store::installed_engine_major(Path::new("dockerd"))
